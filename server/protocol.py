@@ -1,0 +1,208 @@
+"""The one protocol between the Blender add-on and the worker (standard library only).
+
+Messages travel as JSON Lines over the worker's stdin (add-on -> worker) and stdout (worker -> add-on);
+the worker's stderr carries human-readable logs only. Large arrays never travel in a message: a result
+names an ``.npz`` file inside the job folder. Every message is a frozen dataclass with ``to_wire()``
+(one JSON line, no trailing newline) and is parsed back by :func:`from_wire`, which rejects unknown
+message types, unknown or missing fields and wrong field types with :class:`ProtocolError`.
+
+Both sides import this module; it must stay importable without numpy, torch or bpy.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Dict, Optional, Tuple, Type, Union
+
+PROTOCOL_VERSION = 1
+
+# Stages a capture job reports, in order; the add-on maps them to panel text.
+STAGES: Tuple[str, ...] = ("open", "detect", "solve", "write")
+
+# Failure codes carried by ``Failed.code`` (and mapped to CLI exit codes by the worker).
+ERROR_CODES: Tuple[str, ...] = (
+    "bad_request",      # malformed or unsupported request
+    "video_missing",    # the footage file does not exist
+    "video_unreadable", # the file exists but cannot be decoded as video
+    "no_person",        # no person was detected in the requested range
+    "missing_package",  # a worker dependency is not installed
+    "cancelled",        # the job was cancelled by the user
+    "internal",         # an unexpected error inside the worker
+)
+
+
+class ProtocolError(ValueError):
+    """A line that is not a valid message of this protocol."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """Base of all messages; subclasses set ``TYPE``."""
+
+    TYPE: ClassVar[str] = ""
+
+    def to_wire(self) -> str:
+        """Encode as one JSON line (no newline), with the type tag under ``"type"``."""
+        payload: Dict[str, Any] = {"type": self.TYPE}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            payload[f.name] = dict(value) if isinstance(value, dict) else value
+        return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True)
+class Ready(Message):
+    """Worker -> add-on, once at start-up: the worker can take jobs."""
+
+    TYPE: ClassVar[str] = "ready"
+    protocol: int = PROTOCOL_VERSION
+    worker_version: str = ""
+    pid: int = 0
+
+
+@dataclass(frozen=True)
+class Submit(Message):
+    """Add-on -> worker: run one capture job.
+
+    ``video`` is an absolute path; ``start``/``end`` are 0-based source-frame indices, ``end`` exclusive,
+    ``-1`` meaning the end of the clip; the worker writes its files under ``job_dir``.
+    """
+
+    TYPE: ClassVar[str] = "submit"
+    job_id: str
+    kind: str
+    video: str
+    job_dir: str
+    start: int = 0
+    end: int = -1
+
+
+@dataclass(frozen=True)
+class Progress(Message):
+    """Worker -> add-on: ``done`` of ``total`` units of ``stage`` finished."""
+
+    TYPE: ClassVar[str] = "progress"
+    job_id: str
+    stage: str
+    done: int
+    total: int
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Result(Message):
+    """Worker -> add-on: the job finished; ``path`` is the result ``.npz`` (schema in the README)."""
+
+    TYPE: ClassVar[str] = "result"
+    job_id: str
+    path: str
+    frames: int = 0
+    seconds: float = 0.0
+    timings: Dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Failed(Message):
+    """Worker -> add-on: the job (or the request) failed. ``hint`` says what the user can do."""
+
+    TYPE: ClassVar[str] = "failed"
+    job_id: str
+    code: str
+    message: str
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Cancel(Message):
+    """Add-on -> worker: stop ``job_id`` at the next frame or step boundary."""
+
+    TYPE: ClassVar[str] = "cancel"
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Shutdown(Message):
+    """Add-on -> worker: finish and exit (closing stdin has the same effect)."""
+
+    TYPE: ClassVar[str] = "shutdown"
+
+
+AnyMessage = Union[Ready, Submit, Progress, Result, Failed, Cancel, Shutdown]
+MESSAGE_TYPES: Dict[str, Type[Message]] = {
+    cls.TYPE: cls for cls in (Ready, Submit, Progress, Result, Failed, Cancel, Shutdown)
+}
+
+
+def _check_type(name: str, value: Any, annotation: Any) -> None:
+    """Raise ProtocolError unless ``value`` matches the (simple) field ``annotation``."""
+    origin = typing.get_origin(annotation)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ProtocolError(f"field {name!r} must be an object")
+        key_t, val_t = typing.get_args(annotation)
+        for key, item in value.items():
+            _check_type(f"{name}.{key}", key, key_t)
+            _check_type(f"{name}.{key}", item, val_t)
+        return
+    if origin is Union:
+        if not any(_matches(value, arg) for arg in typing.get_args(annotation)):
+            raise ProtocolError(f"field {name!r} has the wrong type")
+        return
+    if not _matches(value, annotation):
+        raise ProtocolError(f"field {name!r} must be {getattr(annotation, '__name__', annotation)}")
+
+
+def _matches(value: Any, annotation: Any) -> bool:
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation)
+
+
+def from_wire(line: Union[str, bytes]) -> AnyMessage:
+    """Parse one JSON line into its message; raise :class:`ProtocolError` on anything unexpected."""
+    if isinstance(line, bytes):
+        try:
+            line = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError("line is not UTF-8") from exc
+    try:
+        payload = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"not JSON: {line[:80]!r}") from exc
+    if not isinstance(payload, dict):
+        raise ProtocolError("a message must be a JSON object")
+    tag = payload.pop("type", None)
+    cls = MESSAGE_TYPES.get(tag) if isinstance(tag, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown message type {tag!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(payload) - set(fields)
+    if unknown:
+        raise ProtocolError(f"unknown field(s) for {tag!r}: {sorted(unknown)}")
+    for name, f in fields.items():
+        if name not in payload:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ProtocolError(f"missing field {name!r} for {tag!r}")
+            continue
+        value = payload[name]
+        if hints[name] is float and isinstance(value, int):
+            payload[name] = float(value)
+        _check_type(name, value, hints[name])
+    message = cls(**payload)
+    if isinstance(message, Ready) and message.protocol != PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"worker speaks protocol {message.protocol}, this add-on speaks {PROTOCOL_VERSION}"
+        )
+    return message  # type: ignore[return-value]
+
+
+def optional_int(value: Optional[int]) -> int:
+    """Map ``None`` to the protocol's ``-1`` ("to the end")."""
+    return -1 if value is None else int(value)

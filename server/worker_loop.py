@@ -1,0 +1,152 @@
+"""The worker's stdio loop: JSON Lines requests on stdin, JSON Lines events on stdout, logs on stderr.
+
+One job runs at a time on a job thread; the main thread keeps reading stdin so ``cancel`` arrives
+while a job runs. Cancel is cooperative (checked between frames and steps). The loop exits when stdin
+closes or on ``shutdown``, cancelling a running job first.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from typing import IO, Optional
+
+from . import __version__, protocol
+from .errors import JobError
+
+log = logging.getLogger(__name__)
+
+REQUIRED_MODULES = {"numpy": "numpy==1.26.4", "cv2": "opencv-python-headless", "mediapipe": "mediapipe==0.10.21"}
+JOB_KINDS = ("capture",)
+
+
+def missing_packages() -> list:
+    """Names of the worker's required packages that cannot be imported in this interpreter."""
+    return [pip_name for module, pip_name in REQUIRED_MODULES.items() if importlib.util.find_spec(module) is None]
+
+
+class Emitter:
+    """Writes protocol messages, one per line, to the protocol channel (thread-safe)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def emit(self, message: protocol.Message) -> None:
+        with self._lock:
+            self._stream.write(message.to_wire() + "\n")
+            self._stream.flush()
+
+
+class JobThread(threading.Thread):
+    """Runs one submitted job and reports progress, result or failure through the emitter."""
+
+    def __init__(self, request: protocol.Submit, emitter: Emitter) -> None:
+        super().__init__(name=f"job-{request.job_id}", daemon=True)
+        self.request = request
+        self.cancel_event = threading.Event()
+        self._emitter = emitter
+
+    def run(self) -> None:
+        job_id = self.request.job_id
+        started = time.perf_counter()
+        try:
+            summary = self._run_job()
+        except JobError as exc:
+            log.info("job %s failed: %s", job_id, exc.message)
+            self._emitter.emit(protocol.Failed(job_id=job_id, code=exc.code, message=exc.message, hint=exc.hint))
+            return
+        except Exception as exc:  # noqa: BLE001 -- any bug must reach the user as a failed job, not a dead worker
+            log.error("job %s crashed:\n%s", job_id, traceback.format_exc())
+            self._emitter.emit(protocol.Failed(
+                job_id=job_id, code="internal", message=f"The worker failed: {type(exc).__name__}: {exc}",
+                hint="See the worker log (stderr) for the traceback and report it."))
+            return
+        self._emitter.emit(protocol.Result(
+            job_id=job_id, path=summary.path, frames=summary.frames,
+            seconds=round(time.perf_counter() - started, 3),
+            timings={k: round(v, 4) for k, v in summary.timings.items()}))
+
+    def _run_job(self):
+        missing = missing_packages()
+        if missing:
+            raise JobError("missing_package", f"The worker's Python lacks: {', '.join(missing)}.",
+                           "Open Preferences > Add-ons > ScoreHMR and press 'Set up worker'.")
+        from .capture import CaptureRequest, run_capture
+
+        req = self.request
+        output = os.path.join(req.job_dir, "result.npz")
+
+        def progress(stage: str, done: int, total: int, message: str) -> None:
+            self._emitter.emit(protocol.Progress(job_id=req.job_id, stage=stage, done=done, total=total,
+                                                 message=message))
+
+        return run_capture(CaptureRequest(video=req.video, output=output, start=req.start, end=req.end),
+                           progress, self.cancel_event.is_set)
+
+
+def _protocol_channel() -> IO[str]:
+    """Take stdout for the protocol and point fd 1 at stderr, so stray prints (ours or a library's C code)
+    can never corrupt the protocol stream."""
+    channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8", buffering=1)
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return channel
+
+
+def _handle(message: protocol.Message, job: Optional[JobThread], emitter: Emitter) -> Optional[JobThread]:
+    """Act on one request; return the job thread that is running afterwards (if any)."""
+    if isinstance(message, protocol.Submit):
+        if job is not None and job.is_alive():
+            emitter.emit(protocol.Failed(job_id=message.job_id, code="bad_request",
+                                         message="The worker is already running a job.",
+                                         hint="Wait for it to finish or cancel it."))
+            return job
+        if message.kind not in JOB_KINDS:
+            emitter.emit(protocol.Failed(job_id=message.job_id, code="bad_request",
+                                         message=f"Unknown job kind {message.kind!r}.",
+                                         hint="Update the add-on and the worker together."))
+            return job
+        job = JobThread(message, emitter)
+        job.start()
+        return job
+    if isinstance(message, protocol.Cancel):
+        if job is not None and job.request.job_id == message.job_id:
+            log.info("cancel requested for job %s", message.job_id)
+            job.cancel_event.set()
+        return job
+    emitter.emit(protocol.Failed(job_id="", code="bad_request",
+                                 message=f"The worker does not accept {message.TYPE!r} messages.",
+                                 hint="Update the add-on and the worker together."))
+    return job
+
+
+def serve(stdin: Optional[IO[bytes]] = None) -> int:
+    """Run the stdio loop until stdin closes or ``shutdown``; returns the process exit code."""
+    emitter = Emitter(_protocol_channel())
+    stdin = stdin or sys.stdin.buffer
+    emitter.emit(protocol.Ready(worker_version=__version__, pid=os.getpid()))
+    job: Optional[JobThread] = None
+    for raw in stdin:
+        if not raw.strip():
+            continue
+        try:
+            message = protocol.from_wire(raw)
+        except protocol.ProtocolError as exc:
+            log.warning("rejected request: %s", exc)
+            emitter.emit(protocol.Failed(job_id="", code="bad_request", message=f"Bad request: {exc}",
+                                         hint="Update the add-on and the worker together."))
+            continue
+        if isinstance(message, protocol.Shutdown):
+            break
+        job = _handle(message, job, emitter)
+    if job is not None and job.is_alive():
+        log.info("stdin closed: cancelling job %s", job.request.job_id)
+        job.cancel_event.set()
+        job.join(timeout=30.0)
+    return 0

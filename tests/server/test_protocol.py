@@ -1,0 +1,76 @@
+"""Protocol round trips and rejections (standard library only)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from server import protocol
+from server.protocol import ProtocolError, from_wire
+
+EXAMPLES = [
+    protocol.Ready(worker_version="0.1.0", pid=42),
+    protocol.Submit(job_id="j1", kind="capture", video="/v.mp4", job_dir="/jobs/j1", start=3, end=90),
+    protocol.Progress(job_id="j1", stage="detect", done=5, total=87, message="frame 7"),
+    protocol.Result(job_id="j1", path="/jobs/j1/result.npz", frames=80, seconds=4.5, timings={"detect": 3.25}),
+    protocol.Failed(job_id="j1", code="no_person", message="No person.", hint="Check the range."),
+    protocol.Cancel(job_id="j1"),
+    protocol.Shutdown(),
+]
+
+
+@pytest.mark.parametrize("message", EXAMPLES, ids=lambda m: m.TYPE)
+def test_round_trip(message: protocol.Message) -> None:
+    line = message.to_wire()
+    assert "\n" not in line
+    assert json.loads(line)["type"] == message.TYPE
+    assert from_wire(line) == message
+    assert from_wire(line.encode()) == message
+
+
+def test_every_type_has_an_example() -> None:
+    assert {m.TYPE for m in EXAMPLES} == set(protocol.MESSAGE_TYPES)
+
+
+def test_int_accepted_for_float_field() -> None:
+    message = from_wire('{"type":"result","job_id":"a","path":"/p","seconds":3}')
+    assert message == protocol.Result(job_id="a", path="/p", seconds=3.0)
+
+
+@pytest.mark.parametrize("line, why", [
+    ("not json", "not JSON"),
+    ("[1, 2]", "JSON object"),
+    ('{"job_id": "a"}', "unknown message type"),
+    ('{"type": "explode"}', "unknown message type"),
+    ('{"type": "cancel"}', "missing field 'job_id'"),
+    ('{"type": "cancel", "job_id": 7}', "'job_id' must be str"),
+    ('{"type": "cancel", "job_id": "a", "extra": 1}', "unknown field"),
+    ('{"type": "progress", "job_id": "a", "stage": "x", "done": true, "total": 2}', "'done' must be int"),
+    ('{"type": "progress", "job_id": "a", "stage": "x", "done": 1.5, "total": 2}', "'done' must be int"),
+    ('{"type": "result", "job_id": "a", "path": "/p", "timings": {"x": "slow"}}', "timings.x"),
+    ('{"type": "ready", "protocol": 999}', "protocol 999"),
+])
+def test_rejections(line: str, why: str) -> None:
+    with pytest.raises(ProtocolError, match=why):
+        from_wire(line)
+
+
+def test_non_utf8_rejected() -> None:
+    with pytest.raises(ProtocolError, match="UTF-8"):
+        from_wire(b"\xff\xfe{}")
+
+
+def test_nan_never_goes_on_the_wire() -> None:
+    with pytest.raises(ValueError):
+        protocol.Result(job_id="a", path="/p", seconds=float("nan")).to_wire()
+
+
+def test_protocol_module_is_stdlib_only() -> None:
+    import ast
+    import sys
+    from pathlib import Path
+
+    tree = ast.parse(Path(protocol.__file__).read_text())
+    names = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    names |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert names <= set(sys.stdlib_module_names) | {"__future__"}

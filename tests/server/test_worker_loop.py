@@ -1,0 +1,98 @@
+"""The real worker process over stdio: handshake, bad requests, bad footage, missing packages, cancel."""
+from __future__ import annotations
+
+import venv
+from pathlib import Path
+
+import pytest
+
+from server import protocol
+
+from .worker_session import WorkerSession
+
+
+@pytest.fixture()
+def worker(worker_python: str):
+    session = WorkerSession(worker_python)
+    ready = session.read()
+    assert isinstance(ready, protocol.Ready) and ready.protocol == protocol.PROTOCOL_VERSION
+    yield session
+    session.close()
+
+
+def _submit(worker: WorkerSession, video: Path, job_dir: Path, job_id: str = "j", **kw) -> protocol.Message:
+    worker.send(protocol.Submit(job_id=job_id, kind="capture", video=str(video), job_dir=str(job_dir), **kw))
+    return worker.read_until_end(job_id)[-1]
+
+
+def test_exits_cleanly_when_stdin_closes(worker: WorkerSession) -> None:
+    assert worker.close() == 0
+
+
+def test_shutdown_message(worker: WorkerSession) -> None:
+    worker.send(protocol.Shutdown())
+    assert worker.proc.wait(timeout=30) == 0
+
+
+def test_garbage_request_is_answered_not_fatal(worker: WorkerSession, tmp_path: Path) -> None:
+    worker.proc.stdin.write("this is not json\n")
+    worker.proc.stdin.flush()
+    reply = worker.read()
+    assert isinstance(reply, protocol.Failed) and reply.code == "bad_request"
+    worker.send(protocol.Submit(job_id="k", kind="teleport", video="/x", job_dir=str(tmp_path)))
+    reply = worker.read()
+    assert isinstance(reply, protocol.Failed) and reply.code == "bad_request" and "teleport" in reply.message
+
+
+def test_missing_video(worker: WorkerSession, tmp_path: Path) -> None:
+    end = _submit(worker, tmp_path / "nope.mp4", tmp_path)
+    assert isinstance(end, protocol.Failed) and end.code == "video_missing"
+    assert "nope.mp4" in end.message and end.hint
+    assert not (tmp_path / "result.npz").exists()
+
+
+def test_unreadable_video(worker: WorkerSession, corrupt_video: Path, tmp_path: Path) -> None:
+    end = _submit(worker, corrupt_video, tmp_path)
+    assert isinstance(end, protocol.Failed) and end.code == "video_unreadable" and end.hint
+
+
+def test_no_person(worker: WorkerSession, empty_video: Path, tmp_path: Path) -> None:
+    end = _submit(worker, empty_video, tmp_path)
+    assert isinstance(end, protocol.Failed) and end.code == "no_person", end
+    assert not (tmp_path / "result.npz").exists()
+
+
+def test_empty_range(worker: WorkerSession, empty_video: Path, tmp_path: Path) -> None:
+    end = _submit(worker, empty_video, tmp_path, start=500)
+    assert isinstance(end, protocol.Failed) and end.code == "bad_request"
+
+
+def test_cancel_mid_job(worker: WorkerSession, sample_video: Path, tmp_path: Path) -> None:
+    worker.send(protocol.Submit(job_id="c", kind="capture", video=str(sample_video), job_dir=str(tmp_path)))
+    cancelled = []
+
+    def on_progress(message: protocol.Progress) -> None:
+        if message.stage == "detect" and message.done == 3 and not cancelled:
+            worker.send(protocol.Cancel(job_id="c"))
+            cancelled.append(message.done)
+
+    messages = worker.read_until_end("c", on_progress)
+    end = messages[-1]
+    assert isinstance(end, protocol.Failed) and end.code == "cancelled"
+    detect_done = max(m.done for m in messages if isinstance(m, protocol.Progress) and m.stage == "detect")
+    assert detect_done < 20, "cancel must take effect within a few frames"
+    assert not (tmp_path / "result.npz").exists()
+
+
+def test_missing_packages(tmp_path: Path, empty_video: Path) -> None:
+    bare = tmp_path / "bare-env"
+    venv.create(bare, with_pip=False)
+    python = str(bare / "bin" / "python")
+    session = WorkerSession(python)
+    try:
+        assert isinstance(session.read(), protocol.Ready)
+        end = _submit(session, empty_video, tmp_path)
+        assert isinstance(end, protocol.Failed) and end.code == "missing_package"
+        assert "mediapipe" in end.message and "Set up worker" in end.hint
+    finally:
+        assert session.close() == 0
