@@ -68,12 +68,12 @@ def camera_intrinsics(width: int, height: int) -> np.ndarray:
 def _detect(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn, cancelled: CancelFn,
             timings: Dict[str, float]) -> Detections:
     """Run BlazePose over the range, checking for cancel between frames; fills decode/detect timings."""
-    from .detect import BlazePoseDetector
+    from .detect import FollowingDetector
 
     found = Detections()
     total = stop - start
     frames = video.iter_frames(info.path, start, stop)
-    with BlazePoseDetector() as detector:
+    with FollowingDetector() as detector:
         done = 0
         while True:
             if cancelled():

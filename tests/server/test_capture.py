@@ -1,0 +1,100 @@
+"""The capture job on the real sample clip: schema of the result and agreement with the footage."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from server.body.layout import JOINT_INDEX, LANDMARK_INDEX, SMPL_JOINT_NAMES, SMPL_PARENTS
+from server.capture import CaptureRequest, camera_intrinsics, run_capture
+
+# SMPL joints that sit where a BlazePose landmark is (for the reprojection check).
+JOINT_TO_LANDMARK = {
+    "left_shoulder": "left_shoulder", "right_shoulder": "right_shoulder",
+    "left_elbow": "left_elbow", "right_elbow": "right_elbow",
+    "left_wrist": "left_wrist", "right_wrist": "right_wrist",
+    "left_knee": "left_knee", "right_knee": "right_knee",
+    "left_ankle": "left_ankle", "right_ankle": "right_ankle",
+}
+
+
+@pytest.fixture(scope="module")
+def captured(sample_video: Path, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("capture") / "result.npz"
+    stages = []
+    summary = run_capture(CaptureRequest(video=str(sample_video), output=str(out)),
+                          lambda stage, done, total, msg: stages.append((stage, done, total)), lambda: False)
+    with np.load(out, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    return {"summary": summary, "stages": stages, "data": arrays}
+
+
+def test_schema(captured: dict) -> None:
+    data = captured["data"]
+    n = len(data["frame_indices"])
+    expected = {
+        "schema_version": ((), np.int32), "poses": ((n, 24, 3), np.float32), "betas": ((10,), np.float32),
+        "transl": ((n, 3), np.float32), "joints_rest": ((24, 3), np.float32), "parents": ((24,), np.int32),
+        "fps": ((), np.float32), "frame_indices": ((n,), np.int32), "keypoints_2d": ((n, 33, 3), np.float32),
+        "world_landmarks": ((n, 33, 4), np.float32), "image_size": ((2,), np.int32),
+        "camera_intrinsics": ((3, 3), np.float32), "frame_count": ((), np.int32),
+    }
+    for key, (shape, dtype) in expected.items():
+        assert data[key].shape == shape and data[key].dtype == dtype, key
+    assert tuple(data["joint_names"]) == SMPL_JOINT_NAMES
+    assert tuple(data["parents"]) == SMPL_PARENTS
+    assert data["image_size"].tolist() == [1768, 994] and abs(float(data["fps"]) - 30.0) < 0.01
+    assert str(data["source_video"]).endswith(".mp4")
+    for key in ("poses", "transl", "joints_rest", "keypoints_2d", "world_landmarks"):
+        assert np.isfinite(data[key]).all(), key
+
+
+def test_person_followed_through_the_clip(captured: dict) -> None:
+    data, summary = captured["data"], captured["summary"]
+    assert summary.processed == int(data["frame_count"]) == 230
+    assert summary.frames >= 0.95 * summary.processed
+    assert np.all(np.diff(data["frame_indices"]) > 0)
+    detect = [done for stage, done, _ in captured["stages"] if stage == "detect"]
+    assert detect == list(range(1, 231)), "one progress event per frame"
+    assert set(captured["summary"].timings) == {"open", "decode", "detect", "solve", "write"}
+
+
+def _posed_joints(poses: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    from server.body.rotations import forward_kinematics
+
+    joints, _ = forward_kinematics(poses, rest, SMPL_PARENTS)
+    return joints
+
+
+def test_body_reprojects_onto_the_footage(captured: dict) -> None:
+    """The posed skeleton, placed by transl and projected with K, lands on BlazePose's 2D limb keypoints."""
+    data = captured["data"]
+    joints = _posed_joints(data["poses"], data["joints_rest"])           # (N, 24, 3), pelvis at joints_rest[0]
+    cam = joints + data["transl"][:, None, :]
+    K = data["camera_intrinsics"]
+    uv = cam @ K.T
+    uv = uv[..., :2] / uv[..., 2:3]
+    j = [JOINT_INDEX[name] for name in JOINT_TO_LANDMARK]
+    lm = [LANDMARK_INDEX[name] for name in JOINT_TO_LANDMARK.values()]
+    kp = data["keypoints_2d"]
+    visible = kp[:, lm, 2] > 0.5
+    error = np.linalg.norm(uv[:, j] - kp[:, lm, :2], axis=-1)[visible]
+    person_height_px = np.ptp(kp[:, :, 1], axis=1).mean()
+    assert np.all(cam[..., 2] > 0.5), "the body must stay in front of the camera"
+    # BlazePose's world and image landmarks disagree a little; the solve must still land within ~8% of the
+    # person's height in pixels (median) on the limbs.
+    assert np.median(error) < 0.08 * person_height_px, (np.median(error), person_height_px)
+
+
+def test_jump_is_visible_in_root_height(captured: dict) -> None:
+    """The person jumps: the pelvis rises well above its standing height at some point of the clip."""
+    data = captured["data"]
+    pelvis_y = data["transl"][:, 1] + data["joints_rest"][0, 1]      # camera y points down
+    rise = np.median(pelvis_y) - pelvis_y.min()
+    assert rise > 0.15, f"pelvis rose only {rise:.2f} m"
+
+
+def test_intrinsics_assumption() -> None:
+    K = camera_intrinsics(1920, 1080)
+    assert K[0, 0] == K[1, 1] == 1920 and K[0, 2] == 960 and K[1, 2] == 540
