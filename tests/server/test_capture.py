@@ -1,13 +1,11 @@
 """The capture job on the real sample clip: schema of the result and agreement with the footage."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from server.body.layout import JOINT_INDEX, LANDMARK_INDEX, SMPL_JOINT_NAMES, SMPL_PARENTS
-from server.capture import CaptureRequest, camera_intrinsics, run_capture
+from server.capture import camera_intrinsics
 
 # SMPL joints that sit where a BlazePose landmark is (for the reprojection check).
 JOINT_TO_LANDMARK = {
@@ -17,17 +15,6 @@ JOINT_TO_LANDMARK = {
     "left_knee": "left_knee", "right_knee": "right_knee",
     "left_ankle": "left_ankle", "right_ankle": "right_ankle",
 }
-
-
-@pytest.fixture(scope="module")
-def captured(sample_video: Path, tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("capture") / "result.npz"
-    stages = []
-    summary = run_capture(CaptureRequest(video=str(sample_video), output=str(out)),
-                          lambda stage, done, total, msg: stages.append((stage, done, total)), lambda: False)
-    with np.load(out, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
-    return {"summary": summary, "stages": stages, "data": arrays}
 
 
 def test_schema(captured: dict) -> None:

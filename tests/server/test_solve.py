@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,37 +129,10 @@ def test_degenerate_inputs_give_finite_poses(case: str) -> None:
     assert solve_poses(np.zeros((0, 33, 4)), rest).shape == (0, 24, 3)
 
 
-def _sample_video() -> Path:
-    env = os.environ.get("SCOREHMR_SAMPLE_VIDEO")
-    if env:
-        return Path(env)
-    cache = os.environ.get("SCOREHMR_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "blender_scorehmr")
-    return Path(cache) / "footage" / "sports2d_demo.mp4"
-
-
 @pytest.fixture(scope="module")
-def real_world_landmarks() -> np.ndarray:
-    """(N, 33, 4) MediaPipe world landmarks of the sample clip (skips when the clip or mediapipe is missing)."""
-    path = _sample_video()
-    if not path.is_file():
-        pytest.skip(f"sample footage missing at {path}")
-    cv2 = pytest.importorskip("cv2")
-    mp = pytest.importorskip("mediapipe")
-    frames = []
-    cap = cv2.VideoCapture(str(path))
-    with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1) as pose:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            result = pose.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            if result.pose_world_landmarks is not None:
-                frames.append([[p.x, p.y, p.z, p.visibility] for p in result.pose_world_landmarks.landmark])
-    cap.release()
-    if len(frames) < 50:
-        pytest.fail(f"MediaPipe found a person in only {len(frames)} frames of {path}")
-    return np.asarray(frames, dtype=np.float32)
+def real_world_landmarks(captured: dict) -> np.ndarray:
+    """(N, 33, 4) MediaPipe world landmarks of the sample clip, from the shared real capture."""
+    return captured["data"]["world_landmarks"]
 
 
 def test_real_clip_limb_directions_agree_with_the_landmarks(real_world_landmarks: np.ndarray) -> None:
