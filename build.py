@@ -112,7 +112,8 @@ def blender_ext_tool() -> Path:
         check=True, capture_output=True, text=True,
         env={**os.environ, **_blender_env()},
     ).stdout.strip().splitlines()[-1]
-    tools = sorted(Path(out).glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
+    # bpy.__file__ is .../bpy/<version>/scripts/modules/bpy/__init__.py; the tool sits beside modules/.
+    tools = sorted(Path(out).parents[1].glob("addons_core/bl_pkg/cli/blender_ext.py"))
     if not tools:
         raise SystemExit(f"Blender's extension tool was not found under {out}")
     return tools[-1]

@@ -30,6 +30,7 @@ def test_stage_bundles_worker(tmp_path: Path) -> None:
 def test_zip_builds_and_validates(tmp_path: Path, tool: Path) -> None:
     staged = build.stage(tmp_path / "blender_scorehmr")
     out = tmp_path / "dist"
+    out.mkdir()
     subprocess.run([sys.executable, str(tool), "build", "--source-dir", str(staged), "--output-dir", str(out)],
                    check=True, capture_output=True, text=True)
     package = next(out.glob("blender_scorehmr-*.zip"))

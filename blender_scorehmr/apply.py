@@ -1,0 +1,95 @@
+"""Turn a result file into an armature action, all or nothing (called by the capture operator only)."""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List
+
+import bpy
+
+from . import keyframes, motion, rig
+from .errors import ScoreHMRError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CaptureRequest:
+    """A snapshot of the panel settings when Capture motion was pressed."""
+
+    job_id: str
+    video: str
+    start: int          # 0-based first source frame
+    end: int            # exclusive, -1 = to the end
+    scene_start: int    # scene frame where source frame ``start`` lands
+    match_scene_fps: bool
+    fit_scene_range: bool
+    target_name: str    # active ScoreHMR armature when pressed, or ""
+    job_dir: str
+
+
+def apply_result(context: bpy.types.Context, request: CaptureRequest, result_path: Path) -> bpy.types.Object:
+    """Key the target armature (or a new one) from ``result_path``; on error the scene is left unchanged."""
+    result = motion.load_result(result_path)   # validates before anything in the scene changes
+    heads = motion.rest_heads_armature(result.joints_rest)
+    scene = context.scene
+    video_fps = result.fps
+    scene_fps = video_fps if request.match_scene_fps else scene.render.fps / scene.render.fps_base
+    frames = motion.scene_frames(result.frame_indices, request.start, request.scene_start, video_fps, scene_fps)
+    target = bpy.data.objects.get(request.target_name) if request.target_name else None
+    reuse = target is not None and rig.rig_matches(target, result.joint_names, result.joints_rest)
+    created: List[bpy.types.ID] = []
+    old_action = target.animation_data.action if reuse and target.animation_data else None
+    old_slot = getattr(target.animation_data, "action_slot", None) if old_action is not None else None
+    try:
+        if not reuse:
+            stem = Path(request.video).stem or "capture"
+            target = rig.create_armature(context, f"ScoreHMR_{stem}", result.joint_names, result.parents,
+                                         heads, result.joints_rest)
+            created.append(target)
+        rest_rot, rest_heads = rig.rest_frames(target, result.joint_names)
+        quats = motion.pose_basis_quaternions(result.poses, rest_rot)
+        root_loc = motion.root_locations(result, rest_heads, rest_rot[0])
+        action = bpy.data.actions.new(f"{target.name}_capture")
+        created.append(action)
+        new_fcurve = keyframes.assign_action(target, action)
+        keyframes.write_pose_keys(new_fcurve, result.joint_names, frames, quats, root_loc)
+    except Exception:  # undo our own additions, then let the operator report the error
+        log.exception("applying the capture failed; removing what was added")
+        _rollback(created, target if reuse else None, old_action, old_slot)
+        raise
+    if old_action is not None:
+        old_action.use_fake_user = True  # the previous take (and the user's edits in it) stays in the file
+    _update_scene(scene, request, video_fps, frames)
+    log.info("keyed %s: %d frames, action %s", target.name, len(frames), action.name)
+    return target
+
+
+def _rollback(created: List[bpy.types.ID], reused: "bpy.types.Object | None", old_action, old_slot) -> None:
+    if reused is not None and reused.animation_data is not None:
+        reused.animation_data.action = old_action
+        if old_slot is not None:  # layered actions (4.4+): back onto the slot it used
+            reused.animation_data.action_slot = old_slot
+    for item in reversed(created):
+        if isinstance(item, bpy.types.Object):
+            rig.remove_armature(item)
+        elif isinstance(item, bpy.types.Action):
+            bpy.data.actions.remove(item)
+
+
+def _update_scene(scene: bpy.types.Scene, request: CaptureRequest, video_fps: float, frames) -> None:
+    if request.match_scene_fps:
+        scene.render.fps, scene.render.fps_base = motion.scene_fps_settings(video_fps)
+    if request.fit_scene_range:
+        scene.frame_start = int(math.floor(float(frames[0])))
+        scene.frame_end = max(scene.frame_start, int(math.ceil(float(frames[-1]))))
+
+
+def check_writable_target(target_name: str) -> None:
+    """Raise if the target armature cannot take a new action (linked from a library)."""
+    obj = bpy.data.objects.get(target_name) if target_name else None
+    if obj is not None and obj.library is not None:
+        raise ScoreHMRError(f"{obj.name} is linked from a library and cannot be keyed.",
+                            "Make it local (Object > Relations > Make Local) or select nothing")

@@ -1,0 +1,189 @@
+"""Between the panel and the worker, on Blender's main thread: start a job, drain its events into the
+status properties, cancel, and stop every job on unregister or file load.
+
+Only :class:`worker_client.WorkerClient`'s reader threads run off the main thread, and they never touch bpy.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+import bpy
+
+from . import preferences, rig
+from .apply import CaptureRequest, check_writable_target
+from .errors import ScoreHMRError
+from .server import protocol
+from .worker_client import JobError, WorkerClient
+
+log = logging.getLogger(__name__)
+
+STAGE_TEXT = {"open": "Opening the footage", "detect": "Detecting the person",
+              "solve": "Solving the motion", "write": "Writing the result"}
+KEEP_JOBS = 5
+Outcome = Union[protocol.Result, JobError]
+
+
+@dataclass
+class CaptureJob:
+    """One running capture: the worker client and the settings snapshot."""
+
+    client: WorkerClient
+    request: CaptureRequest
+
+
+_active: Optional[CaptureJob] = None
+_last_report: Dict[str, Any] = {}
+
+
+def active_job() -> Optional[CaptureJob]:
+    return _active
+
+
+def last_report() -> Dict[str, Any]:
+    """Figures of the last successful capture: result_path, frames, seconds, timings (worker stages),
+    keyframe_seconds (applying in Blender), object and action names."""
+    return dict(_last_report)
+
+
+def record_success(result: protocol.Result, obj: bpy.types.Object, keyframe_seconds: float) -> None:
+    _last_report.clear()
+    _last_report.update(result_path=result.path, frames=result.frames, seconds=result.seconds,
+                        timings=dict(result.timings), keyframe_seconds=keyframe_seconds, object=obj.name,
+                        action=obj.animation_data.action.name)
+
+
+def status(context: Optional[bpy.types.Context] = None):
+    """The status property group (WindowManager: not saved, not undone)."""
+    return (context or bpy.context).window_manager.scorehmr_status
+
+
+def footage_path(settings) -> str:
+    """Absolute path of the chosen footage; raise :class:`ScoreHMRError` if none is chosen."""
+    if settings.source == "CLIP":
+        clip = settings.clip
+        if clip is None:
+            raise ScoreHMRError("No Movie Clip is chosen.", "Pick a Movie Clip in the ScoreHMR panel", "no_footage")
+        if clip.source != "MOVIE":
+            raise ScoreHMRError(f"{clip.name} is an image sequence, not a video.",
+                                "Use a video file (e.g. .mp4) as footage", "video_unreadable")
+        path = bpy.path.abspath(clip.filepath, library=clip.library)
+    else:
+        if not settings.filepath:
+            raise ScoreHMRError("No footage is chosen.", "Pick a video file in the ScoreHMR panel", "no_footage")
+        path = bpy.path.abspath(settings.filepath)
+    return str(Path(path).resolve())
+
+
+def make_request(context: bpy.types.Context, job_dir: Path, job_id: str) -> CaptureRequest:
+    """Snapshot the panel settings; raise :class:`ScoreHMRError` on settings that cannot work."""
+    settings = context.scene.scorehmr
+    video = footage_path(settings)
+    start, end = (0, -1) if settings.use_whole_clip else (settings.video_start - 1, settings.video_end)
+    if end != -1 and end <= start:
+        raise ScoreHMRError("The last frame comes before the first frame.", "Fix the frame range", "bad_range")
+    active = context.view_layer.objects.active if context.view_layer else None
+    target = active.name if rig.is_scorehmr_rig(active) else ""
+    check_writable_target(target)
+    return CaptureRequest(job_id=job_id, video=video, start=start, end=end, scene_start=settings.scene_start,
+                          match_scene_fps=settings.match_scene_fps, fit_scene_range=settings.fit_scene_range,
+                          target_name=target, job_dir=str(job_dir))
+
+
+def start_capture(context: bpy.types.Context) -> CaptureJob:
+    """Resolve the worker, snapshot the settings, spawn the worker and submit; raise ScoreHMRError."""
+    global _active
+    if _active is not None:
+        raise ScoreHMRError("A capture is already running.", "Wait for it or press Cancel", "busy")
+    python = preferences.worker_python(context)
+    job_id = uuid.uuid4().hex[:12]
+    jobs = preferences.jobs_dir()
+    _prune_jobs(jobs)
+    job_dir = jobs / job_id
+    request = make_request(context, job_dir, job_id)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    prefs = preferences.get_prefs(context)
+    client = WorkerClient(python, preferences.ADDON_DIR, hang_timeout=prefs.hang_timeout, cwd=job_dir)
+    client.start()
+    client.submit(protocol.Submit(job_id=job_id, kind="capture", video=request.video, job_dir=str(job_dir),
+                                  start=request.start, end=request.end))
+    _active = CaptureJob(client, request)
+    st = status(context)
+    st.running, st.progress, st.stage, st.message = True, 0.0, "Starting the worker", ""
+    st.error = st.hint = st.error_code = st.details = ""
+    return _active
+
+
+def pump(job: CaptureJob, context: Optional[bpy.types.Context] = None) -> Optional[Outcome]:
+    """Drain the job's events into the status properties; return the outcome once the job has ended."""
+    st = status(context)
+    for event in job.client.poll():
+        if isinstance(event, protocol.Ready):
+            st.stage = "Worker started"
+        elif isinstance(event, protocol.Progress):
+            index = protocol.STAGES.index(event.stage) if event.stage in protocol.STAGES else 0
+            part = event.done / event.total if event.total > 0 else 0.0
+            st.progress = min(1.0, (index + part) / len(protocol.STAGES))
+            st.stage = f"{STAGE_TEXT.get(event.stage, event.stage)} {event.done}/{event.total}"
+            st.message = event.message
+    return job.client.outcome
+
+
+def request_cancel() -> bool:
+    """Ask the running job to stop (the operator that owns it reports the outcome)."""
+    if _active is None:
+        return False
+    _active.client.cancel()
+    status().stage = "Cancelling"
+    return True
+
+
+def end_job(job: CaptureJob, context: Optional[bpy.types.Context] = None,
+            error: Optional[ScoreHMRError] = None) -> None:
+    """Forget the job, reap its worker, and show ``error`` (or success) in the panel."""
+    global _active
+    job.client.close()
+    if _active is job:
+        _active = None
+    st = status(context)
+    st.running = False
+    if error is not None:
+        st.progress, st.stage = 0.0, ""
+        st.error, st.hint, st.error_code = error.message, error.hint, error.code
+        st.details = getattr(error, "details", "")[-2000:]
+    else:
+        st.progress, st.stage, st.message = 1.0, "Done", ""
+
+
+def show_error(error: ScoreHMRError, context: Optional[bpy.types.Context] = None) -> None:
+    """Show an error that happened before a job started."""
+    st = status(context)
+    st.running, st.progress, st.stage = False, 0.0, ""
+    st.error, st.hint, st.error_code, st.details = error.message, error.hint, error.code, ""
+
+
+def as_error(outcome: JobError) -> ScoreHMRError:
+    err = ScoreHMRError(outcome.message, outcome.hint, outcome.code)
+    err.details = outcome.details  # type: ignore[attr-defined]
+    return err
+
+
+def stop_all() -> None:
+    """Stop the running job (unregister, file load); its operator then ends as cancelled."""
+    global _active
+    if _active is not None:
+        log.info("stopping the running capture")
+        _active.client.cancel()
+        _active.client.close()
+        _active = None
+
+
+def _prune_jobs(jobs: Path) -> None:
+    """Keep the newest :data:`KEEP_JOBS` job folders (results are in the .blend once applied)."""
+    folders = sorted((p for p in jobs.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for old in folders[:-KEEP_JOBS] if len(folders) > KEEP_JOBS else []:
+        shutil.rmtree(old, ignore_errors=False)

@@ -1,0 +1,193 @@
+"""Operators (thin): capture, cancel, set up worker, clear the error.
+
+Capture runs modal when invoked from the UI: ``invoke`` starts the worker and adds a window timer,
+``modal`` drains events on each tick (Blender stays responsive) and, when the result arrives, applies it
+and returns FINISHED, so the whole capture is ONE undo step pushed by Blender for this UNDO operator.
+Failures and Cancel return CANCELLED: no undo step and nothing in the scene changes. ``execute``
+(``bpy.ops.scorehmr.capture()``, background mode) runs the same steps blocking.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Optional, Set
+
+import bpy
+from bpy.props import StringProperty
+
+from . import bridge, preferences
+from .apply import apply_result
+from .errors import ScoreHMRError
+from .server import protocol
+from .worker_setup import WorkerSetup
+
+log = logging.getLogger(__name__)
+
+
+class SCOREHMR_OT_capture(bpy.types.Operator):
+    """Capture the person's motion from the footage and key an SMPL armature"""
+
+    bl_idname = "scorehmr.capture"
+    bl_label = "Capture Motion"
+    bl_options = {"REGISTER", "UNDO"}
+
+    _timer = None
+    _job: Optional[bridge.CaptureJob] = None
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return bridge.active_job() is None and context.scene is not None
+
+    def execute(self, context: bpy.types.Context) -> Set[str]:
+        if not self._start(context):
+            return {"CANCELLED"}
+        while self._job.client.outcome is None:
+            bridge.pump(self._job, context)
+            time.sleep(0.05)
+        return self._finish(context, bridge.pump(self._job, context))
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> Set[str]:
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        if not self._start(context):
+            return {"CANCELLED"}
+        self._timer = context.window_manager.event_timer_add(0.1, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> Set[str]:
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        outcome = bridge.pump(self._job, context)
+        _redraw_sidebars(context)
+        if outcome is None:
+            return {"PASS_THROUGH"}
+        context.window_manager.event_timer_remove(self._timer)
+        return self._finish(context, outcome)
+
+    def cancel(self, context: bpy.types.Context) -> None:
+        """Blender ends the modal run (file load, window closed): stop the worker, change nothing."""
+        if self._timer is not None:
+            context.window_manager.event_timer_remove(self._timer)
+        if self._job is not None:
+            self._job.client.cancel()
+            bridge.end_job(self._job, context, ScoreHMRError("Capture stopped.", "Press Capture motion again",
+                                                             "cancelled"))
+
+    def _start(self, context: bpy.types.Context) -> bool:
+        try:
+            self._job = bridge.start_capture(context)
+        except ScoreHMRError as exc:  # bad settings or no worker: show it, change nothing
+            bridge.show_error(exc, context)
+            self.report({"ERROR"}, str(exc))
+            return False
+        return True
+
+    def _finish(self, context: bpy.types.Context, outcome: bridge.Outcome) -> Set[str]:
+        job, error = self._job, None
+        if isinstance(outcome, protocol.Result):
+            tick = time.perf_counter()
+            try:
+                obj = apply_result(context, job.request, Path(outcome.path))
+            except ScoreHMRError as exc:  # invalid or empty result: nothing was added
+                error = exc
+            except Exception as exc:  # a bpy failure while keying: apply_result rolled back; report it
+                log.exception("applying the capture failed")
+                error = ScoreHMRError(f"Applying the capture failed: {exc}", "See the system console", "internal")
+            else:
+                bridge.record_success(outcome, obj, time.perf_counter() - tick)
+                bridge.end_job(job, context)
+                self.report({"INFO"}, f"Keyed {obj.name}")
+                return {"FINISHED"}
+        else:
+            error = bridge.as_error(outcome)
+        bridge.end_job(job, context, error)
+        self.report({"WARNING"} if error.code == "cancelled" else {"ERROR"}, str(error))
+        return {"CANCELLED"}
+
+
+class SCOREHMR_OT_cancel(bpy.types.Operator):
+    """Stop the running capture; the scene stays as it was"""
+
+    bl_idname = "scorehmr.cancel"
+    bl_label = "Cancel"
+    bl_options = {"INTERNAL"}
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return bridge.active_job() is not None
+
+    def execute(self, context: bpy.types.Context) -> Set[str]:
+        bridge.request_cancel()
+        return {"FINISHED"}
+
+
+class SCOREHMR_OT_clear_error(bpy.types.Operator):
+    """Dismiss the last error"""
+
+    bl_idname = "scorehmr.clear_error"
+    bl_label = "Dismiss"
+    bl_options = {"INTERNAL"}
+
+    def execute(self, context: bpy.types.Context) -> Set[str]:
+        st = bridge.status(context)
+        st.error = st.hint = st.error_code = st.details = ""
+        return {"FINISHED"}
+
+
+class SCOREHMR_OT_setup_worker(bpy.types.Operator):
+    """Create the worker's Python environment in the extension's user folder and install its packages"""
+
+    bl_idname = "scorehmr.setup_worker"
+    bl_label = "Set up Worker"
+    bl_options = {"INTERNAL"}
+
+    requirements: StringProperty(name="Requirements", options={"HIDDEN", "SKIP_SAVE"},
+                                 description="Requirements file (empty: the bundled server/requirements.txt)")
+    _timer = None
+
+    def _begin(self) -> WorkerSetup:
+        requirements = Path(self.requirements) if self.requirements else preferences.requirements_file()
+        setup = WorkerSetup(preferences.worker_env_dir(), requirements)
+        preferences.set_current_setup(setup)
+        setup.start()
+        return setup
+
+    def execute(self, context: bpy.types.Context) -> Set[str]:
+        state = self._begin().wait()
+        if state.error:
+            self.report({"ERROR"}, f"{state.error} ({state.hint})")
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+    def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> Set[str]:
+        if bpy.app.background or context.window is None:
+            return self.execute(context)
+        self._begin()
+        self._timer = context.window_manager.event_timer_add(0.25, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> Set[str]:
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        for window in context.window_manager.windows:
+            for area in window.screen.areas:
+                if area.type == "PREFERENCES":
+                    area.tag_redraw()
+        state = preferences.current_setup().state
+        if state.running:
+            return {"PASS_THROUGH"}
+        context.window_manager.event_timer_remove(self._timer)
+        return {"CANCELLED"} if state.error else {"FINISHED"}
+
+
+def _redraw_sidebars(context: bpy.types.Context) -> None:
+    for window in context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+OPERATOR_CLASSES = (SCOREHMR_OT_capture, SCOREHMR_OT_cancel, SCOREHMR_OT_clear_error, SCOREHMR_OT_setup_worker)

@@ -1,0 +1,56 @@
+"""The ScoreHMR tab in the 3D viewport's sidebar."""
+from __future__ import annotations
+
+import bpy
+
+from . import bridge
+
+
+class SCOREHMR_PT_capture(bpy.types.Panel):
+    """Footage, frame range, Capture motion, progress, Cancel and the last error."""
+
+    bl_idname = "SCOREHMR_PT_capture"
+    bl_label = "Motion Capture"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "ScoreHMR"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        settings = context.scene.scorehmr
+        st = context.window_manager.scorehmr_status
+        col = layout.column()
+        col.enabled = not st.running
+        col.prop(settings, "source", expand=True)
+        col.prop(settings, "filepath" if settings.source == "FILE" else "clip")
+        col.prop(settings, "use_whole_clip")
+        sub = col.column(align=True)
+        sub.enabled = not settings.use_whole_clip
+        sub.prop(settings, "video_start")
+        sub.prop(settings, "video_end")
+        col.prop(settings, "scene_start")
+        col.prop(settings, "match_scene_fps")
+        col.prop(settings, "fit_scene_range")
+        if st.running:
+            layout.progress(factor=st.progress, type="BAR", text=st.stage or "Working")
+            if st.message:
+                layout.label(text=st.message)
+            layout.operator("scorehmr.cancel", icon="CANCEL")
+        else:
+            layout.operator("scorehmr.capture", icon="ARMATURE_DATA")
+            if st.stage:
+                layout.label(text=st.stage, icon="CHECKMARK")
+        if st.error:
+            _draw_error(layout, st)
+
+
+def _draw_error(layout: bpy.types.UILayout, st) -> None:
+    box = layout.box()
+    row = box.row()
+    row.label(text=st.error, icon="ERROR")
+    row.operator("scorehmr.clear_error", text="", icon="X", emboss=False)
+    if st.hint:
+        box.label(text=st.hint, icon="INFO")
+
+
+PANEL_CLASSES = (SCOREHMR_PT_capture,)

@@ -1,0 +1,42 @@
+"""Registration: the explicit class list, property pointers and the file-load handler."""
+from __future__ import annotations
+
+import logging
+
+import bpy
+
+from . import bridge, properties
+from .operators import OPERATOR_CLASSES
+from .panels import PANEL_CLASSES
+from .preferences import SCOREHMR_AddonPreferences
+
+log = logging.getLogger(__name__)
+
+CLASSES = (
+    *properties.PROPERTY_CLASSES,
+    SCOREHMR_AddonPreferences,
+    *OPERATOR_CLASSES,
+    *PANEL_CLASSES,
+)
+
+_register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLASSES)
+
+
+@bpy.app.handlers.persistent
+def _on_load_pre(*_args) -> None:
+    """A file is being loaded: stop the running capture (its results would have nowhere to go)."""
+    bridge.stop_all()
+
+
+def register() -> None:
+    _register_classes()
+    properties.attach()
+    bpy.app.handlers.load_pre.append(_on_load_pre)
+
+
+def unregister() -> None:
+    bridge.stop_all()
+    if _on_load_pre in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_on_load_pre)
+    properties.detach()
+    _unregister_classes()

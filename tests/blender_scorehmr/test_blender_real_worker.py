@@ -1,0 +1,89 @@
+"""The add-on with the real worker (``python -m server`` from the staged add-on), in the same bpy process.
+
+Uses the shared fixtures of tests/conftest.py: ``worker_python`` (the project's .venv), ``sample_video``
+(fetched by ``build.py setup``), ``empty_video`` and ``corrupt_video``.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blender_support import _action_fcurves, scene_snapshot
+from test_blender_addon import bl  # noqa: F401  (the clean-scene fixture)
+
+
+def test_real_capture_of_the_sample_clip(bl, worker_python, sample_video):
+    b = bl.bpy
+    obj = bl.capture(worker_python, sample_video)
+    motion = bl.sub("motion")
+    result = motion.load_result(Path(bl.last_report()["result_path"]))
+    assert len(obj.data.bones) == 24 and len(result.frame_indices) > 100
+    curves = list(_action_fcurves(obj.animation_data.action))
+    assert len(curves) == 24 * 4 + 3
+    assert all(len(fc.keyframe_points) == len(result.frame_indices) for fc in curves)
+    assert b.context.scene.render.fps == round(result.fps)
+    rest_rot, heads = bl.sub("rig").rest_frames(obj, result.joint_names)
+    expected = motion.world_joints(result, heads)
+    names = list(result.joint_names)
+    for i in np.linspace(0, len(result.frame_indices) - 1, 4).round().astype(int):
+        b.context.scene.frame_set(int(result.frame_indices[i]) + 1)
+        evaluated = obj.evaluated_get(b.context.evaluated_depsgraph_get())
+        got = np.array([tuple(evaluated.pose.bones[n].head) for n in names])
+        np.testing.assert_allclose(got, expected[i], atol=1e-4)
+        # an upright person: head above pelvis above ankles
+        z = got[:, 2]
+        assert z[names.index("head")] > z[0] > z[names.index("left_ankle")]
+
+
+@pytest.mark.parametrize("video_fixture,code", [("corrupt_video", "video_unreadable"),
+                                                ("empty_video", "no_person")])
+def test_real_worker_bad_footage(bl, worker_python, request, video_fixture, code):
+    before = scene_snapshot(bl.bpy)
+    with pytest.raises(RuntimeError):
+        bl.capture(worker_python, request.getfixturevalue(video_fixture))
+    assert bl.status().error_code == code and bl.status().hint
+    assert scene_snapshot(bl.bpy) == before
+
+
+def test_real_worker_missing_video(bl, worker_python, tmp_path):
+    before = scene_snapshot(bl.bpy)
+    with pytest.raises(RuntimeError):
+        bl.capture(worker_python, tmp_path / "gone.mp4")
+    assert bl.status().error_code == "video_missing" and bl.status().hint
+    assert scene_snapshot(bl.bpy) == before
+
+
+def test_real_worker_without_its_packages(bl, sample_video, tmp_path):
+    """A bare venv (no numpy, no mediapipe) stands in for a worker environment that was never set up."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")], check=True)
+    before = scene_snapshot(bl.bpy)
+    with pytest.raises(RuntimeError):
+        bl.capture(tmp_path / "bare" / "bin" / "python", sample_video)
+    assert bl.status().error_code == "missing_package"
+    assert "Set up worker" in bl.status().hint
+    assert scene_snapshot(bl.bpy) == before
+
+
+def test_real_worker_cancel_mid_job(bl, worker_python, sample_video):
+    b = bl.bpy
+    bridge = bl.sub("bridge")
+    bl.configure(worker_python, sample_video)
+    before = scene_snapshot(b)
+    job = bridge.start_capture(b.context)
+    deadline = time.monotonic() + 60
+    while "Detecting" not in bl.status().stage and time.monotonic() < deadline:
+        assert bridge.pump(job) is None
+        time.sleep(0.02)
+    bridge.request_cancel()
+    cancelled_at = time.monotonic()
+    while (outcome := bridge.pump(job)) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert outcome.code == "cancelled" and time.monotonic() - cancelled_at < 3
+    bridge.end_job(job, b.context, bridge.as_error(outcome))
+    assert bl.status().error == "Capture cancelled." and scene_snapshot(b) == before
+    assert job.client.returncode == 0  # the worker stopped cooperatively

@@ -1,0 +1,130 @@
+"""Rotation helpers and result conversion maths (numpy only, no bpy)."""
+from __future__ import annotations
+
+from importlib import import_module
+
+import numpy as np
+import pytest
+
+import fake_result
+
+
+@pytest.fixture(scope="module")
+def rot(addon):
+    return import_module(f"{addon.__name__}.rotations")
+
+
+@pytest.fixture(scope="module")
+def motion(addon):
+    return import_module(f"{addon.__name__}.motion")
+
+
+def _quat_to_rotmat(q):
+    w, x, y, z = q
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def test_rotvec_to_rotmat_known_values(rot):
+    r = rot.rotvec_to_rotmat(np.array([[0, 0, np.pi / 2], [0, 0, 0]]))
+    np.testing.assert_allclose(r[0] @ [1, 0, 0], [0, 1, 0], atol=1e-12)
+    np.testing.assert_allclose(r[1], np.eye(3))
+
+
+def test_quaternion_round_trip_and_sign(rot):
+    rng = np.random.default_rng(1)
+    rotvec = rng.normal(size=(200, 3)) * 1.5
+    mats = rot.rotvec_to_rotmat(rotvec)
+    quats = rot.rotmat_to_quat_wxyz(mats)
+    assert np.all(quats[:, 0] >= 0)
+    np.testing.assert_allclose(np.linalg.norm(quats, axis=-1), 1.0, atol=1e-12)
+    for q, m in zip(quats, mats):
+        np.testing.assert_allclose(_quat_to_rotmat(q), m, atol=1e-9)
+
+
+def test_sign_continuity(rot):
+    angles = np.linspace(0, 3.5 * np.pi, 100)  # passes through pi several times: w changes sign
+    q = rot.rotmat_to_quat_wxyz(rot.rotvec_to_rotmat(np.stack([angles, 0 * angles, 0 * angles], -1)))
+    fixed = rot.quat_sign_continuity(q[:, None, :])[:, 0]
+    assert np.all(np.sum(fixed[1:] * fixed[:-1], axis=-1) > 0)
+    assert np.all(np.abs(np.abs(fixed) - np.abs(q)) < 1e-12)
+
+
+def test_change_of_basis_matrices(rot):
+    assert np.allclose(rot.SMPL_TO_ARMATURE @ [0, 1, 0], [0, 0, 1])   # SMPL up -> Blender up
+    assert np.allclose(rot.SMPL_TO_ARMATURE @ [0, 0, 1], [0, -1, 0])  # SMPL front -> -Y (front view)
+    assert np.allclose(rot.CAMERA_TO_WORLD @ [0, 1, 0], [0, 0, -1])   # camera down -> Blender down
+    assert np.allclose(rot.CAMERA_TO_WORLD @ [0, 0, 1], [0, 1, 0])    # camera forward -> +Y
+
+
+def test_world_joints_match_camera_fk(motion, rot, tmp_path):
+    """world_joints = SMPL FK in the camera frame, mapped by (x, z, -y), moved by one constant offset."""
+    path = fake_result.write_result(tmp_path / "r.npz", frame_indices=range(6))
+    res = motion.load_result(path)
+    heads = motion.rest_heads_armature(res.joints_rest)
+    world = motion.world_joints(res, heads)
+    glob = motion.global_rotations(res.poses, res.parents)
+    cam = np.empty_like(world)
+    cam[:, 0] = res.transl + res.joints_rest[0]
+    for j in range(1, 24):
+        p = res.parents[j]
+        cam[:, j] = cam[:, p] + glob[:, p] @ (res.joints_rest[j] - res.joints_rest[p])
+    mapped = cam @ rot.CAMERA_TO_WORLD.T
+    offset = world - mapped
+    np.testing.assert_allclose(offset, np.broadcast_to(offset[0, 0], offset.shape), atol=1e-9)
+    np.testing.assert_allclose(world[0, 0], [0, 0, heads[0, 2]], atol=1e-9)  # frame one: above the origin
+    # The person faces the camera (global orientation ~ pi about x): rest-like pose stands upright.
+    assert world[0, 15, 2] > world[0, 0, 2] > world[0, 7, 2]
+
+
+def test_load_result_rejects_bad_files(motion, tmp_path):
+    good = fake_result.make_result(range(4))
+    cases = {
+        "schema": {**good, "schema_version": np.array(2)},
+        "shape": {**good, "transl": good["transl"][:2]},
+        "nan": {**good, "poses": np.full_like(good["poses"], np.nan)},
+        "parents": {**good, "parents": np.roll(good["parents"], 1)},
+    }
+    for name, arrays in cases.items():
+        np.savez(tmp_path / f"{name}.npz", **arrays)
+        with pytest.raises(motion.ScoreHMRError) as info:
+            motion.load_result(tmp_path / f"{name}.npz")
+        assert info.value.hint and info.value.code == "bad_result", name
+    np.savez(tmp_path / "empty.npz", **fake_result.make_result([]))
+    with pytest.raises(motion.ScoreHMRError) as info:
+        motion.load_result(tmp_path / "empty.npz")
+    assert info.value.code == "no_person"
+    with pytest.raises(motion.ScoreHMRError):
+        motion.load_result(tmp_path / "missing.npz")
+    truncated = (tmp_path / "nan.npz").read_bytes()[:200] if (tmp_path / "nan.npz").exists() else b"PK\x03\x04"
+    (tmp_path / "truncated.npz").write_bytes(truncated)
+    with pytest.raises(motion.ScoreHMRError):
+        motion.load_result(tmp_path / "truncated.npz")
+
+
+def test_frame_mapping(motion):
+    np.testing.assert_allclose(motion.scene_frames(np.array([10, 11, 13]), 10, 1, 30.0, 30.0), [1, 2, 4])
+    np.testing.assert_allclose(motion.scene_frames(np.array([0, 2]), 0, 5, 30.0, 15.0), [5, 6])
+    assert motion.scene_fps_settings(25.0) == (25, 1.0)
+    fps, base = motion.scene_fps_settings(30000 / 1001)
+    assert fps == 30 and abs(fps / base - 30000 / 1001) < 1e-9
+
+
+def test_worker_python_resolution(addon, tmp_path):
+    ws = import_module(f"{addon.__name__}.worker_setup")
+    py = tmp_path / "py"
+    py.write_text("")
+    assert ws.resolve_worker_python(str(py), None, {}) == str(py)
+    assert ws.resolve_worker_python("", None, {ws.ENV_VAR: str(py)}) == str(py)
+    env_dir = tmp_path / "env"
+    ws.env_python(env_dir).parent.mkdir(parents=True)
+    ws.env_python(env_dir).write_text("")
+    assert ws.resolve_worker_python("", env_dir, {}) == str(ws.env_python(env_dir))
+    with pytest.raises(ws.ScoreHMRError) as info:
+        ws.resolve_worker_python("", tmp_path / "none", {})
+    assert "Set up worker" in info.value.hint
+    with pytest.raises(ws.ScoreHMRError):
+        ws.resolve_worker_python(str(tmp_path / "missing"), env_dir, {})

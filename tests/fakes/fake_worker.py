@@ -1,0 +1,152 @@
+"""A fake ``python -m server`` for the add-on's tests; speaks the real protocol (imported from PYTHONPATH).
+
+Run through a wrapper made by :func:`make_fake_python` so the add-on spawns it exactly like the real worker:
+``<wrapper> -m server``. Modes: ok (progress + result), bad_result (schema 2), no_person, hang, ignore_cancel, crash, garbage,
+missing_package, no_ready. Fake footage is a file starting with ``FAKEVIDEO <frame_count> <fps>``; anything else is
+unreadable.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import stat
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MODES = ("ok", "bad_result", "no_person", "hang", "no_ready", "ignore_cancel", "crash", "garbage", "missing_package")
+
+
+def make_fake_python(folder: Path, mode: str, delay: float = 0.0) -> Path:
+    """Write an executable that stands in for the worker's Python interpreter (POSIX shell)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"fake_python_{mode}_{delay:g}"
+    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).resolve()}" --mode {mode} '
+                    f'--delay {delay} "$@"\n')
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def write_fake_video(path: Path, frame_count: int = 12, fps: float = 24.0) -> Path:
+    """Fake footage the fake worker accepts."""
+    path.write_text(f"FAKEVIDEO {frame_count} {fps}\n")
+    return path
+
+
+class Worker:
+    def __init__(self, mode: str, delay: float) -> None:
+        from server import protocol  # from PYTHONPATH, exactly as the real worker would be found
+        self.p = protocol
+        self.mode = mode
+        self.delay = delay
+        self.cancelled = threading.Event()
+        self.jobs: list = []
+        self.job_ready = threading.Event()
+
+    def send(self, message) -> None:
+        sys.stdout.write(message.to_wire() + "\n")
+        sys.stdout.flush()
+
+    def read_stdin(self) -> None:
+        for line in sys.stdin:
+            msg = self.p.from_wire(line)
+            if isinstance(msg, self.p.Submit):
+                self.jobs.append(msg)
+                self.job_ready.set()
+            elif isinstance(msg, self.p.Cancel):
+                self.cancelled.set()
+            elif isinstance(msg, self.p.Shutdown):
+                break
+        if self.mode != "ignore_cancel":
+            os._exit(0)
+
+    def run(self) -> None:
+        self.send(self.p.Ready(worker_version="fake", pid=os.getpid()))
+        threading.Thread(target=self.read_stdin, daemon=True).start()
+        self.job_ready.wait()
+        job = self.jobs[0]
+        getattr(self, "mode_" + self.mode)(job)
+        while True:  # stay until stdin closes (read_stdin exits the process)
+            time.sleep(0.1)
+
+    def progress(self, job, stage: str, done: int, total: int) -> None:
+        self.send(self.p.Progress(job_id=job.job_id, stage=stage, done=done, total=total))
+
+    def fail(self, job, code: str, message: str) -> None:
+        self.send(self.p.Failed(job_id=job.job_id, code=code, message=message))
+
+    def mode_ok(self, job) -> None:
+        try:
+            header = Path(job.video).read_text().split()
+        except FileNotFoundError:
+            return self.fail(job, "video_missing", f"No such file: {job.video}")
+        except (UnicodeDecodeError, OSError):
+            header = []
+        if not header or header[0] != "FAKEVIDEO":
+            return self.fail(job, "video_unreadable", f"Cannot decode {job.video}")
+        count, fps = int(header[1]), float(header[2])
+        end = count if job.end < 0 else min(job.end, count)
+        frames = list(range(job.start, end))
+        for stage in self.p.STAGES:
+            for i, _ in enumerate(frames):
+                if self.cancelled.is_set():
+                    return self.fail(job, "cancelled", "cancelled")
+                self.progress(job, stage, i + 1, len(frames))
+                time.sleep(self.delay)
+        if len(frames) > 3:
+            del frames[2]  # a frame where nobody was detected
+        sys.path.insert(0, str(HERE))
+        from fake_result import write_result
+        out = write_result(Path(job.job_dir) / "result.npz", frame_indices=frames, fps=fps,
+                           source_video=job.video, frame_count=count)
+        if self.mode == "bad_result":
+            import numpy as np
+            np.savez(str(out), **{**dict(np.load(str(out))), "schema_version": np.array(2)})
+        self.send(self.p.Result(job_id=job.job_id, path=str(out), frames=len(frames), seconds=0.1))
+
+    mode_bad_result = mode_ok
+
+    def mode_no_person(self, job) -> None:
+        self.progress(job, "detect", 1, 1)
+        self.fail(job, "no_person", "No person was detected in the requested frames.")
+
+    def mode_hang(self, job) -> None:
+        self.progress(job, "open", 0, 1)
+        time.sleep(3600)
+
+    def mode_ignore_cancel(self, job) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        while True:
+            self.progress(job, "detect", 0, 1)
+            time.sleep(0.05)
+
+    def mode_crash(self, job) -> None:
+        self.progress(job, "open", 0, 1)
+        sys.stderr.write("fake worker: simulated fatal error\n")
+        sys.stderr.flush()
+        os._exit(3)
+
+    def mode_garbage(self, job) -> None:
+        self.progress(job, "open", 0, 1)
+        sys.stdout.write("Warning: some library printed this to stdout\n")
+        sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", choices=MODES, required=True)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("-m", dest="module")
+    args = parser.parse_args()
+    if args.mode == "missing_package":
+        import scorehmr_missing_dependency  # noqa: F401  (fails like a worker without its packages)
+    if args.mode == "no_ready":
+        time.sleep(3600)  # never says Ready (stuck importing, say)
+    Worker(args.mode, args.delay).run()
+
+
+if __name__ == "__main__":
+    main()
