@@ -1,7 +1,9 @@
 """Contact sheet: video frames beside renders of the captured body at the same frames (numpy + OpenCV).
 
-Used by the demo (scripts/demo.py) so a person can judge at a glance whether the armature followed
-the motion. No bpy here: the renders arrive as image files.
+Used by the demo (scripts/demo.py) so a person can judge at a glance whether the armature followed the
+motion. Each tile pair is cropped around the person: on the left the footage, on the right the render of
+the posed body (seen through the footage's camera) laid over the dimmed footage. No bpy here: the renders
+arrive as image files with alpha.
 """
 from __future__ import annotations
 
@@ -13,6 +15,26 @@ import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+Box = Tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, exclusive end
+TILE = (270, 360)                # width, height of one half of a pair (portrait: people are tall)
+
+
+def person_box(keypoints: np.ndarray, image_size: Tuple[int, int], margin: float = 0.35,
+               aspect: float = TILE[0] / TILE[1]) -> Box:
+    """(33, 3) pixel keypoints + (width, height) -> a box around the person with ``aspect`` = w / h,
+    enlarged by ``margin`` of the person's height and shifted (not shrunk) to stay inside the image."""
+    width, height = image_size
+    visible = keypoints[:, 2] >= 0.3
+    points = keypoints[visible, :2] if visible.sum() >= 4 else keypoints[:, :2]
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    centre = (lo + hi) / 2
+    box_h = max(hi[1] - lo[1], (hi[0] - lo[0]) / aspect, 32.0) * (1 + 2 * margin)
+    box_h = min(box_h, height, width / aspect)
+    box_w = box_h * aspect
+    x0 = int(round(np.clip(centre[0] - box_w / 2, 0, width - box_w)))
+    y0 = int(round(np.clip(centre[1] - box_h / 2, 0, height - box_h)))
+    return x0, y0, x0 + int(round(box_w)), y0 + int(round(box_h))
 
 
 def read_frames(video: str, indices: Sequence[int]) -> List[np.ndarray]:
@@ -37,48 +59,55 @@ def read_frames(video: str, indices: Sequence[int]) -> List[np.ndarray]:
     return [found[int(i)] for i in indices]
 
 
-def _fit(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """Letterbox ``image`` into ``size`` = (width, height) keeping its aspect ratio."""
-    width, height = size
-    scale = min(width / image.shape[1], height / image.shape[0])
-    resized = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
-                         interpolation=cv2.INTER_AREA)
-    canvas = np.full((height, width, 3), 24, dtype=np.uint8)
-    top = (height - resized.shape[0]) // 2
-    left = (width - resized.shape[1]) // 2
-    canvas[top:top + resized.shape[0], left:left + resized.shape[1]] = resized[..., :3]
-    return canvas
+def overlay(background: np.ndarray, render_bgra: np.ndarray, dim: float = 0.45) -> np.ndarray:
+    """Alpha-blend a (h, w, 4) render over the dimmed (H, W, 3) background (render resized to fit)."""
+    size = (background.shape[1], background.shape[0])
+    render = cv2.resize(render_bgra, size, interpolation=cv2.INTER_AREA)
+    alpha = render[..., 3:4].astype(np.float32) / 255.0 if render.shape[2] == 4 else np.ones(render.shape[:2] + (1,))
+    base = background.astype(np.float32) * dim
+    return (render[..., :3].astype(np.float32) * alpha + base * (1 - alpha)).round().astype(np.uint8)
 
 
-def compose(frames: Sequence[np.ndarray], renders: Sequence[np.ndarray], labels: Sequence[str],
-            tile: Tuple[int, int] = (360, 240), columns: int = 2) -> np.ndarray:
-    """Grid of (video frame | render) pairs with a label on each pair; returns a BGR uint8 image."""
-    if not (len(frames) == len(renders) == len(labels)) or not frames:
-        raise ValueError("need the same positive number of frames, renders and labels")
-    pairs = []
-    for frame, render, label in zip(frames, renders, labels):
-        pair = np.concatenate([_fit(frame, tile), _fit(render, tile)], axis=1)
-        cv2.putText(pair, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
-        pairs.append(pair)
-    blank = np.zeros_like(pairs[0])
-    while len(pairs) % columns:
-        pairs.append(blank)
-    rows = [np.concatenate(pairs[r:r + columns], axis=1) for r in range(0, len(pairs), columns)]
-    sheet = np.concatenate(rows, axis=0)
-    return sheet
+def pair_tile(frame: np.ndarray, render_bgra: np.ndarray, box: Box, label: str) -> np.ndarray:
+    """One (TILE_h + label, 2 * TILE_w, 3) pair: the cropped footage | the render over it."""
+    x0, y0, x1, y1 = box
+    crop = frame[y0:y1, x0:x1]
+    left = cv2.resize(crop, TILE, interpolation=cv2.INTER_AREA)
+    right = cv2.resize(overlay(crop, render_bgra), TILE, interpolation=cv2.INTER_AREA)
+    bar = np.full((26, 2 * TILE[0], 3), 32, dtype=np.uint8)
+    cv2.putText(bar, label, (8, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+    pair = np.concatenate([left, right], axis=1)
+    pair[:, TILE[0] - 1:TILE[0] + 1] = 255
+    return np.concatenate([bar, pair], axis=0)
 
 
-def write_contact_sheet(video: str, frame_indices: Sequence[int], render_paths: Sequence[Path],
-                        out: Path) -> Path:
-    """Read frames and renders, compose them and write ``out`` (PNG)."""
+def grid(tiles: Sequence[np.ndarray], columns: int) -> np.ndarray:
+    """Tiles of one size in rows of ``columns``, separated by 4 px gaps."""
+    tiles = list(tiles)
+    blank = np.zeros_like(tiles[0])
+    while len(tiles) % columns:
+        tiles.append(blank)
+    gap_v = np.zeros((tiles[0].shape[0], 4, 3), dtype=np.uint8)
+    rows = []
+    for r in range(0, len(tiles), columns):
+        row = []
+        for tile in tiles[r:r + columns]:
+            row += [tile, gap_v]
+        rows += [np.concatenate(row[:-1], axis=1), np.zeros((4, sum(t.shape[1] for t in row[:-1]), 3), np.uint8)]
+    return np.concatenate(rows[:-1], axis=0)
+
+
+def write_contact_sheet(video: str, frame_indices: Sequence[int], boxes: Sequence[Box],
+                        render_paths: Sequence[Path], out: Path, columns: int = 2) -> Path:
+    """Read the frames and the renders (cropped to ``boxes`` already), compose them and write ``out`` (PNG)."""
     frames = read_frames(video, frame_indices)
-    renders = []
-    for path in render_paths:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
+    tiles = []
+    for frame, box, path, index in zip(frames, boxes, render_paths, frame_indices):
+        render = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if render is None:
             raise ValueError(f"render {path} could not be read")
-        renders.append(image)
-    sheet = compose(frames, renders, [f"frame {i}" for i in frame_indices])
+        tiles.append(pair_tile(frame, render, box, f"video frame {index}: footage | capture"))
+    sheet = grid(tiles, columns)
     if not cv2.imwrite(str(out), sheet):
         raise OSError(f"could not write {out}")
     log.info("contact sheet: %s (%dx%d)", out, sheet.shape[1], sheet.shape[0])

@@ -20,11 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from contact_sheet import write_contact_sheet  # noqa: E402
+from contact_sheet import person_box, write_contact_sheet  # noqa: E402
 from tests.blender_scorehmr.blender_support import start_blender, stage_repo  # noqa: E402
 
 log = logging.getLogger("demo")
-RENDER_LONG_SIDE = 640
 
 
 def _parse(argv: list) -> argparse.Namespace:
@@ -90,21 +89,27 @@ def add_footage_camera(bpy, result: dict, offset: np.ndarray) -> object:
     camera.rotation_euler = (math.pi / 2, 0.0, 0.0)  # look along +Y, Z up: the camera frame mapped to world
     scene = bpy.context.scene
     scene.camera = camera
-    scale = RENDER_LONG_SIDE / max(width, height)
-    scene.render.resolution_x, scene.render.resolution_y = round(width * scale), round(height * scale)
+    scene.render.resolution_x, scene.render.resolution_y = width, height
     scene.render.resolution_percentage = 100
     return camera
 
 
-def render_frames(bpy, frames: list, folder: Path) -> list:
+def render_frames(bpy, frames: list, boxes: list, image_size: tuple, folder: Path) -> list:
+    """Workbench renders (RGBA) of the scene frames, each cropped to its pixel box of the footage."""
     scene = bpy.context.scene
+    width, height = image_size
+    scene.render.use_border = True
+    scene.render.use_crop_to_border = True
+    scene.render.image_settings.color_mode = "RGBA"
     scene.render.engine = "BLENDER_WORKBENCH"
     scene.render.film_transparent = True
     scene.display.shading.light = "STUDIO"
     scene.display.shading.color_type = "SINGLE"
     scene.display.shading.single_color = (0.9, 0.55, 0.2)
     paths = []
-    for frame in frames:
+    for frame, (x0, y0, x1, y1) in zip(frames, boxes):
+        scene.render.border_min_x, scene.render.border_max_x = x0 / width, x1 / width
+        scene.render.border_min_y, scene.render.border_max_y = 1 - y1 / height, 1 - y0 / height
         scene.frame_set(int(frame))
         scene.render.filepath = str(folder / f"render_{int(frame):04d}.png")
         bpy.ops.render.render(write_still=True)
@@ -135,21 +140,24 @@ def main(argv: list) -> int:
     blend = out / "demo.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     video_frames = result["frame_indices"]
-    picks = video_frames[np.linspace(0, len(video_frames) - 1, args.sheet_frames).round().astype(int)]
+    rows = np.linspace(0, len(video_frames) - 1, args.sheet_frames).round().astype(int)
+    picks = video_frames[rows]
+    image_size = tuple(int(v) for v in result["image_size"])
+    boxes = [person_box(result["keypoints_2d"][row], image_size) for row in rows]
     scene_frames = [int(round(f)) for f in motion.scene_frames(picks, 0, 1, float(result["fps"]),
                                                                float(result["fps"]))]
     tick = time.perf_counter()
-    renders = render_frames(bpy, scene_frames, work)
+    renders = render_frames(bpy, scene_frames, boxes, image_size, work)
     render_seconds = time.perf_counter() - tick
-    sheet = write_contact_sheet(args.video, picks.tolist(), renders, out / "contact_sheet.png")
-    _print_figures(report, wall, len(video_frames), render_seconds)
+    sheet = write_contact_sheet(args.video, picks.tolist(), boxes, renders, out / "contact_sheet.png")
+    _log_figures(report, wall, int(result["frame_count"]), len(video_frames), render_seconds)
     log.info("wrote %s and %s", blend, sheet)
     return 0
 
 
-def _print_figures(report: dict, wall: float, frames: int, render_seconds: float) -> None:
+def _log_figures(report: dict, wall: float, processed: int, frames: int, render_seconds: float) -> None:
+    """Wall time of the capture split by stage, and frames per second."""
     timings = report["timings"]
-    processed = report.get("processed", frames)
     lines = [f"capture wall time {wall:.1f} s for {processed} video frames ({processed / wall:.1f} frames/s), "
              f"person keyed on {frames} frames"]
     for stage in ("open", "decode", "detect", "solve", "write"):
@@ -159,7 +167,7 @@ def _print_figures(report: dict, wall: float, frames: int, render_seconds: float
     lines.append(f"  {'other':<9}{wall - sum(timings.values()) - report['keyframe_seconds']:7.2f} s "
                  "(worker start-up, model load, transfer)")
     lines.append(f"contact sheet renders: {render_seconds:.1f} s")
-    print("\n".join(lines))
+    log.info("figures:\n%s", "\n".join(lines))
 
 
 if __name__ == "__main__":
