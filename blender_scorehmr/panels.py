@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import bpy
 
-from . import bridge
-
 
 class SCOREHMR_PT_capture(bpy.types.Panel):
     """Footage, frame range, Capture motion, progress, Cancel and the last error."""
