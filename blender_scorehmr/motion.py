@@ -16,7 +16,7 @@ from typing import Tuple
 import numpy as np
 
 from .errors import ScoreHMRError
-from .rotations import CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuity, rotmat_to_quat_wxyz, rotvec_to_rotmat
+from .rotations import CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz, rotvec_to_rotmat
 
 SCHEMA_VERSION = 1
 _BAD_HINT = "The worker and the add-on disagree on the result format; reinstall the extension"
@@ -126,7 +126,7 @@ def pose_basis_quaternions(poses: np.ndarray, rest_rot: np.ndarray) -> np.ndarra
     arm[:, 0] = d @ local[:, 0] @ c.T                    # root: D R_0 C^-1
     rest_inv = np.transpose(rest_rot, (0, 2, 1))         # M_j^-1 (orthonormal)
     basis = rest_inv[None] @ arm @ rest_rot[None]        # (N, J, 3, 3)
-    return quat_sign_continuity(rotmat_to_quat_wxyz(basis))
+    return quat_sign_continuous(rotmat_to_quat_wxyz(basis))
 
 
 def root_locations(result: CaptureResult, rest_heads: np.ndarray, rest_rot0: np.ndarray) -> np.ndarray:

@@ -47,3 +47,35 @@ def test_addon_init_imports_bpy_only_inside_functions():
 @pytest.mark.parametrize("name", PURE_ADDON_MODULES)
 def test_pure_addon_modules_do_not_import_bpy(name):
     assert [n for n, _ in imports(ROOT / "blender_scorehmr" / name) if n in BLENDER_MODULES] == []
+
+
+def _server_modules_used_by_addon() -> Set[Path]:
+    """Files of the bundled worker that the add-on imports (``from .server... import``), transitively."""
+    todo, seen = [], set()
+    for path in (ROOT / "blender_scorehmr").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and (node.module or "").startswith("server"):
+                base = ROOT / Path(*node.module.split("."))
+                todo += [base] + [base / alias.name for alias in node.names]
+    while todo:
+        base = todo.pop()
+        path = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
+        if path in seen or not path.exists():  # a name imported from a package, not a submodule
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level >= 1:
+                anchor = path.parent
+                for _ in range(node.level - 1):
+                    anchor = anchor.parent
+                module = anchor / Path(*(node.module or "").split("."))
+                todo += [module] + [module / alias.name for alias in node.names]
+    return seen
+
+
+def test_worker_code_the_addon_imports_is_light():
+    """Blender's Python has numpy but no torch/cv2/mediapipe: the shared worker modules must not need them."""
+    used = _server_modules_used_by_addon()
+    assert ROOT / "server" / "protocol.py" in used
+    heavy = TORCH_MODULES | {"cv2", "mediapipe", "scipy"}
+    assert [f"{p.relative_to(ROOT)} imports {n}" for p in sorted(used) for n, _ in imports(p) if n in heavy] == []

@@ -48,7 +48,7 @@ def test_quaternion_round_trip_and_sign(rot):
 def test_sign_continuity(rot):
     angles = np.linspace(0, 3.5 * np.pi, 100)  # passes through pi several times: w changes sign
     q = rot.rotmat_to_quat_wxyz(rot.rotvec_to_rotmat(np.stack([angles, 0 * angles, 0 * angles], -1)))
-    fixed = rot.quat_sign_continuity(q[:, None, :])[:, 0]
+    fixed = rot.quat_sign_continuous(q[:, None, :])[:, 0]
     assert np.all(np.sum(fixed[1:] * fixed[:-1], axis=-1) > 0)
     assert np.all(np.abs(np.abs(fixed) - np.abs(q)) < 1e-12)
 
