@@ -28,12 +28,16 @@ CancelFn = Callable[[], bool]
 
 @dataclass(frozen=True)
 class CaptureRequest:
-    """One capture job: frames ``start <= i < end`` of ``video`` (``end`` < 0: to the end) -> ``output``."""
+    """One capture job: frames ``start <= i < end`` of ``video`` (``end`` < 0: to the end) -> ``output``.
+
+    ``body_model``: an official SMPL model file, or empty for the built-in open body.
+    """
 
     video: str
     output: str
     start: int = 0
     end: int = -1
+    body_model: str = ""
 
 
 @dataclass

@@ -4,7 +4,7 @@
     python -m server capture VIDEO -o OUT.npz [--start N] [--end M]
 
 Exit codes: 0 done, 1 internal error, 2 bad request, 3 video missing, 4 video unreadable, 5 no person,
-6 missing package, 130 cancelled (Ctrl+C).
+6 missing package, 7 bad body model file, 130 cancelled (Ctrl+C).
 """
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     capture.add_argument("-o", "--output", required=True, help="the result .npz (schema in the README)")
     capture.add_argument("--start", type=int, default=0, help="first video frame, 0-based (default 0)")
     capture.add_argument("--end", type=int, default=-1, help="stop before this frame (default: the end)")
+    capture.add_argument("--body", default="", metavar="SMPL_FILE",
+                         help="official SMPL model file (.pkl or .npz); default: the built-in open body")
     return parser
 
 
@@ -52,7 +54,8 @@ def run_capture_cli(args: argparse.Namespace) -> int:
     from .capture import CaptureRequest, run_capture
 
     stop = threading.Event()
-    request = CaptureRequest(video=args.video, output=args.output, start=args.start, end=args.end)
+    request = CaptureRequest(video=args.video, output=args.output, start=args.start, end=args.end,
+                             body_model=args.body)
     try:
         summary = run_capture(request, _ProgressLog(), stop.is_set)
     except JobError as exc:

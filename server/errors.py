@@ -11,6 +11,7 @@ EXIT_CODES: Dict[str, int] = {
     "video_unreadable": 4,
     "no_person": 5,
     "missing_package": 6,
+    "bad_body_model": 7,
     "cancelled": 130,
 }
 

@@ -28,6 +28,7 @@ ERROR_CODES: Tuple[str, ...] = (
     "video_unreadable", # the file exists but cannot be decoded as video
     "no_person",        # no person was detected in the requested range
     "missing_package",  # a worker dependency is not installed
+    "bad_body_model",   # the chosen body model file is not a usable SMPL model
     "cancelled",        # the job was cancelled by the user
     "internal",         # an unexpected error inside the worker
 )
@@ -67,7 +68,8 @@ class Submit(Message):
     """Add-on -> worker: run one capture job.
 
     ``video`` is an absolute path; ``start``/``end`` are 0-based source-frame indices, ``end`` exclusive,
-    ``-1`` meaning the end of the clip; the worker writes its files under ``job_dir``.
+    ``-1`` meaning the end of the clip; the worker writes its files under ``job_dir``. ``body_model`` is the
+    path of an official SMPL model file (.pkl or .npz) or empty for the built-in open body.
     """
 
     TYPE: ClassVar[str] = "submit"
@@ -77,6 +79,7 @@ class Submit(Message):
     job_dir: str
     start: int = 0
     end: int = -1
+    body_model: str = ""
 
 
 @dataclass(frozen=True)

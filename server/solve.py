@@ -25,7 +25,7 @@ No smoothing and no learning: every frame is solved on its own from the observed
 from __future__ import annotations
 
 import logging
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -208,16 +208,20 @@ def _solve_arm(local: np.ndarray, chest: np.ndarray, pos: np.ndarray, vis: np.nd
     local[:, _J[f"{side}_wrist"]] = _relative(fore, hand)
 
 
-def solve_poses(world_landmarks: np.ndarray, rest_joints: np.ndarray) -> np.ndarray:
+def solve_poses(world_landmarks: np.ndarray, rest_joints: np.ndarray,
+                rest_lm: Optional[np.ndarray] = None) -> np.ndarray:
     """(N, 33, 4) BlazePose world landmarks (camera-aligned metres + visibility), (24, 3) rest joints ->
     (N, 24, 3) float32 axis-angle in SMPL order: [:, 0] global orientation mapping SMPL's canonical frame into the
-    camera frame, [:, 1:] rotations relative to the parent. Always finite. See the module doc for the method."""
+    camera frame, [:, 1:] rotations relative to the parent. Always finite. See the module doc for the method.
+
+    ``rest_lm`` (33, 3): the body's own rest landmarks (from a body model's landmark regressor, same frame as
+    ``rest_joints``); by default they come from the skeleton's stated attachments (``skeleton.rest_landmarks``)."""
     pos, vis = _sanitize(world_landmarks)
     n = pos.shape[0]
     rest = np.asarray(rest_joints, dtype=np.float64)
     if n == 0:
         return np.zeros((0, NUM_JOINTS, 3), dtype=np.float32)
-    rest_lm = rest_landmarks(rest)
+    rest_lm = rest_landmarks(rest) if rest_lm is None else np.asarray(rest_lm, dtype=np.float64)
     local = np.tile(np.eye(3), (n, NUM_JOINTS, 1, 1))
     pelvis, spine_each = _solve_pelvis_spine(pos, vis, rest)
     local[:, 0] = pelvis

@@ -85,7 +85,8 @@ class JobThread(threading.Thread):
             self._emitter.emit(protocol.Progress(job_id=req.job_id, stage=stage, done=done, total=total,
                                                  message=message))
 
-        return run_capture(CaptureRequest(video=req.video, output=output, start=req.start, end=req.end),
+        return run_capture(CaptureRequest(video=req.video, output=output, start=req.start, end=req.end,
+                                          body_model=req.body_model),
                            progress, self.cancel_event.is_set)
 
 

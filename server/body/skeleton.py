@@ -66,7 +66,7 @@ _HEAD_JOINT = np.array([0.0, 0.09, 0.02])    # SMPL head joint from the neck
 _SOLE_BELOW_ANKLE = 0.075
 
 # (measurement field, landmark pairs: one pair per side or one midline pair); midpoints use two names joined by "+".
-_MEASURED: Dict[str, Tuple[Tuple[str, str], ...]] = {
+MEASURED_SEGMENTS: Dict[str, Tuple[Tuple[str, str], ...]] = {
     "hip_width": (("left_hip", "right_hip"),),
     "thigh": (("left_hip", "left_knee"), ("right_hip", "right_knee")),
     "shin": (("left_knee", "left_ankle"), ("right_knee", "right_ankle")),
@@ -96,7 +96,7 @@ def measure_body(world_landmarks: np.ndarray) -> BodyMeasurements:
     for f in fields(BodyMeasurements):
         template = getattr(TEMPLATE, f.name)
         samples: List[np.ndarray] = []
-        for a, b in _MEASURED[f.name]:
+        for a, b in MEASURED_SEGMENTS[f.name]:
             pa, va = _point(lm, a)
             pb, vb = _point(lm, b)
             length = np.linalg.norm(pb - pa, axis=-1)

@@ -1,0 +1,92 @@
+"""Body shape from the footage: betas whose body has the clip's measured segment lengths (numpy only).
+
+The detector's metric world landmarks give median segment lengths over the clip (``skeleton.measure_body``:
+thigh, shin, upper arm, shoulder width, ...). On the body model the same landmarks are linear in the shape
+coefficients, ``landmarks(beta) = base + dirs @ beta`` (the landmark regressor applied to the shaped rest
+mesh), so each segment length is a smooth function of beta. We fit beta by Gauss-Newton on
+
+    sum_m ((length_m(beta) - measured_m) / sigma_m)^2 + |beta / prior_std|^2
+
+which keeps beta near the average body where the footage says little (betas are in units of the shape
+space's standard deviations, as in SMPL).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import fields
+from typing import List, Tuple
+
+import numpy as np
+
+from .layout import LANDMARK_INDEX
+from .skeleton import MEASURED_SEGMENTS, BodyMeasurements
+
+log = logging.getLogger(__name__)
+
+MEASUREMENT_SIGMA = 0.02   # metres: spread of a clip's median segment length around the truth
+PRIOR_STD = 1.5            # standard deviations of the shape space allowed without strong evidence
+MAX_ABS_BETA = 3.0
+ITERATIONS = 15
+
+
+def _selector(spec: str) -> np.ndarray:
+    """'name' or 'a+b' -> (33,) weights that average the named landmarks."""
+    weights = np.zeros(len(LANDMARK_INDEX))
+    names = spec.split("+")
+    for name in names:
+        weights[LANDMARK_INDEX[name]] += 1.0 / len(names)
+    return weights
+
+
+def segment_operators() -> Tuple[List[str], List[List[np.ndarray]]]:
+    """Measurement names and, per measurement, one (33,) difference operator per side (end - start)."""
+    names, operators = [], []
+    for f in fields(BodyMeasurements):
+        names.append(f.name)
+        operators.append([_selector(b) - _selector(a) for a, b in MEASURED_SEGMENTS[f.name]])
+    return names, operators
+
+
+def model_lengths(base: np.ndarray, dirs: np.ndarray, betas: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Segment lengths (M,) of the body with ``betas`` (K,) and their Jacobian (M, K).
+
+    base: (33, 3) rest landmarks of the mean body; dirs: (33, 3, K) their change per unit beta.
+    Sides are averaged, as ``measure_body`` pools them.
+    """
+    _, operators = segment_operators()
+    points = base + dirs @ betas                                     # (33, 3)
+    lengths, jac = [], []
+    for sides in operators:
+        side_len, side_jac = [], []
+        for op in sides:
+            vec = op @ points                                        # (3,)
+            norm = max(float(np.linalg.norm(vec)), 1e-9)
+            side_len.append(norm)
+            side_jac.append((vec / norm) @ np.tensordot(op, dirs, axes=(0, 0)))  # (K,)
+        lengths.append(np.mean(side_len))
+        jac.append(np.mean(side_jac, axis=0))
+    return np.asarray(lengths), np.asarray(jac)
+
+
+def fit_betas(base: np.ndarray, dirs: np.ndarray, measured: BodyMeasurements,
+              sigma: float = MEASUREMENT_SIGMA, prior_std: float = PRIOR_STD) -> np.ndarray:
+    """(33, 3) mean-body rest landmarks, (33, 3, K) landmark shape directions, measured lengths -> betas (K,).
+
+    Gauss-Newton with a Gaussian prior on beta; the result is clipped to +-MAX_ABS_BETA.
+    """
+    target = np.array([getattr(measured, f.name) for f in fields(BodyMeasurements)])
+    k = dirs.shape[-1]
+    betas = np.zeros(k)
+    for _ in range(ITERATIONS):
+        lengths, jac = model_lengths(base, dirs, betas)
+        residual = (lengths - target) / sigma
+        a = jac.T @ jac / sigma**2 + np.eye(k) / prior_std**2
+        g = jac.T @ residual / sigma + betas / prior_std**2
+        step = np.linalg.solve(a, g)
+        betas = np.clip(betas - step, -MAX_ABS_BETA, MAX_ABS_BETA)
+        if np.linalg.norm(step) < 1e-6:
+            break
+    lengths, _ = model_lengths(base, dirs, betas)
+    log.info("shape fit: betas %s; segment error mean %.1f mm", np.round(betas, 2),
+             1000 * float(np.mean(np.abs(lengths - target))))
+    return betas.astype(np.float32)
