@@ -9,7 +9,7 @@ from typing import List
 
 import bpy
 
-from . import keyframes, motion, rig
+from . import body_mesh, keyframes, motion, rig
 from .errors import ScoreHMRError
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ class CaptureRequest:
     fit_scene_range: bool
     target_name: str    # active ScoreHMR armature when pressed, or ""
     job_dir: str
+    body_mesh: bool = True  # add the skinned body mesh when the result has one
 
 
 def apply_result(context: bpy.types.Context, request: CaptureRequest, result_path: Path) -> bpy.types.Object:
@@ -49,6 +50,8 @@ def apply_result(context: bpy.types.Context, request: CaptureRequest, result_pat
             target = rig.create_armature(context, f"ScoreHMR_{stem}", result.joint_names, result.parents,
                                          heads, result.joints_rest)
             created.append(target)
+        if request.body_mesh:
+            created += _ensure_body(context, target, result)
         rest_rot, rest_heads = rig.rest_frames(target, result.joint_names)
         quats = motion.pose_basis_quaternions(result.poses, rest_rot)
         root_loc = motion.root_locations(result, rest_heads, rest_rot[0])
@@ -62,9 +65,27 @@ def apply_result(context: bpy.types.Context, request: CaptureRequest, result_pat
         raise
     if old_action is not None:
         old_action.use_fake_user = True  # the previous take (and the user's edits in it) stays in the file
+    body_mesh.set_shape_properties(target, result.betas, result.body_model)
     _update_scene(scene, request, video_fps, frames)
     log.info("keyed %s: %d frames, action %s", target.name, len(frames), action.name)
     return target
+
+
+def _ensure_body(context: bpy.types.Context, target: bpy.types.Object,
+                 result: motion.CaptureResult) -> List[bpy.types.ID]:
+    """The rig's skinned body: kept if it already has one of the same vertex count, else made (and returned).
+
+    A body the user deleted is made again; untick Body Mesh to capture onto the bare skeleton.
+    """
+    if result.mesh is None:
+        log.info("the result has no body mesh (schema 1 or the worker left it out): armature only")
+        return []
+    existing = body_mesh.find_body(target)
+    if existing is not None and body_mesh.body_matches(existing, result.mesh):
+        return []
+    vertices = motion.rest_to_armature(result.mesh.vertices, result.joints_rest)
+    return body_mesh.create_body(context, target, result.mesh, vertices, result.joint_names,
+                                 result.betas, result.body_model)
 
 
 def _rollback(created: List[bpy.types.ID], reused: "bpy.types.Object | None", old_action, old_slot) -> None:
@@ -72,11 +93,17 @@ def _rollback(created: List[bpy.types.ID], reused: "bpy.types.Object | None", ol
         reused.animation_data.action = old_action
         if old_slot is not None:  # layered actions (4.4+): back onto the slot it used
             reused.animation_data.action_slot = old_slot
+    objects = [item for item in reversed(created) if isinstance(item, bpy.types.Object)]
+    for obj in objects:  # objects before the data they use: the body mesh, then the armature
+        if obj.type == "ARMATURE":
+            rig.remove_armature(obj)
+        else:
+            bpy.data.objects.remove(obj)
     for item in reversed(created):
-        if isinstance(item, bpy.types.Object):
-            rig.remove_armature(item)
-        elif isinstance(item, bpy.types.Action):
+        if isinstance(item, bpy.types.Action):
             bpy.data.actions.remove(item)
+        elif not isinstance(item, bpy.types.Object):
+            body_mesh.remove_created([item])
 
 
 def _update_scene(scene: bpy.types.Scene, request: CaptureRequest, video_fps: float, frames) -> None:

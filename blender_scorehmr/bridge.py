@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional, Union
 
 import bpy
 
-from . import preferences, rig
+from . import body_mesh, preferences, rig
 from .apply import CaptureRequest, check_writable_target
 from .errors import ScoreHMRError
 from .server import protocol
@@ -46,15 +46,17 @@ def active_job() -> Optional[CaptureJob]:
 
 def last_report() -> Dict[str, Any]:
     """Figures of the last successful capture: result_path, frames, seconds, timings (worker stages),
-    keyframe_seconds (applying in Blender), object and action names."""
+    keyframe_seconds (applying in Blender: armature, body mesh and keys), object, body ("" if none) and action
+    names."""
     return dict(_last_report)
 
 
 def record_success(result: protocol.Result, obj: bpy.types.Object, keyframe_seconds: float) -> None:
+    body = body_mesh.find_body(obj)
     _last_report.clear()
     _last_report.update(result_path=result.path, frames=result.frames, seconds=result.seconds,
                         timings=dict(result.timings), keyframe_seconds=keyframe_seconds, object=obj.name,
-                        action=obj.animation_data.action.name)
+                        body=body.name if body is not None else "", action=obj.animation_data.action.name)
 
 
 def status(context: Optional[bpy.types.Context] = None):
@@ -91,7 +93,7 @@ def make_request(context: bpy.types.Context, job_dir: Path, job_id: str) -> Capt
     check_writable_target(target)
     return CaptureRequest(job_id=job_id, video=video, start=start, end=end, scene_start=settings.scene_start,
                           match_scene_fps=settings.match_scene_fps, fit_scene_range=settings.fit_scene_range,
-                          target_name=target, job_dir=str(job_dir))
+                          target_name=target, job_dir=str(job_dir), body_mesh=settings.body_mesh)
 
 
 def start_capture(context: bpy.types.Context) -> CaptureJob:

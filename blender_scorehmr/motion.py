@@ -1,4 +1,6 @@
-"""The capture result (.npz, schema 1 in CONTRACT) and its conversion to Blender keys, in numpy (no bpy).
+"""The capture result (.npz, schema 1 or 2, see README "Result file") and its conversion to Blender, in numpy
+(no bpy). Schema 2 adds the optional shaped body mesh (``mesh_vertices``, ``mesh_faces``, ``skin_weights``) and
+``body_model``; a schema 1 file simply has no mesh.
 
 Frames: SMPL canonical (x left, y up, z front) maps onto armature space with ``C`` = (x, -z, y); the camera
 (x right, y down, z forward) maps onto Blender world with ``D`` = (x, z, -y); the armature object sits at the
@@ -8,18 +10,30 @@ identity, so armature space is world space. For a bone with rest rotation ``M_j`
 """
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
 from .errors import ScoreHMRError
 from .rotations import CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz, rotvec_to_rotmat
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2            # the newest schema the add-on reads
+SUPPORTED_SCHEMAS = (1, 2)
+MESH_KEYS = ("mesh_vertices", "mesh_faces", "skin_weights")
 _BAD_HINT = "The worker and the add-on disagree on the result format; reinstall the extension"
+
+
+@dataclass(frozen=True)
+class BodyMesh:
+    """The rest body already shaped by the result's betas, in the frame and units of ``joints_rest``."""
+
+    vertices: np.ndarray  # (V, 3) float64, SMPL canonical frame, metres
+    faces: np.ndarray     # (F, 3) int32 triangle vertex indices
+    weights: np.ndarray   # (V, J) float32 skinning weights, columns in joint order, rows sum to 1
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,9 @@ class CaptureResult:
     fps: float
     frame_indices: np.ndarray  # (N,) 0-based source-video frames
     source_video: str
+    betas: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(10))  # (B,) shape coefficients
+    body_model: str = ""               # e.g. "open_body_neutral"; "" in schema 1
+    mesh: Optional[BodyMesh] = None    # the shaped, skinned body (schema 2, optional)
 
 
 def _bad(detail: str) -> ScoreHMRError:
@@ -41,7 +58,7 @@ def _bad(detail: str) -> ScoreHMRError:
 
 
 def load_result(path: Path) -> CaptureResult:
-    """Read and validate a result ``.npz`` (no pickles); raise :class:`ScoreHMRError` if it is not schema 1."""
+    """Read and validate a result ``.npz`` (no pickles); raise :class:`ScoreHMRError` on a bad or unknown file."""
     try:
         with np.load(str(path), allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
@@ -51,8 +68,8 @@ def load_result(path: Path) -> CaptureResult:
     missing = [key for key in need if key not in arrays]
     if missing:
         raise _bad(f"missing {', '.join(missing)}")
-    if int(arrays["schema_version"]) != SCHEMA_VERSION:
-        raise _bad(f"schema_version {int(arrays['schema_version'])}, expected {SCHEMA_VERSION}")
+    if int(arrays["schema_version"]) not in SUPPORTED_SCHEMAS:
+        raise _bad(f"schema_version {int(arrays['schema_version'])}, expected one of {SUPPORTED_SCHEMAS}")
     result = CaptureResult(
         poses=np.asarray(arrays["poses"], dtype=np.float64),
         transl=np.asarray(arrays["transl"], dtype=np.float64),
@@ -62,9 +79,43 @@ def load_result(path: Path) -> CaptureResult:
         fps=float(arrays["fps"]),
         frame_indices=np.asarray(arrays["frame_indices"], dtype=np.int64),
         source_video=str(arrays.get("source_video", "")),
+        betas=np.asarray(arrays.get("betas", np.zeros(10)), dtype=np.float64).ravel(),
+        body_model=str(arrays.get("body_model", "")),
     )
     _validate(result)
-    return result
+    mesh = _load_mesh(arrays, len(result.joint_names))
+    return result if mesh is None else dataclasses.replace(result, mesh=mesh)
+
+
+def _load_mesh(arrays: Dict[str, np.ndarray], joints: int) -> Optional[BodyMesh]:
+    """The optional body mesh: all three keys or none; shapes, finiteness, face range and weights checked."""
+    present = [key for key in MESH_KEYS if key in arrays]
+    if not present:
+        return None
+    if len(present) != len(MESH_KEYS):
+        raise _bad(f"the body mesh needs {', '.join(MESH_KEYS)} together; missing "
+                   f"{', '.join(k for k in MESH_KEYS if k not in present)}")
+    verts, faces, weights = (np.asarray(arrays[key]) for key in MESH_KEYS)
+    v = verts.shape[0] if verts.ndim == 2 else -1
+    shape_ok = (verts.shape == (v, 3) and v > 0 and faces.ndim == 2 and faces.shape[1] == 3
+                and faces.shape[0] > 0 and weights.shape == (v, joints))
+    if not shape_ok:
+        raise _bad(f"mesh shapes {verts.shape}, {faces.shape}, {weights.shape}; expected (V, 3) vertices, "
+                   f"(F, 3) faces and (V, {joints}) skin_weights")
+    if not (np.issubdtype(faces.dtype, np.integer) and np.issubdtype(verts.dtype, np.floating)
+            and np.issubdtype(weights.dtype, np.floating)):
+        raise _bad("mesh_faces must be integers, mesh_vertices and skin_weights floats")
+    checks = (
+        (bool(np.all(np.isfinite(verts)) and np.all(np.isfinite(weights))), "non-finite mesh values"),
+        (int(faces.min()) >= 0 and int(faces.max()) < v, f"mesh_faces index outside 0..{v - 1}"),
+        (bool(np.all(weights >= 0.0)), "negative skin_weights"),
+        (bool(np.allclose(weights.sum(axis=1), 1.0, atol=1e-3)), "skin_weights rows must sum to 1"),
+    )
+    for ok, detail in checks:
+        if not ok:
+            raise _bad(detail)
+    return BodyMesh(vertices=verts.astype(np.float64), faces=faces.astype(np.int32),
+                    weights=weights.astype(np.float32))
 
 
 def _validate(result: CaptureResult) -> None:
@@ -84,18 +135,26 @@ def _validate(result: CaptureResult) -> None:
          "parents must form a tree rooted at joint 0 in topological order"),
         (bool(np.all(np.diff(result.frame_indices) > 0)), "frame_indices must increase"),
         (np.isfinite(result.fps) and result.fps > 0, "fps must be positive"),
-        (all(np.all(np.isfinite(a)) for a in (result.poses, result.transl, result.joints_rest)), "non-finite values"),
+        (all(np.all(np.isfinite(a)) for a in (result.poses, result.transl, result.joints_rest, result.betas)),
+         "non-finite values"),
     )
     for ok, detail in checks:
         if not ok:
             raise _bad(detail)
 
 
+def rest_to_armature(points: np.ndarray, joints_rest: np.ndarray) -> np.ndarray:
+    """Rest points ``(P, 3)`` SMPL canonical -> armature space ``(P, 3)``: ``C p`` moved up so that the lowest
+    rest joint is at z = 0. Bone heads and body vertices both go through here, so the mesh sits on the bones."""
+    lowest = float((np.asarray(joints_rest, dtype=np.float64) @ SMPL_TO_ARMATURE.T)[:, 2].min())
+    out = np.asarray(points, dtype=np.float64) @ SMPL_TO_ARMATURE.T
+    out[:, 2] -= lowest
+    return out
+
+
 def rest_heads_armature(joints_rest: np.ndarray) -> np.ndarray:
     """Rest joints ``(J, 3)`` SMPL canonical -> bone heads ``(J, 3)`` in armature space, lowest joint at z = 0."""
-    heads = np.asarray(joints_rest, dtype=np.float64) @ SMPL_TO_ARMATURE.T
-    heads[:, 2] -= heads[:, 2].min()
-    return heads
+    return rest_to_armature(joints_rest, joints_rest)
 
 
 def global_rotations(poses: np.ndarray, parents: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ class SCOREHMR_PT_capture(bpy.types.Panel):
         col.prop(settings, "scene_start")
         col.prop(settings, "match_scene_fps")
         col.prop(settings, "fit_scene_range")
+        col.prop(settings, "body_mesh")
         if st.running:
             layout.progress(factor=st.progress, type="BAR", text=st.stage or "Working")
             if st.message:

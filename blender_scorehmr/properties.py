@@ -28,6 +28,9 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
                                   default=True)
     fit_scene_range: BoolProperty(name="Fit Scene Range",
                                   description="Set the scene's frame range to the captured frames", default=True)
+    body_mesh: BoolProperty(name="Body Mesh",
+                            description="Give the armature the captured body's skinned mesh, shaped like the "
+                                        "person (off: the armature only)", default=True)
 
 
 class SCOREHMR_PG_status(bpy.types.PropertyGroup):

@@ -91,6 +91,7 @@ def _build_bones(context: bpy.types.Context, obj: bpy.types.Object, joint_names:
     for pose_bone in obj.pose.bones:
         pose_bone.rotation_mode = "QUATERNION"
     data.display_type = "STICK"
+    obj.show_in_front = True  # the bones stay visible inside the body mesh
 
 
 def remove_armature(obj: bpy.types.Object) -> None:

@@ -107,7 +107,7 @@ def _raise(exc: BaseException) -> None:
 
 
 def scene_snapshot(bpy: Any) -> Dict[str, Any]:
-    """Counts of data-blocks, object names, scene timing and every key of every action (to compare)."""
+    """Counts of data-blocks, object names, meshes and materials, scene timing and every key of every action."""
     keys = {}
     for action in bpy.data.actions:
         for fcurve in _action_fcurves(action):
@@ -116,6 +116,8 @@ def scene_snapshot(bpy: Any) -> Dict[str, Any]:
     return {
         "objects": sorted(o.name for o in bpy.data.objects),
         "armatures": len(bpy.data.armatures),
+        "meshes": sorted(m.name for m in bpy.data.meshes),
+        "materials": sorted(m.name for m in bpy.data.materials),
         "actions": sorted(a.name for a in bpy.data.actions),
         "timing": (scene.render.fps, scene.render.fps_base, scene.frame_start, scene.frame_end),
         "keys": keys,

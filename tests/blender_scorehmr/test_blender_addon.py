@@ -1,6 +1,7 @@
 """The add-on inside bpy (5.0.1 from PyPI), registered from a local extensions repository like Blender does.
 
-All bpy tests live in this file (bpy is imported once per process) and share the ``blender`` fixture.
+bpy is imported once per process: every bpy test module (this one, test_blender_body_mesh.py,
+test_blender_real_worker.py) shares the session's ``blender`` fixture and this module's clean-scene ``bl`` fixture.
 """
 from __future__ import annotations
 
@@ -25,11 +26,12 @@ def bl(blender, monkeypatch):
     monkeypatch.delenv("SCOREHMR_WORKER_PYTHON", raising=False)
     for obj in list(b.data.objects):
         b.data.objects.remove(obj)
-    for coll in (b.data.actions, b.data.armatures, b.data.meshes):
+    for coll in (b.data.actions, b.data.armatures, b.data.meshes, b.data.materials):
         for item in list(coll):
             coll.remove(item)
     scene = b.context.scene
     scene.render.fps, scene.render.fps_base, scene.frame_start, scene.frame_end = 30, 1.0, 1, 100
+    scene.scorehmr.body_mesh = True
     empty = b.data.objects.new("UserEmpty", None)
     scene.collection.objects.link(empty)
     empty.location = (1.0, 2.0, 3.0)
@@ -85,7 +87,7 @@ def test_capture_creates_keyed_armature(bl, fake_pythons, fake_video):
     scene = b.context.scene
     assert (scene.render.fps, scene.frame_start, scene.frame_end) == (24, 101, 109)
     assert bl.status().error == "" and not bl.status().running
-    assert "UserEmpty" in b.data.objects and len(b.data.objects) == 2
+    assert "UserEmpty" in b.data.objects and len(b.data.objects) == 3  # + the body mesh
     report = bl.last_report()
     assert report["object"] == obj.name and Path(report["result_path"]).is_file()
     assert report["keyframe_seconds"] < 5 and report["action"] == action.name
@@ -139,6 +141,7 @@ FAILURES = [
     ("garbage", "good", "worker_garbage"),
     ("hang", "good", "worker_hung"),
     ("bad_result", "good", "bad_result"),
+    ("bad_mesh", "good", "bad_result"),
 ]
 
 
@@ -279,6 +282,7 @@ def test_panel_and_preferences_draw(bl, state):
     assert ("scorehmr.cancel" in ops) == (state == "running") and ("scorehmr.capture" in ops) != (state == "running")
     assert (("label", "Do this") in calls) == (state == "error")
     assert any(c[0] == "progress" for c in calls) == (state == "running")
+    assert ("prop", "body_mesh") in calls
     prefs_calls = []
     prefs = bl.prefs()
     draw = type(prefs).draw

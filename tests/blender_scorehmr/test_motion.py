@@ -83,7 +83,7 @@ def test_world_joints_match_camera_fk(motion, rot, tmp_path):
 def test_load_result_rejects_bad_files(motion, tmp_path):
     good = fake_result.make_result(range(4))
     cases = {
-        "schema": {**good, "schema_version": np.array(2)},
+        "schema": {**good, "schema_version": np.array(99)},
         "shape": {**good, "transl": good["transl"][:2]},
         "nan": {**good, "poses": np.full_like(good["poses"], np.nan)},
         "parents": {**good, "parents": np.roll(good["parents"], 1)},
@@ -103,6 +103,52 @@ def test_load_result_rejects_bad_files(motion, tmp_path):
     (tmp_path / "truncated.npz").write_bytes(truncated)
     with pytest.raises(motion.ScoreHMRError):
         motion.load_result(tmp_path / "truncated.npz")
+
+
+def test_load_result_body_mesh_is_optional(motion, tmp_path):
+    """Schema 2 carries the shaped body; schema 1 (no mesh keys) still loads, without a mesh."""
+    path = fake_result.write_result(tmp_path / "r2.npz", frame_indices=range(3))
+    res = motion.load_result(path)
+    verts, faces, weights = fake_result.make_body_mesh()
+    assert res.mesh is not None and res.body_model == "open_body_neutral" and res.betas.shape == (10,)
+    np.testing.assert_array_equal(res.mesh.faces, faces)
+    np.testing.assert_array_equal(res.mesh.weights, weights)
+    np.testing.assert_allclose(res.mesh.vertices, verts)
+    old = motion.load_result(fake_result.write_result(tmp_path / "r1.npz", frame_indices=range(3), schema=1))
+    assert old.mesh is None and old.body_model == "" and np.all(old.betas == 0)
+
+
+def test_load_result_rejects_bad_meshes(motion, tmp_path):
+    good = fake_result.make_result(range(3))
+    verts, faces, weights = good["mesh_vertices"], good["mesh_faces"], good["skin_weights"]
+    negative = weights.copy()
+    negative[0, :2] = [1.5, -0.5]
+    cases = {
+        "partial": {k: v for k, v in good.items() if k != "skin_weights"},
+        "vertex shape": {**good, "mesh_vertices": verts[:, :2]},
+        "weight shape": {**good, "skin_weights": weights[:, :23]},
+        "face shape": {**good, "mesh_faces": faces[:, :2]},
+        "float faces": {**good, "mesh_faces": faces.astype(np.float32)},
+        "nan": {**good, "mesh_vertices": np.where(np.arange(len(verts))[:, None] == 5, np.nan, verts)},
+        "face range": {**good, "mesh_faces": np.where(faces == faces.max(), len(verts), faces)},
+        "negative face": {**good, "mesh_faces": faces - 1},
+        "negative weight": {**good, "skin_weights": negative},
+        "weight sum": {**good, "skin_weights": weights * 0.5},
+    }
+    for name, arrays in cases.items():
+        np.savez(tmp_path / "bad.npz", **arrays)
+        with pytest.raises(motion.ScoreHMRError) as info:
+            motion.load_result(tmp_path / "bad.npz")
+        assert info.value.hint and info.value.code == "bad_result" and "invalid" in info.value.message, name
+
+
+def test_mesh_gets_the_bone_heads_shift(motion, rot):
+    """Vertices and bone heads share one mapping: a vertex placed on a joint lands on that bone's head."""
+    joints = fake_result.JOINTS_REST.astype(np.float64)
+    heads = motion.rest_heads_armature(joints)
+    np.testing.assert_allclose(motion.rest_to_armature(joints[[4, 15]], joints), heads[[4, 15]], atol=1e-12)
+    assert heads[:, 2].min() == 0.0
+    np.testing.assert_allclose(heads - heads[0], (joints - joints[0]) @ rot.SMPL_TO_ARMATURE.T, atol=1e-12)
 
 
 def test_frame_mapping(motion):

@@ -1,8 +1,9 @@
-"""A small, valid result .npz per CONTRACT (schema 1): plausible SMPL-like rest joints and smooth motion."""
+"""A small, valid result .npz (README "Result file"): plausible SMPL-like rest joints and smooth motion; schema 2
+adds a small skinned body (one box per bone, its vertices blended with the parent / child bone)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Sequence
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
@@ -24,9 +25,61 @@ JOINTS_REST = np.array([
 ], dtype=np.float32)
 
 
+# Box corners (unit cube, 0/1 per axis) and its 12 outward triangles.
+_CORNERS = np.array([[i & 1, (i >> 1) & 1, (i >> 2) & 1] for i in range(8)], dtype=np.float64)
+_BOX_FACES = np.array([[0, 2, 1], [1, 2, 3], [4, 5, 6], [5, 7, 6], [0, 1, 4], [1, 5, 4],
+                       [2, 6, 3], [3, 6, 7], [0, 4, 2], [2, 4, 6], [1, 3, 5], [3, 7, 5]], dtype=np.int32)
+
+
+def _bone_target(j: int, joints: np.ndarray, parents: Sequence[int]) -> Tuple[np.ndarray, int]:
+    """Where joint ``j``'s box reaches (its most central child, else beyond the joint) and that child (-1)."""
+    children = [c for c in range(len(parents)) if parents[c] == j]
+    if children:
+        child = min(children, key=lambda c: abs(joints[c][0] - joints[j][0]))
+        return joints[child], child
+    return joints[j] + 0.5 * (joints[j] - joints[parents[j]]), -1
+
+
+def make_body_mesh(joints: np.ndarray = JOINTS_REST, parents: Sequence[int] = PARENTS,
+                   half_width: float = 0.03) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices ``(24 * 8, 3)``, faces ``(24 * 12, 3)`` and weights ``(24 * 8, 24)`` of a box per bone.
+
+    Near the joint a vertex is weighted 0.6 to its bone and 0.4 to the parent; near the far end 0.75 to its
+    bone and 0.25 to the child it points at (1.0 where there is none), so blending is exercised.
+    """
+    joints = np.asarray(joints, dtype=np.float64)
+    n = len(parents)
+    verts, faces = np.zeros((n * 8, 3)), np.zeros((n * 12, 3), dtype=np.int32)
+    weights = np.zeros((n * 8, n))
+    for j in range(n):
+        target, child = _bone_target(j, joints, parents)
+        axis = target - joints[j]
+        side = np.cross(axis, [0.0, 0.0, 1.0] if abs(axis[2]) < 0.9 * np.linalg.norm(axis) else [1.0, 0.0, 0.0])
+        side *= half_width / np.linalg.norm(side)
+        up = np.cross(axis, side)
+        up *= half_width / np.linalg.norm(up)
+        c = _CORNERS
+        rows = slice(8 * j, 8 * j + 8)
+        verts[rows] = joints[j] + (0.1 + 0.8 * c[:, :1]) * axis + (2 * c[:, 1:2] - 1) * side + (2 * c[:, 2:] - 1) * up
+        faces[12 * j:12 * j + 12] = _BOX_FACES + 8 * j
+        near, far = np.flatnonzero(c[:, 0] == 0) + 8 * j, np.flatnonzero(c[:, 0] == 1) + 8 * j
+        if parents[j] >= 0:
+            weights[near, j], weights[near, parents[j]] = 0.6, 0.4
+        else:
+            weights[near, j] = 1.0
+        if child >= 0:
+            weights[far, j], weights[far, child] = 0.75, 0.25
+        else:
+            weights[far, j] = 1.0
+    return verts.astype(np.float32), faces, weights.astype(np.float32)
+
+
 def make_result(frame_indices: Sequence[int], fps: float = 24.0, source_video: str = "",
-                frame_count: int = 0, seed: int = 0) -> Dict[str, np.ndarray]:
-    """Arrays of a result file for the given source frames (a person facing the camera, 4 m away)."""
+                frame_count: int = 0, seed: int = 0, schema: int = 2) -> Dict[str, np.ndarray]:
+    """Arrays of a result file for the given source frames (a person facing the camera, 4 m away).
+
+    ``schema=2`` adds the body mesh keys and ``body_model``; ``schema=1`` is the file before the body mesh.
+    """
     frames = np.asarray(frame_indices, dtype=np.int32)
     n = len(frames)
     t = frames.astype(np.float64) / fps
@@ -38,8 +91,8 @@ def make_result(frame_indices: Sequence[int], fps: float = 24.0, source_video: s
     poses[:, 4, 0] = 2.8 * np.sin(3.0 * t) ** 2  # left knee: a large bend (exercises quaternion signs)
     pelvis_cam = np.stack([0.3 * np.sin(t), 0.05 * np.cos(3 * t), 4.0 + 0.2 * t], axis=-1)
     transl = pelvis_cam - JOINTS_REST[0]
-    return {
-        "schema_version": np.array(1, dtype=np.int32),
+    arrays = {
+        "schema_version": np.array(schema, dtype=np.int32),
         "poses": poses.astype(np.float32),
         "betas": np.zeros(10, dtype=np.float32),
         "transl": transl.astype(np.float32),
@@ -55,6 +108,12 @@ def make_result(frame_indices: Sequence[int], fps: float = 24.0, source_video: s
         "source_video": np.array(source_video),
         "frame_count": np.array(frame_count or (int(frames.max()) + 1 if n else 0), dtype=np.int32),
     }
+    if schema >= 2:
+        verts, faces, weights = make_body_mesh()
+        arrays.update(mesh_vertices=verts, mesh_faces=faces, skin_weights=weights,
+                      body_model=np.array("open_body_neutral"),
+                      betas=np.linspace(-0.5, 0.5, 10).astype(np.float32))
+    return arrays
 
 
 def write_result(path: Path, **kwargs) -> Path:

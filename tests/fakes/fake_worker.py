@@ -1,9 +1,10 @@
 """A fake ``python -m server`` for the add-on's tests; speaks the real protocol (imported from PYTHONPATH).
 
 Run through a wrapper made by :func:`make_fake_python` so the add-on spawns it exactly like the real worker:
-``<wrapper> -m server``. Modes: ok (progress + result), bad_result (schema 2), no_person, hang, ignore_cancel, crash, garbage,
-missing_package, no_ready. Fake footage is a file starting with ``FAKEVIDEO <frame_count> <fps>``; anything else is
-unreadable.
+``<wrapper> -m server``. Modes: ok (progress + a schema 2 result with a body mesh), schema1 (a result without the
+mesh), bad_result (unknown schema 99), bad_mesh (a face index out of range), no_person, hang, ignore_cancel, crash,
+garbage, missing_package, no_ready. Fake footage is a file starting with ``FAKEVIDEO <frame_count> <fps>``;
+anything else is unreadable.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MODES = ("ok", "bad_result", "no_person", "hang", "no_ready", "ignore_cancel", "crash", "garbage", "missing_package")
+MODES = ("ok", "schema1", "bad_result", "bad_mesh", "no_person", "hang", "no_ready", "ignore_cancel", "crash",
+         "garbage", "missing_package")
 
 
 def make_fake_python(folder: Path, mode: str, delay: float = 0.0) -> Path:
@@ -101,13 +103,18 @@ class Worker:
         sys.path.insert(0, str(HERE))
         from fake_result import write_result
         out = write_result(Path(job.job_dir) / "result.npz", frame_indices=frames, fps=fps,
-                           source_video=job.video, frame_count=count)
-        if self.mode == "bad_result":
+                           source_video=job.video, frame_count=count, schema=1 if self.mode == "schema1" else 2)
+        if self.mode in ("bad_result", "bad_mesh"):
             import numpy as np
-            np.savez(str(out), **{**dict(np.load(str(out))), "schema_version": np.array(2)})
+            arrays = dict(np.load(str(out)))
+            if self.mode == "bad_result":
+                arrays["schema_version"] = np.array(99)
+            else:
+                arrays["mesh_faces"][0, 0] = len(arrays["mesh_vertices"])
+            np.savez(str(out), **arrays)
         self.send(self.p.Result(job_id=job.job_id, path=str(out), frames=len(frames), seconds=0.1))
 
-    mode_bad_result = mode_ok
+    mode_schema1 = mode_bad_result = mode_bad_mesh = mode_ok
 
     def mode_no_person(self, job) -> None:
         self.progress(job, "detect", 1, 1)
