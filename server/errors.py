@@ -38,3 +38,14 @@ class Cancelled(JobError):
 
     def __init__(self) -> None:
         super().__init__("cancelled", "Capture cancelled.", "Nothing was changed; press Capture motion to start again.")
+
+
+BODY_MODEL_HINT = ("Pick SMPL's basicModel_neutral_lbs_10_207_0_v1.0.0.pkl or the .npz from the SMPL website, "
+                   "or leave empty for the built-in open body.")
+
+
+class BodyModelError(JobError):
+    """The chosen body model file is not a usable SMPL-format model (code ``bad_body_model``)."""
+
+    def __init__(self, message: str, hint: str = BODY_MODEL_HINT) -> None:
+        super().__init__("bad_body_model", message, hint)
