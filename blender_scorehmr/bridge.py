@@ -102,6 +102,7 @@ def start_capture(context: bpy.types.Context) -> CaptureJob:
     if _active is not None:
         raise ScoreHMRError("A capture is already running.", "Wait for it or press Cancel", "busy")
     python = preferences.worker_python(context)
+    body_model = preferences.smpl_model_path(context)
     job_id = uuid.uuid4().hex[:12]
     jobs = preferences.jobs_dir()
     _prune_jobs(jobs)
@@ -112,7 +113,8 @@ def start_capture(context: bpy.types.Context) -> CaptureJob:
     client = WorkerClient(python, preferences.ADDON_DIR, hang_timeout=prefs.hang_timeout, cwd=job_dir)
     client.start()
     client.submit(protocol.Submit(job_id=job_id, kind="capture", video=request.video, job_dir=str(job_dir),
-                                  start=request.start, end=request.end))
+                                  start=request.start, end=request.end,
+                                  body_model=body_model))
     _active = CaptureJob(client, request)
     st = status(context)
     st.running, st.progress, st.stage, st.message = True, 0.0, "Starting the worker", ""

@@ -7,6 +7,7 @@ from typing import Optional
 import bpy
 from bpy.props import FloatProperty, StringProperty
 
+from .errors import ScoreHMRError
 from .worker_setup import ENV_VAR, WorkerSetup, resolve_worker_python
 
 ADDON_PACKAGE = __package__
@@ -37,6 +38,18 @@ def get_prefs(context: Optional[bpy.types.Context] = None) -> "SCOREHMR_AddonPre
     return context.preferences.addons[ADDON_PACKAGE].preferences
 
 
+def smpl_model_path(context: Optional[bpy.types.Context] = None) -> str:
+    """The user's SMPL model file as an absolute path, or "" for the built-in open body; raises ScoreHMRError."""
+    raw = get_prefs(context).smpl_model.strip()
+    if not raw:
+        return ""
+    path = Path(bpy.path.abspath(raw))
+    if not path.is_file():
+        raise ScoreHMRError(f"The SMPL model file does not exist: {path}",
+                            "Fix Preferences > Add-ons > ScoreHMR > SMPL Model File, or clear it", "bad_body_model")
+    return str(path)
+
+
 def worker_python(context: Optional[bpy.types.Context] = None) -> str:
     """The worker interpreter per :func:`worker_setup.resolve_worker_python`; raises ScoreHMRError."""
     return resolve_worker_python(get_prefs(context).worker_python, worker_env_dir())
@@ -61,6 +74,11 @@ class SCOREHMR_AddonPreferences(bpy.types.AddonPreferences):
         description=f"Python interpreter that runs the worker; empty: ${ENV_VAR}, then the one made by "
                     "Set up worker",
     )
+    smpl_model: StringProperty(
+        name="SMPL Model File", subtype="FILE_PATH",
+        description="Optional: an official SMPL model file (.pkl or .npz from the SMPL website, licence-gated). "
+                    "Empty: the built-in open body",
+    )
     hang_timeout: FloatProperty(
         name="Hang Timeout", default=60.0, min=0.5, soft_min=5.0, max=3600.0, unit="TIME_ABSOLUTE",
         description="Stop the worker if a running job sends no progress for this long (seconds)",
@@ -69,6 +87,7 @@ class SCOREHMR_AddonPreferences(bpy.types.AddonPreferences):
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         layout.prop(self, "worker_python")
+        layout.prop(self, "smpl_model")
         layout.prop(self, "hang_timeout")
         setup = current_setup()
         row = layout.row()

@@ -43,7 +43,7 @@ def _clean_scene(bpy) -> None:
 def add_bone_proxies(bpy, armature) -> object:
     """A simple rigid proxy body (one tapered box per bone, weighted to it) so renders show the pose.
 
-    Until the body mesh lands, armatures render as nothing; this makes the motion visible in a render.
+    Armatures render as nothing; results without a body mesh get this so the motion is visible in a render.
     """
     verts, faces, groups = [], [], []
     for bone in armature.data.bones:
@@ -135,7 +135,8 @@ def main(argv: list) -> int:
     heads = motion.rest_heads_armature(result["joints_rest"])
     raw = (result["transl"][0] + result["joints_rest"][0]) @ motion.CAMERA_TO_WORLD.T
     offset = raw - motion.pelvis_world(result["transl"][:1], result["joints_rest"], heads[0])[0]
-    add_bone_proxies(bpy, armature)
+    if not report.get("body"):  # a result without a body mesh: show the bones as rigid boxes instead
+        add_bone_proxies(bpy, armature)
     add_footage_camera(bpy, result, offset)
     blend = out / "demo.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))

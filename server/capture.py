@@ -1,4 +1,4 @@
-"""The capture job: footage -> BlazePose per frame -> analytic SMPL solve -> result ``.npz``.
+"""The capture job: footage -> BlazePose per frame -> body shape + analytic SMPL solve -> result ``.npz``.
 
 Stages (reported through ``progress``): open, detect (one unit per frame), solve, write.
 The result schema is documented in the README ("Result file").
@@ -9,7 +9,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List
+from typing import TYPE_CHECKING, Callable, Dict, List
 
 import numpy as np
 
@@ -17,9 +17,12 @@ from . import video
 from .body.layout import SMPL_JOINT_NAMES, SMPL_PARENTS
 from .errors import Cancelled, JobError
 
+if TYPE_CHECKING:
+    from .body.model import BodyModel
+
 log = logging.getLogger(__name__)
 
-RESULT_SCHEMA_VERSION = 1
+RESULT_SCHEMA_VERSION = 2
 NUM_BETAS = 10
 
 ProgressFn = Callable[[str, int, int, str], None]
@@ -107,6 +110,7 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     progress("open", 0, 1, os.path.basename(request.video))
     info = video.probe(request.video)
     start, stop = video.resolve_range(info, request.start, request.end)
+    model = _load_body(request.body_model)  # before detection: a bad model file fails in a second, not a minute
     timings["open"] = time.perf_counter() - tick
     progress("open", 1, 1, f"{info.width}x{info.height} @ {info.fps:.2f} fps, frames {start}..{stop - 1}")
 
@@ -121,7 +125,7 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
 
     tick = time.perf_counter()
     progress("solve", 0, 1, "solving body pose")
-    arrays = _solve(found, info)
+    arrays = _solve(found, info, model)
     timings["solve"] = time.perf_counter() - tick
     progress("solve", 1, 1, "")
     if cancelled():
@@ -136,23 +140,40 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
                           processed=processed, timings=timings)
 
 
-def _solve(found: Detections, info: video.VideoInfo) -> Dict[str, np.ndarray]:
-    """Analytic initial estimate (``server.solve``) packed with everything the result schema names."""
-    from .body.skeleton import rest_skeleton
+def _load_body(path: str) -> "BodyModel":
+    """The user's SMPL file, or the built-in open body; raises JobError ``bad_body_model`` with a hint."""
+    from .body.model import default_body_model_path, load_body_model
+
+    model = load_body_model(path or default_body_model_path())
+    log.info("body model %s (%d vertices) from %s", model.name, model.num_vertices, model.source)
+    return model
+
+
+def _solve(found: Detections, info: video.VideoInfo, model: "BodyModel") -> Dict[str, np.ndarray]:
+    """Body shape from the clip, analytic initial estimate (``server.solve``) on that body, packed with
+    everything the result schema names."""
+    from .body.model import shaped_vertices
+    from .body.shape_fit import fit_body_shape
     from .solve import solve_poses, solve_translation
 
     image = np.stack(found.image).astype(np.float32)    # (N, 33, 3)
     world = np.stack(found.world).astype(np.float32)    # (N, 33, 4)
     K = camera_intrinsics(info.width, info.height)
-    rest = rest_skeleton(world)
-    poses = solve_poses(world, rest)
+    betas = fit_body_shape(model, world, NUM_BETAS)
+    vertices = shaped_vertices(model, betas)            # (V, 3) rest mesh of this body
+    rest = model.J_regressor @ vertices                 # (24, 3) its joints
+    poses = solve_poses(world, rest, model.landmark_regressor @ vertices)
     transl = solve_translation(image, world, poses, rest, K)
     return {
         "schema_version": np.int32(RESULT_SCHEMA_VERSION),
         "poses": poses.astype(np.float32),
-        "betas": np.zeros(NUM_BETAS, dtype=np.float32),
+        "betas": betas.astype(np.float32),
         "transl": transl.astype(np.float32),
         "joints_rest": rest.astype(np.float32),
+        "mesh_vertices": vertices.astype(np.float32),
+        "mesh_faces": model.faces.astype(np.int32),
+        "skin_weights": model.weights.astype(np.float32),
+        "body_model": np.array(model.name),
         "parents": np.array(SMPL_PARENTS, dtype=np.int32),
         "joint_names": np.array(SMPL_JOINT_NAMES, dtype="<U16"),
         "fps": np.float32(info.fps),

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import fields
-from typing import List, Tuple
+from typing import TYPE_CHECKING, List, Tuple
 
 import numpy as np
 
 from .layout import LANDMARK_INDEX
-from .skeleton import MEASURED_SEGMENTS, BodyMeasurements
+from .skeleton import MEASURED_SEGMENTS, BodyMeasurements, measure_body
+
+if TYPE_CHECKING:
+    from .model import BodyModel
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +93,16 @@ def fit_betas(base: np.ndarray, dirs: np.ndarray, measured: BodyMeasurements,
     log.info("shape fit: betas %s; segment error mean %.1f mm", np.round(betas, 2),
              1000 * float(np.mean(np.abs(lengths - target))))
     return betas.astype(np.float32)
+
+
+def fit_body_shape(model: "BodyModel", world_landmarks: np.ndarray, num_betas: int = 10) -> np.ndarray:
+    """Betas (num_betas,) of ``model`` whose landmark segments match the clip's (N, 33, 4) world landmarks.
+
+    Shape directions beyond ``num_betas`` (official SMPL files may carry 300) stay at zero.
+    """
+    count = min(num_betas, model.shapedirs.shape[-1])
+    base = model.landmark_regressor @ model.v_template                                   # (33, 3)
+    dirs = np.einsum("lv,vck->lck", model.landmark_regressor, model.shapedirs[..., :count])  # (33, 3, count)
+    betas = np.zeros(num_betas, dtype=np.float32)
+    betas[:count] = fit_betas(base, dirs, measure_body(world_landmarks))
+    return betas

@@ -18,6 +18,8 @@ mesh and can be pre-skinned by the fast path. Sources, per landmark:
 """
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy as np
@@ -64,13 +66,20 @@ def landmark_terms() -> Dict[str, List[Term]]:
 
 
 def smplx_vertex_ids() -> Dict[str, int]:
-    """SMPL-topology vertex ids from the installed smplx package (``vertex_ids['smplh']``)."""
-    try:
-        from smplx.vertex_ids import vertex_ids
-    except ImportError as exc:
+    """SMPL-topology vertex ids from the installed smplx package (``vertex_ids['smplh']``).
+
+    Only smplx's plain ``vertex_ids.py`` is executed, not the package (whose ``__init__`` imports torch), so
+    ``pip install --no-deps smplx`` is enough in the worker's environment.
+    """
+    spec = importlib.util.find_spec("smplx")
+    folder = Path(spec.origin).parent if spec is not None and spec.origin else None
+    if folder is None or not (folder / "vertex_ids.py").is_file():
         raise JobError("missing_package", "The smplx package is needed to use official SMPL model files.",
-                       "Run the worker setup again (it installs smplx).") from exc
-    return dict(vertex_ids["smplh"])
+                       "Install it into the worker's Python: python -m pip install --no-deps smplx==0.1.28")
+    module_spec = importlib.util.spec_from_file_location("_smplx_vertex_ids", folder / "vertex_ids.py")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return dict(module.vertex_ids["smplh"])
 
 
 def smpl_landmark_regressor(j_regressor: np.ndarray) -> np.ndarray:

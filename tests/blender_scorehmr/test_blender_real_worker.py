@@ -87,3 +87,33 @@ def test_real_worker_cancel_mid_job(bl, worker_python, sample_video):
     bridge.end_job(job, b.context, bridge.as_error(outcome))
     assert bl.status().error == "Capture cancelled." and scene_snapshot(b) == before
     assert job.client.returncode == 0  # the worker stopped cooperatively
+
+
+def test_smpl_model_file_that_does_not_exist(bl, worker_python, sample_video, tmp_path):
+    """Checked before any worker starts: a clear error, nothing changed."""
+    before = scene_snapshot(bl.bpy)
+    bl.prefs().smpl_model = str(tmp_path / "basicModel_neutral.pkl")
+    try:
+        with pytest.raises(RuntimeError):
+            bl.capture(worker_python, sample_video)
+        assert bl.status().error_code == "bad_body_model" and "SMPL Model File" in bl.status().hint
+    finally:
+        bl.prefs().smpl_model = ""
+    assert scene_snapshot(bl.bpy) == before
+
+
+def test_smpl_model_file_that_is_not_a_model(bl, worker_python, sample_video, tmp_path):
+    """The real worker rejects a file that is not an SMPL model before detecting anything."""
+    bogus = tmp_path / "basicModel_neutral.pkl"
+    bogus.write_text("definitely not a body model")
+    before = scene_snapshot(bl.bpy)
+    bl.prefs().smpl_model = str(bogus)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RuntimeError):
+            bl.capture(worker_python, sample_video)
+        assert time.monotonic() - started < 20, "a bad model must fail before the clip is processed"
+        assert bl.status().error_code == "bad_body_model" and bl.status().hint
+    finally:
+        bl.prefs().smpl_model = ""
+    assert scene_snapshot(bl.bpy) == before

@@ -26,6 +26,8 @@ def test_schema(captured: dict) -> None:
         "fps": ((), np.float32), "frame_indices": ((n,), np.int32), "keypoints_2d": ((n, 33, 3), np.float32),
         "world_landmarks": ((n, 33, 4), np.float32), "image_size": ((2,), np.int32),
         "camera_intrinsics": ((3, 3), np.float32), "frame_count": ((), np.int32),
+        "mesh_vertices": ((13492, 3), np.float32), "mesh_faces": ((26972, 3), np.int32),
+        "skin_weights": ((13492, 24), np.float32),
     }
     for key, (shape, dtype) in expected.items():
         assert data[key].shape == shape and data[key].dtype == dtype, key
@@ -33,6 +35,7 @@ def test_schema(captured: dict) -> None:
     assert tuple(data["parents"]) == SMPL_PARENTS
     assert data["image_size"].tolist() == [1768, 994] and abs(float(data["fps"]) - 30.0) < 0.01
     assert str(data["source_video"]).endswith(".mp4")
+    assert int(data["schema_version"]) == 2 and str(data["body_model"]) == "open_body_neutral"
     for key in ("poses", "transl", "joints_rest", "keypoints_2d", "world_landmarks"):
         assert np.isfinite(data[key]).all(), key
 
@@ -87,6 +90,21 @@ def test_jump_from_the_roof_is_in_the_root(captured: dict) -> None:
     during_jump = (frames >= 165) & (frames <= 205)
     # The woman walks out on the left (hip x < 450 px) exactly while he jumps (frames 165-205, x > 700 px).
     assert during_jump.sum() >= 30 and np.all(hip_x[during_jump] > 600), hip_x[during_jump].round()
+
+
+def test_body_is_shaped_from_the_clip(captured: dict) -> None:
+    """Betas are fitted to the clip (not the mean body), stay in range, and the shaped body is consistent:
+    its joints are the joint regressor applied to its own mesh, and it stands like an adult."""
+    from server.body.model import default_body_model_path, load_body_model
+
+    data = captured["data"]
+    betas = data["betas"]
+    assert np.abs(betas).max() <= 3.0 and np.abs(betas).max() > 0.05
+    model = load_body_model(default_body_model_path())
+    np.testing.assert_allclose(model.J_regressor @ data["mesh_vertices"], data["joints_rest"], atol=1e-5)
+    stature = np.ptp(data["mesh_vertices"][:, 1])
+    assert 1.4 < stature < 2.1, stature
+    np.testing.assert_allclose(data["skin_weights"].sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_intrinsics_assumption() -> None:

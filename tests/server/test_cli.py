@@ -50,3 +50,11 @@ def test_capture_range_on_real_clip(sample_video: Path, tmp_path: Path) -> None:
         assert frames.min() >= 100 and frames.max() <= 129 and len(frames) >= 25
         assert data["poses"].shape == (len(frames), 24, 3)
         assert np.isfinite(data["poses"]).all() and np.isfinite(data["transl"]).all()
+
+
+def test_bad_body_model_exit_code(sample_video: Path, tmp_path: Path) -> None:
+    bogus = tmp_path / "basicModel_neutral.pkl"
+    bogus.write_bytes(b"\x80\x02}q\x00.")  # a valid pickle of an empty dict: not an SMPL model
+    run = _cli("capture", str(sample_video), "-o", str(tmp_path / "out.npz"), "--body", str(bogus))
+    assert run.returncode == EXIT_CODES["bad_body_model"] == 7, run.stderr[-1000:]
+    assert "hint:" in run.stderr and not (tmp_path / "out.npz").exists()

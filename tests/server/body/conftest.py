@@ -13,11 +13,8 @@ from server.body.synthetic import synthetic_smpl_arrays
 from .official_files import write_official_pkl
 
 COMMITTED = default_body_model_path()
-# The committed open body is built by scripts/build_body_model.py; until it lands its cases are skipped.
-# Lead: remove this skip (keep the parameter) once server/assets/body/open_body_neutral.npz is committed.
-COMMITTED_PARAM = pytest.param("committed", marks=pytest.mark.skipif(
-    not COMMITTED.exists(), reason="server/assets/body/open_body_neutral.npz not built yet"))
-MODEL_KINDS = ["open-npz", "smpl-npz", "smpl-pkl", COMMITTED_PARAM]
+# The committed open body (built by scripts/build_body_model.py) is always one of the cases.
+MODEL_KINDS = ["open-npz", "smpl-npz", "smpl-pkl", "committed"]
 
 
 @pytest.fixture(scope="session")
