@@ -12,7 +12,7 @@ from server.body.rotations import forward_kinematics
 from server.body.skeleton import (TEMPLATE, build_rest_skeleton, landmarks_from_joints, measure_body,
                                   rest_landmarks, rest_skeleton, sole_height, world_landmarks_from_poses)
 
-from .pose_samples import random_plausible_poses
+from ..pose_samples import random_plausible_poses
 
 
 def test_template_is_an_upright_t_pose_of_about_170_cm() -> None:
