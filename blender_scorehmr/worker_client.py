@@ -302,6 +302,9 @@ _HINTS = {
     "video_unreadable": "Convert the footage to an .mp4 (H.264) file and try again",
     "no_person": "Pick footage or a frame range where one person is fully visible",
     "missing_package": SETUP_HINT,
+    "bad_body_model": "Fix or clear Preferences > Add-ons > ScoreHMR > SMPL Model File",
+    "missing_weights": "Reinstall the add-on (its model weights ship inside it)",
+    "bad_weights": "Reinstall the add-on, or clear a custom weights path",
     "bad_request": "Update the add-on and the worker together",
     "internal": "See the system console for the worker's log",
 }

@@ -12,6 +12,8 @@ EXIT_CODES: Dict[str, int] = {
     "no_person": 5,
     "missing_package": 6,
     "bad_body_model": 7,
+    "missing_weights": 8,
+    "bad_weights": 9,
     "cancelled": 130,
 }
 
@@ -49,3 +51,16 @@ class BodyModelError(JobError):
 
     def __init__(self, message: str, hint: str = BODY_MODEL_HINT) -> None:
         super().__init__("bad_body_model", message, hint)
+
+
+WEIGHTS_HINT = ("Reinstall the add-on (it ships the trained models), or point the worker at a checkpoint file; "
+                "when online it can also fetch them from the Hugging Face Hub.")
+
+
+class WeightsError(JobError):
+    """A trained model's checkpoint could not be found (``missing_weights``) or is not usable (``bad_weights``)."""
+
+    def __init__(self, message: str, hint: str = WEIGHTS_HINT, code: str = "missing_weights") -> None:
+        if code not in ("missing_weights", "bad_weights"):
+            raise ValueError(f"not a weights error code: {code}")
+        super().__init__(code, message, hint)

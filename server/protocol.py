@@ -29,6 +29,8 @@ ERROR_CODES: Tuple[str, ...] = (
     "no_person",        # no person was detected in the requested range
     "missing_package",  # a worker dependency is not installed
     "bad_body_model",   # the chosen body model file is not a usable SMPL model
+    "missing_weights",  # a trained model's checkpoint was found nowhere it was looked for
+    "bad_weights",      # a checkpoint file is corrupt, not ours, or does not match the model
     "cancelled",        # the job was cancelled by the user
     "internal",         # an unexpected error inside the worker
 )

@@ -1,0 +1,1 @@
+"""Training of the worker's networks on motion capture with synthetic observations."""

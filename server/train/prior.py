@@ -1,0 +1,286 @@
+"""Train the diffusion prior (ScoreHMR's denoiser) on mocap poses with synthetic keypoint conditions.
+
+    python -m server.train.prior --dataset <cache>/pose_dataset.npz --out server/assets/weights/prior.pt --minutes 55
+
+Each step: a batch of poses (train split, mirrored copies included) -> a random camera view of each
+(:mod:`.synthetic_views`) -> the condition features (:func:`server.diffusion.condition.keypoints_to_condition`) ->
+noise at a random timestep -> L2 on the predicted noise, condition dropped for ``cond_dropout`` of the rows.
+AdamW, linear warm-up then cosine decay, EMA 0.995 (the EMA weights are what is saved and validated).
+
+Time budget: with ``--minutes`` and no ``--steps`` the run measures its speed over the first
+``calibration_steps`` and fixes the total step count from it (logged and stored in the checkpoint); the learning-rate
+schedule is a function of the step only, so ``--steps <that count>`` reproduces the run exactly (same seed, same
+torch, same thread count). The time limit still stops a run that slows down later.
+Output: ``--out`` (torch.save of plain types + tensors; loads with ``torch.load(weights_only=True)``), a JSON
+sidecar with the config and figures next to it, and a log file (``--log``, default ``<out>.log``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from ..body.fast import LandmarkSkinning
+from ..body.model import default_body_model_path, load_body_model
+from ..diffusion.condition import keypoints_to_condition
+from ..diffusion.denoiser import Denoiser, DenoiserConfig, checkpoint_dict, num_parameters
+from ..diffusion.schedule import cosine_alphas_cumprod, q_sample
+from .ema import Ema
+from .pose_data import load_training_poses
+from .progress import Progress
+from .synthetic_views import synthesize_views
+
+log = logging.getLogger("server.train.prior")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (stored in the checkpoint)."""
+
+    dataset: str
+    out: str
+    minutes: Optional[float] = None
+    steps: Optional[int] = None
+    batch: int = 256
+    lr: float = 1e-3
+    min_lr: float = 1e-5
+    warmup: int = 500
+    weight_decay: float = 1e-4
+    cond_dropout: float = 0.2
+    ema: float = 0.995
+    hidden: int = 1024
+    use_world: bool = True
+    val_every: int = 2000
+    val_size: int = 2048
+    save_every_minutes: float = 10.0
+    calibration_steps: int = 200
+    seed: int = 0
+    threads: int = 0
+    log: Optional[str] = None
+
+
+def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
+    """Linear warm-up for ``cfg.warmup`` steps, then cosine from ``cfg.lr`` to ``cfg.min_lr`` at ``total``."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    frac = min(1.0, (step - cfg.warmup) / max(1, total - cfg.warmup))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * frac))
+
+
+class Batches:
+    """Random training batches: x0 (B, 144) camera-frame 6D poses and their condition features (B, C)."""
+
+    def __init__(self, poses: Tensor, skinning: LandmarkSkinning, use_world: bool, g: torch.Generator) -> None:
+        self.poses, self.skinning, self.use_world, self.g = poses, skinning, use_world, g
+
+    def sample(self, batch: int) -> Dict[str, Tensor]:
+        idx = torch.randint(len(self.poses), (batch,), generator=self.g)
+        return self.views(self.poses[idx])
+
+    def views(self, poses: Tensor) -> Dict[str, Tensor]:
+        v = synthesize_views(self.skinning, poses, self.g)
+        return {"x0": v.x0, "cond": keypoints_to_condition(v.keypoints, v.world, self.use_world)}
+
+
+def diffusion_loss(model: Denoiser, x0: Tensor, cond: Tensor, cond_mask: Tensor, t: Tensor, noise: Tensor,
+                   alphas_cumprod: Tensor) -> Tensor:
+    """Mean squared error of the predicted noise; all (B, ...) tensors, t (B,) -> scalar."""
+    x_t = q_sample(x0, t, noise, alphas_cumprod)
+    return torch.mean((model(x_t, t, cond, cond_mask) - noise) ** 2)
+
+
+def _validation_set(batches: Batches, val: Tensor, cfg: TrainConfig, ac: Tensor) -> Optional[Dict[str, Tensor]]:
+    """A fixed validation batch (own generator: independent of the training stream)."""
+    if len(val) == 0:
+        log.warning("the dataset has no 'val' frames: no validation loss")
+        return None
+    g = torch.Generator().manual_seed(cfg.seed + 1)
+    idx = torch.randperm(len(val), generator=g)[:cfg.val_size]
+    fixed = Batches(val[idx], batches.skinning, cfg.use_world, g).views(val[idx])
+    n = len(idx)
+    fixed["t"] = torch.randint(len(ac), (n,), generator=g)
+    fixed["noise"] = torch.randn(fixed["x0"].shape, generator=g)
+    return fixed
+
+
+@torch.no_grad()
+def validate(model: Denoiser, fixed: Optional[Dict[str, Tensor]], ac: Tensor) -> Dict[str, float]:
+    """Validation losses with and without the condition (NaN when there is no validation set)."""
+    if fixed is None:
+        return {"val_loss": float("nan"), "val_loss_uncond": float("nan")}
+    n = fixed["x0"].shape[0]
+    out = {}
+    for key, mask in (("val_loss", torch.ones(n, dtype=torch.bool)), ("val_loss_uncond", torch.zeros(n, dtype=torch.bool))):
+        out[key] = float(diffusion_loss(model, fixed["x0"], fixed["cond"], mask, fixed["t"], fixed["noise"], ac))
+    return out
+
+
+def save_checkpoint(ema: Ema, cfg: TrainConfig, training: Dict[str, Any], figures: Dict[str, Any]) -> None:
+    """Atomically write the EMA model to ``cfg.out`` and its JSON sidecar."""
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plain_cfg = {k: v for k, v in asdict(cfg).items() if v is not None}
+    for key in ("dataset", "out", "log"):  # file names only: no local paths in a shipped file
+        if key in plain_cfg:
+            plain_cfg[key] = Path(plain_cfg[key]).name
+    ckpt = checkpoint_dict(ema.model, figures, {**training, "config": plain_cfg})
+    tmp = out.with_name(out.name + ".tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, out)
+    sidecar = {"format": ckpt["format"], "model": ckpt["config"], "training": ckpt["training"], "figures": figures}
+    out.with_suffix(".json").write_text(json.dumps(_json_safe(sidecar), indent=2, sort_keys=True) + "\n")
+    log.info("saved %s", out)
+
+
+def _total_steps(cfg: TrainConfig, step: int, elapsed: float) -> Optional[int]:
+    """The run's step count: --steps, else (after calibration) what the time budget buys at the measured speed."""
+    if cfg.steps is not None:
+        return cfg.steps
+    if cfg.minutes is not None and step >= cfg.calibration_steps:
+        left = cfg.minutes * 60.0 - elapsed
+        return step + max(1, int(0.97 * left * step / elapsed))   # 3% margin: the schedule must finish in time
+    return None
+
+
+def build(cfg: TrainConfig) -> Dict[str, Any]:
+    """Model, EMA, optimiser, data and the fixed validation set of a run."""
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+    train, val = load_training_poses(cfg.dataset)
+    skinning = LandmarkSkinning(load_body_model(default_body_model_path()))
+    model = Denoiser(DenoiserConfig(hidden=cfg.hidden, use_world=cfg.use_world))
+    ac = cosine_alphas_cumprod(model.config.num_timesteps)
+    batches = Batches(train, skinning, cfg.use_world, g)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    log.info("denoiser: %d parameters (%s); %d train / %d val poses", num_parameters(model),
+             model.config.to_dict(), len(train), len(val))
+    return {"model": model, "ema": Ema(model, cfg.ema), "opt": opt, "batches": batches, "ac": ac, "g": g,
+            "fixed": _validation_set(batches, val, cfg, ac), "train_poses": len(train), "val_poses": len(val)}
+
+
+def train_step(run: Dict[str, Any], cfg: TrainConfig, lr: float) -> float:
+    """One optimiser step + EMA update -> the batch loss."""
+    model, g, ac = run["model"], run["g"], run["ac"]
+    batch = run["batches"].sample(cfg.batch)
+    n = batch["x0"].shape[0]
+    mask = torch.rand(n, generator=g) >= cfg.cond_dropout
+    t = torch.randint(len(ac), (n,), generator=g)
+    noise = torch.randn(batch["x0"].shape, generator=g)
+    for group in run["opt"].param_groups:
+        group["lr"] = lr
+    loss = diffusion_loss(model, batch["x0"], batch["cond"], mask, t, noise, ac)
+    run["opt"].zero_grad(set_to_none=True)
+    loss.backward()
+    run["opt"].step()
+    run["ema"].update(model)
+    return float(loss.detach())
+
+
+def train(cfg: TrainConfig) -> Dict[str, Any]:
+    """Run the training described by ``cfg``; writes the checkpoint and returns its figures."""
+    if cfg.steps is None and cfg.minutes is None:
+        raise ValueError("give --steps, --minutes or both")
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    run = build(cfg)
+    progress, start = Progress(cfg.steps, "prior"), time.monotonic()
+    total, step, last_save, running = cfg.steps, 0, start, float("nan")
+    history: List[Dict[str, float]] = []
+    while total is None or step < total:
+        elapsed = time.monotonic() - start
+        if cfg.minutes is not None and elapsed >= cfg.minutes * 60.0:
+            log.warning("time limit reached at step %d of %s", step, total)
+            break
+        loss = train_step(run, cfg, learning_rate(cfg, step, total or 10 ** 9))
+        running = loss if math.isnan(running) else 0.98 * running + 0.02 * loss
+        step += 1
+        if total is None and (total := _total_steps(cfg, step, time.monotonic() - start)) is not None:
+            log.info("%.1f steps/s over %d steps: %d steps in %.1f minutes", step / (time.monotonic() - start),
+                     step, total, cfg.minutes)
+            progress.set_total(total)
+        figures = {"loss": running}
+        if step % cfg.val_every == 0 or step == total:
+            figures.update(validate(run["ema"].model, run["fixed"], run["ac"]))
+            history.append({"step": step, "train_loss": running, **figures})
+        progress.update(step, figures)
+        if time.monotonic() - last_save >= cfg.save_every_minutes * 60.0:
+            save_checkpoint(run["ema"], cfg, _training(run, cfg, step, total, start), _figures(run, running, history))
+            last_save = time.monotonic()
+    progress.close()
+    figures = _figures(run, running, history)
+    save_checkpoint(run["ema"], cfg, _training(run, cfg, step, total, start), figures)
+    return figures
+
+
+def _training(run: Dict[str, Any], cfg: TrainConfig, step: int, total: Optional[int], start: float) -> Dict[str, Any]:
+    elapsed = time.monotonic() - start
+    return {"steps": step, "planned_steps": total or step, "samples": step * cfg.batch, "minutes": elapsed / 60.0,
+            "steps_per_s": step / elapsed if elapsed > 0 else 0.0, "train_poses": run["train_poses"],
+            "val_poses": run["val_poses"], "threads": torch.get_num_threads(), "torch": torch.__version__}
+
+
+def _figures(run: Dict[str, Any], running: float, history: List[Dict[str, float]]) -> Dict[str, Any]:
+    final = validate(run["ema"].model, run["fixed"], run["ac"])
+    return {"train_loss": running, **final, "parameters": num_parameters(run["model"]),
+            "history": history[-50:]}
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf -> None, recursively (strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> TrainConfig:
+    p = argparse.ArgumentParser(prog="python -m server.train.prior", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", required=True, help="pose_dataset.npz built by server.data")
+    p.add_argument("--out", required=True, help="checkpoint to write, e.g. server/assets/weights/prior.pt")
+    p.add_argument("--minutes", type=float, help="time budget (the step count is fixed from the measured speed)")
+    p.add_argument("--steps", type=int, help="exact number of steps (reproduces a run bit for bit)")
+    p.add_argument("--log", help="log file (default: <out>.log)")
+    defaults = TrainConfig(dataset="", out="")
+    for name in ("batch", "lr", "min_lr", "warmup", "weight_decay", "cond_dropout", "ema", "hidden", "val_every",
+                 "val_size", "save_every_minutes", "calibration_steps", "seed", "threads"):
+        value = getattr(defaults, name)
+        p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=f"default {value}")
+    p.add_argument("--no-world", dest="use_world", action="store_false", help="condition on 2D keypoints only")
+    args = p.parse_args(argv)
+    return TrainConfig(**vars(args))
+
+
+def setup_logging(log_file: Path) -> None:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in (logging.StreamHandler(), logging.FileHandler(log_file, mode="w")):
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    cfg = parse_args(argv)
+    cfg = replace(cfg, log=cfg.log or str(Path(cfg.out).with_suffix(".log")))
+    setup_logging(Path(cfg.log))
+    log.info("config: %s", json.dumps(asdict(cfg), sort_keys=True))
+    figures = train(cfg)
+    log.info("done: %s", json.dumps(_json_safe({k: v for k, v in figures.items() if k != "history"})))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

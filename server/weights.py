@@ -1,0 +1,127 @@
+"""Where the trained models' checkpoints come from, and loading them safely.
+
+Resolution order for a checkpoint file ``name`` (e.g. ``prior.pt``):
+1. an explicit local path the user chose (if given it must exist: we never silently use another file);
+2. the committed default ``server/assets/weights/<name>`` (shipped inside the extension);
+3. the Hugging Face Hub cache for the pinned repository and revision (no network);
+4. ``hf_hub_download`` of the pinned revision, only when huggingface_hub is installed and ``HF_HUB_OFFLINE`` is not
+   set.
+Nothing found -> :class:`~server.errors.WeightsError` (``missing_weights``) naming every place looked at and why it
+failed. Loading is ``torch.load(weights_only=True)`` (no code runs from a checkpoint) and strict state dicts; a
+file that is not a readable checkpoint, not ours, or of the wrong shape -> ``bad_weights``.
+huggingface_hub is optional and imported only when steps 3-4 are reached.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+import torch
+from torch import nn
+
+from .errors import WeightsError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "assets" / "weights"
+HF_REPO_ID = "blender-scorehmr/weights"
+HF_REVISION = "v0.1.0"  # pin to the upload's commit hash once the repository exists
+_TRUE = {"1", "true", "yes", "on"}
+_LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile,
+                AttributeError, ImportError, IndexError, KeyError, TypeError)
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def hub_offline() -> bool:
+    """Whether the user asked Hugging Face libraries to stay offline (``HF_HUB_OFFLINE``), read at call time."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def _import_hub() -> Optional[ModuleType]:
+    try:
+        return importlib.import_module("huggingface_hub")
+    except ImportError:
+        return None
+
+
+def _from_hub(hub: ModuleType, name: str, repo_id: str, revision: str, looked: List[str]) -> Optional[Path]:
+    """Steps 3 and 4: the local Hub cache, then (online only) a pinned download; appends failures to ``looked``."""
+    where = f"{repo_id}@{revision}/{name}"
+    cached = hub.try_to_load_from_cache(repo_id, name, revision=revision)
+    if isinstance(cached, (str, os.PathLike)) and Path(cached).is_file():
+        return Path(cached)
+    looked.append(f"the Hugging Face cache for {where} (not cached)")
+    if hub_offline():
+        looked.append(f"a download of {where} (skipped: HF_HUB_OFFLINE is set)")
+        return None
+    try:
+        return Path(hub.hf_hub_download(repo_id, name, revision=revision))
+    except Exception as exc:  # noqa: BLE001 - any failure (network, 404, disk) is reported, never swallowed
+        looked.append(f"a download of {where} (failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
+        return None
+
+
+def resolve_weights(name: str, explicit: Optional[PathLike] = None, default_dir: Optional[PathLike] = None,
+                    repo_id: str = HF_REPO_ID, revision: str = HF_REVISION, use_hub: bool = True) -> Path:
+    """The checkpoint file to load for ``name`` (see the module docstring). Raises WeightsError."""
+    if explicit is not None and str(explicit) != "":
+        path = Path(explicit).expanduser()
+        if path.is_file():
+            return path
+        raise WeightsError(f"The checkpoint file {path} does not exist.",
+                           "Check the path, or leave it empty to use the model shipped with the add-on.")
+    looked: List[str] = []
+    default = Path(default_dir if default_dir is not None else DEFAULT_WEIGHTS_DIR) / name
+    if default.is_file():
+        return default
+    looked.append(f"the add-on's own copy {default} (no such file)")
+    hub = _import_hub() if use_hub else None
+    if not use_hub:
+        looked.append("the Hugging Face Hub (not asked)")
+    elif hub is None:
+        looked.append(f"the Hugging Face Hub {repo_id}@{revision} (huggingface_hub is not installed)")
+    else:
+        found = _from_hub(hub, name, repo_id, revision, looked)
+        if found is not None:
+            return found
+    places = "".join(f"\n  - {place}" for place in looked)
+    raise WeightsError(f"The trained model '{name}' was not found. Looked in:{places}")
+
+
+def load_checkpoint(name: str, explicit: Optional[PathLike] = None, expected_format: Optional[str] = None,
+                    **resolve: Any) -> Tuple[Dict[str, Any], Path]:
+    """Resolve ``name`` and read it with ``torch.load(weights_only=True)`` -> (checkpoint dict, its path).
+
+    Our checkpoints are dicts with ``format`` (a string naming the model), ``config`` and ``state_dict``; with
+    ``expected_format`` the format must match. Raises WeightsError (``missing_weights`` / ``bad_weights``)."""
+    path = resolve_weights(name, explicit, **resolve)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except _LOAD_ERRORS as exc:
+        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: "
+                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''}).", code="bad_weights") from exc
+    if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
+        raise WeightsError(f"{path} is a PyTorch file but not one of our checkpoints (no state_dict).",
+                           code="bad_weights")
+    if expected_format is not None and ckpt.get("format") != expected_format:
+        raise WeightsError(f"{path} holds a '{ckpt.get('format')}' model, expected '{expected_format}'.",
+                           code="bad_weights")
+    log.info("loaded %s from %s", name, path)
+    return dict(ckpt), path
+
+
+def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Any], source: PathLike) -> None:
+    """``model.load_state_dict(state_dict, strict=True)``; a mismatch becomes a WeightsError naming the file."""
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:600]
+        raise WeightsError(f"The checkpoint {source} does not match this version's model: {detail}",
+                           "Update the add-on and its models together.", code="bad_weights") from exc

@@ -1,0 +1,134 @@
+"""Checkpoint resolution order and safe loading, offline (the network is never touched)."""
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+from server.errors import EXIT_CODES, WeightsError
+from server.protocol import ERROR_CODES
+from server.weights import load_checkpoint, load_state_dict_strict, resolve_weights
+
+NAME = "model.pt"
+
+
+def _ckpt(path: Path, fmt: str = "test.model") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"format": fmt, "config": {}, "state_dict": torch.nn.Linear(2, 3).state_dict()}, path)
+    return path
+
+
+@pytest.fixture
+def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """A stand-in huggingface_hub recording its calls (cache hits from ``cached``, downloads from ``remote``)."""
+    hub = types.ModuleType("huggingface_hub")
+    hub.calls = []
+    hub.cached, hub.remote = {}, {}
+
+    def try_to_load_from_cache(repo_id: str, filename: str, revision: str = None):
+        hub.calls.append(("cache", repo_id, filename, revision))
+        return hub.cached.get(filename)
+
+    def hf_hub_download(repo_id: str, filename: str, revision: str = None):
+        hub.calls.append(("download", repo_id, filename, revision))
+        if filename not in hub.remote:
+            raise OSError("404 Client Error: Entry Not Found")
+        return str(hub.remote[filename])
+
+    hub.try_to_load_from_cache, hub.hf_hub_download = try_to_load_from_cache, hf_hub_download
+    monkeypatch.setitem(sys.modules, "huggingface_hub", hub)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return hub
+
+
+@pytest.fixture
+def no_hub(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)   # import -> ImportError
+
+
+def test_explicit_path_wins_and_must_exist(tmp_path: Path, no_hub) -> None:
+    default_dir = tmp_path / "assets"
+    _ckpt(default_dir / NAME)
+    mine = _ckpt(tmp_path / "mine.pt")
+    assert resolve_weights(NAME, mine, default_dir=default_dir) == mine
+    with pytest.raises(WeightsError) as err:
+        resolve_weights(NAME, tmp_path / "typo.pt", default_dir=default_dir)
+    assert "typo.pt" in err.value.message and err.value.code == "missing_weights"
+
+
+def test_committed_default_before_the_hub(tmp_path: Path, fake_hub) -> None:
+    default = _ckpt(tmp_path / "assets" / NAME)
+    fake_hub.cached[NAME] = str(_ckpt(tmp_path / "hfcache" / NAME))
+    assert resolve_weights(NAME, default_dir=tmp_path / "assets") == default
+    assert fake_hub.calls == []
+
+
+def test_hub_cache_then_pinned_download(tmp_path: Path, fake_hub) -> None:
+    cached = _ckpt(tmp_path / "hfcache" / NAME)
+    fake_hub.cached[NAME] = str(cached)
+    assert resolve_weights(NAME, default_dir=tmp_path / "empty", repo_id="o/r", revision="abc") == cached
+    assert fake_hub.calls == [("cache", "o/r", NAME, "abc")]
+    fake_hub.cached.clear()
+    fake_hub.remote[NAME] = cached
+    assert resolve_weights(NAME, default_dir=tmp_path / "empty", repo_id="o/r", revision="abc") == cached
+    assert fake_hub.calls[-1] == ("download", "o/r", NAME, "abc")
+
+
+def test_hf_hub_offline_is_respected(tmp_path: Path, fake_hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    fake_hub.remote[NAME] = _ckpt(tmp_path / "remote" / NAME)
+    with pytest.raises(WeightsError) as err:
+        resolve_weights(NAME, default_dir=tmp_path / "empty")
+    assert [c[0] for c in fake_hub.calls] == ["cache"]
+    assert "HF_HUB_OFFLINE" in err.value.message
+
+
+def test_missing_everywhere_names_every_place(tmp_path: Path, fake_hub) -> None:
+    with pytest.raises(WeightsError) as err:
+        resolve_weights(NAME, default_dir=tmp_path / "empty", repo_id="o/r", revision="abc")
+    message = err.value.message
+    assert str(tmp_path / "empty" / NAME) in message and "cache" in message and "404" in message
+    assert "o/r@abc" in message and err.value.exit_code == EXIT_CODES["missing_weights"] == 8
+
+
+def test_without_huggingface_hub(tmp_path: Path, no_hub) -> None:
+    with pytest.raises(WeightsError) as err:
+        resolve_weights(NAME, default_dir=tmp_path / "empty")
+    assert "huggingface_hub is not installed" in err.value.message
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04broken zip"])
+def test_corrupt_file_is_a_clear_error(tmp_path: Path, no_hub, content: bytes) -> None:
+    bad = tmp_path / NAME
+    bad.write_bytes(content)
+    with pytest.raises(WeightsError) as err:
+        load_checkpoint(NAME, bad)
+    assert err.value.code == "bad_weights" and str(bad) in err.value.message
+
+
+def test_weights_only_refuses_pickled_objects(tmp_path: Path, no_hub) -> None:
+    path = tmp_path / NAME
+    torch.save({"format": "test.model", "state_dict": {}, "payload": types.SimpleNamespace(a=1)}, path)
+    with pytest.raises(WeightsError) as err:
+        load_checkpoint(NAME, path)
+    assert err.value.code == "bad_weights"
+
+
+def test_wrong_format_and_wrong_shapes(tmp_path: Path, no_hub) -> None:
+    path = _ckpt(tmp_path / NAME, fmt="someone.else")
+    with pytest.raises(WeightsError) as err:
+        load_checkpoint(NAME, path, expected_format="test.model")
+    assert "someone.else" in err.value.message
+    ckpt, source = load_checkpoint(NAME, path, expected_format="someone.else")
+    with pytest.raises(WeightsError) as err:
+        load_state_dict_strict(torch.nn.Linear(2, 4), ckpt["state_dict"], source)
+    assert err.value.code == "bad_weights" and str(path) in err.value.message
+    load_state_dict_strict(torch.nn.Linear(2, 3), ckpt["state_dict"], source)
+
+
+def test_error_codes_are_in_the_protocol() -> None:
+    for code in ("missing_weights", "bad_weights"):
+        assert code in ERROR_CODES and code in EXIT_CODES

@@ -1,0 +1,22 @@
+"""A tiny synthetic pose dataset in the format of server.data.dataset (random small rotations about the rest)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def write_pose_dataset(path: Path, frames: int = 400, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    poses = (rng.normal(size=(frames, 24, 3)) * 0.15).astype(np.float32)
+    poses[:, 0] = rng.normal(size=(frames, 3)) * 0.3
+    subject = np.repeat(np.arange(4), -(-frames // 4))[:frames]
+    np.savez(path, poses=poses, transl=np.zeros((frames, 3), np.float32), clip_id=subject * 10,
+             split=np.where(subject < 3, "train", "val"), subject=subject.astype(str))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pose_dataset(tmp_path_factory) -> Path:
+    return write_pose_dataset(tmp_path_factory.mktemp("poses") / "pose_dataset.npz")
