@@ -215,3 +215,50 @@ def forward_kinematics(poses_rotvec: np.ndarray, rest_joints: np.ndarray,
     """(N, J, 3) axis-angle poses, (J, 3) rest joints, (J,) parents -> joints (N, J, 3), global rotations
     (N, J, 3, 3). See :func:`forward_kinematics_rotmat`."""
     return forward_kinematics_rotmat(rotvec_to_rotmat(poses_rotvec), rest_joints, parents)
+
+
+def rotmat_about_axis(axis: int, angles: np.ndarray) -> np.ndarray:
+    """Axis index (0=x, 1=y, 2=z), (...) angles in radians -> (..., 3, 3) right-handed rotations about that axis."""
+    a = np.asarray(angles, dtype=np.float64)
+    c, s = np.cos(a), np.sin(a)
+    one, zero = np.ones_like(a), np.zeros_like(a)
+    if axis == 0:
+        rows = ((one, zero, zero), (zero, c, -s), (zero, s, c))
+    elif axis == 1:
+        rows = ((c, zero, s), (zero, one, zero), (-s, zero, c))
+    elif axis == 2:
+        rows = ((c, -s, zero), (s, c, zero), (zero, zero, one))
+    else:
+        raise ValueError(f"axis must be 0, 1 or 2, got {axis}")
+    return np.stack([np.stack(r, -1) for r in rows], -2)
+
+
+def euler_to_rotmat(angles: np.ndarray, order: str) -> np.ndarray:
+    """(..., K) angles in radians, ``order`` K axis letters such as "ZXY" -> (..., 3, 3).
+
+    Intrinsic convention of BVH files: the matrix is ``R_order[0] @ R_order[1] @ ...`` (the first listed axis is
+    the outermost rotation), so a vector in the joint frame maps to the parent frame as ``v_parent = R @ v``.
+    """
+    a = np.asarray(angles, dtype=np.float64)
+    if a.shape[-1] != len(order):
+        raise ValueError(f"{a.shape[-1]} angles for rotation order {order!r}")
+    out = np.broadcast_to(np.eye(3), a.shape[:-1] + (3, 3)).copy()
+    for k, letter in enumerate(order.upper()):
+        out = out @ rotmat_about_axis("XYZ".index(letter), a[..., k])
+    return out
+
+
+def quat_wxyz_slerp(q0: np.ndarray, q1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(..., 4), (..., 4), (...) fractions in [0, 1] -> (..., 4) spherical interpolation on the shorter arc."""
+    a = normalize(np.asarray(q0, dtype=np.float64), fallback=np.array([1.0, 0.0, 0.0, 0.0]))
+    b = normalize(np.asarray(q1, dtype=np.float64), fallback=np.array([1.0, 0.0, 0.0, 0.0]))
+    frac = np.asarray(t, dtype=np.float64)[..., None]
+    dot = np.sum(a * b, axis=-1, keepdims=True)
+    b = np.where(dot < 0.0, -b, b)
+    dot = np.abs(dot)
+    theta = np.arccos(np.clip(dot, -1.0, 1.0))
+    near = theta < 1e-6
+    sin_t = np.where(near, 1.0, np.sin(theta))
+    wa = np.where(near, 1.0 - frac, np.sin((1.0 - frac) * theta) / sin_t)
+    wb = np.where(near, frac, np.sin(frac * theta) / sin_t)
+    return normalize(wa * a + wb * b, fallback=np.array([1.0, 0.0, 0.0, 0.0]))

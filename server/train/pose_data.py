@@ -53,6 +53,23 @@ def dataset_api() -> Tuple[Callable[[Union[str, Path]], Dict[str, np.ndarray]], 
 def load_training_poses(path: Union[str, Path], mirror: bool = True) -> Tuple[Tensor, Tensor]:
     """-> train poses (M, 24, 3), val poses (V, 24, 3) float32; with ``mirror`` the train set also holds every
     pose's mirror image (M = 2 x train frames), so sampling from it is the mirroring augmentation."""
+    train, val, _ = load_training_set(path, mirror)
+    return train, val
+
+
+def source_balanced_weights(sources: np.ndarray) -> np.ndarray:
+    """(N,) source names -> (N,) sampling weights that give each source a share ~ sqrt(its frames).
+
+    The mocap is lopsided (standing idles are over half of it); sqrt keeps big sources big without letting
+    them drown the varied ones."""
+    names, inverse, counts = np.unique(sources, return_inverse=True, return_counts=True)
+    weights = 1.0 / np.sqrt(counts[inverse].astype(np.float64))
+    return weights / weights.sum()
+
+
+def load_training_set(path: Union[str, Path], mirror: bool = True) -> Tuple[Tensor, Tensor, Tensor]:
+    """:func:`load_training_poses` plus (M,) float64 sampling weights for the train poses (source-balanced
+    when the dataset names its sources, uniform otherwise)."""
     load, mirror_poses = dataset_api()
     data = load(path)
     missing = [k for k in REQUIRED_KEYS if k not in data]
@@ -65,7 +82,10 @@ def load_training_poses(path: Union[str, Path], mirror: bool = True) -> Tuple[Te
     train, val = poses[split == "train"], poses[split == "val"]
     if len(train) == 0:
         raise ValueError(f"pose dataset {path} has no 'train' frames")
+    sources = np.asarray(data["source"])[split == "train"] if "source" in data else np.zeros(len(train))
+    weights = source_balanced_weights(sources)
     if mirror:
         train = np.concatenate([train, np.asarray(mirror_poses(train), dtype=np.float32)])
+        weights = np.concatenate([weights, weights]) / 2.0
     log.info("pose dataset %s: %d train poses (mirrored: %s), %d val poses", path, len(train), mirror, len(val))
-    return torch.from_numpy(train), torch.from_numpy(val)
+    return torch.from_numpy(train), torch.from_numpy(val), torch.from_numpy(weights)

@@ -35,7 +35,7 @@ from ..diffusion.condition import keypoints_to_condition
 from ..diffusion.denoiser import Denoiser, DenoiserConfig, checkpoint_dict, num_parameters
 from ..diffusion.schedule import cosine_alphas_cumprod, q_sample
 from .ema import Ema
-from .pose_data import load_training_poses
+from .pose_data import load_training_set
 from .progress import Progress
 from .synthetic_views import synthesize_views
 
@@ -79,11 +79,16 @@ def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
 class Batches:
     """Random training batches: x0 (B, 144) camera-frame 6D poses and their condition features (B, C)."""
 
-    def __init__(self, poses: Tensor, skinning: LandmarkSkinning, use_world: bool, g: torch.Generator) -> None:
+    def __init__(self, poses: Tensor, skinning: LandmarkSkinning, use_world: bool, g: torch.Generator,
+                 weights: Optional[Tensor] = None) -> None:
         self.poses, self.skinning, self.use_world, self.g = poses, skinning, use_world, g
+        self.weights = weights  # (N,) sampling weights (source-balanced), or None for uniform
 
     def sample(self, batch: int) -> Dict[str, Tensor]:
-        idx = torch.randint(len(self.poses), (batch,), generator=self.g)
+        if self.weights is None:
+            idx = torch.randint(len(self.poses), (batch,), generator=self.g)
+        else:
+            idx = torch.multinomial(self.weights, batch, replacement=True, generator=self.g)
         return self.views(self.poses[idx])
 
     def views(self, poses: Tensor) -> Dict[str, Tensor]:
@@ -155,11 +160,11 @@ def build(cfg: TrainConfig) -> Dict[str, Any]:
     """Model, EMA, optimiser, data and the fixed validation set of a run."""
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
-    train, val = load_training_poses(cfg.dataset)
+    train, val, weights = load_training_set(cfg.dataset)
     skinning = LandmarkSkinning(load_body_model(default_body_model_path()))
     model = Denoiser(DenoiserConfig(hidden=cfg.hidden, use_world=cfg.use_world))
     ac = cosine_alphas_cumprod(model.config.num_timesteps)
-    batches = Batches(train, skinning, cfg.use_world, g)
+    batches = Batches(train, skinning, cfg.use_world, g, weights)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     log.info("denoiser: %d parameters (%s); %d train / %d val poses", num_parameters(model),
              model.config.to_dict(), len(train), len(val))

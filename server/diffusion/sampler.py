@@ -1,0 +1,63 @@
+"""DDIM sampling and inversion over the 144-D pose state (pure functions around a denoiser).
+
+``EpsFn`` is any ``eps(x_t (N, D), t) -> (N, D)`` (a :class:`~server.diffusion.denoiser.Denoiser` with its
+condition bound, see :func:`bind`). One DDIM step is :func:`ddim_step`; :func:`ddim_sample` walks the descending
+timesteps of :func:`~server.diffusion.schedule.ddim_timesteps` to the clean estimate; :func:`ddim_invert` walks
+them backwards from a clean pose to the start noise level (deterministic, eta = 0), as ScoreHMR does before
+its guided sampling.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor
+
+from .schedule import ddim_coefficients, ddim_timesteps, predict_x0
+
+EpsFn = Callable[[Tensor, int], Tensor]
+
+
+def bind(model: torch.nn.Module, cond: Optional[Tensor] = None, cond_mask: Optional[Tensor] = None) -> EpsFn:
+    """A denoiser with its condition fixed: ``eps(x_t, t)``; ``cond=None`` runs it unconditionally."""
+    return lambda x_t, t: model(x_t, t, cond, cond_mask)
+
+
+def ddim_step(eps_fn: EpsFn, x_t: Tensor, t: int, t_next: int, alphas_cumprod: Tensor, eta: float = 0.0,
+              generator: Optional[torch.Generator] = None) -> tuple:
+    """One DDIM move from ``t`` to ``t_next`` (t_next = -1: the clean estimate).
+
+    x_t (N, D) -> (x_next (N, D), x0_hat (N, D), eps (N, D)).
+    """
+    eps = eps_fn(x_t, t)
+    x0_hat = predict_x0(x_t, t, eps, alphas_cumprod)
+    c_x0, c_eps, sigma = ddim_coefficients(alphas_cumprod, t, t_next, x_t, eta)
+    x_next = c_x0 * x0_hat + c_eps * eps
+    if eta > 0.0:
+        x_next = x_next + sigma * torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype, device=x_t.device)
+    return x_next, x0_hat, eps
+
+
+@torch.no_grad()
+def ddim_sample(eps_fn: EpsFn, x_start: Tensor, t_start: int, stride: int, alphas_cumprod: Tensor,
+                eta: float = 0.0, generator: Optional[torch.Generator] = None) -> Tensor:
+    """Denoise ``x_start`` (N, D), which sits at the first of ``ddim_timesteps(t_start, stride)``, to (N, D)."""
+    steps = ddim_timesteps(t_start, stride)
+    x = x_start
+    for t, t_next in zip(steps, steps[1:] + [-1]):
+        x, _, _ = ddim_step(eps_fn, x, t, t_next, alphas_cumprod, eta, generator)
+    return x
+
+
+@torch.no_grad()
+def ddim_invert(eps_fn: EpsFn, x0: Tensor, t_start: int, stride: int, alphas_cumprod: Tensor) -> Tensor:
+    """Deterministic DDIM inversion: clean (N, D) -> noisy (N, D) at the first of ``ddim_timesteps``.
+
+    The clean pose is taken as the state at t = 0 (alpha-bar(0) ~ 1), then carried up the same timesteps that
+    :func:`ddim_sample` walks down, so ``ddim_sample(ddim_invert(x0))`` ~ x0 for a good denoiser.
+    """
+    ascending = ddim_timesteps(t_start, stride)[::-1]         # 0, stride, ..., t_start - stride
+    x = x0
+    for t, t_next in zip(ascending, ascending[1:]):
+        x, _, _ = ddim_step(eps_fn, x, t, t_next, alphas_cumprod)
+    return x
