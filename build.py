@@ -6,7 +6,9 @@
 
 Other commands: ``setup`` (the ``.venv`` with pinned packages and the sample footage), ``build`` (the
 extension zip with the worker bundled inside, in ``dist/``), ``validate`` (Blender's own validator on it),
-``stage`` (the add-on folder as Blender would install it, in ``build/addon``).
+``stage`` (the add-on folder as Blender would install it, in ``build/addon``), ``train-prior`` (unpack the
+mocap archive from ../shared into the cache, build the pose dataset, train the diffusion prior into
+``server/assets/weights/prior.pt``; extra arguments go to the trainer, e.g. ``--minutes 45`` or ``--steps N``).
 
 Runs on the system Python (3.11) with the standard library only; everything else runs inside ``.venv``.
 """
@@ -148,6 +150,26 @@ def test(pytest_args: list) -> int:
     return subprocess.run([str(venv_python()), "-m", "pytest", "tests", *pytest_args], cwd=ROOT, env=env).returncode
 
 
+MOCAP_ARCHIVE = ROOT.parent / "shared" / "data" / "mocap" / "mocap.tar.xz"
+
+
+def train_prior(extra: list) -> int:
+    """Mocap archive -> pose dataset (cached) -> the prior checkpoint; the trainer's own log shows progress."""
+    setup()
+    mocap = cache_dir() / "mocap"
+    if not (mocap / "index.tsv").exists():
+        if not MOCAP_ARCHIVE.exists():
+            raise SystemExit(f"the mocap archive is missing: {MOCAP_ARCHIVE}")
+        _run(["tar", "xJf", MOCAP_ARCHIVE, "-C", cache_dir()])
+    dataset = cache_dir() / "pose_dataset.npz"
+    if not dataset.exists():
+        _run([venv_python(), "-m", "server.data.build_dataset", "--mocap", mocap, "--out", dataset], cwd=ROOT)
+    args = extra or ["--minutes", "45"]
+    return subprocess.run([str(venv_python()), "-m", "server.train.prior", "--dataset", str(dataset),
+                           "--out", str(ROOT / "server" / "assets" / "weights" / "prior.pt"), *args],
+                          cwd=ROOT).returncode
+
+
 def demo(extra: list) -> int:
     setup()
     env = {**os.environ, **_blender_env(), "SCOREHMR_SAMPLE_VIDEO": str(sample_video())}
@@ -159,7 +181,7 @@ def demo(extra: list) -> int:
 def main(argv: list) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["setup", "test", "demo", "build", "validate", "stage"])
+    parser.add_argument("command", choices=["setup", "test", "demo", "build", "validate", "stage", "train-prior"])
     args, rest = parser.parse_known_args(argv)
     if args.command == "setup":
         setup()
@@ -167,6 +189,8 @@ def main(argv: list) -> int:
         return test(rest)
     elif args.command == "demo":
         return demo(rest)
+    elif args.command == "train-prior":
+        return train_prior(rest)
     elif args.command == "stage":
         print(stage())
     else:
