@@ -79,7 +79,13 @@ class ResidualBlock(nn.Module):
 
 
 class Denoiser(nn.Module):
-    """eps(x_t, t, c): x_t (N, 144), t (N,) in [0, T), cond (N, C) or None, cond_mask (N,) bool -> (N, 144)."""
+    """eps(z_t, t, c): z_t (N, 144), t (N,) in [0, T), cond (N, C) or None, cond_mask (N,) bool -> (N, 144).
+
+    The diffusion runs on the z-scored 6D pose ``z = (x - x_mean) / x_std`` (statistics of the training poses,
+    stored as buffers in the checkpoint): raw 6D values sit in a small region (most joints near the rest), where
+    the cosine schedule would bury them in noise early and pure-noise sampling drifts off the data. Use
+    :meth:`normalize` / :meth:`denormalize` at the boundary; DPoser z-scores its poses for the same reason.
+    """
 
     def __init__(self, config: DenoiserConfig = DenoiserConfig()) -> None:
         super().__init__()
@@ -92,6 +98,21 @@ class Denoiser(nn.Module):
         self.blocks = nn.ModuleList(ResidualBlock(p, c, config.hidden, config.time_dim)
                                     for _ in range(config.num_blocks))
         self.out = nn.Linear(p, p)
+        self.register_buffer("x_mean", torch.zeros(p))
+        self.register_buffer("x_std", torch.ones(p))
+
+    def set_normalization(self, x: Tensor, min_std: float = 1e-2) -> None:
+        """Fit the z-score statistics to sample 6D poses x (M, 144); ``min_std`` guards constant dimensions."""
+        self.x_mean.copy_(x.mean(0))
+        self.x_std.copy_(x.std(0).clamp_min(min_std))
+
+    def normalize(self, x: Tensor) -> Tensor:
+        """6D poses (N, 144) -> diffusion state (N, 144)."""
+        return (x - self.x_mean) / self.x_std
+
+    def denormalize(self, z: Tensor) -> Tensor:
+        """Diffusion state (N, 144) -> 6D poses (N, 144) (not yet Gram-Schmidt orthonormalised)."""
+        return z * self.x_std + self.x_mean
 
     def forward(self, x_t: Tensor, t: Union[Tensor, int], cond: Optional[Tensor] = None,
                 cond_mask: Optional[Tensor] = None) -> Tensor:

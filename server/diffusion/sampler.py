@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
-from .schedule import ddim_coefficients, ddim_timesteps, predict_x0
+from .schedule import ddim_coefficients, ddim_timesteps, predict_eps, predict_x0
 
 EpsFn = Callable[[Tensor, int], Tensor]
 
@@ -24,13 +24,18 @@ def bind(model: torch.nn.Module, cond: Optional[Tensor] = None, cond_mask: Optio
 
 
 def ddim_step(eps_fn: EpsFn, x_t: Tensor, t: int, t_next: int, alphas_cumprod: Tensor, eta: float = 0.0,
-              generator: Optional[torch.Generator] = None) -> tuple:
+              generator: Optional[torch.Generator] = None, clip: Optional[float] = None) -> tuple:
     """One DDIM move from ``t`` to ``t_next`` (t_next = -1: the clean estimate).
 
-    x_t (N, D) -> (x_next (N, D), x0_hat (N, D), eps (N, D)).
+    x_t (N, D) -> (x_next (N, D), x0_hat (N, D), eps (N, D)). ``clip`` bounds the clean estimate to
+    [-clip, clip] (in the normalised state) and re-derives eps from it: at the highest noise levels the clean
+    estimate divides the noise error by sqrt(alpha-bar) ~ 0.03, and unbounded it throws samples off the data.
     """
     eps = eps_fn(x_t, t)
     x0_hat = predict_x0(x_t, t, eps, alphas_cumprod)
+    if clip is not None:
+        x0_hat = x0_hat.clamp(-clip, clip)
+        eps = predict_eps(x_t, t, x0_hat, alphas_cumprod)
     c_x0, c_eps, sigma = ddim_coefficients(alphas_cumprod, t, t_next, x_t, eta)
     x_next = c_x0 * x0_hat + c_eps * eps
     if eta > 0.0:
@@ -40,12 +45,12 @@ def ddim_step(eps_fn: EpsFn, x_t: Tensor, t: int, t_next: int, alphas_cumprod: T
 
 @torch.no_grad()
 def ddim_sample(eps_fn: EpsFn, x_start: Tensor, t_start: int, stride: int, alphas_cumprod: Tensor,
-                eta: float = 0.0, generator: Optional[torch.Generator] = None) -> Tensor:
+                eta: float = 0.0, generator: Optional[torch.Generator] = None, clip: Optional[float] = None) -> Tensor:
     """Denoise ``x_start`` (N, D), which sits at the first of ``ddim_timesteps(t_start, stride)``, to (N, D)."""
     steps = ddim_timesteps(t_start, stride)
     x = x_start
     for t, t_next in zip(steps, steps[1:] + [-1]):
-        x, _, _ = ddim_step(eps_fn, x, t, t_next, alphas_cumprod, eta, generator)
+        x, _, _ = ddim_step(eps_fn, x, t, t_next, alphas_cumprod, eta, generator, clip)
     return x
 
 

@@ -96,10 +96,13 @@ class Batches:
         return {"x0": v.x0, "cond": keypoints_to_condition(v.keypoints, v.world, self.use_world)}
 
 
+NORM_BATCHES = 32  # batches of synthetic views whose 6D poses give the z-score statistics
+
+
 def diffusion_loss(model: Denoiser, x0: Tensor, cond: Tensor, cond_mask: Tensor, t: Tensor, noise: Tensor,
                    alphas_cumprod: Tensor) -> Tensor:
-    """Mean squared error of the predicted noise; all (B, ...) tensors, t (B,) -> scalar."""
-    x_t = q_sample(x0, t, noise, alphas_cumprod)
+    """Mean squared error of the predicted noise; x0 (B, 144) 6D poses (normalised here), t (B,) -> scalar."""
+    x_t = q_sample(model.normalize(x0), t, noise, alphas_cumprod)
     return torch.mean((model(x_t, t, cond, cond_mask) - noise) ** 2)
 
 
@@ -165,6 +168,7 @@ def build(cfg: TrainConfig) -> Dict[str, Any]:
     model = Denoiser(DenoiserConfig(hidden=cfg.hidden, use_world=cfg.use_world))
     ac = cosine_alphas_cumprod(model.config.num_timesteps)
     batches = Batches(train, skinning, cfg.use_world, g, weights)
+    model.set_normalization(torch.cat([batches.sample(cfg.batch)["x0"] for _ in range(NORM_BATCHES)]))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     log.info("denoiser: %d parameters (%s); %d train / %d val poses", num_parameters(model),
              model.config.to_dict(), len(train), len(val))

@@ -37,3 +37,14 @@ def test_one_step_returns_the_clean_estimate() -> None:
     x_next, x0_hat, eps = ddim_step(exact_eps, x_t, 300, 280, AC)
     assert torch.allclose(x0_hat, TARGET.expand(2, -1), atol=1e-8) and torch.allclose(eps, noise, atol=1e-8)
     assert torch.allclose(x_next, q_sample(TARGET.expand(2, -1), 280, noise, AC), atol=1e-8)
+
+
+def test_clip_bounds_the_clean_estimate() -> None:
+    def wild_eps(x_t: torch.Tensor, t: int) -> torch.Tensor:
+        return torch.full_like(x_t, -50.0)          # a badly wrong prediction at high noise
+
+    x_t = torch.zeros(2, 144, dtype=torch.float64)
+    _, x0_free, _ = ddim_step(wild_eps, x_t, 980, 960, AC)
+    _, x0_clip, eps = ddim_step(wild_eps, x_t, 980, 960, AC, clip=5.0)
+    assert x0_free.abs().max() > 100 and x0_clip.abs().max() <= 5.0
+    assert torch.allclose(x_t, AC[980].sqrt() * x0_clip + (1 - AC[980]).sqrt() * eps), "eps stays consistent"
