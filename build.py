@@ -8,7 +8,7 @@ Other commands: ``setup`` (the ``.venv`` with pinned packages and the sample foo
 extension zip with the worker bundled inside, in ``dist/``), ``validate`` (Blender's own validator on it),
 ``stage`` (the add-on folder as Blender would install it, in ``build/addon``), ``train-prior`` (unpack the
 mocap archive from ../shared into the cache, build the pose dataset, train the diffusion prior into
-``server/assets/weights/prior.pt``; extra arguments go to the trainer, e.g. ``--minutes 45`` or ``--steps N``).
+``server/assets/weights/prior.pt``; extra arguments go to the trainer, e.g. ``--minutes 45``; by default ``--steps`` of the shipped run).
 
 Runs on the system Python (3.11) with the standard library only; everything else runs inside ``.venv``.
 """
@@ -151,6 +151,7 @@ def test(pytest_args: list) -> int:
 
 
 MOCAP_ARCHIVE = ROOT.parent / "shared" / "data" / "mocap" / "mocap.tar.xz"
+PRIOR_STEPS = 46003  # the shipped checkpoint's run (30.5 minutes on the 2-core CPU): --steps reproduces it exactly
 
 
 def train_prior(extra: list) -> int:
@@ -164,7 +165,7 @@ def train_prior(extra: list) -> int:
     dataset = cache_dir() / "pose_dataset.npz"
     if not dataset.exists():
         _run([venv_python(), "-m", "server.data.build_dataset", "--mocap", mocap, "--out", dataset], cwd=ROOT)
-    args = extra or ["--minutes", "45"]
+    args = extra or ["--steps", str(PRIOR_STEPS)]
     return subprocess.run([str(venv_python()), "-m", "server.train.prior", "--dataset", str(dataset),
                            "--out", str(ROOT / "server" / "assets" / "weights" / "prior.pt"), *args],
                           cwd=ROOT).returncode
