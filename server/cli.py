@@ -4,7 +4,8 @@
     python -m server capture VIDEO -o OUT.npz [--start N] [--end M]
 
 Exit codes: 0 done, 1 internal error, 2 bad request, 3 video missing, 4 video unreadable, 5 no person,
-6 missing package, 7 bad body model file, 130 cancelled (Ctrl+C).
+6 missing package, 7 bad body model file, 8 weights not found, 9 bad weights,
+130 cancelled (Ctrl+C).
 """
 from __future__ import annotations
 
