@@ -14,6 +14,7 @@ EXIT_CODES: Dict[str, int] = {
     "bad_body_model": 7,
     "missing_weights": 8,
     "bad_weights": 9,
+    "bad_keypoints": 10,
     "cancelled": 130,
 }
 

@@ -24,7 +24,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -132,15 +132,17 @@ def validate(model: Denoiser, fixed: Optional[Dict[str, Tensor]], ac: Tensor) ->
     return out
 
 
-def save_checkpoint(ema: Ema, cfg: TrainConfig, training: Dict[str, Any], figures: Dict[str, Any]) -> None:
-    """Atomically write the EMA model to ``cfg.out`` and its JSON sidecar."""
+def save_checkpoint(ema: Ema, cfg: Any, training: Dict[str, Any], figures: Dict[str, Any],
+                    make: Callable[..., Dict[str, Any]] = checkpoint_dict) -> None:
+    """Atomically write the EMA model to ``cfg.out`` (``make(model, figures, training)`` builds the checkpoint
+    dict) and its JSON sidecar. ``cfg`` is any dataclass with ``out`` (and ``dataset``, ``log``)."""
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     plain_cfg = {k: v for k, v in asdict(cfg).items() if v is not None}
     for key in ("dataset", "out", "log"):  # file names only: no local paths in a shipped file
         if key in plain_cfg:
             plain_cfg[key] = Path(plain_cfg[key]).name
-    ckpt = checkpoint_dict(ema.model, figures, {**training, "config": plain_cfg})
+    ckpt = make(ema.model, figures, {**training, "config": plain_cfg})
     tmp = out.with_name(out.name + ".tmp")
     torch.save(ckpt, tmp)
     os.replace(tmp, out)

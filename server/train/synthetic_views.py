@@ -61,7 +61,9 @@ class ViewConfig:
 @dataclass(frozen=True)
 class SyntheticViews:
     """x0 (N, 144) camera-frame 6D pose; keypoints (N, 33, 3) pixels + visibility; world (N, 33, 3) metres;
-    image_size (N, 2) (width, height); focal (N,) pixels; cam_rotation (N, 3, 3) world -> camera; betas (N, B)."""
+    image_size (N, 2) (width, height); focal (N,) pixels (principal point at the image centre); cam_rotation
+    (N, 3, 3) world -> camera; betas (N, B); transl (N, 3) SMPL translation in the camera frame (the posed pelvis
+    is at ``transl + rest pelvis``, as in the result file)."""
 
     x0: Tensor
     keypoints: Tensor
@@ -70,6 +72,7 @@ class SyntheticViews:
     focal: Tensor
     cam_rotation: Tensor
     betas: Tensor
+    transl: Tensor
 
 
 def _uniform(n: int, lo: float, hi: float, g: torch.Generator) -> Tensor:
@@ -138,11 +141,34 @@ def synthesize_views(skinning: LandmarkSkinning, poses: Tensor, g: torch.Generat
     """poses (N, 24, 3) axis-angle, root in SMPL's canonical world frame (y up) -> a random view of each."""
     n = poses.shape[0]
     betas = (torch.randn(n, skinning.num_betas, generator=g) * cfg.beta_std).clamp(-3.0, 3.0)
+    return _observe(skinning, poses, betas, _cameras(n, cfg, g), cfg, g)
+
+
+def synthesize_clip_views(skinning: LandmarkSkinning, poses: Tensor, g: torch.Generator,
+                          cfg: ViewConfig = ViewConfig()) -> SyntheticViews:
+    """poses (T, 24, 3) consecutive frames of one clip -> one view of the clip: ONE random camera (rotation, image
+    size, focal, distance) and ONE body shape for all T frames, detector noise, dropouts and swaps drawn
+    independently per frame (as a real detector's). The camera follows the hips (a tracking shot: the hips stay
+    at the same image point; the mocap's root translation is not used)."""
+    t = poses.shape[0]
+    betas = (torch.randn(1, skinning.num_betas, generator=g) * cfg.beta_std).clamp(-3.0, 3.0)
+    camera = tuple(c.expand(t, *c.shape[1:]).clone() for c in _cameras(1, cfg, g))
+    return _observe(skinning, poses, betas.expand(t, -1).clone(), camera, cfg, g)
+
+
+def _observe(skinning: LandmarkSkinning, poses: Tensor, betas: Tensor, camera: Tuple[Tensor, Tensor, Tensor, Tensor],
+             cfg: ViewConfig, g: torch.Generator) -> SyntheticViews:
+    """poses (N, 24, 3), betas (N, B), camera = :func:`_cameras`'s (rotation, size, focal, hips) per sample ->
+    the detector's view (per-sample noise, visibility and swaps drawn from ``g``)."""
+    n = poses.shape[0]
     with torch.no_grad():
-        _, lms = skinning(poses, betas)                                       # (N, 33, 3) body frame
-    rot, size, focal, hips_cam = _cameras(n, cfg, g)
-    centred = lms - 0.5 * (lms[:, _HIPS[0]] + lms[:, _HIPS[1]])[:, None]
+        joints, lms = skinning(poses, betas)                                  # (N, 24|33, 3) body frame
+    rot, size, focal, hips_cam = camera
+    hips = 0.5 * (lms[:, _HIPS[0]] + lms[:, _HIPS[1]])
+    centred = lms - hips[:, None]
     look = torch.einsum("nab,nlb->nla", rot, centred)                         # camera-oriented, hip-centred
+    pelvis = torch.einsum("nab,nb->na", rot, joints[:, 0] - hips) + hips_cam
+    transl = pelvis - joints[:, 0]                # skinning puts the rest pelvis at joints[:, 0] before transl
     cam = look + hips_cam[:, None]
     z = cam[..., 2:3].clamp_min(0.1)
     uv = focal[:, None, None] * cam[..., :2] / z + 0.5 * size[:, None]
@@ -160,4 +186,4 @@ def synthesize_views(skinning: LandmarkSkinning, poses: Tensor, g: torch.Generat
     world = torch.where(swap[:, None, None], world[:, _SWAP], world)
     root = rot @ rotvec_to_rotmat_torch(poses[:, 0])
     rotmats = torch.cat([root[:, None], rotvec_to_rotmat_torch(poses[:, 1:])], 1)
-    return SyntheticViews(poses_to_x(rotmats), keypoints, world, size, focal, rot, betas)
+    return SyntheticViews(poses_to_x(rotmats), keypoints, world, size, focal, rot, betas, transl)

@@ -1,0 +1,1 @@
+"""Shared pieces of every fit (regression, ScoreHMR guidance, the optimisation baseline): cameras, losses, state."""
