@@ -5,7 +5,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 import bpy
 
@@ -29,6 +29,10 @@ class CaptureRequest:
     target_name: str    # active ScoreHMR armature when pressed, or ""
     job_dir: str
     body_mesh: bool = True  # add the skinned body mesh when the result has one
+    views: Tuple[str, ...] = ()   # further synchronised clips (multi-view capture)
+    refine: bool = True
+    iterations: int = 0           # 0 = the worker's default
+    temporal: float = 1.0
 
 
 def apply_result(context: bpy.types.Context, request: CaptureRequest, result_path: Path) -> bpy.types.Object:

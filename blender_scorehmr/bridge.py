@@ -23,7 +23,7 @@ from .worker_client import JobError, WorkerClient
 log = logging.getLogger(__name__)
 
 STAGE_TEXT = {"open": "Opening the footage", "detect": "Detecting the person",
-              "solve": "Solving the motion", "write": "Writing the result"}
+              "regress": "First estimate", "refine": "Refining (ScoreHMR)", "write": "Writing the result"}
 KEEP_JOBS = 5
 Outcome = Union[protocol.Result, JobError]
 
@@ -93,7 +93,32 @@ def make_request(context: bpy.types.Context, job_dir: Path, job_id: str) -> Capt
     check_writable_target(target)
     return CaptureRequest(job_id=job_id, video=video, start=start, end=end, scene_start=settings.scene_start,
                           match_scene_fps=settings.match_scene_fps, fit_scene_range=settings.fit_scene_range,
-                          target_name=target, job_dir=str(job_dir), body_mesh=settings.body_mesh)
+                          target_name=target, job_dir=str(job_dir), body_mesh=settings.body_mesh,
+                          views=view_paths(settings, video), refine=settings.refine,
+                          iterations=settings.iterations, temporal=settings.temporal)
+
+
+def view_paths(settings, main_video: str) -> tuple:
+    """Absolute paths of the multi-view clips (empty unless Multi-View is on); raise ScoreHMRError when one is
+    not chosen, missing or the main footage again."""
+    if not settings.use_views:
+        return ()
+    paths = []
+    for index, view in enumerate(settings.views):
+        if not view.filepath:
+            raise ScoreHMRError(f"Camera {index + 2} has no video.", "Pick its clip or remove it", "no_footage")
+        path = str(Path(bpy.path.abspath(view.filepath)).resolve())
+        if not Path(path).is_file():
+            raise ScoreHMRError(f"Camera {index + 2}'s video {path} does not exist.", "Pick its clip again",
+                                "video_missing")
+        if path == main_video or path in paths:
+            raise ScoreHMRError(f"Camera {index + 2} repeats a clip already in the capture.",
+                                "Each camera needs its own clip", "bad_views")
+        paths.append(path)
+    if not paths:
+        raise ScoreHMRError("Multi-View is on but no other camera is added.", "Add a camera's clip or turn "
+                            "Multi-View off", "bad_views")
+    return tuple(paths)
 
 
 def start_capture(context: bpy.types.Context) -> CaptureJob:
@@ -114,7 +139,8 @@ def start_capture(context: bpy.types.Context) -> CaptureJob:
     client.start()
     client.submit(protocol.Submit(job_id=job_id, kind="capture", video=request.video, job_dir=str(job_dir),
                                   start=request.start, end=request.end,
-                                  body_model=body_model))
+                                  body_model=body_model, views=list(request.views), refine=request.refine,
+                                  iterations=request.iterations, temporal=request.temporal))
     _active = CaptureJob(client, request)
     st = status(context)
     st.running, st.progress, st.stage, st.message = True, 0.0, "Starting the worker", ""

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional, Set
 
 import bpy
-from bpy.props import StringProperty
+from bpy.props import IntProperty, StringProperty
 
 from . import bridge, preferences
 from .apply import apply_result
@@ -183,6 +183,35 @@ class SCOREHMR_OT_setup_worker(bpy.types.Operator):
         return {"CANCELLED"} if state.error else {"FINISHED"}
 
 
+class SCOREHMR_OT_view_add(bpy.types.Operator):
+    """Add another camera's clip of the same performance (multi-view capture)"""
+
+    bl_idname = "scorehmr.view_add"
+    bl_label = "Add Camera"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context: bpy.types.Context) -> Set[str]:
+        context.scene.scorehmr.views.add()
+        return {"FINISHED"}
+
+
+class SCOREHMR_OT_view_remove(bpy.types.Operator):
+    """Remove this camera from the multi-view capture"""
+
+    bl_idname = "scorehmr.view_remove"
+    bl_label = "Remove Camera"
+    bl_options = {"REGISTER", "UNDO"}
+
+    index: IntProperty(name="Index", default=0, min=0)
+
+    def execute(self, context: bpy.types.Context) -> Set[str]:
+        views = context.scene.scorehmr.views
+        if self.index >= len(views):
+            return {"CANCELLED"}
+        views.remove(self.index)
+        return {"FINISHED"}
+
+
 def _redraw_sidebars(context: bpy.types.Context) -> None:
     for window in context.window_manager.windows:
         for area in window.screen.areas:
@@ -190,4 +219,5 @@ def _redraw_sidebars(context: bpy.types.Context) -> None:
                 area.tag_redraw()
 
 
-OPERATOR_CLASSES = (SCOREHMR_OT_capture, SCOREHMR_OT_cancel, SCOREHMR_OT_clear_error, SCOREHMR_OT_setup_worker)
+OPERATOR_CLASSES = (SCOREHMR_OT_capture, SCOREHMR_OT_cancel, SCOREHMR_OT_clear_error, SCOREHMR_OT_setup_worker,
+                    SCOREHMR_OT_view_add, SCOREHMR_OT_view_remove)

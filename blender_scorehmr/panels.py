@@ -30,6 +30,7 @@ class SCOREHMR_PT_capture(bpy.types.Panel):
         col.prop(settings, "match_scene_fps")
         col.prop(settings, "fit_scene_range")
         col.prop(settings, "body_mesh")
+        _draw_fit(col, settings)
         if st.running:
             layout.progress(factor=st.progress, type="BAR", text=st.stage or "Working")
             if st.message:
@@ -41,6 +42,23 @@ class SCOREHMR_PT_capture(bpy.types.Panel):
                 layout.label(text=st.stage, icon="CHECKMARK")
         if st.error:
             _draw_error(layout, st)
+
+
+def _draw_fit(layout: bpy.types.UILayout, settings) -> None:
+    """Refinement options and the multi-view clips."""
+    box = layout.box()
+    box.prop(settings, "refine")
+    sub = box.column(align=True)
+    sub.enabled = settings.refine
+    sub.prop(settings, "iterations")
+    sub.prop(settings, "temporal")
+    box.prop(settings, "use_views")
+    if settings.use_views:
+        for index, view in enumerate(settings.views):
+            row = box.row(align=True)
+            row.prop(view, "filepath", text=f"Camera {index + 2}")
+            row.operator("scorehmr.view_remove", text="", icon="X").index = index
+        box.operator("scorehmr.view_add", icon="ADD")
 
 
 def _draw_error(layout: bpy.types.UILayout, st) -> None:

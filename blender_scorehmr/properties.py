@@ -3,7 +3,18 @@ WindowManager (runtime only: never saved, never part of undo, so a failed job le
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
+
+
+DEFAULT_ITERATIONS = 4   # the worker's default refinement iterations (server.refine.scorehmr.RefineSettings)
+
+
+class SCOREHMR_PG_view(bpy.types.PropertyGroup):
+    """A further camera of a multi-view capture: a clip synchronised frame for frame with the main footage."""
+
+    filepath: StringProperty(name="Video", description="Another clip of the same performance, starting on the "
+                             "same moment as the main footage", subtype="FILE_PATH")
 
 
 class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
@@ -31,6 +42,19 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
     body_mesh: BoolProperty(name="Body Mesh",
                             description="Give the armature the captured body's skinned mesh, shaped like the "
                                         "person (off: the armature only)", default=True)
+    refine: BoolProperty(name="Refine (ScoreHMR)",
+                         description="Refine the first estimate with the diffusion prior so the body matches the "
+                                     "footage more closely and jitters less (slower; off: the regressor's estimate)",
+                         default=True)
+    iterations: IntProperty(name="Quality", description="Refinement iterations: more fit the footage more closely "
+                            "and take longer", default=DEFAULT_ITERATIONS, min=1, max=20)
+    temporal: FloatProperty(name="Smoothing", description="Temporal smoothing of the refinement (1 = default, "
+                            "0 = none; more removes jitter but can soften fast moves)", default=1.0, min=0.0,
+                            max=5.0, step=10)
+    use_views: BoolProperty(name="Multi-View", description="Also use other cameras' clips of the same performance: "
+                            "they share the body, each keeps its own camera; the result is in the main camera's view",
+                            default=False)
+    views: CollectionProperty(type=SCOREHMR_PG_view)
 
 
 class SCOREHMR_PG_status(bpy.types.PropertyGroup):
@@ -46,7 +70,7 @@ class SCOREHMR_PG_status(bpy.types.PropertyGroup):
     details: StringProperty(name="Details", default="")
 
 
-PROPERTY_CLASSES = (SCOREHMR_PG_settings, SCOREHMR_PG_status)
+PROPERTY_CLASSES = (SCOREHMR_PG_view, SCOREHMR_PG_settings, SCOREHMR_PG_status)
 
 
 def attach() -> None:

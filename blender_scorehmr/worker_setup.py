@@ -60,6 +60,20 @@ def count_requirements(requirements: Path) -> int:
     return sum(1 for line in lines if line.strip() and not line.strip().startswith(("#", "-")))
 
 
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def pip_install_command(python: str, requirements: Path, platform: str = sys.platform) -> List[str]:
+    """The pip command that installs the worker's requirements. On Linux and Windows PyTorch's CPU index is added:
+    PyPI's Linux torch wheel pulls gigabytes of CUDA libraries the worker never uses, and the CPU index's
+    ``torch==X+cpu`` satisfies the ``torch==X`` pin and sorts above PyPI's build. macOS wheels are CPU-only."""
+    cmd = [python, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
+           "-r", str(requirements)]
+    if not platform.startswith("darwin"):
+        cmd += ["--extra-index-url", TORCH_CPU_INDEX]
+    return cmd
+
+
 class WorkerSetup:
     """Creates ``env_dir`` with ``base_python -m venv`` and installs ``requirements`` with pip, in a thread."""
 
@@ -93,8 +107,7 @@ class WorkerSetup:
             self._step([self.base_python, "-m", "venv", str(self.env_dir)], 0.0, 0.1)
             expected = max(1, count_requirements(self.requirements)) * 2
             self.state.stage = "Installing the worker's packages"
-            self._step([str(env_python(self.env_dir)), "-m", "pip", "install", "--disable-pip-version-check",
-                        "--progress-bar", "off", "-r", str(self.requirements)], 0.1, 1.0, expected)
+            self._step(pip_install_command(str(env_python(self.env_dir)), self.requirements), 0.1, 1.0, expected)
             self.state.fraction, self.state.stage, self.state.done = 1.0, "The worker is ready", True
         except ScoreHMRError as exc:  # reported in the preferences, the thread ends normally
             self.state.error, self.state.hint = exc.message, exc.hint

@@ -1,6 +1,7 @@
-"""The capture job: footage -> BlazePose per frame -> body shape + analytic SMPL solve -> result ``.npz``.
+"""The capture job: footage -> BlazePose per frame -> initial estimate (regressor) -> ScoreHMR refinement ->
+result ``.npz``. Several synchronised clips of one performance make a multi-view capture.
 
-Stages (reported through ``progress``): open, detect (one unit per frame), solve, write.
+Stages (reported through ``progress``): open, detect (one unit per frame and view), regress, refine, write.
 The result schema is documented in the README ("Result file").
 """
 from __future__ import annotations
@@ -9,7 +10,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Dict, List
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -19,6 +20,8 @@ from .errors import Cancelled, JobError
 
 if TYPE_CHECKING:
     from .body.model import BodyModel
+    from .fitting.state import Observations
+    from .refine.pipeline import Models, PipelineOutput, PipelineSettings
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,10 @@ CancelFn = Callable[[], bool]
 class CaptureRequest:
     """One capture job: frames ``start <= i < end`` of ``video`` (``end`` < 0: to the end) -> ``output``.
 
-    ``body_model``: an official SMPL model file, or empty for the built-in open body.
+    ``body_model``: an official SMPL model file, or empty for the built-in open body. ``views``: further clips
+    of the same performance, synchronised with ``video`` frame for frame (multi-view capture). ``refine``,
+    ``iterations`` (0 = default), ``temporal`` (temporal strength, 1 = default, 0 = off), ``initial``
+    (``learned`` or ``analytic``), ``hypotheses`` and ``align`` map to :class:`server.refine.pipeline.PipelineSettings`.
     """
 
     video: str
@@ -41,6 +47,13 @@ class CaptureRequest:
     start: int = 0
     end: int = -1
     body_model: str = ""
+    views: Tuple[str, ...] = ()
+    refine: bool = True
+    iterations: int = 0
+    temporal: float = 1.0
+    initial: str = "learned"
+    hypotheses: int = 0
+    align: bool = False
 
 
 @dataclass
@@ -62,26 +75,27 @@ class Detections:
     world: List[np.ndarray] = field(default_factory=list)
 
 
-def camera_intrinsics(width: int, height: int) -> np.ndarray:
-    """(3, 3) pinhole K with the stated focal-length assumption ``f = max(width, height)`` pixels.
+def camera_intrinsics(width: int, height: int, focal: Optional[float] = None) -> np.ndarray:
+    """(3, 3) pinhole K; ``focal`` None: the stated focal-length assumption ``f = max(width, height)`` pixels.
 
     That is a ~53 degree field of view across the long side, typical of phone and action cameras;
     only the root's distance from the camera depends on it.
     """
-    focal = float(max(width, height))
+    focal = float(focal) if focal else float(max(width, height))
     return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]], dtype=np.float32)
 
 
 def _detect(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn, cancelled: CancelFn,
-            timings: Dict[str, float]) -> Detections:
-    """Run BlazePose over the range, checking for cancel between frames; fills decode/detect timings."""
+            timings: Dict[str, float], done_before: int = 0, total: Optional[int] = None) -> Detections:
+    """Run BlazePose over the range, checking for cancel between frames; fills decode/detect timings.
+    Progress counts on from ``done_before`` of ``total`` (several views share one detect stage)."""
     from .detect import FollowingDetector
 
     found = Detections()
-    total = stop - start
+    total = total or stop - start
     frames = video.iter_frames(info.path, start, stop)
     with FollowingDetector() as detector:
-        done = 0
+        done = done_before
         while True:
             if cancelled():
                 raise Cancelled()
@@ -99,35 +113,38 @@ def _detect(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn, 
                 found.image.append(observation.image)
                 found.world.append(observation.world)
             done += 1
-            progress("detect", done, total, f"frame {index}")
+            progress("detect", done, total, f"frame {index}" + (f" of {os.path.basename(info.path)}"
+                                                                 if done_before or total > stop - start else ""))
     return found
 
 
 def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: CancelFn) -> CaptureSummary:
     """Run one capture job end to end and write its ``.npz``; raise :class:`JobError` on user-facing failures."""
-    timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "solve": 0.0, "write": 0.0}
+    timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "regress": 0.0, "refine": 0.0, "write": 0.0}
     tick = time.perf_counter()
     progress("open", 0, 1, os.path.basename(request.video))
     info = video.probe(request.video)
     start, stop = video.resolve_range(info, request.start, request.end)
-    model = _load_body(request.body_model)  # before detection: a bad model file fails in a second, not a minute
+    others = [_probe_view(path, start, stop) for path in request.views]
+    settings = _settings(request)  # before detection: bad options and a bad model file fail in a second
+    models = _load_models(request.body_model)
     timings["open"] = time.perf_counter() - tick
-    progress("open", 1, 1, f"{info.width}x{info.height} @ {info.fps:.2f} fps, frames {start}..{stop - 1}")
+    progress("open", 1, 1, f"{info.width}x{info.height} @ {info.fps:.2f} fps, frames {start}..{stop - 1}"
+             + (f", {1 + len(others)} views" if others else ""))
 
-    found = _detect(info, start, stop, progress, cancelled, timings)
+    total = (stop - start) * (1 + len(others))
+    found = _detect(info, start, stop, progress, cancelled, timings, 0, total)
     processed = stop - start
     if not found.frame_indices:
         raise JobError("no_person", f"No person was found in frames {start}..{stop - 1} of {info.path}.",
                        "Check the frame range, or use footage where the whole body is visible.")
     log.info("person found in %d of %d frames", len(found.frame_indices), processed)
+    extra = [_detect(view, start, stop, progress, cancelled, timings, processed * (i + 1), total)
+             for i, view in enumerate(others)]
     if cancelled():
         raise Cancelled()
 
-    tick = time.perf_counter()
-    progress("solve", 0, 1, "solving body pose")
-    arrays = _solve(found, info, model)
-    timings["solve"] = time.perf_counter() - tick
-    progress("solve", 1, 1, "")
+    arrays = _estimate(found, extra, info, models, settings, progress, cancelled, timings)
     if cancelled():
         raise Cancelled()
 
@@ -140,51 +157,146 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
                           processed=processed, timings=timings)
 
 
-def _load_body(path: str) -> "BodyModel":
-    """The user's SMPL file, or the built-in open body; raises JobError ``bad_body_model`` with a hint."""
+def run_detect(videos: List[str], output: str, start: int, end: int, progress: ProgressFn,
+               cancelled: CancelFn) -> CaptureSummary:
+    """Detection only: one or several synchronised clips -> a keypoints file (:mod:`server.keypoints_io`) with
+    one view per clip; a frame where a view saw nobody has confidence 0 in that view. Frames where the first
+    clip saw nobody are left out."""
+    from .keypoints_io import save_keypoints
+
+    timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "write": 0.0}
+    info = video.probe(videos[0])
+    start, stop = video.resolve_range(info, start, end)
+    infos = [info] + [_probe_view(path, start, stop) for path in videos[1:]]
+    total = (stop - start) * len(infos)
+    found = [_detect(view, start, stop, progress, cancelled, timings, (stop - start) * i, total)
+             for i, view in enumerate(infos)]
+    if not found[0].frame_indices:
+        raise JobError("no_person", f"No person was found in frames {start}..{stop - 1} of {info.path}.",
+                       "Check the frame range, or use footage where the whole body is visible.")
+    aligned = [(np.stack(found[0].image), np.stack(found[0].world))] + [_align_view(found[0], f) for f in found[1:]]
+    tick = time.perf_counter()
+    save_keypoints(output, np.stack([a[0] for a in aligned]), np.array([[i.width, i.height] for i in infos]),
+                   world=np.stack([a[1][..., :3] for a in aligned]), fps=info.fps,
+                   frame_indices=np.array(found[0].frame_indices))
+    timings["write"] = time.perf_counter() - tick
+    return CaptureSummary(path=os.path.abspath(output), frames=len(found[0].frame_indices), processed=stop - start,
+                          timings=timings)
+
+
+def _probe_view(path: str, start: int, stop: int) -> video.VideoInfo:
+    """A further view of a multi-view capture; it must cover the same frames as the first clip."""
+    info = video.probe(path)
+    if info.frame_count and info.frame_count < stop:
+        raise JobError("bad_request", f"{os.path.basename(path)} has {info.frame_count} frames; the multi-view "
+                       f"capture needs frames {start}..{stop - 1} in every clip.",
+                       "Trim the clips so they start together and cover the same frames.")
+    return info
+
+
+def _settings(request: CaptureRequest) -> "PipelineSettings":
+    from .refine.pipeline import PipelineSettings
+    try:
+        return PipelineSettings(initial=request.initial, refine=request.refine,
+                                mode="multiview" if request.views else "video", iterations=request.iterations,
+                                temporal=request.temporal, hypotheses=request.hypotheses, align=request.align)
+    except ValueError as exc:
+        raise JobError("bad_request", f"Bad capture options: {exc}.", "Reset the capture settings.") from exc
+
+
+def _load_models(path: str) -> "Models":
+    """The user's SMPL file, or the built-in open body, with the trained networks (loaded on first use);
+    raises JobError ``bad_body_model`` with a hint."""
     from .body.model import default_body_model_path, load_body_model
+    from .refine.pipeline import Models
 
     model = load_body_model(path or default_body_model_path())
     log.info("body model %s (%d vertices) from %s", model.name, model.num_vertices, model.source)
-    return model
+    return Models(model, is_builtin=not path)
 
 
-def _solve(found: Detections, info: video.VideoInfo, model: "BodyModel") -> Dict[str, np.ndarray]:
-    """Body shape from the clip, analytic initial estimate (``server.solve``) on that body, packed with
-    everything the result schema names."""
-    from .body.model import shaped_vertices
-    from .body.shape_fit import fit_body_shape
-    from .solve import solve_poses, solve_translation
+def _observations(image: np.ndarray, world: Optional[np.ndarray], info: video.VideoInfo) -> "Observations":
+    import torch
+    from .fitting.state import Observations
+    return Observations.from_image(torch.from_numpy(image), info.width, info.height,
+                                   world=None if world is None else torch.from_numpy(world))
+
+
+def _align_view(found: Detections, other: Detections) -> Tuple[np.ndarray, np.ndarray]:
+    """Another view's detections on the first view's frames: (N, 33, 3) keypoints, (N, 33, 4) world; frames
+    where that view saw nobody get confidence 0 (the fit ignores them there)."""
+    rows = {index: i for i, index in enumerate(other.frame_indices)}
+    n = len(found.frame_indices)
+    image, world = np.zeros((n, 33, 3), np.float32), np.zeros((n, 33, 4), np.float32)
+    for row, index in enumerate(found.frame_indices):
+        if index in rows:
+            image[row], world[row] = other.image[rows[index]], other.world[rows[index]]
+    return image, world
+
+
+def _estimate(found: Detections, extra: List[Detections], info: video.VideoInfo, models: "Models",
+              settings: "PipelineSettings", progress: ProgressFn, cancelled: CancelFn,
+              timings: Dict[str, float]) -> Dict[str, np.ndarray]:
+    """Detections -> the pipeline (regression, refinement) -> every array the result schema names."""
+    from .refine.pipeline import run_pipeline
 
     image = np.stack(found.image).astype(np.float32)    # (N, 33, 3)
     world = np.stack(found.world).astype(np.float32)    # (N, 33, 4)
-    K = camera_intrinsics(info.width, info.height)
-    betas = fit_body_shape(model, world, NUM_BETAS)
-    vertices = shaped_vertices(model, betas)            # (V, 3) rest mesh of this body
-    rest = model.J_regressor @ vertices                 # (24, 3) its joints
-    poses = solve_poses(world, rest, model.landmark_regressor @ vertices)
-    transl = solve_translation(image, world, poses, rest, K)
-    return {
+    views = [_observations(image, world[..., :3], info)]
+    for other in extra:
+        kp, wl = _align_view(found, other)
+        views.append(_observations(kp, wl[..., :3], info))
+    tick = [time.perf_counter()]
+
+    def status(stage: str, done: int, total: int, message: str) -> None:
+        if stage == "refine" and done == 0 and timings["refine"] == 0.0:
+            timings["regress"] = time.perf_counter() - tick[0]
+            tick[0] = time.perf_counter()
+        progress(stage, done, total, message)
+
+    out = run_pipeline(models, views, settings, status, cancelled)
+    timings["refine" if settings.refine else "regress"] = time.perf_counter() - tick[0]
+    arrays = result_arrays(models.body, out, info.width, info.height, info.fps)
+    arrays.update({"frame_indices": np.array(found.frame_indices, dtype=np.int32), "keypoints_2d": image,
+                   "world_landmarks": world, "source_video": np.array(info.path),
+                   "frame_count": np.int32(info.frame_count)})
+    return arrays
+
+
+def result_arrays(body: "BodyModel", out: "PipelineOutput", width: float, height: float, fps: float,
+                  focal: Optional[float] = None) -> Dict[str, np.ndarray]:
+    """The pipeline's body (view 0's camera frame) as result-file arrays (everything but the per-source keys:
+    frame_indices, keypoints_2d, world_landmarks, source_video, frame_count)."""
+    from .body.model import shaped_vertices
+    from .body.rot6d import x_to_rotmats, rotmat_to_rotvec_torch
+
+    est = out.estimate
+    betas = est.betas[0].detach().numpy().astype(np.float64)
+    vertices = shaped_vertices(body, betas)
+    poses = rotmat_to_rotvec_torch(x_to_rotmats(est.x.detach())).numpy()
+    arrays = {
         "schema_version": np.int32(RESULT_SCHEMA_VERSION),
         "poses": poses.astype(np.float32),
-        "betas": betas.astype(np.float32),
-        "transl": transl.astype(np.float32),
-        "joints_rest": rest.astype(np.float32),
+        "betas": np.pad(betas, (0, max(0, NUM_BETAS - len(betas))))[:NUM_BETAS].astype(np.float32),
+        "transl": est.transl.detach().numpy().astype(np.float32),
+        "joints_rest": (body.J_regressor @ vertices).astype(np.float32),
         "mesh_vertices": vertices.astype(np.float32),
-        "mesh_faces": model.faces.astype(np.int32),
-        "skin_weights": model.weights.astype(np.float32),
-        "body_model": np.array(model.name),
+        "mesh_faces": body.faces.astype(np.int32),
+        "skin_weights": body.weights.astype(np.float32),
+        "body_model": np.array(body.name),
         "parents": np.array(SMPL_PARENTS, dtype=np.int32),
         "joint_names": np.array(SMPL_JOINT_NAMES, dtype="<U16"),
-        "fps": np.float32(info.fps),
-        "frame_indices": np.array(found.frame_indices, dtype=np.int32),
-        "keypoints_2d": image,
-        "world_landmarks": world,
-        "image_size": np.array([info.width, info.height], dtype=np.int32),
-        "camera_intrinsics": K,
-        "source_video": np.array(info.path),
-        "frame_count": np.int32(info.frame_count),
+        "fps": np.float32(fps),
+        "image_size": np.array([width, height], dtype=np.int32),
+        "camera_intrinsics": camera_intrinsics(int(width), int(height), focal),
+        "method": np.array(out.method),
     }
+    if out.hypotheses is not None:
+        k, n = out.hypotheses.shape[:2]
+        rot = x_to_rotmats(out.hypotheses.reshape(k * n, -1).detach())
+        arrays["hypotheses"] = rotmat_to_rotvec_torch(rot).reshape(k, n, 24, 3).numpy().astype(np.float32)
+        arrays["ambiguity"] = out.spread.detach().numpy().astype(np.float32)
+    return arrays
 
 
 def write_result(path: str, arrays: Dict[str, np.ndarray]) -> None:

@@ -1,10 +1,12 @@
 """Command-line use of the worker for scripting and batches.
 
     python -m server                                   # stdio JSON-lines worker (what the add-on starts)
-    python -m server capture VIDEO -o OUT.npz [--start N] [--end M]
+    python -m server capture VIDEO [--view VIDEO2 ...] -o OUT.npz [--start N] [--end M] [--no-refine]
+    python -m server detect VIDEO [VIDEO2 ...] -o KEYPOINTS.npz     # BlazePose keypoints only
+    python -m server refine KEYPOINTS.npz -o OUT.npz [--mode frame|video|multiview]
 
 Exit codes: 0 done, 1 internal error, 2 bad request, 3 video missing, 4 video unreadable, 5 no person,
-6 missing package, 7 bad body model file, 8 weights not found, 9 bad weights,
+6 missing package, 7 bad body model file, 8 weights not found, 9 bad weights, 10 bad keypoints file,
 130 cancelled (Ctrl+C).
 """
 from __future__ import annotations
@@ -13,7 +15,7 @@ import argparse
 import logging
 import sys
 import threading
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from . import __version__
 from .errors import EXIT_CODES, JobError
@@ -31,11 +33,40 @@ def _parser() -> argparse.ArgumentParser:
     capture = commands.add_parser("capture", help="capture the motion of the person in a video")
     capture.add_argument("video", help="the footage (any format OpenCV decodes)")
     capture.add_argument("-o", "--output", required=True, help="the result .npz (schema in the README)")
-    capture.add_argument("--start", type=int, default=0, help="first video frame, 0-based (default 0)")
-    capture.add_argument("--end", type=int, default=-1, help="stop before this frame (default: the end)")
-    capture.add_argument("--body", default="", metavar="SMPL_FILE",
-                         help="official SMPL model file (.pkl or .npz); default: the built-in open body")
+    capture.add_argument("--view", action="append", default=[], metavar="VIDEO",
+                         help="another clip of the same performance, synchronised frame for frame (multi-view)")
+    _range_arguments(capture)
+    _fit_arguments(capture)
+    detect = commands.add_parser("detect", help="BlazePose keypoints of one or several synchronised clips")
+    detect.add_argument("videos", nargs="+", metavar="VIDEO", help="the footage; several clips = several views")
+    detect.add_argument("-o", "--output", required=True, help="the keypoints .npz (format in the README)")
+    _range_arguments(detect)
+    refine = commands.add_parser("refine", help="body from 2D keypoints: regression + ScoreHMR refinement")
+    refine.add_argument("keypoints", help="keypoints .npz in BlazePose's 33-point format (README)")
+    refine.add_argument("-o", "--output", required=True, help="the result .npz (schema in the README)")
+    refine.add_argument("--mode", choices=["frame", "video", "multiview"], default="video",
+                        help="frame: each frame alone; video: one clip with temporal smoothing (default); "
+                             "multiview: several synchronised views share the body")
+    _fit_arguments(refine)
     return parser
+
+
+def _range_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start", type=int, default=0, help="first video frame, 0-based (default 0)")
+    parser.add_argument("--end", type=int, default=-1, help="stop before this frame (default: the end)")
+
+
+def _fit_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--body", default="", metavar="SMPL_FILE",
+                        help="official SMPL model file (.pkl or .npz); default: the built-in open body")
+    parser.add_argument("--no-refine", dest="refine", action="store_false", help="regression only, no ScoreHMR")
+    parser.add_argument("--iterations", type=int, default=0, help="refinement quality: outer iterations "
+                        "(default 0 = the worker's default)")
+    parser.add_argument("--temporal", type=float, default=1.0, help="temporal smoothing strength (1 = default, 0 = off)")
+    parser.add_argument("--initial", choices=["learned", "analytic"], default="learned",
+                        help="initial estimate: the trained regressor (default) or the analytic solve")
+    parser.add_argument("--align", action="store_true", help="HMDiff-style keypoint alignment in the early steps")
+    parser.add_argument("--hypotheses", type=int, default=0, help="also store K alternative poses per frame (Diff-HMR)")
 
 
 class _ProgressLog:
@@ -51,14 +82,11 @@ class _ProgressLog:
             log.info("%-6s %4d/%-4d %s", stage, done, total, message)
 
 
-def run_capture_cli(args: argparse.Namespace) -> int:
-    from .capture import CaptureRequest, run_capture
-
+def _run_job(job: Callable[[_ProgressLog, Callable[[], bool]], Tuple[str, Dict[str, float]]]) -> int:
+    """Run a job with progress logging; map JobError / Ctrl+C to exit codes."""
     stop = threading.Event()
-    request = CaptureRequest(video=args.video, output=args.output, start=args.start, end=args.end,
-                             body_model=args.body)
     try:
-        summary = run_capture(request, _ProgressLog(), stop.is_set)
+        what, timings = job(_ProgressLog(), stop.is_set)
     except JobError as exc:
         log.error("%s", exc.message)
         if exc.hint:
@@ -67,10 +95,49 @@ def run_capture_cli(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         log.error("cancelled")
         return EXIT_CODES["cancelled"]
-    total = sum(summary.timings.values())
-    log.info("wrote %s: person in %d of %d frames, %.1f s (%s)", summary.path, summary.frames, summary.processed,
-             total, ", ".join(f"{k} {v:.2f}s" for k, v in summary.timings.items()))
+    log.info("wrote %s in %.1f s (%s)", what, sum(timings.values()),
+             ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
     return 0
+
+
+def run_capture_cli(args: argparse.Namespace) -> int:
+    from .capture import CaptureRequest, run_capture
+
+    request = CaptureRequest(video=args.video, output=args.output, start=args.start, end=args.end,
+                             body_model=args.body, views=tuple(args.view), refine=args.refine,
+                             iterations=args.iterations, temporal=args.temporal, initial=args.initial,
+                             hypotheses=args.hypotheses, align=args.align)
+
+    def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
+        summary = run_capture(request, progress, cancelled)
+        return f"{summary.path}: person in {summary.frames} of {summary.processed} frames", summary.timings
+    return _run_job(job)
+
+
+def run_detect_cli(args: argparse.Namespace) -> int:
+    from .capture import run_detect
+
+    def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
+        summary = run_detect(args.videos, args.output, args.start, args.end, progress, cancelled)
+        return f"{summary.path}: person in {summary.frames} of {summary.processed} frames", summary.timings
+    return _run_job(job)
+
+
+def run_refine_cli(args: argparse.Namespace) -> int:
+    from .refine.from_keypoints import refine_file
+    from .refine.pipeline import PipelineSettings
+
+    try:
+        settings = PipelineSettings(initial=args.initial, refine=args.refine, mode=args.mode,
+                                    iterations=args.iterations, temporal=args.temporal, align=args.align,
+                                    hypotheses=args.hypotheses)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return EXIT_CODES["bad_request"]
+
+    def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
+        return args.output, refine_file(args.keypoints, args.output, settings, args.body, progress, cancelled)
+    return _run_job(job)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -79,6 +146,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "capture":
         return run_capture_cli(args)
+    if args.command == "detect":
+        return run_detect_cli(args)
+    if args.command == "refine":
+        return run_refine_cli(args)
     from .worker_loop import serve
 
     return serve()

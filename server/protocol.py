@@ -14,12 +14,12 @@ import dataclasses
 import json
 import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, Optional, Tuple, Type, Union
+from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, Union
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 # Stages a capture job reports, in order; the add-on maps them to panel text.
-STAGES: Tuple[str, ...] = ("open", "detect", "solve", "write")
+STAGES: Tuple[str, ...] = ("open", "detect", "regress", "refine", "write")
 
 # Failure codes carried by ``Failed.code`` (and mapped to CLI exit codes by the worker).
 ERROR_CODES: Tuple[str, ...] = (
@@ -31,6 +31,7 @@ ERROR_CODES: Tuple[str, ...] = (
     "bad_body_model",   # the chosen body model file is not a usable SMPL model
     "missing_weights",  # a trained model's checkpoint was found nowhere it was looked for
     "bad_weights",      # a checkpoint file is corrupt, not ours, or does not match the model
+    "bad_keypoints",    # a keypoints file (refine) is missing, malformed or has no usable landmarks
     "cancelled",        # the job was cancelled by the user
     "internal",         # an unexpected error inside the worker
 )
@@ -51,7 +52,7 @@ class Message:
         payload: Dict[str, Any] = {"type": self.TYPE}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            payload[f.name] = dict(value) if isinstance(value, dict) else value
+            payload[f.name] = dict(value) if isinstance(value, dict) else list(value) if isinstance(value, (list, tuple)) else value
         return json.dumps(payload, separators=(",", ":"), allow_nan=False)
 
 
@@ -71,7 +72,12 @@ class Submit(Message):
 
     ``video`` is an absolute path; ``start``/``end`` are 0-based source-frame indices, ``end`` exclusive,
     ``-1`` meaning the end of the clip; the worker writes its files under ``job_dir``. ``body_model`` is the
-    path of an official SMPL model file (.pkl or .npz) or empty for the built-in open body.
+    path of an official SMPL model file (.pkl or .npz) or empty for the built-in open body. ``views`` are further
+    clips of the same performance, synchronised frame for frame with ``video`` (multi-view capture). ``refine``
+    turns ScoreHMR refinement on; ``iterations`` (0 = the worker's default) is its quality; ``temporal`` scales
+    its temporal smoothing (1 = default, 0 = off); ``initial`` is ``learned`` (the regressor) or ``analytic``;
+    ``hypotheses`` > 1 also stores that many alternative poses per frame; ``align`` turns on the HMDiff-style
+    alignment in the early refinement steps.
     """
 
     TYPE: ClassVar[str] = "submit"
@@ -82,6 +88,13 @@ class Submit(Message):
     start: int = 0
     end: int = -1
     body_model: str = ""
+    views: List[str] = field(default_factory=list)
+    refine: bool = True
+    iterations: int = 0
+    temporal: float = 1.0
+    initial: str = "learned"
+    hypotheses: int = 0
+    align: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +156,13 @@ MESSAGE_TYPES: Dict[str, Type[Message]] = {
 def _check_type(name: str, value: Any, annotation: Any) -> None:
     """Raise ProtocolError unless ``value`` matches the (simple) field ``annotation``."""
     origin = typing.get_origin(annotation)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ProtocolError(f"field {name!r} must be an array")
+        (item_t,) = typing.get_args(annotation)
+        for i, item in enumerate(value):
+            _check_type(f"{name}[{i}]", item, item_t)
+        return
     if origin is dict:
         if not isinstance(value, dict):
             raise ProtocolError(f"field {name!r} must be an object")
@@ -166,6 +186,8 @@ def _matches(value: Any, annotation: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if annotation is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is bool:
+        return isinstance(value, bool)
     return isinstance(value, annotation)
 
 

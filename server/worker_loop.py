@@ -20,7 +20,8 @@ from .errors import JobError
 
 log = logging.getLogger(__name__)
 
-REQUIRED_MODULES = {"numpy": "numpy==1.26.4", "cv2": "opencv-python-headless", "mediapipe": "mediapipe==0.10.21"}
+REQUIRED_MODULES = {"numpy": "numpy==1.26.4", "cv2": "opencv-python-headless", "mediapipe": "mediapipe==0.10.21",
+                    "torch": "torch==2.13.0"}
 JOB_KINDS = ("capture",)
 
 
@@ -86,7 +87,10 @@ class JobThread(threading.Thread):
                                                  message=message))
 
         return run_capture(CaptureRequest(video=req.video, output=output, start=req.start, end=req.end,
-                                          body_model=req.body_model),
+                                          body_model=req.body_model, views=tuple(req.views), refine=req.refine,
+                                          iterations=req.iterations, temporal=req.temporal,
+                                          initial=req.initial, hypotheses=req.hypotheses,
+                                          align=req.align),
                            progress, self.cancel_event.is_set)
 
 

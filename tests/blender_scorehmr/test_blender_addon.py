@@ -258,6 +258,7 @@ class _Layout:
         module, name = idname.split(".")
         assert hasattr(getattr(self._bpy.ops, module), name), idname
         self.calls.append(("operator", idname))
+        return type("OperatorProperties", (), {})()
 
     def progress(self, **kwargs):
         self.calls.append(("progress", kwargs.get("text")))
@@ -282,7 +283,15 @@ def test_panel_and_preferences_draw(bl, state):
     assert ("scorehmr.cancel" in ops) == (state == "running") and ("scorehmr.capture" in ops) != (state == "running")
     assert (("label", "Do this") in calls) == (state == "error")
     assert any(c[0] == "progress" for c in calls) == (state == "running")
-    assert ("prop", "body_mesh") in calls
+    assert ("prop", "body_mesh") in calls and ("prop", "refine") in calls and ("prop", "iterations") in calls
+    settings = b.context.scene.scorehmr
+    settings.use_views = True
+    b.ops.scorehmr.view_add()
+    calls.clear()
+    b.types.SCOREHMR_PT_capture.draw(panel, b.context)
+    assert ("operator", "scorehmr.view_remove") in calls and ("operator", "scorehmr.view_add") in calls
+    settings.views.clear()
+    settings.use_views = False
     prefs_calls = []
     prefs = bl.prefs()
     draw = type(prefs).draw
@@ -290,3 +299,35 @@ def test_panel_and_preferences_draw(bl, state):
                         "bl_rna": prefs.bl_rna})(), b.context)
     assert ("operator", "scorehmr.setup_worker") in prefs_calls
     st.running = False
+
+
+def test_fit_settings_and_views_reach_the_request(bl, fake_video, tmp_path):
+    b = bl.bpy
+    bridge = bl.sub("bridge")
+    settings = b.context.scene.scorehmr
+    settings.source, settings.filepath = "FILE", str(fake_video)
+    settings.refine, settings.iterations, settings.temporal = False, 7, 0.5
+    request = bridge.make_request(b.context, tmp_path, "job")
+    assert (request.refine, request.iterations, request.temporal, request.views) == (False, 7, 0.5, ())
+    settings.use_views = True
+    try:
+        with pytest.raises(bl.sub("errors").ScoreHMRError, match="no other camera"):
+            bridge.make_request(b.context, tmp_path, "job")
+        assert b.ops.scorehmr.view_add() == {"FINISHED"}
+        with pytest.raises(bl.sub("errors").ScoreHMRError, match="has no video"):
+            bridge.make_request(b.context, tmp_path, "job")
+        settings.views[0].filepath = str(fake_video)
+        with pytest.raises(bl.sub("errors").ScoreHMRError, match="repeats a clip"):
+            bridge.make_request(b.context, tmp_path, "job")
+        settings.views[0].filepath = str(tmp_path / "missing.mp4")
+        with pytest.raises(bl.sub("errors").ScoreHMRError, match="does not exist"):
+            bridge.make_request(b.context, tmp_path, "job")
+        other = tmp_path / "cam2.mp4"
+        shutil.copy(fake_video, other)
+        settings.views[0].filepath = str(other)
+        assert bridge.make_request(b.context, tmp_path, "job").views == (str(other.resolve()),)
+        assert b.ops.scorehmr.view_remove(index=0) == {"FINISHED"} and len(settings.views) == 0
+        assert b.ops.scorehmr.view_remove(index=0) == {"CANCELLED"}
+    finally:
+        settings.views.clear()
+        settings.use_views, settings.refine, settings.iterations, settings.temporal = False, True, 4, 1.0

@@ -174,3 +174,13 @@ def test_worker_python_resolution(addon, tmp_path):
     assert "Set up worker" in info.value.hint
     with pytest.raises(ws.ScoreHMRError):
         ws.resolve_worker_python(str(tmp_path / "missing"), env_dir, {})
+
+
+def test_worker_setup_installs_cpu_torch(addon, tmp_path):
+    ws = import_module(f"{addon.__name__}.worker_setup")
+    req = tmp_path / "requirements.txt"
+    linux = ws.pip_install_command("py", req, "linux")
+    assert linux[:3] == ["py", "-m", "pip"] and linux[linux.index("-r") + 1] == str(req)
+    assert linux[linux.index("--extra-index-url") + 1] == ws.TORCH_CPU_INDEX
+    assert "--extra-index-url" in ws.pip_install_command("py", req, "win32")
+    assert "--extra-index-url" not in ws.pip_install_command("py", req, "darwin")

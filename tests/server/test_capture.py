@@ -47,7 +47,7 @@ def test_person_followed_through_the_clip(captured: dict) -> None:
     assert np.all(np.diff(data["frame_indices"]) > 0)
     detect = [done for stage, done, _ in captured["stages"] if stage == "detect"]
     assert detect == list(range(1, 231)), "one progress event per frame"
-    assert set(captured["summary"].timings) == {"open", "decode", "detect", "solve", "write"}
+    assert set(captured["summary"].timings) == {"open", "decode", "detect", "regress", "refine", "write"}
 
 
 def _posed_joints(poses: np.ndarray, rest: np.ndarray) -> np.ndarray:

@@ -58,3 +58,34 @@ def test_bad_body_model_exit_code(sample_video: Path, tmp_path: Path) -> None:
     run = _cli("capture", str(sample_video), "-o", str(tmp_path / "out.npz"), "--body", str(bogus))
     assert run.returncode == EXIT_CODES["bad_body_model"] == 7, run.stderr[-1000:]
     assert "hint:" in run.stderr and not (tmp_path / "out.npz").exists()
+
+
+def test_refine_bad_keypoints_exit_code(tmp_path: Path) -> None:
+    bad = tmp_path / "kp.npz"
+    np.savez(bad, keypoints=np.zeros((4, 17, 3)), image_size=np.array([640, 480]))
+    run = _cli("refine", str(bad), "-o", str(tmp_path / "out.npz"))
+    assert run.returncode == EXIT_CODES["bad_keypoints"] == 10, run.stderr[-1000:]
+    assert "(N, 33, 3)" in run.stderr and "hint:" in run.stderr and not (tmp_path / "out.npz").exists()
+
+
+def test_refine_views_must_match_the_mode(tmp_path: Path) -> None:
+    kp = np.random.default_rng(0).uniform(100, 400, (2, 5, 33, 3))
+    kp[..., 2] = 0.9
+    path = tmp_path / "kp.npz"
+    np.savez(path, keypoints=kp, image_size=np.array([640, 480]))
+    run = _cli("refine", str(path), "-o", str(tmp_path / "out.npz"), "--mode", "video")
+    assert run.returncode == EXIT_CODES["bad_request"] and "multiview" in run.stderr
+
+
+def test_detect_then_refine_on_real_clip(sample_video: Path, tmp_path: Path) -> None:
+    keypoints, out = tmp_path / "kp.npz", tmp_path / "out.npz"
+    run = _cli("detect", str(sample_video), "-o", str(keypoints), "--start", "100", "--end", "112")
+    assert run.returncode == 0, run.stderr[-2000:]
+    run = _cli("refine", str(keypoints), "-o", str(out))
+    assert run.returncode == 0, run.stderr[-2000:]
+    with np.load(keypoints) as kp, np.load(out, allow_pickle=False) as data:
+        frames = data["frame_indices"]
+        assert frames.tolist() == kp["frame_indices"].tolist() and 100 <= frames.min() and frames.max() <= 111
+        assert data["poses"].shape == (len(frames), 24, 3) and np.isfinite(data["poses"]).all()
+        assert str(data["method"]) == "regression+scorehmr(video)"
+        assert data["keypoints_2d"].shape == (len(frames), 33, 3) and data["fps"] > 20

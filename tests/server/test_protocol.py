@@ -10,7 +10,9 @@ from server.protocol import ProtocolError, from_wire
 
 EXAMPLES = [
     protocol.Ready(worker_version="0.1.0", pid=42),
-    protocol.Submit(job_id="j1", kind="capture", video="/v.mp4", job_dir="/jobs/j1", start=3, end=90),
+    protocol.Submit(job_id="j1", kind="capture", video="/v.mp4", job_dir="/jobs/j1", start=3, end=90,
+                    views=["/cam2.mp4", "/cam3.mp4"], refine=False, iterations=5, temporal=0.5, initial="analytic",
+                    hypotheses=3, align=True),
     protocol.Progress(job_id="j1", stage="detect", done=5, total=87, message="frame 7"),
     protocol.Result(job_id="j1", path="/jobs/j1/result.npz", frames=80, seconds=4.5, timings={"detect": 3.25}),
     protocol.Failed(job_id="j1", code="no_person", message="No person.", hint="Check the range."),
@@ -49,6 +51,12 @@ def test_int_accepted_for_float_field() -> None:
     ('{"type": "progress", "job_id": "a", "stage": "x", "done": 1.5, "total": 2}', "'done' must be int"),
     ('{"type": "result", "job_id": "a", "path": "/p", "timings": {"x": "slow"}}', "timings.x"),
     ('{"type": "ready", "protocol": 999}', "protocol 999"),
+    ('{"type": "submit", "job_id": "a", "kind": "capture", "video": "/v", "job_dir": "/j", "views": "/x"}',
+     "'views' must be an array"),
+    ('{"type": "submit", "job_id": "a", "kind": "capture", "video": "/v", "job_dir": "/j", "views": [3]}',
+     r"views\[0\]"),
+    ('{"type": "submit", "job_id": "a", "kind": "capture", "video": "/v", "job_dir": "/j", "refine": 1}',
+     "'refine' must be bool"),
 ])
 def test_rejections(line: str, why: str) -> None:
     with pytest.raises(ProtocolError, match=why):

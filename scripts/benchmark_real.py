@@ -1,0 +1,172 @@
+"""Refinement on real footage: the Sports2D clip (one camera) and the Pose2Sim four-view clip (calibrated).
+
+    .venv/bin/python scripts/benchmark_real.py --sample SPORTS2D.mp4 --multiview POSE2SIM_DIR [--json OUT]
+
+(``python3 build.py benchmark`` fetches both and runs this after the synthetic benchmark.) BlazePose keypoints are
+detected once and cached next to the footage (``<video>.keypoints.npz``).
+
+Sports2D: for each method (the analytic solve, the regressor, + ScoreHMR frame mode, + ScoreHMR video mode), the
+2D reprojection error against the detector (pixels, landmarks with confidence >= 0.5), the jitter (mean joint
+acceleration, mm/frame^2, pelvis-aligned) and seconds per frame of the fit.
+Pose2Sim: each view alone (regression, + ScoreHMR video) against the four-view result (PA-MPJPE, mm), each result's
+2D error in its own view, and the multi-view gain measured against the calibration: the rotation between two
+cameras must equal the difference of the body's global orientation seen by them, so the error of
+``angle(G_a G_b^T)`` against ``angle(R_a R_b^T)`` over the six camera pairs (degrees; the angle is used because it
+does not depend on the calibration file's axis conventions) says how consistent the views' estimates are.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import math
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from server.body.model import default_body_model_path, load_body_model  # noqa: E402
+from server.body.rot6d import x_to_rotmats  # noqa: E402
+from server.capture import run_detect  # noqa: E402
+from server.fitting.losses import reprojection_error  # noqa: E402
+from server.fitting.state import Estimate, Observations, posed_body, reproject  # noqa: E402
+from server.keypoints_io import load_keypoints, save_keypoints  # noqa: E402
+from server.refine.from_keypoints import observations  # noqa: E402
+from server.refine.metrics import acceleration, pa_mpjpe  # noqa: E402
+from server.refine.pipeline import Models, PipelineSettings, run_pipeline  # noqa: E402
+
+log = logging.getLogger("benchmark_real")
+QCA_SUBPIXELS = 64.0   # Qualisys calibration files give pixel quantities in 1/64 pixel
+
+
+def detect_cached(videos: List[Path], out: Path) -> Path:
+    """BlazePose keypoints of synchronised ``videos`` (one view each), detected once into ``out``."""
+    if not out.exists():
+        log.info("detecting %s", ", ".join(v.name for v in videos))
+        run_detect([str(v) for v in videos], str(out), 0, -1, lambda *a: None, lambda: False)
+    return out
+
+
+def qca_cameras(path: Path) -> Dict[str, Dict[str, np.ndarray]]:
+    """Calib.qca.txt -> {serial: {"focal": pixels, "rotation": (3, 3)}}."""
+    cams = {}
+    for cam in ElementTree.parse(path).getroot().iter("camera"):
+        t, k = cam.find("transform").attrib, cam.find("intrinsic").attrib
+        rot = np.array([[float(t[f"r{i}{j}"]) for j in (1, 2, 3)] for i in (1, 2, 3)])
+        cams[cam.attrib["serial"]] = {"focal": float(k["focalLengthU"]) / QCA_SUBPIXELS, "rotation": rot}
+    return cams
+
+
+def angle_deg(rot: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotations -> (...,) angles in degrees."""
+    return np.degrees(np.arccos(np.clip((np.trace(rot, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)))
+
+
+def fit(models: Models, views: List[Observations], settings: PipelineSettings) -> Dict[str, object]:
+    tick = time.perf_counter()
+    out = run_pipeline(models, views, settings)
+    seconds = time.perf_counter() - tick
+    return {"views": out.views, "seconds": seconds, "method": out.method}
+
+
+def joints(models: Models, est: Estimate) -> torch.Tensor:
+    return posed_body(models.skinning, est.x, est.betas, est.transl)[0].detach()
+
+
+def error_px(models: Models, est: Estimate, obs: Observations) -> float:
+    return float(torch.nanmean(reprojection_error(reproject(models.skinning, est, obs).detach(), obs.keypoints)))
+
+
+def sports2d(models: Models, video: Path) -> Dict[str, Dict[str, float]]:
+    kps = load_keypoints(str(detect_cached([video], video.with_suffix(".keypoints.npz"))))
+    obs = observations(kps, 0)
+    rows = {"analytic": PipelineSettings(initial="analytic", refine=False, mode="frame"),
+            "regression": PipelineSettings(refine=False, mode="frame"),
+            "+ ScoreHMR (frame)": PipelineSettings(mode="frame"),
+            "+ ScoreHMR (video)": PipelineSettings(mode="video")}
+    table = {}
+    for name, settings in rows.items():
+        res = fit(models, [obs], settings)
+        est = res["views"][0]
+        jitter = float(acceleration(joints(models, est)).mean())
+        table[name] = {"reprojection_px": error_px(models, est, obs), "jitter_mm_per_frame2": jitter,
+                       "ms_per_frame": 1000.0 * res["seconds"] / len(obs)}
+    print(f"\nSports2D clip ({len(obs)} frames with a person, {kps.image_size[0, 0]:.0f}x{kps.image_size[0, 1]:.0f})")
+    print(f"{'method':<22}{'2D error px':>12}{'jitter mm/f^2':>15}{'ms/frame':>10}")
+    for name, row in table.items():
+        print(f"{name:<22}{row['reprojection_px']:>12.1f}{row['jitter_mm_per_frame2']:>15.1f}{row['ms_per_frame']:>10.1f}")
+    return table
+
+
+def pose2sim(models: Models, folder: Path) -> Dict[str, object]:
+    names = ["cam01", "cam02", "cam03", "cam04"]
+    cams = qca_cameras(folder / "Calib.qca.txt")
+    path = detect_cached([folder / f"{n}.mp4" for n in names], folder / "four_views.keypoints.npz")
+    kps = load_keypoints(str(path))
+    calibrated = folder / "four_views_calibrated.keypoints.npz"
+    save_keypoints(str(calibrated), kps.keypoints, kps.image_size, kps.world, [cams[n]["focal"] for n in names],
+                   kps.fps, kps.frame_indices)
+    kps = load_keypoints(str(calibrated))
+    views = [observations(kps, v) for v in range(len(names))]
+    four = fit(models, views, PipelineSettings(mode="multiview"))
+    ref = joints(models, four["views"][0])
+    mono = {}
+    for label, settings in (("regression", PipelineSettings(refine=False, mode="video")),
+                            ("+ ScoreHMR (video)", PipelineSettings(mode="video"))):
+        mono[label] = [fit(models, [v], settings)["views"][0] for v in views]
+
+    def pair_error(estimates: List[Estimate]) -> float:
+        glob = [x_to_rotmats(e.x)[:, 0].detach().numpy() for e in estimates]    # (N, 3, 3) per view
+        errs = []
+        for a, b in itertools.combinations(range(len(names)), 2):
+            truth = angle_deg(cams[names[a]]["rotation"] @ cams[names[b]]["rotation"].T)
+            ours = angle_deg(glob[a] @ np.transpose(glob[b], (0, 2, 1)))
+            errs.append(np.abs(ours - truth))
+        return float(np.mean(errs))
+
+    table = {"frames": len(views[0]), "four_view_seconds": four["seconds"], "rows": {}}
+    for label, ests in mono.items():
+        table["rows"][label] = {
+            "pa_mpjpe_vs_four_view_mm": [float(pa_mpjpe(joints(models, e), ref).mean()) for e in ests],
+            "reprojection_px": [error_px(models, e, v) for e, v in zip(ests, views)],
+            "camera_pair_angle_error_deg": pair_error(ests)}
+    table["rows"]["four views"] = {"pa_mpjpe_vs_four_view_mm": [0.0] * 4,
+                                   "reprojection_px": [error_px(models, e, v) for e, v in zip(four["views"], views)],
+                                   "camera_pair_angle_error_deg": pair_error(four["views"])}
+    print(f"\nPose2Sim four-view clip ({table['frames']} frames, calibrated focal lengths; four-view fit "
+          f"{four['seconds']:.1f} s)")
+    print(f"{'method':<22}{'PA-MPJPE vs 4-view (cam1..4)':>32}{'2D px (cam1..4)':>28}{'pair angle err':>16}")
+    for label, row in table["rows"].items():
+        pa = " ".join(f"{v:6.1f}" for v in row["pa_mpjpe_vs_four_view_mm"])
+        px = " ".join(f"{v:6.1f}" for v in row["reprojection_px"])
+        print(f"{label:<22}{pa:>32}{px:>28}{row['camera_pair_angle_error_deg']:>14.1f} deg")
+    return table
+
+
+def main(argv: List[str] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sample", type=Path, required=True, help="the Sports2D demo clip")
+    parser.add_argument("--multiview", type=Path, required=True, help="folder with cam01..04.mp4 + Calib.qca.txt")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+    torch.set_num_threads(args.threads)
+    models = Models(load_body_model(default_body_model_path()), is_builtin=True)
+    figures = {"sports2d": sports2d(models, args.sample), "pose2sim": pose2sim(models, args.multiview)}
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2, default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else v))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

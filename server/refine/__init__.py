@@ -1,0 +1,1 @@
+"""Score-guided diffusion refinement of body estimates (ScoreHMR, with HMDiff alignment and Diff-HMR hypotheses)."""

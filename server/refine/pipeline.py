@@ -1,0 +1,233 @@
+"""Keypoints -> body: the initial estimate (learned regressor, or the analytic solve as fallback) and ScoreHMR
+refinement, for one view (frame or video mode) or several synchronised views.
+
+Shape (betas) is shared across the clip and the views, as ScoreHMR does: the median of the regressor's per-frame
+betas for the built-in body (its shape space is the one the regressor learnt), or the body-measurement fit
+(:func:`server.body.shape_fit.fit_body_shape`) for any other SMPL model. A video of one frame falls back to frame
+mode (logged). All functions are torch in, torch out; numpy only at the file boundaries in :mod:`server.capture`
+and :mod:`server.cli`.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from ..body.fast import LandmarkSkinning
+from ..body.model import BodyModel
+from ..body.rot6d import poses_to_x
+from ..errors import Cancelled, WeightsError
+from ..fitting.state import Estimate, Observations
+
+if TYPE_CHECKING:
+    from .scorehmr import RefineSettings
+
+log = logging.getLogger(__name__)
+
+MODES = ("frame", "video", "multiview")
+INITIAL_METHODS = ("learned", "analytic")
+StatusFn = Callable[[str, int, int, str], None]   # (stage, done, total, message)
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What the panel and the CLI choose. ``iterations`` 0 = the refinement's default; ``temporal`` scales the
+    default temporal weight (0 = none); ``hypotheses`` > 1 also samples that many Diff-HMR hypotheses.
+    ``threads``: torch threads for the fit. One by default: on a 2-core machine shared with Blender (and the
+    detector) two OpenMP threads measured slower than one (they spin-wait on each other when a core is busy)."""
+
+    initial: str = "learned"
+    refine: bool = True
+    mode: str = "video"
+    iterations: int = 0
+    temporal: float = 1.0
+    align: bool = False
+    hypotheses: int = 0
+    seed: int = 0
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.initial not in INITIAL_METHODS:
+            raise ValueError(f"initial must be one of {INITIAL_METHODS}, got {self.initial!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.iterations < 0 or self.temporal < 0 or self.hypotheses < 0:
+            raise ValueError("iterations, temporal and hypotheses must not be negative")
+
+
+@dataclass
+class PipelineOutput:
+    """The body in view 0's camera frame: estimate (N frames), how it was made, optional hypotheses
+    (K, N, 144) with their per-frame spread (N,) in metres; ``views`` the estimate in every view's camera frame."""
+
+    estimate: Estimate
+    method: str
+    hypotheses: Optional[Tensor] = None
+    spread: Optional[Tensor] = None
+    views: Optional[List[Estimate]] = None
+
+
+class Models:
+    """The trained networks and the body, loaded once per job (lazily: the analytic path needs no regressor)."""
+
+    def __init__(self, body: BodyModel, is_builtin: bool) -> None:
+        self.body, self.is_builtin = body, is_builtin
+        self.skinning = LandmarkSkinning(body)
+        self._regressor, self._denoiser = None, None
+
+    def regressor(self):  # -> Regressor
+        if self._regressor is None:
+            from ..regressor.network import load_regressor
+            self._regressor = load_regressor()
+        return self._regressor
+
+    def denoiser(self):  # -> Denoiser
+        if self._denoiser is None:
+            from ..diffusion.denoiser import load_prior
+            self._denoiser = load_prior()
+        return self._denoiser
+
+
+def _analytic(models: Models, obs: Observations, world4: Tensor) -> Estimate:
+    """The analytic solve (:mod:`server.solve`) as an Estimate; needs world landmarks (N, 33, 4)."""
+    import numpy as np
+    from ..body.model import shaped_vertices
+    from ..body.shape_fit import fit_body_shape
+    from ..solve import solve_poses, solve_translation
+
+    world = world4.numpy()
+    betas = fit_body_shape(models.body, world, 10)
+    vertices = shaped_vertices(models.body, betas)
+    rest = models.body.J_regressor @ vertices
+    poses = solve_poses(world, rest, models.body.landmark_regressor @ vertices)
+    k = np.array([[float(obs.focal[0]), 0.0, float(obs.centre[0, 0])], [0.0, float(obs.focal[0]), float(obs.centre[0, 1])],
+                  [0.0, 0.0, 1.0]])
+    transl = solve_translation(obs.keypoints.numpy(), world, poses, rest, k)
+    n = len(obs)
+    return Estimate(poses_to_x(torch.from_numpy(poses).double()).float(),
+                    torch.from_numpy(betas).float()[None].expand(n, -1).clone(), torch.from_numpy(transl).float())
+
+
+def _world4(obs: Observations) -> Optional[Tensor]:
+    if obs.world is None:
+        return None
+    return torch.cat([obs.world, obs.keypoints[..., 2:3]], -1)
+
+
+def _shared_betas(models: Models, estimates: Sequence[Estimate], views: Sequence[Observations]) -> Tensor:
+    """One body shape (B,) for the clip (and all views)."""
+    if models.is_builtin:
+        return torch.cat([e.betas for e in estimates]).median(0).values
+    from ..body.shape_fit import fit_body_shape
+    world = [_world4(v) for v in views if v.world is not None]
+    if not world:
+        log.warning("no world landmarks: the %s body keeps its mean shape", models.body.name)
+        return torch.zeros(estimates[0].betas.shape[1])
+    return torch.from_numpy(fit_body_shape(models.body, torch.cat(world).numpy(), 10)).float()
+
+
+def _with_betas(models: Models, estimate: Estimate, betas: Tensor) -> Estimate:
+    """Swap in the shared betas, keeping each frame's pelvis where it was (transl follows the rest pelvis)."""
+    sk = models.skinning
+    nb = min(betas.shape[0], sk.num_betas)
+    def rest_pelvis(b: Tensor) -> Tensor:
+        return sk.joint_template[0] + torch.einsum("cb,nb->nc", sk.joint_shapedirs[0, :, :b.shape[1]], b)
+    old = estimate.betas[:, :nb]
+    new = betas[:nb][None].expand(len(estimate), -1)
+    return Estimate(estimate.x, new.clone(), estimate.transl + rest_pelvis(old) - rest_pelvis(new))
+
+
+def initial_estimate(models: Models, obs: Observations, settings: PipelineSettings) -> Tuple[Estimate, str]:
+    """Per-frame start of one view and its name: the regressor (``regression``), or the analytic solve
+    (``analytic``: chosen, or as the logged fallback when the regressor's weights are missing or unusable and
+    world landmarks exist). With a user SMPL model the regressor's pose and camera are used and the shape is refit
+    by :func:`_shared_betas`."""
+    if settings.initial == "learned":
+        try:
+            from ..regressor.predict import regress
+            return regress(models.regressor(), models.skinning, obs), "regression"
+        except WeightsError as exc:
+            if obs.world is None:
+                raise
+            log.warning("regressor unavailable (%s); falling back to the analytic solve", exc.message)
+    world = _world4(obs)
+    if world is None:
+        raise ValueError("the analytic solve needs BlazePose world landmarks; use the learned initial estimate")
+    return _analytic(models, obs, world), "analytic"
+
+
+def run_pipeline(models: Models, views: Sequence[Observations], settings: PipelineSettings,
+                 status: Optional[StatusFn] = None, cancelled: Optional[Callable[[], bool]] = None) -> PipelineOutput:
+    """Observations of N frames in each of V views -> the body in view 0's camera frame (see :func:`_run`),
+    with torch limited to ``settings.threads`` threads meanwhile."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, settings.threads))
+    try:
+        return _run(models, views, settings, status, cancelled)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _run(models: Models, views: Sequence[Observations], settings: PipelineSettings,
+         status: Optional[StatusFn] = None, cancelled: Optional[Callable[[], bool]] = None) -> PipelineOutput:
+    """Observations of N frames in each of V views -> the body in view 0's camera frame.
+
+    ``mode`` frame/video need V = 1; multiview needs V >= 2 views of equal length (video smoothing on when N > 1).
+    ``status(stage, done, total, message)`` reports the stages ``regress`` and ``refine``."""
+    report = status or (lambda *a: None)
+    stop = cancelled or (lambda: False)
+    if not views:
+        raise ValueError("no views")
+    if settings.mode == "multiview" and len(views) < 2:
+        raise ValueError("multi-view mode needs at least two views")
+    if settings.mode != "multiview" and len(views) != 1:
+        raise ValueError(f"{settings.mode} mode takes one view, got {len(views)}; use multiview")
+    if len({len(v) for v in views}) != 1:
+        raise ValueError(f"views have different numbers of frames: {[len(v) for v in views]}")
+    mode = settings.mode
+    if mode == "video" and len(views[0]) < 2:
+        log.warning("video mode with a single frame: refining it in frame mode")
+        mode = "frame"
+
+    report("regress", 0, len(views), "initial estimate")
+    starts: List[Estimate] = []
+    for i, obs in enumerate(views):
+        start, method = initial_estimate(models, obs, settings)
+        starts.append(start)
+        report("regress", i + 1, len(views), "")
+        if stop():
+            raise Cancelled()
+    betas = _shared_betas(models, starts, views)
+    starts = [_with_betas(models, e, betas) for e in starts]
+    if not settings.refine:
+        return PipelineOutput(starts[0], method, views=starts)
+
+    from .scorehmr import refine, refine_multiview, sample_hypotheses
+    refine_settings = _refine_settings(settings)
+    denoiser = models.denoiser()
+    progress = (lambda done, total: report("refine", done, total, "ScoreHMR refinement"))
+    if mode == "multiview":
+        outs = refine_multiview(denoiser, models.skinning, views, starts, refine_settings,
+                                video=len(views[0]) > 1 and settings.temporal > 0, progress=progress, cancelled=stop)
+        refined = [o.estimate.detach() for o in outs]
+    else:
+        out = refine(denoiser, models.skinning, views[0], starts[0], refine_settings, mode=mode, progress=progress,
+                     cancelled=stop)
+        refined = [out.estimate.detach()]
+    result = PipelineOutput(refined[0], f"{method}+scorehmr({mode})", views=refined)
+    if settings.hypotheses > 1:
+        report("refine", 0, 1, f"{settings.hypotheses} hypotheses per frame")
+        result.hypotheses, result.spread = sample_hypotheses(denoiser, models.skinning, views[0], starts[0],
+                                                             settings.hypotheses, refine_settings, settings.seed)
+    return result
+
+
+def _refine_settings(settings: PipelineSettings) -> "RefineSettings":
+    from .scorehmr import RefineSettings
+    base = RefineSettings()
+    iterations = settings.iterations or base.iterations
+    tuned = RefineSettings.for_quality(iterations, settings.temporal)
+    return replace(tuned, align=settings.align)
