@@ -209,6 +209,7 @@ def _run(models: Models, views: Sequence[Observations], settings: PipelineSettin
     refine_settings = _refine_settings(settings)
     denoiser = models.denoiser()
     progress = (lambda done, total: report("refine", done, total, "ScoreHMR refinement"))
+    progress(0, refine_settings.iterations)
     if mode == "multiview":
         outs = refine_multiview(denoiser, models.skinning, views, starts, refine_settings,
                                 video=len(views[0]) > 1 and settings.temporal > 0, progress=progress, cancelled=stop)

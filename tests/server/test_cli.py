@@ -89,3 +89,22 @@ def test_detect_then_refine_on_real_clip(sample_video: Path, tmp_path: Path) -> 
         assert data["poses"].shape == (len(frames), 24, 3) and np.isfinite(data["poses"]).all()
         assert str(data["method"]) == "regression+scorehmr(video)"
         assert data["keypoints_2d"].shape == (len(frames), 33, 3) and data["fps"] > 20
+
+
+def test_multiview_capture_needs_synchronised_clips(sample_video: Path, empty_video: Path, tmp_path: Path) -> None:
+    run = _cli("capture", str(sample_video), "--view", str(empty_video), "-o", str(tmp_path / "out.npz"),
+               "--start", "100", "--end", "110")
+    assert run.returncode == EXIT_CODES["bad_request"], run.stderr[-1000:]
+    assert "has 40 frames" in run.stderr and not (tmp_path / "out.npz").exists()
+
+
+def test_multiview_capture_on_real_clip(sample_video: Path, tmp_path: Path) -> None:
+    """Two views (the clip and a copy): the body is shared, so the result matches each view's keypoints."""
+    import shutil
+    other, out = tmp_path / "cam2.mp4", tmp_path / "out.npz"
+    shutil.copy(sample_video, other)
+    run = _cli("capture", str(sample_video), "--view", str(other), "-o", str(out), "--start", "120", "--end", "128")
+    assert run.returncode == 0, run.stderr[-2000:]
+    with np.load(out, allow_pickle=False) as data:
+        assert str(data["method"]) == "regression+scorehmr(multiview)"
+        assert data["poses"].shape == (len(data["frame_indices"]), 24, 3) and len(data["frame_indices"]) >= 6

@@ -96,3 +96,28 @@ def test_missing_packages(tmp_path: Path, empty_video: Path) -> None:
         assert "mediapipe" in end.message and "Set up worker" in end.hint
     finally:
         assert session.close() == 0
+
+
+def test_cancel_during_refinement(worker: WorkerSession, sample_video: Path, tmp_path: Path) -> None:
+    worker.send(protocol.Submit(job_id="r", kind="capture", video=str(sample_video), job_dir=str(tmp_path),
+                                start=100, end=150, iterations=20))
+    sent = []
+
+    def on_progress(message: protocol.Progress) -> None:
+        if message.stage == "refine" and not sent:
+            worker.send(protocol.Cancel(job_id="r"))
+            sent.append(message.done)
+
+    messages = worker.read_until_end("r", on_progress)
+    assert sent == [0] and isinstance(messages[-1], protocol.Failed) and messages[-1].code == "cancelled"
+    refined = [m.done for m in messages if isinstance(m, protocol.Progress) and m.stage == "refine"]
+    assert max(refined) < 20 and not (tmp_path / "result.npz").exists()
+
+
+def test_fit_options_reach_the_job(worker: WorkerSession, sample_video: Path, tmp_path: Path) -> None:
+    import numpy as np
+    end = _submit(worker, sample_video, tmp_path, start=100, end=106, refine=False)
+    assert isinstance(end, protocol.Result), end
+    assert "refine" not in [s for s, v in end.timings.items() if v > 0]
+    with np.load(end.path, allow_pickle=False) as data:
+        assert str(data["method"]) == "regression"
