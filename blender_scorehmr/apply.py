@@ -33,6 +33,7 @@ class CaptureRequest:
     refine: bool = True
     iterations: int = 0           # 0 = the worker's default
     temporal: float = 1.0
+    alternatives: int = 0         # > 0: that many alternative takes (Diff-HMR hypotheses) as extra actions
 
 
 def apply_result(context: bpy.types.Context, request: CaptureRequest, result_path: Path) -> bpy.types.Object:
@@ -63,6 +64,8 @@ def apply_result(context: bpy.types.Context, request: CaptureRequest, result_pat
         created.append(action)
         new_fcurve = keyframes.assign_action(target, action)
         keyframes.write_pose_keys(new_fcurve, result.joint_names, frames, quats, root_loc)
+        if result.hypotheses is not None:
+            created += _key_alternatives(target, action.name, result, rest_rot, frames, root_loc, new_fcurve)
     except Exception:  # undo our own additions, then let the operator report the error
         log.exception("applying the capture failed; removing what was added")
         _rollback(created, target if reuse else None, old_action, old_slot)
@@ -73,6 +76,26 @@ def apply_result(context: bpy.types.Context, request: CaptureRequest, result_pat
     _update_scene(scene, request, video_fps, frames)
     log.info("keyed %s: %d frames, action %s", target.name, len(frames), action.name)
     return target
+
+
+AMBIGUITY_PROPERTY = "scorehmr_ambiguity"
+
+
+def _key_alternatives(target: bpy.types.Object, name: str, result: motion.CaptureResult, rest_rot, frames,
+                      root_loc, new_fcurve: keyframes.FCurveFactory) -> List[bpy.types.ID]:
+    """One action per hypothesis, ``<name>_alt<k>``, kept with a fake user and not assigned (pick one in the
+    Action editor), and the per-frame ambiguity (metres of joint spread across them) keyed on the armature's
+    ``scorehmr_ambiguity`` property in the main action, so the Graph editor shows where the takes disagree."""
+    made = []
+    for k, poses in enumerate(result.hypotheses, start=1):
+        alt = bpy.data.actions.new(f"{name}_alt{k}")
+        made.append(alt)
+        alt.use_fake_user = True
+        keyframes.write_pose_keys(keyframes.unassigned_action(target, alt), result.joint_names, frames,
+                                  motion.pose_basis_quaternions(poses, rest_rot), root_loc)
+    target[AMBIGUITY_PROPERTY] = 0.0
+    keyframes.write_curve(new_fcurve(f'["{AMBIGUITY_PROPERTY}"]', 0, "ScoreHMR"), frames, result.ambiguity)
+    return made
 
 
 def _ensure_body(context: bpy.types.Context, target: bpy.types.Object,

@@ -95,7 +95,8 @@ def make_request(context: bpy.types.Context, job_dir: Path, job_id: str) -> Capt
                           match_scene_fps=settings.match_scene_fps, fit_scene_range=settings.fit_scene_range,
                           target_name=target, job_dir=str(job_dir), body_mesh=settings.body_mesh,
                           views=view_paths(settings, video), refine=settings.refine,
-                          iterations=settings.iterations, temporal=settings.temporal)
+                          iterations=settings.iterations, temporal=settings.temporal,
+                          alternatives=settings.alternatives if settings.refine else 0)
 
 
 def view_paths(settings, main_video: str) -> tuple:
@@ -140,7 +141,8 @@ def start_capture(context: bpy.types.Context) -> CaptureJob:
     client.submit(protocol.Submit(job_id=job_id, kind="capture", video=request.video, job_dir=str(job_dir),
                                   start=request.start, end=request.end,
                                   body_model=body_model, views=list(request.views), refine=request.refine,
-                                  iterations=request.iterations, temporal=request.temporal))
+                                  iterations=request.iterations, temporal=request.temporal,
+                                  hypotheses=request.alternatives))
     _active = CaptureJob(client, request)
     st = status(context)
     st.running, st.progress, st.stage, st.message = True, 0.0, "Starting the worker", ""

@@ -27,6 +27,20 @@ def assign_action(obj: bpy.types.Object, action: bpy.types.Action) -> FCurveFact
     slot = action.slots.new(id_type="OBJECT", name=obj.name)
     anim.action = action
     anim.action_slot = slot
+    return _channelbag_factory(action, slot)
+
+
+def unassigned_action(obj: bpy.types.Object, action: bpy.types.Action) -> FCurveFactory:
+    """``new(data_path, index, group)`` for an action made for ``obj`` but not assigned to it (an alternative
+    take the animator can pick in the Action editor; on 4.4+ its slot carries the object's name so Blender
+    picks it when the action is assigned)."""
+    if not uses_layered_actions(action):
+        return lambda path, index, group: action.fcurves.new(path, index=index, action_group=group)
+    return _channelbag_factory(action, action.slots.new(id_type="OBJECT", name=obj.name))
+
+
+def _channelbag_factory(action: bpy.types.Action, slot) -> FCurveFactory:
+    """The F-Curve factory of ``slot``'s channelbag (4.4+), made on the action's first layer and strip."""
     from bpy_extras import anim_utils
     if hasattr(anim_utils, "action_ensure_channelbag_for_slot"):
         bag = anim_utils.action_ensure_channelbag_for_slot(action, slot)

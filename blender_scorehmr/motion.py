@@ -51,6 +51,8 @@ class CaptureResult:
     betas: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(10))  # (B,) shape coefficients
     body_model: str = ""               # e.g. "open_body_neutral"; "" in schema 1
     mesh: Optional[BodyMesh] = None    # the shaped, skinned body (schema 2, optional)
+    hypotheses: Optional[np.ndarray] = None  # (K, N, J, 3) alternative poses (Diff-HMR), optional
+    ambiguity: Optional[np.ndarray] = None   # (N,) metres: the hypotheses' spread per frame, with them
 
 
 def _bad(detail: str) -> ScoreHMRError:
@@ -84,7 +86,25 @@ def load_result(path: Path) -> CaptureResult:
     )
     _validate(result)
     mesh = _load_mesh(arrays, len(result.joint_names))
-    return result if mesh is None else dataclasses.replace(result, mesh=mesh)
+    hypotheses, ambiguity = _load_hypotheses(arrays, result.poses.shape)
+    return dataclasses.replace(result, mesh=mesh, hypotheses=hypotheses, ambiguity=ambiguity)
+
+
+def _load_hypotheses(arrays: Dict[str, np.ndarray],
+                     poses_shape: Tuple[int, ...]) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    """The optional alternative poses (K, N, J, 3) and their per-frame spread (N,): both or neither."""
+    if "hypotheses" not in arrays and "ambiguity" not in arrays:
+        return None, None
+    if "hypotheses" not in arrays or "ambiguity" not in arrays:
+        raise _bad("hypotheses and ambiguity come together")
+    hyp = np.asarray(arrays["hypotheses"], dtype=np.float64)
+    amb = np.asarray(arrays["ambiguity"], dtype=np.float64)
+    if hyp.ndim != 4 or hyp.shape[1:] != poses_shape or hyp.shape[0] < 1 or amb.shape != poses_shape[:1]:
+        raise _bad(f"hypotheses {hyp.shape} / ambiguity {amb.shape}; expected (K, {', '.join(map(str, poses_shape))})"
+                   f" and ({poses_shape[0]},)")
+    if not (np.all(np.isfinite(hyp)) and np.all(np.isfinite(amb))):
+        raise _bad("non-finite hypotheses")
+    return hyp, amb
 
 
 def _load_mesh(arrays: Dict[str, np.ndarray], joints: int) -> Optional[BodyMesh]:

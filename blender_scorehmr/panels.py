@@ -52,6 +52,7 @@ def _draw_fit(layout: bpy.types.UILayout, settings) -> None:
     sub.enabled = settings.refine
     sub.prop(settings, "iterations")
     sub.prop(settings, "temporal")
+    sub.prop(settings, "alternatives")
     box.prop(settings, "use_views")
     if settings.use_views:
         for index, view in enumerate(settings.views):

@@ -51,6 +51,10 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
     temporal: FloatProperty(name="Smoothing", description="Temporal smoothing of the refinement (1 = default, "
                             "0 = none; more removes jitter but can soften fast moves)", default=1.0, min=0.0,
                             max=5.0, step=10)
+    alternatives: IntProperty(name="Alternatives", description="Also make this many alternative takes: other "
+                              "plausible poses that fit the footage as well (occluded limbs, depth ambiguity), as "
+                              "extra actions to pick from; the armature's scorehmr_ambiguity curve shows where "
+                              "they disagree (0 = none)", default=0, min=0, max=8)
     use_views: BoolProperty(name="Multi-View", description="Also use other cameras' clips of the same performance: "
                             "they share the body, each keeps its own camera; the result is in the main camera's view",
                             default=False)

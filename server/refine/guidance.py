@@ -65,18 +65,21 @@ def keypoint_term(pred_px: Tensor, ev: Evidence) -> Tensor:
 
 
 def video_term(x0: Tensor, frames: int, order: int = 1) -> Tensor:
-    """Clean 6D estimates x0 (M, D) laid out as M / frames clips of ``frames`` consecutive frames -> (M,).
-    ``order`` 1: ScoreHMR's velocity term ||x_n - x_{n-1}||^2 (0 at each clip's first frame); 2: the acceleration
-    term ||x_{n-1} - 2 x_n + x_{n+1}||^2 (0 at both ends of a clip), which removes jitter without flattening
-    smooth motion. On the raw (not z-scored) 6D (or on any per-frame vector, e.g. the camera translation)."""
+    """Clean 6D estimates x0 (M, D) laid out as M / frames clips of ``frames`` consecutive frames -> (M,) the
+    squared norm of the ``order``-th temporal difference, entry n holding the difference that ends at frame n (0 at
+    each clip's first ``order`` frames). order 1 is ScoreHMR's video term ||x_n - x_{n-1}||^2; 2 penalises
+    acceleration, 3 jerk (these remove jitter without flattening smooth motion). On the raw (not z-scored) 6D, or
+    on any per-frame vector (e.g. the camera translation)."""
+    if order < 1:
+        raise ValueError(f"order must be >= 1, got {order}")
     clips = x0.reshape(-1, frames, x0.shape[-1])
     if order == 1:
         return torch.cat([temporal_loss(c) for c in clips])
-    if order != 2:
-        raise ValueError(f"order must be 1 or 2, got {order}")
-    d = ((clips[:, :-2] - 2.0 * clips[:, 1:-1] + clips[:, 2:]) ** 2).sum(-1)
-    zero = d.new_zeros(d.shape[0], 1)
-    return torch.cat([zero, d, zero], 1).reshape(-1)
+    d = clips
+    for _ in range(order):
+        d = d[:, 1:] - d[:, :-1]
+    d = (d ** 2).sum(-1)
+    return torch.cat([d.new_zeros(d.shape[0], min(order, frames)), d], 1).reshape(-1)
 
 
 def multiview_term(x0: Tensor, views: int) -> Tensor:

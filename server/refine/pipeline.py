@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..body.fast import LandmarkSkinning
 from ..body.model import BodyModel
-from ..body.rot6d import poses_to_x
+from ..body.rot6d import poses_to_x, x_to_rotmats
 from ..errors import Cancelled, WeightsError
 from ..fitting.state import Estimate, Observations
 
@@ -35,7 +35,7 @@ StatusFn = Callable[[str, int, int, str], None]   # (stage, done, total, message
 @dataclass(frozen=True)
 class PipelineSettings:
     """What the panel and the CLI choose. ``iterations`` 0 = the refinement's default; ``temporal`` scales the
-    default temporal weight (0 = none); ``hypotheses`` > 1 also samples that many Diff-HMR hypotheses.
+    default temporal weight (0 = none); ``hypotheses`` > 0 also samples that many Diff-HMR hypotheses.
     ``threads``: torch threads for the fit. One by default: on a 2-core machine shared with Blender (and the
     detector) two OpenMP threads measured slower than one (they spin-wait on each other when a core is busy)."""
 
@@ -61,7 +61,7 @@ class PipelineSettings:
 @dataclass
 class PipelineOutput:
     """The body in view 0's camera frame: estimate (N frames), how it was made, optional hypotheses
-    (K, N, 144) with their per-frame spread (N,) in metres; ``views`` the estimate in every view's camera frame."""
+    (K, N, 144) with the per-frame spread (N,) in metres of them and the estimate (:func:`pose_spread`); ``views`` the estimate in every view's camera frame."""
 
     estimate: Estimate
     method: str
@@ -219,11 +219,24 @@ def _run(models: Models, views: Sequence[Observations], settings: PipelineSettin
                      cancelled=stop)
         refined = [out.estimate.detach()]
     result = PipelineOutput(refined[0], f"{method}+scorehmr({mode})", views=refined)
-    if settings.hypotheses > 1:
-        report("refine", 0, 1, f"{settings.hypotheses} hypotheses per frame")
-        result.hypotheses, result.spread = sample_hypotheses(denoiser, models.skinning, views[0], starts[0],
-                                                             settings.hypotheses, refine_settings, settings.seed)
+    if settings.hypotheses >= 1:
+        report("refine", 0, 1, f"{settings.hypotheses} alternative poses per frame")
+        result.hypotheses, _ = sample_hypotheses(denoiser, models.skinning, views[0], starts[0],
+                                                 settings.hypotheses, refine_settings, settings.seed)
+        result.spread = pose_spread(models.skinning, torch.cat([refined[0].x[None], result.hypotheses]),
+                                    refined[0].betas)
+        report("refine", 1, 1, "")
     return result
+
+
+def pose_spread(skinning: LandmarkSkinning, x: Tensor, betas: Tensor) -> Tensor:
+    """How much K poses of the same N frames disagree: x (K, N, 144), betas (N, B) -> (N,) the mean over joints of
+    the RMS distance (metres) of the pelvis-relative joints from their mean over the K poses."""
+    k, n = x.shape[:2]
+    with torch.no_grad():
+        joints, _ = skinning(x_to_rotmats(x.reshape(k * n, -1)), betas.repeat(k, 1))
+    joints = (joints - joints[:, :1]).reshape(k, n, -1, 3)
+    return ((joints - joints.mean(0, keepdim=True)) ** 2).sum(-1).mean(0).sqrt().mean(-1)
 
 
 def _refine_settings(settings: PipelineSettings) -> "RefineSettings":

@@ -59,6 +59,7 @@ class RefineSettings:
     temporal_order: int = 1         # 1: ScoreHMR's velocity term; 2: acceleration
     temporal_implicit: bool = False # True: the temporal term as an implicit (proximal) step on the clean estimate
     transl_temporal_weight: float = 0.0  # video mode: the same term on the camera translation (metres)
+    network_jacobian: bool = True  # False: the guidance gradient skips the denoiser's Jacobian (x0_hat = (z_t - sqrt(1 - abar) eps) / sqrt(abar) with eps held fixed)
     grad_clip: float = 0.0          # > 0: per-row max norm of the guidance gradient w.r.t. z_t (0 = off)
     multiview_weight: float = 1000.0  # multi-view mode
     cam_lr: float = 1e-2            # Adam on the camera translation, one step per guided step
@@ -201,7 +202,11 @@ def _guided_step(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSetti
     z_t = z.detach().requires_grad_(True)
     transl = cam.value.detach().requires_grad_(True)
     with torch.enable_grad():
-        eps = denoiser(z_t, t, run.cond)
+        if s.network_jacobian:
+            eps = denoiser(z_t, t, run.cond)
+        else:
+            with torch.no_grad():
+                eps = denoiser(z_t, t, run.cond)
         x0 = denoiser.denormalize(predict_x0(z_t, t, eps, ac))
         _, total, px = _losses(skinning, run, s, x0, transl)
         g_z, g_tr = torch.autograd.grad(total, [z_t, transl])

@@ -331,3 +331,31 @@ def test_fit_settings_and_views_reach_the_request(bl, fake_video, tmp_path):
     finally:
         settings.views.clear()
         settings.use_views, settings.refine, settings.iterations, settings.temporal = False, True, 4, 1.0
+
+
+def test_alternative_takes(bl, fake_pythons, fake_video):
+    """Alternatives: one extra action per hypothesis (fake user, not assigned) and the ambiguity curve."""
+    b = bl.bpy
+    settings = b.context.scene.scorehmr
+    settings.alternatives = 2
+    try:
+        armature = bl.capture(fake_pythons("ok"), fake_video)
+    finally:
+        settings.alternatives = 0
+    main = armature.animation_data.action
+    alts = [b.data.actions[f"{main.name}_alt{k}"] for k in (1, 2)]
+    assert all(a.use_fake_user and a.users == 1 for a in alts)
+    assert armature["scorehmr_ambiguity"] is not None
+    curves = {fc.data_path for fc in _fcurves(main)}
+    assert '["scorehmr_ambiguity"]' in curves
+    root = 'pose.bones["pelvis"].rotation_quaternion'
+    main_w = [fc for fc in _fcurves(main) if fc.data_path == root and fc.array_index == 3][0]
+    alt_w = [fc for fc in _fcurves(alts[1]) if fc.data_path == root and fc.array_index == 3][0]
+    assert len(alt_w.keyframe_points) == len(main_w.keyframe_points)
+    assert any(abs(p.co[1] - q.co[1]) > 1e-3 for p, q in zip(main_w.keyframe_points, alt_w.keyframe_points))
+
+
+def _fcurves(action):
+    if hasattr(action, "layers") and len(action.layers):
+        return [fc for bag in action.layers[0].strips[0].channelbags for fc in bag.fcurves]
+    return list(action.fcurves)

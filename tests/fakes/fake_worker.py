@@ -104,6 +104,13 @@ class Worker:
         from fake_result import write_result
         out = write_result(Path(job.job_dir) / "result.npz", frame_indices=frames, fps=fps,
                            source_video=job.video, frame_count=count, schema=1 if self.mode == "schema1" else 2)
+        if job.hypotheses > 0:  # alternative takes: the result's poses with a twist per take
+            import numpy as np
+            arrays = dict(np.load(str(out)))
+            k = np.arange(1, job.hypotheses + 1, dtype=np.float32)[:, None, None, None]
+            arrays["hypotheses"] = arrays["poses"][None] + 0.1 * k * np.array([0, 0, 1], np.float32)
+            arrays["ambiguity"] = np.linspace(0.0, 0.1, len(arrays["poses"]), dtype=np.float32)
+            np.savez(str(out), **arrays)
         if self.mode in ("bad_result", "bad_mesh"):
             import numpy as np
             arrays = dict(np.load(str(out)))

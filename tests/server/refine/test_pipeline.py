@@ -65,3 +65,21 @@ def test_mode_checks(models: Models, views) -> None:
 def test_video_of_one_frame_is_refined_as_a_frame(models: Models, views) -> None:
     out = run_pipeline(models, [as_observations(views).select(torch.arange(1))], PipelineSettings(mode="video"))
     assert out.method.endswith("(frame)") and len(out.estimate) == 1
+
+
+def test_keypoints_without_world_landmarks(models: Models, views) -> None:
+    """Another detector's 2D keypoints only: the regressor runs with its no-world flag, the prior unconditionally."""
+    obs = as_observations(views)
+    bare = type(obs)(obs.keypoints, obs.focal, obs.centre, obs.image_size, None)
+    start = run_pipeline(models, [bare], PipelineSettings(mode="frame", refine=False))
+    refined = run_pipeline(models, [bare], PipelineSettings(mode="frame"))
+    assert torch.isfinite(refined.estimate.x).all() and torch.isfinite(refined.estimate.transl).all()
+    assert _error_px(models, refined.estimate, bare) < _error_px(models, start.estimate, bare)
+
+
+def test_alternative_poses_fit_and_flag_their_spread(models: Models, views) -> None:
+    obs = as_observations(views).select(torch.arange(6))
+    out = run_pipeline(models, [obs], PipelineSettings(mode="frame", hypotheses=2))
+    assert out.hypotheses.shape == (2, 6, 144) and out.spread.shape == (6,)
+    assert (out.spread > 0).all() and (out.spread < 0.3).all()
+    assert not torch.allclose(out.hypotheses[0], out.hypotheses[1])
