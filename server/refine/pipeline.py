@@ -159,6 +159,25 @@ def initial_estimate(models: Models, obs: Observations, settings: PipelineSettin
     return _analytic(models, obs, world), "analytic"
 
 
+SEEN_LANDMARKS = 6          # a view sees the person in a frame with this many landmarks of confidence >= 0.3
+
+
+def _fill_unseen(starts: List[Estimate], views: Sequence[Observations]) -> List[Estimate]:
+    """Multi-view: where a view saw nobody in a frame (a detection gap), its start's body pose (joints 1..23) is
+    the mean of the views that did, so the regressor's guess from empty keypoints cannot pull the shared body."""
+    seen = torch.stack([((v.keypoints[..., 2] >= 0.3).sum(-1) >= SEEN_LANDMARKS) for v in views])   # (V, N)
+    if bool(seen.all()):
+        return starts
+    x = torch.stack([e.x for e in starts])                                                       # (V, N, 144)
+    w = seen.to(x.dtype)[..., None]
+    mean = (x * w).sum(0) / w.sum(0).clamp_min(1.0)
+    body = torch.where(seen[..., None], x[..., 6:], mean[None, :, 6:].expand_as(x[..., 6:]))
+    filled = torch.cat([x[..., :6], body], -1)
+    log.info("multi-view: %d view-frames without the person take the other views' body pose",
+             int((~seen).sum()))
+    return [Estimate(filled[v], e.betas, e.transl) for v, e in enumerate(starts)]
+
+
 def run_pipeline(models: Models, views: Sequence[Observations], settings: PipelineSettings,
                  status: Optional[StatusFn] = None, cancelled: Optional[Callable[[], bool]] = None) -> PipelineOutput:
     """Observations of N frames in each of V views -> the body in view 0's camera frame (see :func:`_run`),
@@ -202,6 +221,8 @@ def _run(models: Models, views: Sequence[Observations], settings: PipelineSettin
             raise Cancelled()
     betas = _shared_betas(models, starts, views)
     starts = [_with_betas(models, e, betas) for e in starts]
+    if len(views) > 1:
+        starts = _fill_unseen(starts, views)
     if not settings.refine:
         return PipelineOutput(starts[0], method, views=starts)
 

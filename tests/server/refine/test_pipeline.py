@@ -83,3 +83,14 @@ def test_alternative_poses_fit_and_flag_their_spread(models: Models, views) -> N
     assert out.hypotheses.shape == (2, 6, 144) and out.spread.shape == (6,)
     assert (out.spread > 0).all() and (out.spread < 0.3).all()
     assert not torch.allclose(out.hypotheses[0], out.hypotheses[1])
+
+
+def test_multiview_gap_in_one_view_does_not_pull_the_body(models: Models, views) -> None:
+    obs = as_observations(views).select(torch.arange(8))
+    blind = type(obs)(obs.keypoints.clone(), obs.focal, obs.centre, obs.image_size, obs.world)
+    blind.keypoints[3] = 0.0                              # the second camera saw nobody in frame 3
+    out = run_pipeline(models, [obs, blind], PipelineSettings(mode="multiview", temporal=0.0))
+    single = run_pipeline(models, [obs], PipelineSettings(mode="frame"))
+    body = lambda e: e.x[:, 6:]                           # noqa: E731
+    assert torch.allclose(body(out.views[0]), body(out.views[1]), atol=1e-5)
+    assert (body(out.estimate)[3] - body(single.estimate)[3]).abs().max() < 0.05   # 0.2 without the fill
