@@ -7,7 +7,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        StringProperty)
 
 
-DEFAULT_ITERATIONS = 4   # the worker's default refinement iterations (server.refine.scorehmr.RefineSettings)
+DEFAULT_ITERATIONS = 2   # the worker's default refinement iterations (server.refine.scorehmr.RefineSettings)
 
 
 class SCOREHMR_PG_view(bpy.types.PropertyGroup):
@@ -49,8 +49,8 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
     iterations: IntProperty(name="Quality", description="Refinement iterations: more fit the footage more closely "
                             "and take longer", default=DEFAULT_ITERATIONS, min=1, max=20)
     temporal: FloatProperty(name="Smoothing", description="Temporal smoothing of the refinement (1 = default, "
-                            "0 = none; more removes jitter but can soften fast moves)", default=1.0, min=0.0,
-                            max=5.0, step=10)
+                            "0 = none, up to 2; more removes jitter but softens fast moves)", default=1.0, min=0.0,
+                            max=2.0, step=10)
     alternatives: IntProperty(name="Alternatives", description="Also make this many alternative takes: other "
                               "plausible poses that fit the footage as well (occluded limbs, depth ambiguity), as "
                               "extra actions to pick from; the armature's scorehmr_ambiguity curve shows where "

@@ -1,22 +1,37 @@
 """ScoreHMR: refine body estimates by score-guided DDIM sampling with the diffusion prior.
 
 Per outer iteration: DDIM-invert the current clean estimate (z-scored 6D pose) from 0 to t*, then walk the
-guided DDIM steps t* -> 0 (eta 0). At each guided step, with z_t requiring grad, ``eps = denoiser(z_t, t, c)``,
-the one-step clean estimate ``x0_hat = denormalize(predict_x0(z_t, eps))`` is scored by the guidance losses
-(:mod:`.guidance`), ``eps' = eps + sqrt(1 - abar_t) * rho * grad_{z_t} L`` and the DDIM step is taken with eps'
-(the clean estimate recomputed from eps'). The camera translation gets one Adam step per guided step. A sample
-(a frame; in multi-view all views of a frame) is frozen once the relative change of its keypoint loss between
-outer iterations falls below ``early_stop_tol``.
+guided DDIM steps t* -> 0 (eta 0). At each guided step ``eps = denoiser(z_t, t, c)``, the one-step clean estimate
+``x0_hat = denormalize(predict_x0(z_t, eps))`` is scored by the guidance losses (:mod:`.guidance`),
+``eps' = eps + sqrt(1 - abar_t) * rho * grad_{z_t} L`` and the DDIM step is taken with eps' (the clean estimate
+recomputed from eps'; in video mode the temporal term then acts on it as an implicit step, see below). The camera
+translation gets one Adam step per guided step. A sample (a frame; in multi-view all views of a frame) is frozen once
+the relative change of its keypoint loss between outer iterations falls below ``early_stop_tol``.
 
-Where we differ from the published method (REFERENCE.md) and why:
+Where we differ from the published method (REFERENCE.md) and why (figures: scripts/benchmark_refine.py, held-out
+synthetic views, regression start, tuned on seeds 7 and 3):
 - the diffusion state is the z-scored 6D pose (see :class:`~server.diffusion.denoiser.Denoiser`), so the gradient
-  is taken w.r.t. the z-scored state and the published loss weights (0.003 / 30 / 0.005) do not transfer; ours
-  are tuned on synthetic held-out views (PA-MPJPE, 2D error and acceleration error against the start);
-- CPU defaults: t* = 50 as published but DDIM stride 10 and 4 outer iterations (5 + 5 network calls per
-  iteration instead of 25 + 25, 10 iterations): the published 500 network calls per frame run at a few frames/s
-  on a laptop CPU; ours run a 240-frame clip at ~280 frames/s on one core. More iterations help a poor start,
-  hardly a good one. The guided step is explicit: the temporal weight diverges above ~700 (hence the clamp in
-  :meth:`RefineSettings.for_quality`), the keypoint weight is best around 0.005 from a regressor start;
+  is taken w.r.t. the z-scored state and the published loss weights (0.003 / 30 / 0.005) do not transfer;
+- t* = 50 as published. In our z-scored state the deterministic inversion + prior walk is close to the identity at
+  any t* we tried (50..250: the start comes back within ~0.2 mm PA-MPJPE), and a stochastic start (fresh noise at
+  t* 100..250) lands on prior samples 4-9 mm PA-MPJPE worse than the regressor; larger t* with guidance was worse
+  at every keypoint weight tried. So the prior barely acts here and the guidance does the work;
+- CPU defaults: DDIM stride 4 and 2 outer iterations (13 + 13 network calls per iteration instead of 25 + 25,
+  10 iterations): more iterations fit the detector noise (PA-MPJPE rises); a 240-frame clip runs at ~250
+  frames/s on one core;
+- the guidance gradient skips the denoiser's Jacobian (``network_jacobian`` False: eps is held fixed when
+  differentiating x0_hat, so grad_{z_t} L = std / sqrt(abar_t) * grad_x L): same accuracy, ~30% faster;
+- video mode: the temporal term penalises JERK (third differences, ``temporal_order`` 3) instead of ScoreHMR's
+  velocity (which, at weights that remove the jitter, flattens real motion; acceleration was second best), and it
+  is applied as an IMPLICIT (proximal) step on each step's clean estimate: ``argmin_z ||z - z0||^2 +
+  h_t * w * ||D x(z)||^2`` per clip with h_t = (1 - abar_t) / abar_t, the backward-Euler counterpart of the explicit
+  guided step on the same term, solved in closed form in the eigenbasis of D^T D. The explicit step diverged above
+  weight ~700 (velocity) / ~150 (acceleration); the implicit one is stable at any weight (the clamp in
+  :meth:`RefineSettings.for_quality` now guards against flattening real motion, not divergence);
+- video mode: each frame's guidance gradient w.r.t. z_t is rescaled to a fixed norm (``video_grad_norm``), so the
+  (1 - abar_t) schedule alone sets the step (an annealed normalised-gradient descent): frames whose start is far off
+  (saturated robust loss, small gradient) move as far as good ones, and a few huge gradients no longer disturb a
+  clip. Frame mode keeps the raw, weighted gradient (normalising it there measured slightly worse);
 - the condition is keypoint evidence (:mod:`server.diffusion.condition`), not image features;
 - the multi-view term is ADDED to the keypoint losses (their code replaces one with the other), and each view keeps
   its own global orientation and camera; betas are averaged over views;
@@ -43,24 +58,25 @@ from .guidance import Evidence
 
 Progress = Callable[[int, int], None]
 IsCancelled = Callable[[], bool]
-MAX_TEMPORAL_SCALE = 1.5
+MAX_TEMPORAL_SCALE = 2.0
 
 
 @dataclass(frozen=True)
 class RefineSettings:
     """Knobs of one refinement (CPU defaults; the published GPU ones are t* 50, stride 2, 10 iterations,
-    weights 0.003 / 30 / 0.005 on the raw 6D state)."""
+    weights 0.003 / 30 / 0.005 on the raw 6D state, velocity term, explicit step, gradient through the network)."""
 
-    t_start: int = 50               # start noise level t*
-    stride: int = 10                # DDIM stride
-    iterations: int = 4             # outer iterations
-    keypoint_weight: float = 0.005
-    temporal_weight: float = 400.0  # video mode (diverges above ~700 at t* 50, stride 10)
-    temporal_order: int = 1         # 1: ScoreHMR's velocity term; 2: acceleration
-    temporal_implicit: bool = False # True: the temporal term as an implicit (proximal) step on the clean estimate
-    transl_temporal_weight: float = 0.0  # video mode: the same term on the camera translation (metres)
-    network_jacobian: bool = True  # False: the guidance gradient skips the denoiser's Jacobian (x0_hat = (z_t - sqrt(1 - abar) eps) / sqrt(abar) with eps held fixed)
-    grad_clip: float = 0.0          # > 0: per-row max norm of the guidance gradient w.r.t. z_t (0 = off)
+    t_start: int = 50               # start noise level t* (larger t* measured worse: see the module docstring)
+    stride: int = 4                 # DDIM stride (13 guided steps per iteration at t* 50)
+    iterations: int = 2             # outer iterations (more fit the detector noise: PA-MPJPE rises)
+    keypoint_weight: float = 0.01   # frame mode; in video mode only its ratio to the multi-view term matters
+    video_grad_norm: float = 300.0  # video mode: each frame's guidance gradient w.r.t. z_t rescaled to this norm
+    temporal_weight: float = 10000.0  # video mode, on the raw 6D (implicit step: stable at any weight)
+    temporal_order: int = 3         # temporal difference penalised: 1 velocity (ScoreHMR), 2 acceleration, 3 jerk
+    temporal_implicit: bool = True  # implicit (proximal) step on the clean estimate; False: explicit, in the
+                                    # gradient (ScoreHMR; diverges above ~700 velocity / ~150 acceleration)
+    network_jacobian: bool = False  # True: backprop the guidance through the denoiser (ScoreHMR); False: eps held
+                                    # fixed (same accuracy, faster)
     multiview_weight: float = 1000.0  # multi-view mode
     cam_lr: float = 1e-2            # Adam on the camera translation, one step per guided step
     rho: float = 1.0
@@ -76,7 +92,8 @@ class RefineSettings:
     def for_quality(iterations: int, temporal: float) -> "RefineSettings":
         """The panel's knobs: ``iterations`` (quality, >= 1 outer iterations) and ``temporal`` (temporal
         strength, a multiplier of the default temporal weight; 1 = default, 0 = off, clamped to
-        [0, MAX_TEMPORAL_SCALE]: the explicit guided step diverges beyond ~2.5x the default at t* = 50)."""
+        [0, MAX_TEMPORAL_SCALE]: the implicit temporal step is stable at any weight, but beyond ~2x the default the
+        jerk term starts flattening real motion and PA-MPJPE rises)."""
         base = RefineSettings()
         scale = min(max(0.0, float(temporal)), MAX_TEMPORAL_SCALE)
         return replace(base, iterations=max(1, int(iterations)), temporal_weight=base.temporal_weight * scale)
@@ -105,7 +122,8 @@ class _Run:
     group: Optional[Tensor] = None  # (M,) freeze groups (default: one per row)
     noise: Optional[torch.Generator] = None   # stochastic start of the first iteration (hypotheses)
     alphas: Tensor = field(default_factory=cosine_alphas_cumprod)   # (T,) alpha-bar of the prior's schedule
-    smooth: Optional[Tuple[Tensor, Tensor]] = None   # implicit temporal step: eigenbasis (F, F), eigenvalues (F,)
+    smooth: Optional[Tuple[Tensor, Tensor]] = None   # implicit temporal step: eigenbasis (L, L), eigenvalues (L,)
+                                                     # of one window of L = min(F, SMOOTH_WINDOW) frames
 
 
 def _new_run(denoiser, blocks: Sequence[Observations], betas: Sequence[Tensor], **kw) -> _Run:
@@ -171,8 +189,6 @@ def _losses(skinning: LandmarkSkinning, run: _Run, s: RefineSettings, x0: Tensor
     total = s.keypoint_weight * kp.sum()
     if run.frames > 1 and s.temporal_weight > 0 and not s.temporal_implicit:
         total = total + s.temporal_weight * guidance.video_term(x0, run.frames, s.temporal_order).sum()
-    if run.frames > 2 and s.transl_temporal_weight > 0:
-        total = total + s.transl_temporal_weight * guidance.video_term(transl, run.frames, s.temporal_order).sum()
     if run.views > 1 and s.multiview_weight > 0:
         total = total + s.multiview_weight * guidance.multiview_term(x0, run.views).sum()
     return kp, total, px
@@ -210,8 +226,8 @@ def _guided_step(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSetti
         x0 = denoiser.denormalize(predict_x0(z_t, t, eps, ac))
         _, total, px = _losses(skinning, run, s, x0, transl)
         g_z, g_tr = torch.autograd.grad(total, [z_t, transl])
-    if s.grad_clip > 0:
-        g_z = g_z * (s.grad_clip / g_z.norm(dim=-1, keepdim=True).clamp_min(s.grad_clip))
+    if run.frames > 1 and s.video_grad_norm > 0:
+        g_z = g_z * (s.video_grad_norm / g_z.norm(dim=-1, keepdim=True).clamp_min(1e-12))   # see the docstring
     a_t = alpha_bar(ac, t, z)
     eps = eps.detach() + (1.0 - a_t).sqrt() * s.rho * g_z
     z0 = predict_x0(z, t, eps, ac)
@@ -239,16 +255,36 @@ def _difference_basis(frames: int, order: int) -> Tuple[Tensor, Tensor]:
     return vecs.to(torch.float32), vals.clamp_min(0.0).to(torch.float32)
 
 
+SMOOTH_BLOCK = 128     # long clips are smoothed in blocks of this many frames ...
+SMOOTH_MARGIN = 32     # ... each solved with this many neighbouring frames on both sides, then dropped
+SMOOTH_WINDOW = SMOOTH_BLOCK + 2 * SMOOTH_MARGIN
+
+
 def _smooth(run: _Run, s: RefineSettings, denoiser, z0: Tensor, h: Tensor) -> Tensor:
     """Implicit temporal step on the clean estimate z0 (M, 144) (z-scored): the minimiser of
     ||z - z0||^2 + h * temporal_weight * ||D x(z)||^2 per clip (x = denormalize(z), D the temporal difference
     operator), i.e. the backward-Euler counterpart of the explicit guided step on the same term (whose step on
-    the clean estimate is h = (1 - abar_t) / abar_t times the gradient): unconditionally stable at any weight."""
+    the clean estimate is h = (1 - abar_t) / abar_t times the gradient): unconditionally stable at any weight.
+
+    Clips longer than :data:`SMOOTH_WINDOW` frames are solved in blocks of :data:`SMOOTH_BLOCK` frames, each with
+    :data:`SMOOTH_MARGIN` frames of context on both sides: the solution's dependence on a frame decays within a
+    few frames at the default weights, so the blocks match the whole-clip solution (to ~2e-4 in the tests) at a
+    cost linear in the clip length (a dense F x F eigenbasis would need O(F^2) memory and O(F^3) time)."""
     vecs, vals = run.smooth
     std2 = denoiser.x_std.reshape(1, -1).to(z0) ** 2                          # (1, 144)
+    gain = 1.0 / (1.0 + 2.0 * h * s.temporal_weight * vals[:, None] * std2)    # (L, 144)
     clips = z0.reshape(-1, run.frames, z0.shape[-1])                          # (C, F, 144)
-    gain = 1.0 / (1.0 + 2.0 * h * s.temporal_weight * vals[:, None] * std2)    # (F, 144)
-    out = vecs @ (gain * (vecs.T @ clips))
+    length = vecs.shape[0]
+    if length == run.frames:
+        return (vecs @ (gain * (vecs.T @ clips))).reshape(z0.shape)
+    starts = list(range(0, run.frames, SMOOTH_BLOCK))
+    lows = [min(max(0, b - SMOOTH_MARGIN), run.frames - length) for b in starts]
+    windows = torch.stack([clips[:, lo:lo + length] for lo in lows], 1)      # (C, W, L, 144)
+    solved = vecs @ (gain * (vecs.T @ windows))
+    out = torch.empty_like(clips)
+    for w, (b, lo) in enumerate(zip(starts, lows)):
+        stop = min(b + SMOOTH_BLOCK, run.frames)
+        out[:, b:stop] = solved[:, w, b - lo:stop - lo]
     return out.reshape(z0.shape)
 
 
@@ -281,8 +317,8 @@ def _iterate(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSettings,
     """The outer loop over M rows -> (x (M, 144), transl (M, 3), keypoint loss (M,), iterations run (M,), align
     steps)."""
     group = run.group if run.group is not None else torch.arange(x.shape[0])
-    if run.frames > 2 and s.temporal_implicit and s.temporal_weight > 0:
-        run.smooth = _difference_basis(run.frames, s.temporal_order)
+    if run.frames > s.temporal_order and s.temporal_implicit and s.temporal_weight > 0:
+        run.smooth = _difference_basis(min(run.frames, SMOOTH_WINDOW), s.temporal_order)
     x = _orthonormal(x)
     if s.refit_translation:
         transl = guidance.refit_translation(skinning, run.ev, x, transl)

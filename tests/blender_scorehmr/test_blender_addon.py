@@ -330,7 +330,7 @@ def test_fit_settings_and_views_reach_the_request(bl, fake_video, tmp_path):
         assert b.ops.scorehmr.view_remove(index=0) == {"CANCELLED"}
     finally:
         settings.views.clear()
-        settings.use_views, settings.refine, settings.iterations, settings.temporal = False, True, 4, 1.0
+        settings.use_views, settings.refine, settings.iterations, settings.temporal = False, True, 2, 1.0
 
 
 def test_alternative_takes(bl, fake_pythons, fake_video):
