@@ -24,7 +24,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Optional, Callable, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -64,9 +64,10 @@ def observations(views: SyntheticViews) -> Observations:
                         image_size=views.image_size, world=views.world)
 
 
-def shared_betas(skinning: LandmarkSkinning, estimate: Estimate) -> Estimate:
-    """The clip's median betas on every frame, each frame's pelvis kept where it was (as the pipeline does)."""
-    b = estimate.betas.median(0).values[None].expand(len(estimate), -1)
+def shared_betas(skinning: LandmarkSkinning, estimate: Estimate, betas: Optional[torch.Tensor] = None) -> Estimate:
+    """One body shape on every frame (``betas`` (B,), default the clip's median), each frame's pelvis kept where
+    it was (as the pipeline does)."""
+    b = (estimate.betas.median(0).values if betas is None else betas)[None].expand(len(estimate), -1)
 
     def rest_pelvis(betas: torch.Tensor) -> torch.Tensor:
         shapedirs = skinning.joint_shapedirs[0, :, :betas.shape[1]]
@@ -141,22 +142,70 @@ def frame_batches(skinning: LandmarkSkinning, poses: np.ndarray, n: int, seed: i
     return [(views, observations(views))]
 
 
-def clip_batches(skinning: LandmarkSkinning, poses: np.ndarray, clip_id: np.ndarray, clips: int, length: int,
-                 seed: int) -> List[Batch]:
-    """``clips`` windows of ``length`` consecutive frames from different val clips (those long enough)."""
-    g = torch.Generator().manual_seed(seed + 1)
+def clip_windows(poses: np.ndarray, clip_id: np.ndarray, clips: int, length: int,
+                 g: torch.Generator) -> List[torch.Tensor]:
+    """``clips`` windows (length, 24, 3) of consecutive frames from different val clips (those long enough)."""
     ids, first, counts = np.unique(clip_id, return_index=True, return_counts=True)
     long_enough = np.flatnonzero(counts >= length)
     if len(long_enough) == 0:
         raise SystemExit(f"no val clip has {length} frames; lower --clip-length")
     chosen = long_enough[torch.randperm(len(long_enough), generator=g)[:clips].numpy()]
-    batches = []
+    windows = []
     for c in chosen:
         offset = int(torch.randint(0, int(counts[c]) - length + 1, (1,), generator=g))
-        window = torch.from_numpy(poses[first[c] + offset:first[c] + offset + length])
+        windows.append(torch.from_numpy(poses[first[c] + offset:first[c] + offset + length]))
+    return windows
+
+
+def clip_batches(skinning: LandmarkSkinning, poses: np.ndarray, clip_id: np.ndarray, clips: int, length: int,
+                 seed: int) -> List[Batch]:
+    """``clips`` windows of ``length`` consecutive frames from different val clips, one random view each."""
+    g = torch.Generator().manual_seed(seed + 1)
+    batches = []
+    for window in clip_windows(poses, clip_id, clips, length, g):
         views = synthesize_clip_views(skinning, window, g)
         batches.append((views, observations(views)))
     return batches
+
+
+def multiview_figures(skinning: LandmarkSkinning, regressor: torch.nn.Module, prior: torch.nn.Module,
+                      poses: np.ndarray, clip_id: np.ndarray, clips: int, length: int, views: int,
+                      seed: int) -> Dict[str, Dict[str, float]]:
+    """``clips`` val windows, each seen by ``views`` synchronised random cameras of one body: regression per
+    view, ScoreHMR on each view alone (video mode), and ScoreHMR on all views together (multi-view, video).
+    Metrics per view against that view's ground truth, averaged over views and frames."""
+    from server.refine.scorehmr import refine, refine_multiview
+    from server.train.synthetic_views import synthesize_multiview_clip
+
+    g = torch.Generator().manual_seed(seed + 2)
+    rows = ("regression", "+ ScoreHMR, each view alone", "+ ScoreHMR, views together")
+    per: Dict[str, Dict[str, List[np.ndarray]]] = {row: {} for row in rows}
+    seconds = dict.fromkeys(rows, 0.0)
+    frames = 0
+    for window in clip_windows(poses, clip_id, clips, length, torch.Generator().manual_seed(seed + 1)):
+        synth = synthesize_multiview_clip(skinning, window, views, g)
+        obs = [observations(v) for v in synth]
+        t0 = time.perf_counter()
+        starts = [regress(regressor, skinning, o) for o in obs]
+        betas = torch.cat([e.betas for e in starts]).median(0).values      # one body for all views
+        starts = [shared_betas(skinning, e, betas) for e in starts]
+        seconds[rows[0]] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        alone = [refine(prior, skinning, o, e, mode="video").estimate for o, e in zip(obs, starts)]
+        seconds[rows[1]] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        together = [r.estimate for r in refine_multiview(prior, skinning, obs, starts, video=True)]
+        seconds[rows[2]] += time.perf_counter() - t0
+        frames += len(window) * views
+        for row, ests in zip(rows, (starts, alone, together)):
+            for v, o, e in zip(synth, obs, ests):
+                for k, value in evaluate(skinning, v, o, e, True).items():
+                    per[row].setdefault(k, []).append(value)
+    table = {}
+    for row in rows:
+        table[row] = {k: float(np.nanmean(np.concatenate(v))) for k, v in per[row].items()}
+        table[row]["seconds_per_frame"] = seconds[row] / frames
+    return table
 
 
 def print_table(title: str, table: Dict[str, Dict[str, float]]) -> None:
@@ -181,6 +230,8 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=OptimiseSettings().steps, help="optimisation steps")
     parser.add_argument("--rows", default="", help="comma-separated row numbers 0-3 to run (default: all)")
+    parser.add_argument("--views", type=int, default=3, help="multi-view mode: cameras per clip (0: skip)")
+    parser.add_argument("--mv-clips", type=int, default=4, help="multi-view mode: val clips")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -205,6 +256,11 @@ def main(argv: List[str]) -> int:
         figures["video"] = run_batches(batches, start, rows, skinning, True)
         print_table(f"Video: {len(batches)} held-out clips x {args.clip_length} frames, {args.threads} threads",
                     figures["video"])
+    if args.views > 1 and args.mv_clips > 0:
+        figures["multiview"] = multiview_figures(skinning, regressor, prior, poses, clip_id, args.mv_clips,
+                                                 args.clip_length, args.views, args.seed)
+        print_table(f"Multi-view: {args.mv_clips} held-out clips x {args.clip_length} frames, {args.views} cameras "
+                    f"each, {args.threads} threads", figures["multiview"])
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2, default=str))
     return 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Tuple
+from typing import List, Tuple
 
 import torch
 from torch import Tensor
@@ -154,6 +154,19 @@ def synthesize_clip_views(skinning: LandmarkSkinning, poses: Tensor, g: torch.Ge
     betas = (torch.randn(1, skinning.num_betas, generator=g) * cfg.beta_std).clamp(-3.0, 3.0)
     camera = tuple(c.expand(t, *c.shape[1:]).clone() for c in _cameras(1, cfg, g))
     return _observe(skinning, poses, betas.expand(t, -1).clone(), camera, cfg, g)
+
+
+def synthesize_multiview_clip(skinning: LandmarkSkinning, poses: Tensor, views: int, g: torch.Generator,
+                              cfg: ViewConfig = ViewConfig()) -> List[SyntheticViews]:
+    """poses (T, 24, 3) of one clip -> ``views`` synchronised views of the SAME body (one shape) by different
+    random cameras (each as :func:`synthesize_clip_views`'s), detector noise drawn per view and frame."""
+    t = poses.shape[0]
+    betas = (torch.randn(1, skinning.num_betas, generator=g) * cfg.beta_std).clamp(-3.0, 3.0).expand(t, -1).clone()
+    out = []
+    for _ in range(views):
+        camera = tuple(c.expand(t, *c.shape[1:]).clone() for c in _cameras(1, cfg, g))
+        out.append(_observe(skinning, poses, betas, camera, cfg, g))
+    return out
 
 
 def _observe(skinning: LandmarkSkinning, poses: Tensor, betas: Tensor, camera: Tuple[Tensor, Tensor, Tensor, Tensor],
