@@ -19,12 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -35,8 +33,8 @@ from ..diffusion.condition import keypoints_to_condition
 from ..diffusion.denoiser import Denoiser, DenoiserConfig, checkpoint_dict, num_parameters
 from ..diffusion.schedule import cosine_alphas_cumprod, q_sample
 from .ema import Ema
+from .loop import LoopState, add_arguments, json_safe, main_of, prepare, run_loop
 from .pose_data import load_training_set
-from .progress import Progress
 from .synthetic_views import synthesize_views
 
 log = logging.getLogger("server.train.prior")
@@ -66,14 +64,6 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0
     log: Optional[str] = None
-
-
-def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
-    """Linear warm-up for ``cfg.warmup`` steps, then cosine from ``cfg.lr`` to ``cfg.min_lr`` at ``total``."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    frac = min(1.0, (step - cfg.warmup) / max(1, total - cfg.warmup))
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * frac))
 
 
 class Batches:
@@ -147,18 +137,8 @@ def save_checkpoint(ema: Ema, cfg: Any, training: Dict[str, Any], figures: Dict[
     torch.save(ckpt, tmp)
     os.replace(tmp, out)
     sidecar = {"format": ckpt["format"], "model": ckpt["config"], "training": ckpt["training"], "figures": figures}
-    out.with_suffix(".json").write_text(json.dumps(_json_safe(sidecar), indent=2, sort_keys=True) + "\n")
+    out.with_suffix(".json").write_text(json.dumps(json_safe(sidecar), indent=2, sort_keys=True) + "\n")
     log.info("saved %s", out)
-
-
-def _total_steps(cfg: TrainConfig, step: int, elapsed: float) -> Optional[int]:
-    """The run's step count: --steps, else (after calibration) what the time budget buys at the measured speed."""
-    if cfg.steps is not None:
-        return cfg.steps
-    if cfg.minutes is not None and step >= cfg.calibration_steps:
-        left = cfg.minutes * 60.0 - elapsed
-        return step + max(1, int(0.97 * left * step / elapsed))   # 3% margin: the schedule must finish in time
-    return None
 
 
 def build(cfg: TrainConfig) -> Dict[str, Any]:
@@ -198,99 +178,32 @@ def train_step(run: Dict[str, Any], cfg: TrainConfig, lr: float) -> float:
 
 def train(cfg: TrainConfig) -> Dict[str, Any]:
     """Run the training described by ``cfg``; writes the checkpoint and returns its figures."""
-    if cfg.steps is None and cfg.minutes is None:
-        raise ValueError("give --steps, --minutes or both")
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    prepare(cfg)
     run = build(cfg)
-    progress, start = Progress(cfg.steps, "prior"), time.monotonic()
-    total, step, last_save, running = cfg.steps, 0, start, float("nan")
-    history: List[Dict[str, float]] = []
-    while total is None or step < total:
-        elapsed = time.monotonic() - start
-        if cfg.minutes is not None and elapsed >= cfg.minutes * 60.0:
-            log.warning("time limit reached at step %d of %s", step, total)
-            break
-        loss = train_step(run, cfg, learning_rate(cfg, step, total or 10 ** 9))
-        running = loss if math.isnan(running) else 0.98 * running + 0.02 * loss
-        step += 1
-        if total is None and (total := _total_steps(cfg, step, time.monotonic() - start)) is not None:
-            log.info("%.1f steps/s over %d steps: %d steps in %.1f minutes", step / (time.monotonic() - start),
-                     step, total, cfg.minutes)
-            progress.set_total(total)
-        figures = {"loss": running}
-        if step % cfg.val_every == 0 or step == total:
-            figures.update(validate(run["ema"].model, run["fixed"], run["ac"]))
-            history.append({"step": step, "train_loss": running, **figures})
-        progress.update(step, figures)
-        if time.monotonic() - last_save >= cfg.save_every_minutes * 60.0:
-            save_checkpoint(run["ema"], cfg, _training(run, cfg, step, total, start), _figures(run, running, history))
-            last_save = time.monotonic()
-    progress.close()
-    figures = _figures(run, running, history)
-    save_checkpoint(run["ema"], cfg, _training(run, cfg, step, total, start), figures)
-    return figures
 
+    def save(state: LoopState) -> Dict[str, Any]:
+        figures = {"train_loss": state.running, **validate(run["ema"].model, run["fixed"], run["ac"]),
+                   "parameters": num_parameters(run["model"]), "history": state.history[-50:]}
+        save_checkpoint(run["ema"], cfg, state.record(cfg, train_poses=run["train_poses"],
+                                                      val_poses=run["val_poses"]), figures)
+        return figures
 
-def _training(run: Dict[str, Any], cfg: TrainConfig, step: int, total: Optional[int], start: float) -> Dict[str, Any]:
-    elapsed = time.monotonic() - start
-    return {"steps": step, "planned_steps": total or step, "samples": step * cfg.batch, "minutes": elapsed / 60.0,
-            "steps_per_s": step / elapsed if elapsed > 0 else 0.0, "train_poses": run["train_poses"],
-            "val_poses": run["val_poses"], "threads": torch.get_num_threads(), "torch": torch.__version__}
-
-
-def _figures(run: Dict[str, Any], running: float, history: List[Dict[str, float]]) -> Dict[str, Any]:
-    final = validate(run["ema"].model, run["fixed"], run["ac"])
-    return {"train_loss": running, **final, "parameters": num_parameters(run["model"]),
-            "history": history[-50:]}
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN/inf -> None, recursively (strict JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
+    return run_loop(cfg, "prior", lambda lr: train_step(run, cfg, lr),
+                    lambda: validate(run["ema"].model, run["fixed"], run["ac"]), save)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> TrainConfig:
     p = argparse.ArgumentParser(prog="python -m server.train.prior", description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", required=True, help="pose_dataset.npz built by server.data")
-    p.add_argument("--out", required=True, help="checkpoint to write, e.g. server/assets/weights/prior.pt")
-    p.add_argument("--minutes", type=float, help="time budget (the step count is fixed from the measured speed)")
-    p.add_argument("--steps", type=int, help="exact number of steps (reproduces a run bit for bit)")
-    p.add_argument("--log", help="log file (default: <out>.log)")
-    defaults = TrainConfig(dataset="", out="")
-    for name in ("batch", "lr", "min_lr", "warmup", "weight_decay", "cond_dropout", "ema", "hidden", "val_every",
-                 "val_size", "save_every_minutes", "calibration_steps", "seed", "threads"):
-        value = getattr(defaults, name)
-        p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=f"default {value}")
+    add_arguments(p, TrainConfig(dataset="", out=""),
+                  ("batch", "lr", "min_lr", "warmup", "weight_decay", "cond_dropout", "ema", "hidden", "val_every",
+                   "val_size", "save_every_minutes", "calibration_steps", "seed", "threads"), "prior.pt")
     p.add_argument("--no-world", dest="use_world", action="store_false", help="condition on 2D keypoints only")
     args = p.parse_args(argv)
     return TrainConfig(**vars(args))
 
 
-def setup_logging(log_file: Path) -> None:
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    for handler in (logging.StreamHandler(), logging.FileHandler(log_file, mode="w")):
-        handler.setFormatter(fmt)
-        root.addHandler(handler)
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    cfg = parse_args(argv)
-    cfg = replace(cfg, log=cfg.log or str(Path(cfg.out).with_suffix(".log")))
-    setup_logging(Path(cfg.log))
-    log.info("config: %s", json.dumps(asdict(cfg), sort_keys=True))
-    figures = train(cfg)
-    log.info("done: %s", json.dumps(_json_safe({k: v for k, v in figures.items() if k != "history"})))
-    return 0
+    return main_of(parse_args(argv), train, log)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,9 @@ reproduction exactly as for the prior (:mod:`.prior`).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import math
-import time
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -32,8 +28,8 @@ from ..fitting.camera import position_to_box_camera
 from ..regressor.network import Regressor, RegressorConfig, checkpoint_dict
 from .ema import Ema
 from .pose_data import load_training_set
-from .prior import _json_safe, learning_rate, save_checkpoint, setup_logging
-from .progress import Progress
+from .loop import LoopState, add_arguments, main_of, prepare, run_loop
+from .prior import save_checkpoint
 from .synthetic_views import synthesize_views
 
 log = logging.getLogger("server.train.regressor")
@@ -146,72 +142,29 @@ def train_step(run: Dict[str, Any], cfg: RegressorTrainConfig, lr: float) -> flo
 
 def train(cfg: RegressorTrainConfig) -> Dict[str, Any]:
     """Run the training described by ``cfg``; writes the checkpoint and returns its figures."""
-    from .prior import _total_steps
-    if cfg.steps is None and cfg.minutes is None:
-        raise ValueError("give --steps, --minutes or both")
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    prepare(cfg)
     run = build(cfg)
-    progress, start = Progress(cfg.steps, "regressor"), time.monotonic()
-    total, step, last_save, running = cfg.steps, 0, start, float("nan")
-    history: List[Dict[str, float]] = []
-    while total is None or step < total:
-        if cfg.minutes is not None and time.monotonic() - start >= cfg.minutes * 60.0:
-            log.warning("time limit reached at step %d of %s", step, total)
-            break
-        loss = train_step(run, cfg, learning_rate(cfg, step, total or 10 ** 9))  # type: ignore[arg-type]
-        running = loss if math.isnan(running) else 0.98 * running + 0.02 * loss
-        step += 1
-        if total is None and (total := _total_steps(cfg, step, time.monotonic() - start)) is not None:  # type: ignore[arg-type]
-            log.info("%.1f steps/s: %d steps in %.1f minutes", step / (time.monotonic() - start), total, cfg.minutes)
-            progress.set_total(total)
-        figures = {"loss": running}
-        if step % cfg.val_every == 0 or step == total:
-            figures.update(validate(run))
-            history.append({"step": step, "train_loss": running, **figures})
-        progress.update(step, figures)
-        if time.monotonic() - last_save >= cfg.save_every_minutes * 60.0:
-            _save(run, cfg, step, total, start, running, history)
-            last_save = time.monotonic()
-    progress.close()
-    return _save(run, cfg, step, total, start, running, history)
 
+    def save(state: LoopState) -> Dict[str, Any]:
+        figures = {"train_loss": state.running, **validate(run), "parameters": num_parameters(run["model"]),
+                   "history": state.history[-50:]}
+        save_checkpoint(run["ema"], cfg, state.record(cfg, train_poses=run["train_poses"],
+                                                      val_poses=run["val_poses"]), figures, make=checkpoint_dict)
+        return figures
 
-def _save(run: Dict[str, Any], cfg: RegressorTrainConfig, step: int, total: Optional[int], start: float,
-          running: float, history: List[Dict[str, float]]) -> Dict[str, Any]:
-    elapsed = time.monotonic() - start
-    training = {"steps": step, "planned_steps": total or step, "samples": step * cfg.batch, "minutes": elapsed / 60.0,
-                "steps_per_s": step / elapsed if elapsed > 0 else 0.0, "train_poses": run["train_poses"],
-                "val_poses": run["val_poses"], "threads": torch.get_num_threads(), "torch": torch.__version__}
-    figures = {"train_loss": running, **validate(run), "parameters": num_parameters(run["model"]),
-               "history": history[-50:]}
-    save_checkpoint(run["ema"], cfg, training, figures, make=checkpoint_dict)
-    return figures
+    return run_loop(cfg, "regressor", lambda lr: train_step(run, cfg, lr), lambda: validate(run), save)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> RegressorTrainConfig:
     p = argparse.ArgumentParser(prog="python -m server.train.regressor", description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", required=True, help="pose_dataset.npz built by server.data")
-    p.add_argument("--out", required=True, help="checkpoint to write, e.g. server/assets/weights/regressor.pt")
-    p.add_argument("--minutes", type=float, help="time budget (the step count is fixed from the measured speed)")
-    p.add_argument("--steps", type=int, help="exact number of steps (reproduces a run bit for bit)")
-    p.add_argument("--log", help="log file (default: <out>.log)")
-    defaults = RegressorTrainConfig(dataset="", out="")
-    for name in ("batch", "lr", "min_lr", "warmup", "weight_decay", "ema", "hidden", "num_blocks", "val_every",
-                 "val_size", "save_every_minutes", "calibration_steps", "seed", "threads"):
-        value = getattr(defaults, name)
-        p.add_argument("--" + name.replace("_", "-"), type=type(value), default=value, help=f"default {value}")
+    add_arguments(p, RegressorTrainConfig(dataset="", out=""),
+                  ("batch", "lr", "min_lr", "warmup", "weight_decay", "ema", "hidden", "num_blocks", "val_every",
+                   "val_size", "save_every_minutes", "calibration_steps", "seed", "threads"), "regressor.pt")
     return RegressorTrainConfig(**vars(p.parse_args(argv)))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    cfg = parse_args(argv)
-    cfg = replace(cfg, log=cfg.log or str(Path(cfg.out).with_suffix(".log")))
-    setup_logging(Path(cfg.log))
-    log.info("config: %s", json.dumps(asdict(cfg), sort_keys=True))
-    figures = train(cfg)
-    log.info("done: %s", json.dumps(_json_safe({k: v for k, v in figures.items() if k != "history"})))
-    return 0
+    return main_of(parse_args(argv), train, log)
 
 
 if __name__ == "__main__":

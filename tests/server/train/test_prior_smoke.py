@@ -10,7 +10,8 @@ import torch
 
 from server.diffusion.denoiser import CHECKPOINT_FORMAT, load_prior
 from server.train.pose_data import load_training_poses, mirror_poses_fallback
-from server.train.prior import TrainConfig, build, diffusion_loss, learning_rate, main, train_step
+from server.train.loop import learning_rate
+from server.train.prior import TrainConfig, build, diffusion_loss, main, train_step
 from server.weights import load_checkpoint
 
 TINY = ["--hidden", "32", "--batch", "32", "--val-size", "32", "--warmup", "2", "--threads", "1"]

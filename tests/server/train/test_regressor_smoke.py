@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from server.regressor.network import CHECKPOINT_FORMAT, load_regressor
-from server.train.prior import learning_rate
+from server.train.loop import learning_rate
 from server.train.regressor import RegressorTrainConfig, build, main, regression_loss, train_step
 
 TINY = ["--hidden", "32", "--num-blocks", "1", "--batch", "32", "--val-size", "32", "--warmup", "2", "--threads", "1"]
