@@ -27,6 +27,34 @@ from .progress import Progress
 log = logging.getLogger("server.train")
 
 
+@dataclass(frozen=True)
+class LoopConfig:
+    """What every training run has (trainers subclass it, adding their own fields and defaults; all of it is
+    stored in the checkpoint)."""
+
+    dataset: str
+    out: str
+    minutes: Optional[float] = None
+    steps: Optional[int] = None
+    batch: int = 256
+    lr: float = 1e-3
+    min_lr: float = 1e-5
+    warmup: int = 500
+    weight_decay: float = 1e-4
+    ema: float = 0.995
+    val_every: int = 2000
+    val_size: int = 2048
+    save_every_minutes: float = 10.0
+    calibration_steps: int = 200
+    seed: int = 0
+    threads: int = 0
+    log: Optional[str] = None
+
+
+LOOP_ARGUMENTS = ("batch", "lr", "min_lr", "warmup", "weight_decay", "ema", "val_every", "val_size",
+                  "save_every_minutes", "calibration_steps", "seed", "threads")
+
+
 @dataclass
 class LoopState:
     """Where a run stands: steps done, planned total (None until calibrated), start time, smoothed training

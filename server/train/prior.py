@@ -33,7 +33,7 @@ from ..diffusion.condition import keypoints_to_condition
 from ..diffusion.denoiser import Denoiser, DenoiserConfig, checkpoint_dict, num_parameters
 from ..diffusion.schedule import cosine_alphas_cumprod, q_sample
 from .ema import Ema
-from .loop import LoopState, add_arguments, json_safe, main_of, prepare, run_loop
+from .loop import LOOP_ARGUMENTS, LoopConfig, LoopState, add_arguments, json_safe, main_of, prepare, run_loop
 from .pose_data import load_training_set
 from .synthetic_views import synthesize_views
 
@@ -41,29 +41,12 @@ log = logging.getLogger("server.train.prior")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Everything that determines a training run (stored in the checkpoint)."""
+class TrainConfig(LoopConfig):
+    """Everything that determines a prior training run (stored in the checkpoint)."""
 
-    dataset: str
-    out: str
-    minutes: Optional[float] = None
-    steps: Optional[int] = None
-    batch: int = 256
-    lr: float = 1e-3
-    min_lr: float = 1e-5
-    warmup: int = 500
-    weight_decay: float = 1e-4
     cond_dropout: float = 0.2
-    ema: float = 0.995
     hidden: int = 1024
     use_world: bool = True
-    val_every: int = 2000
-    val_size: int = 2048
-    save_every_minutes: float = 10.0
-    calibration_steps: int = 200
-    seed: int = 0
-    threads: int = 0
-    log: Optional[str] = None
 
 
 class Batches:
@@ -194,9 +177,7 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> TrainConfig:
     p = argparse.ArgumentParser(prog="python -m server.train.prior", description=__doc__.split("\n\n")[0])
-    add_arguments(p, TrainConfig(dataset="", out=""),
-                  ("batch", "lr", "min_lr", "warmup", "weight_decay", "cond_dropout", "ema", "hidden", "val_every",
-                   "val_size", "save_every_minutes", "calibration_steps", "seed", "threads"), "prior.pt")
+    add_arguments(p, TrainConfig(dataset="", out=""), LOOP_ARGUMENTS + ("cond_dropout", "hidden"), "prior.pt")
     p.add_argument("--no-world", dest="use_world", action="store_false", help="condition on 2D keypoints only")
     args = p.parse_args(argv)
     return TrainConfig(**vars(args))

@@ -28,7 +28,7 @@ from ..fitting.camera import position_to_box_camera
 from ..regressor.network import Regressor, RegressorConfig, checkpoint_dict
 from .ema import Ema
 from .pose_data import load_training_set
-from .loop import LoopState, add_arguments, main_of, prepare, run_loop
+from .loop import LOOP_ARGUMENTS, LoopConfig, LoopState, add_arguments, main_of, prepare, run_loop
 from .prior import save_checkpoint
 from .synthetic_views import synthesize_views
 
@@ -42,28 +42,13 @@ WORLD_DROPOUT = 0.15   # share of samples trained without world landmarks (keypo
 
 
 @dataclass(frozen=True)
-class RegressorTrainConfig:
+class RegressorTrainConfig(LoopConfig):
     """Everything that determines a regressor training run (stored in the checkpoint)."""
 
-    dataset: str
-    out: str
-    minutes: Optional[float] = None
-    steps: Optional[int] = None
-    batch: int = 256
     lr: float = 5e-4
     min_lr: float = 5e-6
-    warmup: int = 500
-    weight_decay: float = 1e-4
-    ema: float = 0.995
     hidden: int = 1024
     num_blocks: int = 3
-    val_every: int = 2000
-    val_size: int = 2048
-    save_every_minutes: float = 10.0
-    calibration_steps: int = 200
-    seed: int = 0
-    threads: int = 0
-    log: Optional[str] = None
 
 
 def make_batch(skinning: LandmarkSkinning, model: Regressor, poses: Tensor, g: torch.Generator) -> Dict[str, Tensor]:
@@ -157,9 +142,8 @@ def train(cfg: RegressorTrainConfig) -> Dict[str, Any]:
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> RegressorTrainConfig:
     p = argparse.ArgumentParser(prog="python -m server.train.regressor", description=__doc__.split("\n\n")[0])
-    add_arguments(p, RegressorTrainConfig(dataset="", out=""),
-                  ("batch", "lr", "min_lr", "warmup", "weight_decay", "ema", "hidden", "num_blocks", "val_every",
-                   "val_size", "save_every_minutes", "calibration_steps", "seed", "threads"), "regressor.pt")
+    add_arguments(p, RegressorTrainConfig(dataset="", out=""), LOOP_ARGUMENTS + ("hidden", "num_blocks"),
+                  "regressor.pt")
     return RegressorTrainConfig(**vars(p.parse_args(argv)))
 
 
