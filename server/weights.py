@@ -13,6 +13,8 @@ huggingface_hub is optional and imported only when steps 3-4 are reached.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import importlib
 import logging
 import os
@@ -125,3 +127,13 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Any], sour
         detail = " ".join(str(exc).split())[:600]
         raise WeightsError(f"The checkpoint {source} does not match this version's model: {detail}",
                            "Update the add-on and its models together.", code="bad_weights") from exc
+
+
+def config_from_dict(cls: type, data: Mapping[str, Any], what: str) -> Any:
+    """A model config dataclass from a checkpoint's plain dict; unknown keys raise ValueError (a checkpoint from a
+    different code version should fail loudly, not load half)."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} config keys {unknown}")
+    return cls(**dict(data))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from os import PathLike
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Dict, Mapping, Optional, Union
 
 import torch
@@ -46,12 +46,9 @@ class DenoiserConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "DenoiserConfig":
-        """Rejects unknown keys (a checkpoint from a different code version should fail loudly)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown denoiser config keys {unknown}")
-        return cls(**dict(data))
+        """Rejects unknown keys (:func:`server.weights.config_from_dict`)."""
+        from ..weights import config_from_dict
+        return config_from_dict(cls, data, "denoiser")
 
 
 def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:

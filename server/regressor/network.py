@@ -10,7 +10,7 @@ detectors have none: the regressor is trained with them dropped for some samples
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from os import PathLike
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
@@ -44,11 +44,9 @@ class RegressorConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RegressorConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown regressor config keys {unknown}")
-        return cls(**dict(data))
+        """Rejects unknown keys (:func:`server.weights.config_from_dict`)."""
+        from ..weights import config_from_dict
+        return config_from_dict(cls, data, "regressor")
 
 
 def view_features(keypoints: Tensor, focal: Tensor, centre: Tensor, has_world: Tensor) -> Tuple[Tensor, Tensor]:
