@@ -24,7 +24,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Optional, Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -47,6 +47,7 @@ from server.train.synthetic_views import SyntheticViews, synthesize_clip_views, 
 log = logging.getLogger("benchmark_refine")
 DEFAULT_DATASET = Path("~/.cache/blender_scorehmr/pose_dataset.npz").expanduser()
 ROWS = ("regression", "+ optimisation", "+ optimisation with prior", "+ ScoreHMR")
+ALIGN_ROW = "+ ScoreHMR with alignment"
 Method = Callable[[Observations, Estimate, bool], Estimate]
 Batch = Tuple[SyntheticViews, Observations]
 
@@ -77,18 +78,36 @@ def shared_betas(skinning: LandmarkSkinning, estimate: Estimate, betas: Optional
     return Estimate(estimate.x, b.clone(), transl)
 
 
+def perturbed(estimate: Estimate, radians: float, seed: int) -> Estimate:
+    """A worse start: every body joint (not the root) turned by a random rotation of ``radians`` std per axis."""
+    if radians <= 0:
+        return estimate
+    from server.body.fast import rotvec_to_rotmat_torch
+    from server.body.rot6d import rotmat_to_rot6d, x_to_rotmats
+    g = torch.Generator().manual_seed(seed + 3)
+    rot = x_to_rotmats(estimate.x)
+    noise = rotvec_to_rotmat_torch(torch.randn(rot.shape[0], rot.shape[1] - 1, 3, generator=g) * radians)
+    rot = torch.cat([rot[:, :1], rot[:, 1:] @ noise], 1)
+    return Estimate(rotmat_to_rot6d(rot).reshape(len(estimate), -1), estimate.betas, estimate.transl)
+
+
 def methods(skinning: LandmarkSkinning, prior: torch.nn.Module, settings: OptimiseSettings) -> Dict[str, Method]:
     """Row name -> refinement of (obs, start, video) (the regression row is the start itself)."""
-    from server.refine.scorehmr import refine
+    from server.refine.scorehmr import RefineSettings, refine
 
     def score(obs: Observations, start: Estimate, video: bool) -> Estimate:
         return refine(prior, skinning, obs, start, mode="video" if video else "frame").estimate
+
+    def aligned(obs: Observations, start: Estimate, video: bool) -> Estimate:
+        return refine(prior, skinning, obs, start, RefineSettings(align=True),
+                      mode="video" if video else "frame").estimate
 
     return {
         ROWS[0]: lambda obs, start, video: start,
         ROWS[1]: lambda obs, start, video: optimise(skinning, obs, start, settings, video=video),
         ROWS[2]: lambda obs, start, video: optimise(skinning, obs, start, settings, denoiser=prior, video=video),
         ROWS[3]: score,
+        ALIGN_ROW: aligned,
     }
 
 
@@ -230,6 +249,9 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=OptimiseSettings().steps, help="optimisation steps")
     parser.add_argument("--rows", default="", help="comma-separated row numbers 0-3 to run (default: all)")
+    parser.add_argument("--align", action="store_true", help="also a row with the HMDiff-style alignment")
+    parser.add_argument("--start-noise", type=float, default=0.0,
+                        help="radians: perturb the regression start's body joints (a worse start; default 0)")
     parser.add_argument("--views", type=int, default=3, help="multi-view mode: cameras per clip (0: skip)")
     parser.add_argument("--mv-clips", type=int, default=4, help="multi-view mode: val clips")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -240,19 +262,24 @@ def main(argv: List[str]) -> int:
     regressor, prior = load_regressor(args.regressor), load_prior(args.prior)
     settings = OptimiseSettings(steps=args.steps, seed=args.seed)
     rows = methods(skinning, prior, settings)
+    if not args.align:
+        rows.pop(ALIGN_ROW)
     if args.rows:
-        rows = {ROWS[int(i)]: rows[ROWS[int(i)]] for i in args.rows.split(",")}
+        keep = [ROWS[int(i)] for i in args.rows.split(",")] + ([ALIGN_ROW] if args.align else [])
+        rows = {name: rows[name] for name in keep}
     poses, clip_id = load_val(args.dataset)
     figures = {"settings": {**vars(args), "dataset": str(args.dataset), "json": str(args.json),
                             "optimise": asdict(settings),
                             "torch": torch.__version__}}
     if args.frames > 0:
         batches = frame_batches(skinning, poses, args.frames, args.seed)
-        figures["frame"] = run_batches(batches, lambda obs: regress(regressor, skinning, obs), rows, skinning, False)
+        start = lambda obs: perturbed(regress(regressor, skinning, obs), args.start_noise, args.seed)  # noqa: E731
+        figures["frame"] = run_batches(batches, start, rows, skinning, False)
         print_table(f"Single frame: {args.frames} held-out frames, {args.threads} threads", figures["frame"])
     if args.clips > 0:
         batches = clip_batches(skinning, poses, clip_id, args.clips, args.clip_length, args.seed)
-        start = lambda obs: shared_betas(skinning, regress(regressor, skinning, obs))  # noqa: E731
+        start = lambda obs: perturbed(shared_betas(skinning, regress(regressor, skinning, obs)),  # noqa: E731
+                                      args.start_noise, args.seed)
         figures["video"] = run_batches(batches, start, rows, skinning, True)
         print_table(f"Video: {len(batches)} held-out clips x {args.clip_length} frames, {args.threads} threads",
                     figures["video"])
