@@ -226,11 +226,11 @@ def _run(models: Models, views: Sequence[Observations], settings: PipelineSettin
     if not settings.refine:
         return PipelineOutput(starts[0], method, views=starts)
 
-    from .scorehmr import refine, refine_multiview, sample_hypotheses
+    from .scorehmr import guided_steps, refine, refine_multiview, sample_hypotheses
     refine_settings = _refine_settings(settings)
     denoiser = models.denoiser()
     progress = (lambda done, total: report("refine", done, total, "ScoreHMR refinement"))
-    progress(0, refine_settings.iterations)
+    progress(0, guided_steps(refine_settings))
     if mode == "multiview":
         outs = refine_multiview(denoiser, models.skinning, views, starts, refine_settings,
                                 video=len(views[0]) > 1 and settings.temporal > 0, progress=progress, cancelled=stop)

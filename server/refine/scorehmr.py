@@ -56,7 +56,7 @@ from ..fitting.state import Estimate, Observations
 from . import guidance
 from .guidance import Evidence
 
-Progress = Callable[[int, int], None]
+Progress = Callable[[int, int], None]   # (done, total) guided steps, see guided_steps()
 IsCancelled = Callable[[], bool]
 MAX_TEMPORAL_SCALE = 2.0
 
@@ -327,6 +327,7 @@ def _iterate(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSettings,
     runs = torch.zeros(x.shape[0], dtype=torch.long)
     prev = _group_loss(_keypoint_now(skinning, run, x, cam.value), group)
     align_steps = 0
+    per_iteration, total = len(ddim_timesteps(s.t_start, s.stride)), guided_steps(s)
     for it in range(s.iterations):
         runs += active.long()
         z, steps = _start(denoiser, run, s, denoiser.normalize(x), it == 0)
@@ -335,15 +336,22 @@ def _iterate(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSettings,
             if cancelled is not None and cancelled():
                 raise Cancelled()
             align_steps += int(_guided_step(denoiser, skinning, run, s, z, cam, t, t_next, active, k < n_align))
+            if progress is not None:   # per step: a long clip's iteration can take longer than the hang timeout
+                progress(min(total, it * per_iteration + k + 1), total)
         x = torch.where(active[:, None], _orthonormal(denoiser.denormalize(z)), x)
         now = _group_loss(_keypoint_now(skinning, run, x, cam.value), group)
         active = active & ((prev - now).abs() / prev.clamp_min(1e-12) >= s.early_stop_tol)
         prev = torch.where(active, now, prev)
-        if progress is not None:
-            progress(it + 1, s.iterations)
         if not bool(active.any()):
             break
+    if progress is not None:
+        progress(total, total)
     return x, cam.value, _keypoint_now(skinning, run, x, cam.value), runs, align_steps
+
+
+def guided_steps(settings: RefineSettings) -> int:
+    """The guided DDIM steps of one refinement: the unit of its ``progress(done, total)`` reports."""
+    return settings.iterations * len(ddim_timesteps(settings.t_start, settings.stride))
 
 
 def refine(denoiser, skinning: LandmarkSkinning, obs: Observations, init: Estimate,

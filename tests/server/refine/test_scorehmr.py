@@ -112,7 +112,8 @@ def test_early_stopped_samples_stay_frozen(prior: Denoiser, skinning: LandmarkSk
     once = refine(prior, skinning, obs, init, replace(FAST, iterations=1))
     frozen = refine(prior, skinning, obs, init, replace(FAST, iterations=3, early_stop_tol=1e9),
                     progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(1, 3)]
+    per_iteration = len(ddim_timesteps(FAST.t_start, FAST.stride))     # progress counts guided steps
+    assert calls == [(k, 3 * per_iteration) for k in range(1, per_iteration + 1)] + [(3 * per_iteration,) * 2]
     assert torch.equal(frozen.iterations_run, torch.ones(16, dtype=torch.long))
     assert torch.allclose(frozen.estimate.x, once.estimate.x) and torch.allclose(frozen.estimate.transl,
                                                                                   once.estimate.transl)
