@@ -7,7 +7,8 @@ detected once and cached next to the footage (``<video>.keypoints.npz``).
 
 Sports2D: for each method (the analytic solve, the regressor, + ScoreHMR frame mode, + ScoreHMR video mode), the
 2D reprojection error against the detector (pixels, landmarks with confidence >= 0.5), the jitter (mean joint
-acceleration, mm/frame^2, pelvis-aligned) and seconds per frame of the fit.
+acceleration, mm/frame^2, pelvis-aligned), the root's jitter (acceleration of the translation, mm/frame^2) and
+seconds per frame of the fit.
 Pose2Sim: each view alone (regression, + ScoreHMR video) against the four-view result (PA-MPJPE, mm), each result's
 2D error in its own view, and the multi-view gain measured against the calibration: the rotation between two
 cameras must equal the difference of the body's global orientation seen by them, so the error of
@@ -97,12 +98,15 @@ def sports2d(models: Models, video: Path) -> Dict[str, Dict[str, float]]:
         res = fit(models, [obs], settings)
         est = res["views"][0]
         jitter = float(acceleration(joints(models, est)).mean())
+        t = est.transl.detach()
+        root = float((t[:-2] - 2.0 * t[1:-1] + t[2:]).norm(dim=-1).mean()) * 1000.0
         table[name] = {"reprojection_px": error_px(models, est, obs), "jitter_mm_per_frame2": jitter,
-                       "ms_per_frame": 1000.0 * res["seconds"] / len(obs)}
+                       "root_jitter_mm_per_frame2": root, "ms_per_frame": 1000.0 * res["seconds"] / len(obs)}
     print(f"\nSports2D clip ({len(obs)} frames with a person, {kps.image_size[0, 0]:.0f}x{kps.image_size[0, 1]:.0f})")
-    print(f"{'method':<22}{'2D error px':>12}{'jitter mm/f^2':>15}{'ms/frame':>10}")
+    print(f"{'method':<22}{'2D error px':>12}{'jitter mm/f^2':>15}{'root jitter':>13}{'ms/frame':>10}")
     for name, row in table.items():
-        print(f"{name:<22}{row['reprojection_px']:>12.1f}{row['jitter_mm_per_frame2']:>15.1f}{row['ms_per_frame']:>10.1f}")
+        print(f"{name:<22}{row['reprojection_px']:>12.1f}{row['jitter_mm_per_frame2']:>15.1f}"
+              f"{row['root_jitter_mm_per_frame2']:>13.1f}{row['ms_per_frame']:>10.1f}")
     return table
 
 

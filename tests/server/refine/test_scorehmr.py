@@ -197,3 +197,22 @@ def test_long_clips_are_smoothed_in_blocks_like_the_whole_clip() -> None:
                       denoiser, z0, h)
     assert frames > S.SMOOTH_WINDOW and (blocks - whole).abs().max() < 1e-3   # of values ~1 (float32)
     assert (blocks - z0).abs().max() > 1e-2        # it does smooth
+
+
+def test_video_mode_smooths_the_root_path(prior: Denoiser, skinning: LandmarkSkinning) -> None:
+    """The camera translation (the root's path in the animation) gets the implicit jerk step in video mode."""
+    from server.train.synthetic_views import synthesize_clip_views
+
+    from .conftest import upright_poses
+    g = torch.Generator().manual_seed(5)
+    poses = upright_poses(1, 5).repeat(40, 1, 1)
+    v = synthesize_clip_views(skinning, poses, g)
+    obs = as_observations(v)
+    noisy = v.transl + torch.randn(v.transl.shape, generator=g) * torch.tensor([0.02, 0.02, 0.3])
+    init = Estimate(v.x0, v.betas, noisy)
+
+    def root_jitter(settings: RefineSettings) -> float:
+        t = refine(prior, skinning, obs, init, settings, mode="video").estimate.transl
+        return float((t[:-2] - 2 * t[1:-1] + t[2:]).norm(dim=-1).mean())
+
+    assert root_jitter(RefineSettings()) < 0.3 * root_jitter(replace(RefineSettings(), transl_smoothing=0.0))
