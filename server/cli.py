@@ -4,6 +4,7 @@
     python -m server capture VIDEO [--view VIDEO2 ...] -o OUT.npz [--start N] [--end M] [--no-refine]
     python -m server detect VIDEO [VIDEO2 ...] -o KEYPOINTS.npz     # BlazePose keypoints only
     python -m server refine KEYPOINTS.npz -o OUT.npz [--mode frame|video|multiview]
+    python -m server cleanup IN.npz -o OUT.npz [--strength S] [--mask MASK.npz] [--method dposer|guided]
 
 Exit codes: 0 done, 1 internal error, 2 bad request, 3 video missing, 4 video unreadable, 5 no person,
 6 missing package, 7 bad body model file, 8 weights not found, 9 bad weights, 10 bad keypoints file,
@@ -48,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="frame: each frame alone; video: one clip with temporal smoothing (default); "
                              "multiview: several synchronised views share the body")
     _fit_arguments(refine)
+    clean = commands.add_parser("cleanup", help="denoise and complete a pose sequence with the diffusion prior")
+    clean.add_argument("input", help="a pose sequence .npz in the result schema (README)")
+    clean.add_argument("-o", "--output", required=True, help="the cleaned result .npz")
+    clean.add_argument("--strength", type=float, default=1.0, help="prior and smoothing strength (1 = default, "
+                       "0 = unchanged)")
+    clean.add_argument("--mask", default="", metavar="MASK.npz", help="confidence (N, 24) / (N,) / (24,) or "
+                       "'joints' names: low-confidence joints are completed by the prior")
+    clean.add_argument("--method", choices=["dposer", "guided"], default="", help="default: the benchmark's best")
     return parser
 
 
@@ -140,6 +149,15 @@ def run_refine_cli(args: argparse.Namespace) -> int:
     return _run_job(job)
 
 
+def run_cleanup_cli(args: argparse.Namespace) -> int:
+    from .cleanup.job import run_cleanup
+
+    def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
+        return args.output, run_cleanup(args.input, args.output, args.strength, args.mask, args.method,
+                                        progress, cancelled)
+    return _run_job(job)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
@@ -150,6 +168,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return run_detect_cli(args)
     if args.command == "refine":
         return run_refine_cli(args)
+    if args.command == "cleanup":
+        return run_cleanup_cli(args)
     from .worker_loop import serve
 
     return serve()

@@ -248,12 +248,12 @@ def _guided_step(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSetti
     z.copy_(torch.where(active[:, None], z_next, z))
     cam.step(g_tr, active)
     if run.smooth is not None and s.transl_smoothing > 0:   # video: the root path gets the same jerk penalty
-        cam.value = torch.where(active[:, None], _implicit_step(run, cam.value, torch.tensor(s.transl_smoothing)),
+        cam.value = torch.where(active[:, None], implicit_step(run, cam.value, torch.tensor(s.transl_smoothing)),
                                 cam.value)
     return bool((on & active).any())
 
 
-def _difference_basis(frames: int, order: int) -> Tuple[Tensor, Tensor]:
+def difference_basis(frames: int, order: int) -> Tuple[Tensor, Tensor]:
     """Eigen-decomposition of D^T D for the ``order``-th difference operator D over ``frames`` frames ->
     (eigenvectors (F, F), eigenvalues (F,))."""
     d = torch.eye(frames, dtype=torch.float64)
@@ -279,10 +279,10 @@ def _smooth(run: _Run, s: RefineSettings, denoiser, z0: Tensor, h: Tensor) -> Te
     few frames at the default weights, so the blocks match the whole-clip solution (to ~2e-4 in the tests) at a
     cost linear in the clip length (a dense F x F eigenbasis would need O(F^2) memory and O(F^3) time)."""
     std2 = denoiser.x_std.reshape(1, -1).to(z0) ** 2                          # (1, 144)
-    return _implicit_step(run, z0, 2.0 * h * s.temporal_weight * std2)
+    return implicit_step(run, z0, 2.0 * h * s.temporal_weight * std2)
 
 
-def _implicit_step(run: _Run, values: Tensor, strength: Tensor) -> Tensor:
+def implicit_step(run: _Run, values: Tensor, strength: Tensor) -> Tensor:
     """``argmin_v ||v - values||^2 + strength * ||D v||^2`` per clip and channel: values (M, C) (clips of
     ``run.frames`` rows), strength (1, C) or scalar -> (M, C); blocks for long clips (see :func:`_smooth`)."""
     vecs, vals = run.smooth
@@ -332,7 +332,7 @@ def _iterate(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSettings,
     steps)."""
     group = run.group if run.group is not None else torch.arange(x.shape[0])
     if run.frames > s.temporal_order and s.temporal_implicit and s.temporal_weight > 0:
-        run.smooth = _difference_basis(min(run.frames, SMOOTH_WINDOW), s.temporal_order)
+        run.smooth = difference_basis(min(run.frames, SMOOTH_WINDOW), s.temporal_order)
     x = _orthonormal(x)
     if s.refit_translation:
         transl = guidance.refit_translation(skinning, run.ev, x, transl)

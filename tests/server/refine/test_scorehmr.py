@@ -191,9 +191,9 @@ def test_long_clips_are_smoothed_in_blocks_like_the_whole_clip() -> None:
     denoiser = SimpleNamespace(x_std=torch.rand(144, generator=g) * 0.3 + 0.05)
     settings = S.RefineSettings()
     h = torch.tensor(0.02)
-    blocks = S._smooth(SimpleNamespace(frames=frames, smooth=S._difference_basis(S.SMOOTH_WINDOW, 3)), settings,
+    blocks = S._smooth(SimpleNamespace(frames=frames, smooth=S.difference_basis(S.SMOOTH_WINDOW, 3)), settings,
                        denoiser, z0, h)
-    whole = S._smooth(SimpleNamespace(frames=frames, smooth=S._difference_basis(frames, 3)), settings,
+    whole = S._smooth(SimpleNamespace(frames=frames, smooth=S.difference_basis(frames, 3)), settings,
                       denoiser, z0, h)
     assert frames > S.SMOOTH_WINDOW and (blocks - whole).abs().max() < 1e-3   # of values ~1 (float32)
     assert (blocks - z0).abs().max() > 1e-2        # it does smooth

@@ -1,0 +1,40 @@
+"""The cleanup job: a result-schema .npz (+ optional mask) -> the cleaned sequence as a result-schema .npz."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Callable, Dict
+
+from .methods import CleanupSettings, cleanup
+from .sequence import load_mask, load_sequence, make_sequence, read_arrays, save_sequence
+
+DEFAULT = CleanupSettings()     # the benchmark's best method and settings
+ProgressFn = Callable[[str, int, int, str], None]
+
+
+def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", method: str = "",
+                progress: ProgressFn = lambda *a: None, cancelled: Callable[[], bool] = lambda: False,
+                body_model: str = "") -> Dict[str, float]:
+    """Clean ``path`` into ``output`` -> seconds per stage. ``method`` "" = the default. Raises JobError."""
+    from ..body.fast import LandmarkSkinning
+    from ..body.model import default_body_model_path, load_body_model
+    from ..diffusion.denoiser import load_prior
+
+    timings: Dict[str, float] = {}
+    tick = time.perf_counter()
+    seq = load_sequence(path)
+    if mask:
+        conf = load_mask(mask, len(seq)) * seq.confidence
+        seq = make_sequence(seq.poses, seq.transl, seq.betas, seq.fps, conf, seq.root_frame)
+    settings = replace(DEFAULT, method=method or DEFAULT.method, strength=max(0.0, float(strength)))
+    denoiser = load_prior()
+    skinning = LandmarkSkinning(load_body_model(body_model or default_body_model_path()))
+    timings["load"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    out = cleanup(denoiser, skinning, seq, settings,
+                  lambda done, total: progress("cleanup", done, total, ""), cancelled)
+    timings["cleanup"] = time.perf_counter() - tick
+    tick = time.perf_counter()
+    save_sequence(output, out, like=read_arrays(path), method=f"cleanup({settings.method})")
+    timings["write"] = time.perf_counter() - tick
+    return timings

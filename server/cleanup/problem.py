@@ -1,0 +1,175 @@
+"""The cleanup problem shared by both methods: target joint positions, their confidence and a start, all in the
+prior's domain (camera frame: x right, y down, z forward).
+
+The prior was trained on camera-frame root orientations of roughly level cameras. A sequence in SMPL's canonical
+world frame (y up) is turned into that domain by a level camera in front of the body: the root rotation and all
+positions are left-multiplied by ``CAMERA_FROM_WORLD = diag(1, -1, -1)`` (its own inverse, undone the same way).
+The translation is carried as the pelvis position (``transl = pelvis - rest pelvis``), which turns with the frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..body.fast import LandmarkSkinning, rigid_chain
+from ..body.layout import NUM_JOINTS, SMPL_PARENTS
+from ..body.rot6d import rotmat_to_rot6d, x_to_rotmats
+
+CAMERA_FROM_WORLD = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
+OBSERVED = 0.5          # a rotation counts as observed when some joint it moves has at least this confidence
+
+
+@dataclass(frozen=True)
+class Problem:
+    """target (N, 24, 3) joint positions (metres, prior domain); weight (N, 24) confidence; rest (24, 3) rest
+    joints of the body; x_start (N, 144) 6D start; pelvis_start (N, 3); fps."""
+
+    target: Tensor
+    weight: Tensor
+    rest: Tensor
+    x_start: Tensor
+    pelvis_start: Tensor
+    fps: float
+
+    @property
+    def frames(self) -> int:
+        return int(self.target.shape[0])
+
+
+def rest_joints(skinning: LandmarkSkinning, betas: Tensor) -> Tensor:
+    """betas (B,) -> rest joints (24, 3) of the shaped body (SMPL canonical frame, metres)."""
+    b = torch.nn.functional.pad(betas.float(), (0, max(0, skinning.num_betas - betas.numel())))[:skinning.num_betas]
+    return skinning.joint_template + torch.einsum("jcb,b->jc", skinning.joint_shapedirs, b)
+
+
+def joints_of(rest: Tensor, x: Tensor, pelvis: Tensor) -> Tensor:
+    """rest (24, 3), x (N, 144) 6D, pelvis (N, 3) -> posed joints (N, 24, 3) with joint 0 at ``pelvis``."""
+    rest_n = rest.expand(x.shape[0], -1, -1)
+    posed, _, _ = rigid_chain(x_to_rotmats(x), rest_n, SMPL_PARENTS)
+    return posed - rest_n[:, :1] + pelvis[:, None]
+
+
+def moved_by() -> np.ndarray:
+    """(24, 24) bool: [j, k] = the rotation of joint j moves joint k's position (k a strict descendant of j)."""
+    out = np.zeros((NUM_JOINTS, NUM_JOINTS), bool)
+    for k in range(NUM_JOINTS):
+        p = SMPL_PARENTS[k]
+        while p >= 0:
+            out[p, k] = True
+            p = SMPL_PARENTS[p]
+    return out
+
+
+def observed_rotations(confidence: np.ndarray) -> np.ndarray:
+    """(N, 24) joint confidence -> (N, 24) bool: whether each joint's rotation is pinned down by trusted joints
+    (a joint it moves is trusted; for the end joints, which move none, their own confidence)."""
+    moves = moved_by()
+    trusted = confidence >= OBSERVED
+    through = (trusted[:, None, :] & moves[None]).any(-1)
+    leaf = ~moves.any(1)
+    return np.where(leaf[None], trusted, through)
+
+
+def interpolate_rotations(x: Tensor, observed: np.ndarray, neutral: Tensor) -> Tensor:
+    """x (N, 144) 6D, observed (N, 24) bool, neutral (144,) -> (N, 144): unobserved joint rotations replaced by the
+    linear interpolation (in 6D, re-orthonormalised) of the observed frames, held at the ends; joints never observed
+    take the neutral rotation."""
+    n = x.shape[0]
+    out = x.detach().clone().reshape(n, NUM_JOINTS, 6).numpy()
+    neutral6 = neutral.detach().reshape(NUM_JOINTS, 6).numpy()
+    frames = np.arange(n)
+    for j in range(NUM_JOINTS):
+        ok = observed[:, j]
+        if ok.all():
+            continue
+        if not ok.any():
+            out[:, j] = neutral6[j]
+            continue
+        out[:, j] = np.stack([np.interp(frames, frames[ok], out[ok, j, c]) for c in range(6)], -1)
+    return orthonormal(torch.from_numpy(out).reshape(n, -1))
+
+
+def orthonormal(x: Tensor) -> Tensor:
+    """(N, 144) -> the same rotations as exact 6D (Gram-Schmidt)."""
+    return rotmat_to_rot6d(x_to_rotmats(x)).reshape(x.shape[0], -1)
+
+
+def kabsch(a: Tensor, b: Tensor, w: Tensor) -> Tensor:
+    """Rotations (N, 3, 3) minimising sum_k w_k ||R a_k - b_k||^2: a, b (N, K, 3), w (N, K); with a single
+    vector (K = 1) the minimal (swing) rotation; frames without evidence get the identity."""
+    if a.shape[1] == 1:
+        u = a[:, 0] / a[:, 0].norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        v = b[:, 0] / b[:, 0].norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        axis = torch.cross(u, v, dim=-1)
+        c = (u * v).sum(-1, keepdim=True).clamp(-0.999999, 1.0)
+        k = torch.stack([torch.zeros_like(c[:, 0]), -axis[:, 2], axis[:, 1], axis[:, 2], torch.zeros_like(c[:, 0]),
+                         -axis[:, 0], -axis[:, 1], axis[:, 0], torch.zeros_like(c[:, 0])], -1).reshape(-1, 3, 3)
+        rot = torch.eye(3) + k + (k @ k) / (1.0 + c[..., None])
+    else:
+        cov = (w[..., None] * b).transpose(1, 2) @ a                              # (N, 3, 3): sum w b a^T
+        u, _, vt = torch.linalg.svd(cov)
+        d = torch.sign(torch.det(u @ vt))
+        rot = u @ torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1)) @ vt
+    none = w.sum(1) < OBSERVED
+    return torch.where(none[:, None, None], torch.eye(3).expand_as(rot), rot)
+
+
+def analytic_start(rest: Tensor, target: Tensor, weight: Tensor, neutral: Tensor) -> Tensor:
+    """Swing-only inverse kinematics: rest (24, 3), target joints (N, 24, 3), weight (N, 24), neutral (144,) ->
+    x (N, 144). Each joint's global rotation is the smallest turn (after its parent's) that points its bone(s) at
+    the targets (Kabsch over several children: pelvis, spine3); the twist stays at zero. Joints whose children are
+    untrusted, and the end joints, keep the neutral local rotation."""
+    n = target.shape[0]
+    neutral_rot = x_to_rotmats(neutral[None])[0].clone()
+    neutral_rot[0] = torch.eye(3)
+    children = [[k for k in range(NUM_JOINTS) if SMPL_PARENTS[k] == j] for j in range(NUM_JOINTS)]
+    glob: list = [None] * NUM_JOINTS
+    local = torch.empty(n, NUM_JOINTS, 3, 3)
+    for j in range(NUM_JOINTS):
+        p = SMPL_PARENTS[j]
+        g_p = torch.eye(3).expand(n, 3, 3) if p < 0 else glob[p]
+        kids = children[j]
+        if not kids:
+            local[:, j] = neutral_rot[j] if p >= 0 else torch.eye(3)
+            glob[j] = g_p @ local[:, j]
+            continue
+        a = ((g_p @ neutral_rot[j]) @ (rest[kids] - rest[j]).T).transpose(1, 2)  # (N, K, 3) bones after neutral
+        b = target[:, kids] - target[:, j:j + 1]
+        w = weight[:, kids] * weight[:, j:j + 1]
+        turn = kabsch(a, b, w)
+        glob[j] = turn @ g_p @ neutral_rot[j]
+        local[:, j] = g_p.transpose(1, 2) @ glob[j]
+    return rotmat_to_rot6d(local).reshape(n, -1)
+
+
+def to_prior_domain(rotmats: Tensor, points: Optional[Tensor], world: bool) -> Tuple[Tensor, Optional[Tensor]]:
+    """Root rotations (N, 24, 3, 3) and points (N, ..., 3) of a world-frame sequence -> the prior's (camera)
+    domain, and back (the map is its own inverse); camera-frame input passes through."""
+    if not world:
+        return rotmats, points
+    rot = rotmats.clone()
+    rot[:, 0] = CAMERA_FROM_WORLD @ rot[:, 0]
+    return rot, None if points is None else points @ CAMERA_FROM_WORLD
+
+
+def smooth_path(points: Tensor, strength: float) -> Tensor:
+    """Implicit acceleration step on a clip of points (N, ..., 3): ``argmin ||p - points||^2 + strength ||D2 p||^2``
+    per channel (a zero-phase low-pass; 0 = unchanged)."""
+    from ..refine.scorehmr import SMOOTH_WINDOW, difference_basis, implicit_step
+    n = points.shape[0]
+    if strength <= 0 or n < 3:
+        return points
+    clip = Clip(n, difference_basis(min(n, SMOOTH_WINDOW), 2))
+    return implicit_step(clip, points.reshape(n, -1), torch.tensor(float(strength))).reshape(points.shape)
+
+
+@dataclass
+class Clip:
+    """What :func:`server.refine.scorehmr.implicit_step` needs: clip length, eigenbasis of one window."""
+
+    frames: int
+    smooth: Tuple[Tensor, Tensor]

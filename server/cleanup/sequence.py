@@ -1,0 +1,166 @@
+"""Pose sequences for motion cleanup: reading and writing the result schema (README "Result file"), masks.
+
+A :class:`MotionSequence` is N frames of SMPL poses (axis-angle, SMPL joint order), the root translation, the body
+shape and a per-frame, per-joint confidence in [0, 1] (1 trusted, 0 unknown: the cleanup completes such joints from
+the prior instead of fitting them). ``root_frame`` says what the root orientation maps SMPL's canonical body frame
+into: "camera" (capture results: OpenCV camera, y down) or "world" (SMPL's canonical world frame, y up, as in
+AMASS files and hand-keyed animation).
+
+NaN handling: a frame whose pose or translation has NaN entries keeps its finite joints; every joint with a NaN
+rotation (and, for a NaN translation, the whole frame) gets confidence 0 and its values are filled (rest rotation,
+the nearest finite translation) so the cleanup completes them.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from os import PathLike
+from typing import Dict, Mapping, Optional, Union
+
+import numpy as np
+
+from ..body.layout import JOINT_INDEX, NUM_JOINTS
+from ..errors import JobError
+
+log = logging.getLogger(__name__)
+
+ROOT_FRAMES = ("camera", "world")
+SCHEMA_HINT = ("Use a result file of a capture (README 'Result file'): poses (N, 24, 3) axis-angle, transl (N, 3), "
+               "betas (10,), fps, with at least 2 frames.")
+MASK_HINT = "A mask file holds 'confidence' (N, 24), (N,) or (24,) in [0, 1], or 'joints': SMPL joint names to drop."
+
+
+@dataclass(frozen=True)
+class MotionSequence:
+    """poses (N, 24, 3) float32 axis-angle; transl (N, 3) float32 metres; betas (B,) float32; fps; confidence
+    (N, 24) float32 in [0, 1]; root_frame "camera" | "world" (see the module docstring)."""
+
+    poses: np.ndarray
+    transl: np.ndarray
+    betas: np.ndarray
+    fps: float
+    confidence: np.ndarray
+    root_frame: str = "camera"
+
+    def __len__(self) -> int:
+        return int(self.poses.shape[0])
+
+
+def _bad(message: str, hint: str = SCHEMA_HINT) -> JobError:
+    return JobError("bad_request", message, hint)
+
+
+def _fill_translation(transl: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """(N, 3) with rows ``ok`` (N,) finite -> (N, 3): the other rows linearly interpolated (held at the ends)."""
+    frames = np.arange(len(transl))
+    return np.stack([np.interp(frames, frames[ok], transl[ok, c]) for c in range(3)], -1).astype(np.float32)
+
+
+def make_sequence(poses: np.ndarray, transl: np.ndarray, betas: np.ndarray, fps: float,
+                  confidence: Optional[np.ndarray] = None, root_frame: str = "camera",
+                  source: str = "the input") -> MotionSequence:
+    """Validate and normalise arrays into a sequence (NaN joints -> confidence 0, filled). Raises JobError."""
+    poses = np.asarray(poses, dtype=np.float32)
+    if poses.ndim != 3 or poses.shape[1:] != (NUM_JOINTS, 3):
+        raise _bad(f"{source}: poses must be (N, 24, 3) axis-angle, got {poses.shape}.")
+    n = poses.shape[0]
+    if n == 0:
+        raise _bad(f"{source} has no frames: nothing to clean up.")
+    if n < 2:
+        raise _bad(f"{source} has a single frame: cleanup works on motion.", "Pick a range of at least 2 frames.")
+    transl = np.zeros((n, 3), np.float32) if transl is None else np.asarray(transl, dtype=np.float32)
+    if transl.shape != (n, 3):
+        raise _bad(f"{source}: transl must be ({n}, 3), got {transl.shape}.")
+    betas = np.asarray(betas, dtype=np.float32).reshape(-1)
+    if not np.isfinite(betas).all():
+        raise _bad(f"{source}: betas contain NaN or infinite values.")
+    if root_frame not in ROOT_FRAMES:
+        raise _bad(f"{source}: root_frame must be one of {ROOT_FRAMES}, got {root_frame!r}.")
+    if not (np.isfinite(fps) and fps > 0):
+        raise _bad(f"{source}: fps must be positive, got {fps}.")
+    conf = np.ones((n, NUM_JOINTS), np.float32) if confidence is None else broadcast_confidence(confidence, n)
+    bad_joint = ~np.isfinite(poses).all(-1)                                      # (N, 24)
+    bad_frame = ~np.isfinite(transl).all(-1)                                     # (N,)
+    if bad_frame.all() or bad_joint.all():
+        raise _bad(f"{source}: every frame has NaN values.", "Key the motion, or pick a range with valid keys.")
+    if bad_joint.any() or bad_frame.any():
+        log.warning("%s: %d joint keys and %d translations are NaN; they are completed by the prior", source,
+                    int(bad_joint.sum()), int(bad_frame.sum()))
+        poses = np.where(bad_joint[..., None], 0.0, poses).astype(np.float32)
+        transl = _fill_translation(transl, ~bad_frame)
+        conf = np.where(bad_joint | bad_frame[:, None], 0.0, conf).astype(np.float32)
+    return MotionSequence(poses, transl, betas, float(fps), conf, root_frame)
+
+
+def broadcast_confidence(confidence: np.ndarray, n: int) -> np.ndarray:
+    """(N, 24), (N,) per frame or (24,) per joint confidence -> (N, 24) float32 clipped to [0, 1]; NaN -> 0."""
+    c = np.asarray(confidence, dtype=np.float32)
+    if c.shape == (n, NUM_JOINTS):
+        out = c
+    elif c.shape == (n,):
+        out = np.repeat(c[:, None], NUM_JOINTS, 1)
+    elif c.shape == (NUM_JOINTS,):
+        out = np.repeat(c[None], n, 0)
+    else:
+        raise _bad(f"confidence must be ({n}, 24), ({n},) or (24,), got {c.shape}.", MASK_HINT)
+    return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0).astype(np.float32)
+
+
+def _read(path: Union[str, PathLike], what: str) -> Dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except FileNotFoundError as exc:
+        raise JobError("bad_request", f"The {what} {path} does not exist.", "Check the path.") from exc
+    except (OSError, ValueError) as exc:
+        raise _bad(f"The {what} {path} is not a readable .npz file ({exc}).") from exc
+
+
+def load_sequence(path: Union[str, PathLike]) -> MotionSequence:
+    """A result-schema .npz -> MotionSequence (root_frame from an optional ``root_frame`` key, else "camera";
+    optional ``confidence`` (N, 24) or (N,)). Raises JobError (code bad_request) with a hint."""
+    arrays = _read(path, "motion file")
+    missing = [k for k in ("poses", "betas") if k not in arrays]
+    if missing:
+        raise _bad(f"The motion file {path} lacks {missing}.")
+    fps = float(arrays["fps"]) if "fps" in arrays else 30.0
+    root = str(arrays["root_frame"]) if "root_frame" in arrays else "camera"
+    return make_sequence(arrays["poses"], arrays.get("transl"), arrays["betas"], fps, arrays.get("confidence"),
+                         root, source=f"The motion file {path}")
+
+
+def load_mask(path: Union[str, PathLike], frames: int) -> np.ndarray:
+    """A mask .npz -> confidence (N, 24): its ``confidence`` ((N, 24), (N,) or (24,)) and/or ``joints`` (SMPL
+    joint names given confidence 0 in every frame). Raises JobError."""
+    arrays = _read(path, "mask file")
+    if "confidence" not in arrays and "joints" not in arrays:
+        raise _bad(f"The mask file {path} has neither 'confidence' nor 'joints'.", MASK_HINT)
+    conf = broadcast_confidence(arrays.get("confidence", np.ones(NUM_JOINTS, np.float32)), frames)
+    names = [str(j) for j in np.atleast_1d(arrays.get("joints", np.array([], dtype=str)))]
+    unknown = [j for j in names if j not in JOINT_INDEX]
+    if unknown:
+        raise _bad(f"The mask file {path} names unknown joints {unknown}.", MASK_HINT)
+    conf[:, [JOINT_INDEX[j] for j in names]] = 0.0
+    return conf
+
+
+def save_sequence(path: Union[str, PathLike], seq: MotionSequence,
+                  like: Optional[Mapping[str, np.ndarray]] = None, method: str = "") -> None:
+    """Write ``seq`` as a result-schema .npz (atomic), copying the other keys of ``like`` (the input's arrays)."""
+    from ..capture import RESULT_SCHEMA_VERSION, write_result
+
+    arrays = {k: np.asarray(v) for k, v in (like or {}).items()}
+    arrays.setdefault("schema_version", np.int32(RESULT_SCHEMA_VERSION))
+    arrays.update(poses=seq.poses.astype(np.float32), transl=seq.transl.astype(np.float32),
+                  betas=seq.betas.astype(np.float32), fps=np.float32(seq.fps),
+                  confidence=seq.confidence.astype(np.float32), root_frame=np.array(seq.root_frame))
+    if "frame_indices" not in arrays or len(arrays["frame_indices"]) != len(seq):
+        arrays["frame_indices"] = np.arange(len(seq), dtype=np.int32)
+    if method:
+        arrays["method"] = np.array(method)
+    write_result(str(path), arrays)
+
+
+def read_arrays(path: Union[str, PathLike]) -> Dict[str, np.ndarray]:
+    """All arrays of a .npz (for :func:`save_sequence`'s ``like``). Raises JobError."""
+    return _read(path, "motion file")
