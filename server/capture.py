@@ -132,15 +132,9 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     progress("open", 1, 1, f"{info.width}x{info.height} @ {info.fps:.2f} fps, frames {start}..{stop - 1}"
              + (f", {1 + len(others)} views" if others else ""))
 
-    total = (stop - start) * (1 + len(others))
-    found = _detect(info, start, stop, progress, cancelled, timings, 0, total)
     processed = stop - start
-    if not found.frame_indices:
-        raise JobError("no_person", f"No person was found in frames {start}..{stop - 1} of {info.path}.",
-                       "Check the frame range, or use footage where the whole body is visible.")
+    found, *extra = _detect_views([info] + others, start, stop, progress, cancelled, timings)
     log.info("person found in %d of %d frames", len(found.frame_indices), processed)
-    extra = [_detect(view, start, stop, progress, cancelled, timings, processed * (i + 1), total)
-             for i, view in enumerate(others)]
     if cancelled():
         raise Cancelled()
 
@@ -168,13 +162,8 @@ def run_detect(videos: List[str], output: str, start: int, end: int, progress: P
     info = video.probe(videos[0])
     start, stop = video.resolve_range(info, start, end)
     infos = [info] + [_probe_view(path, start, stop) for path in videos[1:]]
-    total = (stop - start) * len(infos)
-    found = [_detect(view, start, stop, progress, cancelled, timings, (stop - start) * i, total)
-             for i, view in enumerate(infos)]
-    if not found[0].frame_indices:
-        raise JobError("no_person", f"No person was found in frames {start}..{stop - 1} of {info.path}.",
-                       "Check the frame range, or use footage where the whole body is visible.")
-    aligned = [(np.stack(found[0].image), np.stack(found[0].world))] + [_align_view(found[0], f) for f in found[1:]]
+    found = _detect_views(infos, start, stop, progress, cancelled, timings)
+    aligned = [_align_view(found[0], f) for f in found]
     tick = time.perf_counter()
     save_keypoints(output, np.stack([a[0] for a in aligned]), np.array([[i.width, i.height] for i in infos]),
                    world=np.stack([a[1][..., :3] for a in aligned]), fps=info.fps,
@@ -182,6 +171,20 @@ def run_detect(videos: List[str], output: str, start: int, end: int, progress: P
     timings["write"] = time.perf_counter() - tick
     return CaptureSummary(path=os.path.abspath(output), frames=len(found[0].frame_indices), processed=stop - start,
                           timings=timings)
+
+
+def _detect_views(infos: List[video.VideoInfo], start: int, stop: int, progress: ProgressFn, cancelled: CancelFn,
+                  timings: Dict[str, float]) -> List[Detections]:
+    """BlazePose over the same frames of every view, one detect stage for all; raises ``no_person`` as soon as the
+    first view turns out to have nobody (before the other views are detected)."""
+    total = (stop - start) * len(infos)
+    found: List[Detections] = []
+    for i, info in enumerate(infos):
+        found.append(_detect(info, start, stop, progress, cancelled, timings, (stop - start) * i, total))
+        if i == 0 and not found[0].frame_indices:
+            raise JobError("no_person", f"No person was found in frames {start}..{stop - 1} of {info.path}.",
+                           "Check the frame range, or use footage where the whole body is visible.")
+    return found
 
 
 def _probe_view(path: str, start: int, stop: int) -> video.VideoInfo:
@@ -223,8 +226,8 @@ def _observations(image: np.ndarray, world: Optional[np.ndarray], info: video.Vi
 
 
 def _align_view(found: Detections, other: Detections) -> Tuple[np.ndarray, np.ndarray]:
-    """Another view's detections on the first view's frames: (N, 33, 3) keypoints, (N, 33, 4) world; frames
-    where that view saw nobody get confidence 0 (the fit ignores them there)."""
+    """A view's detections on the first view's frames: (N, 33, 3) keypoints, (N, 33, 4) world, float32; frames
+    where that view saw nobody get confidence 0 (the fit ignores them there). ``other`` may be ``found`` itself."""
     rows = {index: i for i, index in enumerate(other.frame_indices)}
     n = len(found.frame_indices)
     image, world = np.zeros((n, 33, 3), np.float32), np.zeros((n, 33, 4), np.float32)
@@ -240,25 +243,13 @@ def _estimate(found: Detections, extra: List[Detections], info: video.VideoInfo,
     """Detections -> the pipeline (regression, refinement) -> every array the result schema names."""
     from .refine.pipeline import run_pipeline
 
-    image = np.stack(found.image).astype(np.float32)    # (N, 33, 3)
-    world = np.stack(found.world).astype(np.float32)    # (N, 33, 4)
-    views = [_observations(image, world[..., :3], info)]
-    for other in extra:
-        kp, wl = _align_view(found, other)
-        views.append(_observations(kp, wl[..., :3], info))
-    tick = [time.perf_counter()]
-
-    def status(stage: str, done: int, total: int, message: str) -> None:
-        if stage == "refine" and done == 0 and timings["refine"] == 0.0:
-            timings["regress"] = time.perf_counter() - tick[0]
-            tick[0] = time.perf_counter()
-        progress(stage, done, total, message)
-
-    out = run_pipeline(models, views, settings, status, cancelled)
-    timings["refine" if settings.refine else "regress"] = time.perf_counter() - tick[0]
+    aligned = [_align_view(found, f) for f in [found] + extra]
+    views = [_observations(kp, wl[..., :3], info) for kp, wl in aligned]
+    out = run_pipeline(models, views, settings, progress, cancelled)
+    timings.update(out.seconds)
     arrays = result_arrays(models.body, out, info.width, info.height, info.fps)
-    arrays.update({"frame_indices": np.array(found.frame_indices, dtype=np.int32), "keypoints_2d": image,
-                   "world_landmarks": world, "source_video": np.array(info.path),
+    arrays.update({"frame_indices": np.array(found.frame_indices, dtype=np.int32), "keypoints_2d": aligned[0][0],
+                   "world_landmarks": aligned[0][1], "source_video": np.array(info.path),
                    "frame_count": np.int32(info.frame_count)})
     return arrays
 

@@ -130,7 +130,10 @@ def load_keypoints(path: str) -> KeypointSet:
         world = _as_views(data["world_landmarks"], "world_landmarks", (3, 4))[..., :3]
         if world.shape[:2] != (views, frames):
             raise _fail(f"'world_landmarks' covers {world.shape[:2]} (views, frames), 'keypoints' {(views, frames)}.")
-    fps = float(np.asarray(data.get("fps", DEFAULT_FPS)).reshape(-1)[0]) if np.size(data.get("fps", 1)) else DEFAULT_FPS
+    fps_array = np.asarray(data.get("fps", DEFAULT_FPS))
+    if fps_array.size != 1 or fps_array.dtype.kind not in "fiu":
+        raise _fail(f"'fps' must be one number, got {fps_array.dtype} of shape {fps_array.shape}.")
+    fps = float(fps_array.reshape(()))
     if not np.isfinite(fps) or fps <= 0:
         raise _fail(f"'fps' must be positive, got {fps}.")
     indices = np.asarray(data.get("frame_indices", np.arange(frames)))

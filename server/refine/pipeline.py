@@ -10,8 +10,9 @@ and :mod:`server.cli`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -68,6 +69,7 @@ class PipelineOutput:
     hypotheses: Optional[Tensor] = None
     spread: Optional[Tensor] = None
     views: Optional[List[Estimate]] = None
+    seconds: Dict[str, float] = field(default_factory=dict)   # wall time of the stages "regress", "refine"
 
 
 class Models:
@@ -211,6 +213,7 @@ def _run(models: Models, views: Sequence[Observations], settings: PipelineSettin
         log.warning("video mode with a single frame: refining it in frame mode")
         mode = "frame"
 
+    tick = time.perf_counter()
     report("regress", 0, len(views), "initial estimate")
     starts: List[Estimate] = []
     for i, obs in enumerate(views):
@@ -223,8 +226,10 @@ def _run(models: Models, views: Sequence[Observations], settings: PipelineSettin
     starts = [_with_betas(models, e, betas) for e in starts]
     if len(views) > 1:
         starts = _fill_unseen(starts, views)
+    seconds = {"regress": time.perf_counter() - tick}
     if not settings.refine:
-        return PipelineOutput(starts[0], method, views=starts)
+        return PipelineOutput(starts[0], method, views=starts, seconds=seconds)
+    tick = time.perf_counter()
 
     from .scorehmr import guided_steps, refine, refine_multiview, sample_hypotheses
     refine_settings = _refine_settings(settings)
@@ -239,7 +244,7 @@ def _run(models: Models, views: Sequence[Observations], settings: PipelineSettin
         out = refine(denoiser, models.skinning, views[0], starts[0], refine_settings, mode=mode, progress=progress,
                      cancelled=stop)
         refined = [out.estimate.detach()]
-    result = PipelineOutput(refined[0], f"{method}+scorehmr({mode})", views=refined)
+    result = PipelineOutput(refined[0], f"{method}+scorehmr({mode})", views=refined, seconds=seconds)
     if settings.hypotheses >= 1:
         report("refine", 0, 1, f"{settings.hypotheses} alternative poses per frame")
         result.hypotheses, _ = sample_hypotheses(denoiser, models.skinning, views[0], starts[0],
@@ -247,6 +252,7 @@ def _run(models: Models, views: Sequence[Observations], settings: PipelineSettin
         result.spread = pose_spread(models.skinning, torch.cat([refined[0].x[None], result.hypotheses]),
                                     refined[0].betas)
         report("refine", 1, 1, "")
+    seconds["refine"] = time.perf_counter() - tick
     return result
 
 
