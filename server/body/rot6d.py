@@ -84,6 +84,11 @@ def x_to_rotmats(x: Tensor) -> Tensor:
     return rot6d_to_rotmat(x.reshape(x.shape[0], NUM_JOINTS, 6))
 
 
+def orthonormal_x(x: Tensor) -> Tensor:
+    """(N, 144) 6D poses -> the same rotations as exact 6D (Gram-Schmidt applied, first two columns)."""
+    return rotmat_to_rot6d(x_to_rotmats(x)).reshape(x.shape[0], -1)
+
+
 def x_to_poses(x: Tensor) -> Tensor:
     """(N, 144) diffusion state -> (N, 24, 3) axis-angle."""
     return rotmat_to_rotvec_torch(x_to_rotmats(x))

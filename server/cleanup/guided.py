@@ -21,7 +21,8 @@ from ..diffusion.schedule import alpha_bar, cosine_alphas_cumprod, ddim_timestep
 from ..errors import Cancelled
 from ..refine.scorehmr import SMOOTH_WINDOW, difference_basis, implicit_step
 from . import dposer
-from .problem import Clip, Problem, joints_of, orthonormal
+from ..body.rot6d import orthonormal_x
+from .problem import Clip, Problem, joints_of
 
 if TYPE_CHECKING:
     from .methods import CleanupSettings
@@ -64,7 +65,7 @@ def refine(denoiser, problem: Problem, s: "CleanupSettings", progress: Optional[
     with torch.enable_grad():
         x, pelvis = dposer.optimise(denoiser, problem, fit, s.t_range, report, cancelled)
     if not steps:
-        return orthonormal(x), pelvis
+        return orthonormal_x(x), pelvis
     alphas = cosine_alphas_cumprod(denoiser.config.num_timesteps)
     n = problem.frames
     clip = Clip(n, difference_basis(min(n, SMOOTH_WINDOW), JERK)) if n > JERK else None
@@ -90,6 +91,6 @@ def refine(denoiser, problem: Problem, s: "CleanupSettings", progress: Optional[
             done += 1
             if progress is not None:
                 progress(done, total)
-        x = orthonormal(denoiser.denormalize(z))
+        x = orthonormal_x(denoiser.denormalize(z))
         pelvis = _pelvis(problem, x, pelvis, clip, weight * 1e-4)
     return x, pelvis

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ..body.fast import LandmarkSkinning, rigid_chain
 from ..body.layout import NUM_JOINTS, SMPL_PARENTS
-from ..body.rot6d import rotmat_to_rot6d, x_to_rotmats
+from ..body.rot6d import orthonormal_x, rotmat_to_rot6d, x_to_rotmats
 
 CAMERA_FROM_WORLD = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
 OBSERVED = 0.5          # a rotation counts as observed when some joint it moves has at least this confidence
@@ -90,12 +90,7 @@ def interpolate_rotations(x: Tensor, observed: np.ndarray, neutral: Tensor) -> T
             out[:, j] = neutral6[j]
             continue
         out[:, j] = np.stack([np.interp(frames, frames[ok], out[ok, j, c]) for c in range(6)], -1)
-    return orthonormal(torch.from_numpy(out).reshape(n, -1))
-
-
-def orthonormal(x: Tensor) -> Tensor:
-    """(N, 144) -> the same rotations as exact 6D (Gram-Schmidt)."""
-    return rotmat_to_rot6d(x_to_rotmats(x)).reshape(x.shape[0], -1)
+    return orthonormal_x(torch.from_numpy(out).reshape(n, -1))
 
 
 def kabsch(a: Tensor, b: Tensor, w: Tensor) -> Tensor:

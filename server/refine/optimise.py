@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from ..body.fast import LandmarkSkinning
-from ..body.rot6d import rotmat_to_rot6d, x_to_rotmats
+from ..body.rot6d import orthonormal_x
 from ..diffusion.schedule import cosine_alphas_cumprod, predict_x0, q_sample
 from ..errors import Cancelled
 from ..fitting.camera import fit_translation, project
@@ -80,7 +80,7 @@ def optimise(skinning: LandmarkSkinning, obs: Observations, init: Estimate,
     if settings.optimizer not in ("adam", "lbfgs"):
         raise ValueError(f"optimizer must be 'adam' or 'lbfgs', got {settings.optimizer!r}")
     betas = init.betas.detach()
-    start = _orthonormal(init.x.detach())
+    start = orthonormal_x(init.x.detach())
     transl = init.transl.detach()
     if settings.refit_translation:
         transl = _refit_translation(skinning, obs, start, betas, transl)
@@ -98,7 +98,7 @@ def optimise(skinning: LandmarkSkinning, obs: Observations, init: Estimate,
     run(x, cam, objective, prior, settings, cancelled)
     log.debug("optimised %d frames: %d %s steps, prior %s, video %s", len(obs), settings.steps, settings.optimizer,
               prior is not None, video)
-    return Estimate(_orthonormal(x.detach()), betas, _cam_to_transl(cam.detach()))
+    return Estimate(orthonormal_x(x.detach()), betas, _cam_to_transl(cam.detach()))
 
 
 def _run_adam(x: Tensor, cam: Tensor, objective: Callable[[Optional[Tensor]], Tensor], prior: Optional["_Prior"],
@@ -201,11 +201,6 @@ class _Prior:
 def _cosine(step: int, total: int) -> float:
     """1 at step 0 -> 0 at ``total`` (half cosine)."""
     return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
-
-
-def _orthonormal(x: Tensor) -> Tensor:
-    """(N, 144) -> the same rotations as exact first-two-column 6D (Gram-Schmidt applied)."""
-    return rotmat_to_rot6d(x_to_rotmats(x)).reshape(x.shape[0], -1)
 
 
 def _refit_translation(skinning: LandmarkSkinning, obs: Observations, x: Tensor, betas: Tensor,

@@ -50,7 +50,7 @@ import torch
 from torch import Tensor
 
 from ..body.fast import LandmarkSkinning
-from ..body.rot6d import rotmat_to_rot6d, x_to_rotmats
+from ..body.rot6d import orthonormal_x
 from ..diffusion.condition import keypoints_to_condition
 from ..diffusion.sampler import bind, ddim_invert
 from ..diffusion.schedule import alpha_bar, cosine_alphas_cumprod, ddim_timesteps, predict_eps, predict_x0, q_sample
@@ -140,11 +140,6 @@ def _new_run(denoiser, blocks: Sequence[Observations], betas: Sequence[Tensor], 
         cond = torch.cat([keypoints_to_condition(b.keypoints, b.world, use_world) for b in blocks])
     return _Run(cond=cond, ev=Evidence.stack(blocks, betas),
                 alphas=cosine_alphas_cumprod(denoiser.config.num_timesteps), **kw)
-
-
-def _orthonormal(x: Tensor) -> Tensor:
-    """(M, 144) -> the same rotations as exact 6D (Gram-Schmidt)."""
-    return rotmat_to_rot6d(x_to_rotmats(x)).reshape(x.shape[0], -1)
 
 
 def _check_finite(name: str, value: Optional[Tensor]) -> None:
@@ -333,7 +328,7 @@ def _iterate(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSettings,
     group = run.group if run.group is not None else torch.arange(x.shape[0])
     if run.frames > s.temporal_order and s.temporal_implicit and s.temporal_weight > 0:
         run.smooth = difference_basis(min(run.frames, SMOOTH_WINDOW), s.temporal_order)
-    x = _orthonormal(x)
+    x = orthonormal_x(x)
     if s.refit_translation:
         transl = guidance.refit_translation(skinning, run.ev, x, transl)
     cam = _MaskedAdam(transl, s.cam_lr)
@@ -352,7 +347,7 @@ def _iterate(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSettings,
             align_steps += int(_guided_step(denoiser, skinning, run, s, z, cam, t, t_next, active, k < n_align))
             if progress is not None:   # per step: a long clip's iteration can take longer than the hang timeout
                 progress(min(total, it * per_iteration + k + 1), total)
-        x = torch.where(active[:, None], _orthonormal(denoiser.denormalize(z)), x)
+        x = torch.where(active[:, None], orthonormal_x(denoiser.denormalize(z)), x)
         now = _group_loss(_keypoint_now(skinning, run, x, cam.value), group)
         active = active & ((prev - now).abs() / prev.clamp_min(1e-12) >= s.early_stop_tol)
         prev = torch.where(active, now, prev)
@@ -409,7 +404,7 @@ def refine_multiview(denoiser, skinning: LandmarkSkinning, views: Sequence[Obser
                                                torch.cat([e.transl for e in inits]), progress, cancelled)
     x = x.reshape(len(views), n, -1).clone()
     x[:, :, guidance.BODY_SLICE] = x[:, :, guidance.BODY_SLICE].mean(0, keepdim=True)
-    x = _orthonormal(x.reshape(len(views) * n, -1))
+    x = orthonormal_x(x.reshape(len(views) * n, -1))
     kp = _keypoint_now(skinning, run, x, transl)
     return [RefineOutput(Estimate(x[v * n:(v + 1) * n], betas, transl[v * n:(v + 1) * n]), kp[v * n:(v + 1) * n],
                          runs[v * n:(v + 1) * n], align_steps) for v in range(len(views))]
