@@ -10,7 +10,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import bpy
 
@@ -23,17 +23,23 @@ from .worker_client import JobError, WorkerClient
 log = logging.getLogger(__name__)
 
 STAGE_TEXT = {"open": "Opening the footage", "detect": "Detecting the person",
-              "regress": "First estimate", "refine": "Refining (ScoreHMR)", "write": "Writing the result"}
+              "regress": "First estimate", "refine": "Refining (ScoreHMR)", "write": "Writing the result",
+              "cleanup": "Cleaning up (prior)", "import": "Importing the motion"}
+KIND_LABEL = {"capture": "Capture", "cleanup": "Clean up", "import_motion": "Import"}
+BUSY_TEXT = {"capture": "A capture", "cleanup": "A clean-up", "import_motion": "An import"}
 KEEP_JOBS = 5
 Outcome = Union[protocol.Result, JobError]
 
 
 @dataclass
 class CaptureJob:
-    """One running capture: the worker client and the settings snapshot."""
+    """One running job: the worker client and the settings snapshot. ``kind`` is the protocol job kind
+    (capture, cleanup, import_motion); ``payload`` what the job's operator needs to apply the result."""
 
     client: WorkerClient
-    request: CaptureRequest
+    request: Optional[CaptureRequest]
+    kind: str = "capture"
+    payload: Any = None
 
 
 _active: Optional[CaptureJob] = None
@@ -122,28 +128,58 @@ def view_paths(settings, main_video: str) -> tuple:
     return tuple(paths)
 
 
-def start_capture(context: bpy.types.Context) -> CaptureJob:
-    """Resolve the worker, snapshot the settings, spawn the worker and submit; raise ScoreHMRError."""
-    global _active
+def check_idle() -> None:
+    """Raise :class:`ScoreHMRError` (code ``busy``) while a job is running."""
     if _active is not None:
-        raise ScoreHMRError("A capture is already running.", "Wait for it or press Cancel", "busy")
-    python = preferences.worker_python(context)
-    body_model = preferences.smpl_model_path(context)
+        raise ScoreHMRError(f"{BUSY_TEXT.get(_active.kind, 'A job')} is already running.",
+                            "Wait for it or press Cancel", "busy")
+
+
+def new_job_dir() -> Tuple[str, Path]:
+    """A fresh job id and its (not yet created) folder under the extension's user folder; old ones pruned."""
     job_id = uuid.uuid4().hex[:12]
     jobs = preferences.jobs_dir()
     _prune_jobs(jobs)
-    job_dir = jobs / job_id
+    return job_id, jobs / job_id
+
+
+def start_capture(context: bpy.types.Context) -> CaptureJob:
+    """Resolve the worker, snapshot the settings, spawn the worker and submit; raise ScoreHMRError."""
+    check_idle()
+    python = preferences.worker_python(context)
+    body_model = preferences.smpl_model_path(context)
+    job_id, job_dir = new_job_dir()
     request = make_request(context, job_dir, job_id)
     job_dir.mkdir(parents=True, exist_ok=True)
+    submit = protocol.Submit(job_id=job_id, kind="capture", video=request.video, job_dir=str(job_dir),
+                             start=request.start, end=request.end,
+                             body_model=body_model, views=list(request.views), refine=request.refine,
+                             iterations=request.iterations, temporal=request.temporal,
+                             hypotheses=request.alternatives)
+    return _launch(context, python, submit, CaptureJob(None, request))  # type: ignore[arg-type]
+
+
+def start_motion_job(context: bpy.types.Context, kind: str, motion: Path, job_id: str, job_dir: Path,
+                     strength: float = 1.0, request: Optional[CaptureRequest] = None,
+                     payload: Any = None) -> CaptureJob:
+    """Submit a ``cleanup`` or ``import_motion`` job reading the ``.npz`` ``motion``; raise ScoreHMRError."""
+    check_idle()
+    python = preferences.worker_python(context)
+    submit = protocol.Submit(job_id=job_id, kind=kind, video="", job_dir=str(job_dir), motion=str(motion),
+                             strength=float(strength), body_model=preferences.smpl_model_path(context))
+    job_dir.mkdir(parents=True, exist_ok=True)
+    return _launch(context, python, submit, CaptureJob(None, request, kind, payload))  # type: ignore[arg-type]
+
+
+def _launch(context: bpy.types.Context, python: str, submit: protocol.Submit, job: CaptureJob) -> CaptureJob:
+    """Spawn the worker for ``job``, send ``submit`` and make ``job`` the active one."""
+    global _active
     prefs = preferences.get_prefs(context)
-    client = WorkerClient(python, preferences.ADDON_DIR, hang_timeout=prefs.hang_timeout, cwd=job_dir)
+    client = WorkerClient(python, preferences.ADDON_DIR, hang_timeout=prefs.hang_timeout, cwd=Path(submit.job_dir))
     client.start()
-    client.submit(protocol.Submit(job_id=job_id, kind="capture", video=request.video, job_dir=str(job_dir),
-                                  start=request.start, end=request.end,
-                                  body_model=body_model, views=list(request.views), refine=request.refine,
-                                  iterations=request.iterations, temporal=request.temporal,
-                                  hypotheses=request.alternatives))
-    _active = CaptureJob(client, request)
+    client.submit(submit)
+    job.client = client
+    _active = job
     st = status(context)
     st.running, st.progress, st.stage, st.message = True, 0.0, "Starting the worker", ""
     st.error = st.hint = st.error_code = st.details = ""
@@ -157,9 +193,10 @@ def pump(job: CaptureJob, context: Optional[bpy.types.Context] = None) -> Option
         if isinstance(event, protocol.Ready):
             st.stage = "Worker started"
         elif isinstance(event, protocol.Progress):
-            index = protocol.STAGES.index(event.stage) if event.stage in protocol.STAGES else 0
+            stages = protocol.KIND_STAGES.get(job.kind, protocol.STAGES)
+            index = stages.index(event.stage) if event.stage in stages else 0
             part = event.done / event.total if event.total > 0 else 0.0
-            st.progress = min(1.0, (index + part) / len(protocol.STAGES))
+            st.progress = min(1.0, (index + part) / len(stages))
             st.stage = f"{STAGE_TEXT.get(event.stage, event.stage)} {event.done}/{event.total}"
             st.message = event.message
     return job.client.outcome
@@ -198,7 +235,13 @@ def show_error(error: ScoreHMRError, context: Optional[bpy.types.Context] = None
     st.error, st.hint, st.error_code, st.details = error.message, error.hint, error.code, ""
 
 
-def as_error(outcome: JobError) -> ScoreHMRError:
+def as_error(outcome: JobError, kind: str = "capture") -> ScoreHMRError:
+    """The worker's failure as a panel error (a cancel names the job that was cancelled)."""
+    if outcome.code == "cancelled" and kind != "capture":
+        label = KIND_LABEL.get(kind, "Job")
+        err = ScoreHMRError(f"{label} cancelled.", "Nothing was changed", "cancelled")
+        err.details = outcome.details  # type: ignore[attr-defined]
+        return err
     err = ScoreHMRError(outcome.message, outcome.hint, outcome.code)
     err.details = outcome.details  # type: ignore[attr-defined]
     return err
@@ -208,7 +251,7 @@ def stop_all() -> None:
     """Stop the running job (unregister, file load); its operator then ends as cancelled."""
     global _active
     if _active is not None:
-        log.info("stopping the running capture")
+        log.info("stopping the running %s job", _active.kind)
         _active.client.cancel()
         _active.client.close()
         _active = None

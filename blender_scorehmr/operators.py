@@ -25,12 +25,11 @@ from .worker_setup import WorkerSetup
 log = logging.getLogger(__name__)
 
 
-class SCOREHMR_OT_capture(bpy.types.Operator):
-    """Capture the person's motion from the footage and key an SMPL armature"""
-
-    bl_idname = "scorehmr.capture"
-    bl_label = "Capture Motion"
-    bl_options = {"REGISTER", "UNDO"}
+class WorkerJobOperator:
+    """Mixin of the operators that run one worker job (capture, clean up, import): blocking ``execute``, modal
+    ``invoke`` on a window timer, and ``_finish``. Subclasses define ``_begin(context) -> bridge.CaptureJob``
+    (raise ScoreHMRError for bad input: nothing changes) and ``_apply(context, job, result) -> str`` (the status
+    line; raise ScoreHMRError or let a bpy error through after rolling back its own changes)."""
 
     _timer = None
     _job: Optional[bridge.CaptureJob] = None
@@ -72,12 +71,18 @@ class SCOREHMR_OT_capture(bpy.types.Operator):
             context.window_manager.event_timer_remove(self._timer)
         if self._job is not None:
             self._job.client.cancel()
-            bridge.end_job(self._job, context, ScoreHMRError("Capture stopped.", "Press Capture motion again",
-                                                             "cancelled"))
+            bridge.end_job(self._job, context, ScoreHMRError(f"{self.bl_label} stopped.",
+                                                             f"Press {self.bl_label} again", "cancelled"))
+
+    def _begin(self, context: bpy.types.Context) -> bridge.CaptureJob:
+        raise NotImplementedError
+
+    def _apply(self, context: bpy.types.Context, job: bridge.CaptureJob, result: protocol.Result) -> str:
+        raise NotImplementedError
 
     def _start(self, context: bpy.types.Context) -> bool:
         try:
-            self._job = bridge.start_capture(context)
+            self._job = self._begin(context)
         except ScoreHMRError as exc:  # bad settings or no worker: show it, change nothing
             bridge.show_error(exc, context)
             self.report({"ERROR"}, str(exc))
@@ -87,24 +92,42 @@ class SCOREHMR_OT_capture(bpy.types.Operator):
     def _finish(self, context: bpy.types.Context, outcome: bridge.Outcome) -> Set[str]:
         job, error = self._job, None
         if isinstance(outcome, protocol.Result):
-            tick = time.perf_counter()
             try:
-                obj = apply_result(context, job.request, Path(outcome.path))
+                text = self._apply(context, job, outcome)
             except ScoreHMRError as exc:  # invalid or empty result: nothing was added
                 error = exc
-            except Exception as exc:  # a bpy failure while keying: apply_result rolled back; report it
-                log.exception("applying the capture failed")
-                error = ScoreHMRError(f"Applying the capture failed: {exc}", "See the system console", "internal")
+            except Exception as exc:  # a bpy failure while keying: _apply rolled back; report it
+                log.exception("applying the %s result failed", job.kind)
+                error = ScoreHMRError(f"Applying the result failed: {exc}", "See the system console", "internal")
+                if job.kind == "capture":
+                    error.message = f"Applying the capture failed: {exc}"
             else:
-                bridge.record_success(outcome, obj, time.perf_counter() - tick)
                 bridge.end_job(job, context)
-                self.report({"INFO"}, f"Keyed {obj.name}")
+                bridge.status(context).stage = text
+                self.report({"INFO"}, text)
                 return {"FINISHED"}
         else:
-            error = bridge.as_error(outcome)
+            error = bridge.as_error(outcome, job.kind)
         bridge.end_job(job, context, error)
         self.report({"WARNING"} if error.code == "cancelled" else {"ERROR"}, str(error))
         return {"CANCELLED"}
+
+
+class SCOREHMR_OT_capture(WorkerJobOperator, bpy.types.Operator):
+    """Capture the person's motion from the footage and key an SMPL armature"""
+
+    bl_idname = "scorehmr.capture"
+    bl_label = "Capture Motion"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def _begin(self, context: bpy.types.Context) -> bridge.CaptureJob:
+        return bridge.start_capture(context)
+
+    def _apply(self, context: bpy.types.Context, job: bridge.CaptureJob, result: protocol.Result) -> str:
+        tick = time.perf_counter()
+        obj = apply_result(context, job.request, Path(result.path))
+        bridge.record_success(result, obj, time.perf_counter() - tick)
+        return f"Keyed {obj.name}"
 
 
 class SCOREHMR_OT_cancel(bpy.types.Operator):

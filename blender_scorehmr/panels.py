@@ -44,6 +44,33 @@ class SCOREHMR_PT_capture(bpy.types.Panel):
             _draw_error(layout, st)
 
 
+class SCOREHMR_PT_motion(bpy.types.Panel):
+    """Clean up the active armature's motion with the prior; import SMPL/AMASS motion files."""
+
+    bl_idname = "SCOREHMR_PT_motion"
+    bl_label = "Clean up Motion"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "ScoreHMR"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        settings = context.scene.scorehmr
+        st = context.window_manager.scorehmr_status
+        col = layout.column()
+        col.enabled = not st.running
+        col.prop(settings, "cleanup_strength")
+        col.prop(settings, "cleanup_use_scene_range")
+        sub = col.column(align=True)
+        sub.enabled = not settings.cleanup_use_scene_range
+        sub.prop(settings, "cleanup_start")
+        sub.prop(settings, "cleanup_end")
+        col.prop(settings, "cleanup_mask_selected")
+        col.operator("scorehmr.cleanup", icon="MOD_SMOOTH")
+        col.separator()
+        col.operator("scorehmr.import_motion", text="Import Motion (.npz)", icon="IMPORT")
+
+
 def _draw_fit(layout: bpy.types.UILayout, settings) -> None:
     """Refinement options and the multi-view clips."""
     box = layout.box()
@@ -71,4 +98,4 @@ def _draw_error(layout: bpy.types.UILayout, st) -> None:
         box.label(text=st.hint, icon="INFO")
 
 
-PANEL_CLASSES = (SCOREHMR_PT_capture,)
+PANEL_CLASSES = (SCOREHMR_PT_capture, SCOREHMR_PT_motion)

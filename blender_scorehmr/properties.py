@@ -59,6 +59,16 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
                             "they share the body, each keeps its own camera; the result is in the main camera's view",
                             default=False)
     views: CollectionProperty(type=SCOREHMR_PG_view)
+    cleanup_strength: FloatProperty(name="Strength", description="How strongly the diffusion prior cleans the "
+                                    "motion (1 = default, 0 = unchanged, up to 2)", default=1.0, min=0.0, max=2.0,
+                                    step=10)
+    cleanup_use_scene_range: BoolProperty(name="Scene Range", description="Clean up the scene's frame range "
+                                          "(off: the frames below)", default=True)
+    cleanup_start: IntProperty(name="Start", description="First frame to clean up", default=1)
+    cleanup_end: IntProperty(name="End", description="Last frame to clean up (inclusive)", default=250)
+    cleanup_mask_selected: BoolProperty(name="Selected Bones Unreliable",
+                                        description="Treat the selected pose bones as unknown on every frame: the "
+                                        "prior completes them from the rest of the body", default=False)
 
 
 class SCOREHMR_PG_status(bpy.types.PropertyGroup):

@@ -7,6 +7,7 @@ import bpy
 
 from . import bridge, properties
 from .operators import OPERATOR_CLASSES
+from .operators_motion import MOTION_OPERATOR_CLASSES, menu_import
 from .panels import PANEL_CLASSES
 from .preferences import SCOREHMR_AddonPreferences
 
@@ -16,6 +17,7 @@ CLASSES = (
     *properties.PROPERTY_CLASSES,
     SCOREHMR_AddonPreferences,
     *OPERATOR_CLASSES,
+    *MOTION_OPERATOR_CLASSES,
     *PANEL_CLASSES,
 )
 
@@ -24,7 +26,7 @@ _register_classes, _unregister_classes = bpy.utils.register_classes_factory(CLAS
 
 @bpy.app.handlers.persistent
 def _on_load_pre(*_args) -> None:
-    """A file is being loaded: stop the running capture (its results would have nowhere to go)."""
+    """A file is being loaded: stop the running job (its results would have nowhere to go)."""
     bridge.stop_all()
 
 
@@ -32,10 +34,12 @@ def register() -> None:
     _register_classes()
     properties.attach()
     bpy.app.handlers.load_pre.append(_on_load_pre)
+    bpy.types.TOPBAR_MT_file_import.append(menu_import)
 
 
 def unregister() -> None:
     bridge.stop_all()
+    bpy.types.TOPBAR_MT_file_import.remove(menu_import)
     if _on_load_pre in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_on_load_pre)
     properties.detach()

@@ -5,6 +5,7 @@
     python -m server detect VIDEO [VIDEO2 ...] -o KEYPOINTS.npz     # BlazePose keypoints only
     python -m server refine KEYPOINTS.npz -o OUT.npz [--mode frame|video|multiview]
     python -m server cleanup IN.npz -o OUT.npz [--strength S] [--mask MASK.npz] [--method dposer|guided]
+    python -m server import-motion AMASS.npz -o OUT.npz [--body SMPL_FILE]   # SMPL/AMASS motion -> result file
 
 Exit codes: 0 done, 1 internal error, 2 bad request, 3 video missing, 4 video unreadable, 5 no person,
 6 missing package, 7 bad body model file, 8 weights not found, 9 bad weights, 10 bad keypoints file,
@@ -57,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     clean.add_argument("--mask", default="", metavar="MASK.npz", help="confidence (N, 24) / (N,) / (24,) or "
                        "'joints' names: low-confidence joints are completed by the prior")
     clean.add_argument("--method", choices=["dposer", "guided"], default="", help="default: the benchmark's best")
+    imp = commands.add_parser("import-motion", help="an SMPL/AMASS motion .npz -> a result file (for Blender)")
+    imp.add_argument("input", help="AMASS/SMPL .npz: poses (N, 72|66|156|165) or root_orient + pose_body, trans, "
+                     "betas, mocap_framerate")
+    imp.add_argument("-o", "--output", required=True, help="the result .npz (schema in the README)")
+    imp.add_argument("--body", default="", metavar="SMPL_FILE",
+                     help="official SMPL model file (.pkl or .npz); default: the built-in open body")
     return parser
 
 
@@ -153,8 +160,17 @@ def run_cleanup_cli(args: argparse.Namespace) -> int:
     from .cleanup.job import run_cleanup
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
-        return args.output, run_cleanup(args.input, args.output, args.strength, args.mask, args.method,
-                                        progress, cancelled)
+        summary = run_cleanup(args.input, args.output, args.strength, args.mask, args.method, progress, cancelled)
+        return summary.path, summary.timings
+    return _run_job(job)
+
+
+def run_import_motion_cli(args: argparse.Namespace) -> int:
+    from .motion_import import import_motion
+
+    def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
+        summary = import_motion(args.input, args.output, args.body, progress, cancelled)
+        return f"{summary.path}: {summary.frames} frames", summary.timings
     return _run_job(job)
 
 
@@ -170,6 +186,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return run_refine_cli(args)
     if args.command == "cleanup":
         return run_cleanup_cli(args)
+    if args.command == "import-motion":
+        return run_import_motion_cli(args)
     from .worker_loop import serve
 
     return serve()

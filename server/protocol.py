@@ -16,10 +16,15 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, Union
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3   # 3: job kinds "cleanup" and "import_motion", Submit.motion and Submit.strength
 
-# Stages a capture job reports, in order; the add-on maps them to panel text.
-STAGES: Tuple[str, ...] = ("open", "detect", "regress", "refine", "write")
+# Job kinds (``Submit.kind``) and the stages each reports, in order; the add-on maps stages to panel text.
+KIND_STAGES: Dict[str, Tuple[str, ...]] = {
+    "capture": ("open", "detect", "regress", "refine", "write"),
+    "cleanup": ("cleanup",),
+    "import_motion": ("import",),
+}
+STAGES: Tuple[str, ...] = ("open", "detect", "regress", "refine", "write", "cleanup", "import")
 
 # Failure codes carried by ``Failed.code`` (and mapped to CLI exit codes by the worker).
 ERROR_CODES: Tuple[str, ...] = (
@@ -68,7 +73,7 @@ class Ready(Message):
 
 @dataclass(frozen=True)
 class Submit(Message):
-    """Add-on -> worker: run one capture job.
+    """Add-on -> worker: run one job of ``kind`` (one of :data:`KIND_STAGES`: capture, cleanup, import_motion).
 
     ``video`` is an absolute path; ``start``/``end`` are 0-based source-frame indices, ``end`` exclusive,
     ``-1`` meaning the end of the clip; the worker writes its files under ``job_dir``. ``body_model`` is the
@@ -78,6 +83,10 @@ class Submit(Message):
     its temporal smoothing (1 = default, 0 = off); ``initial`` is ``learned`` (the regressor) or ``analytic``;
     ``hypotheses`` > 1 also stores that many alternative poses per frame; ``align`` turns on the HMDiff-style
     alignment in the early refinement steps.
+
+    Kinds ``cleanup`` and ``import_motion`` read ``motion`` (an absolute ``.npz`` path: a motion file for cleanup,
+    an SMPL/AMASS file for import) and leave ``video`` empty; ``strength`` is the cleanup's prior strength
+    (1 = default, 0 = unchanged).
     """
 
     TYPE: ClassVar[str] = "submit"
@@ -95,6 +104,8 @@ class Submit(Message):
     initial: str = "learned"
     hypotheses: int = 0
     align: bool = False
+    motion: str = ""
+    strength: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 REQUIRED_MODULES = {"numpy": "numpy==1.26.4", "cv2": "opencv-python-headless", "mediapipe": "mediapipe==0.10.21",
                     "torch": "torch==2.13.0"}
-JOB_KINDS = ("capture",)
+JOB_KINDS = tuple(protocol.KIND_STAGES)   # ("capture", "cleanup", "import_motion")
 
 
 def missing_packages() -> list:
@@ -73,12 +73,11 @@ class JobThread(threading.Thread):
             timings={k: round(v, 4) for k, v in summary.timings.items()}))
 
     def _run_job(self):
+        """Dispatch on the request's kind -> a summary with ``path``, ``frames`` and ``timings``."""
         missing = missing_packages()
         if missing:
             raise JobError("missing_package", f"The worker's Python lacks: {', '.join(missing)}.",
                            "Open Preferences > Add-ons > ScoreHMR and press 'Set up worker'.")
-        from .capture import CaptureRequest, run_capture
-
         req = self.request
         output = os.path.join(req.job_dir, "result.npz")
 
@@ -86,6 +85,14 @@ class JobThread(threading.Thread):
             self._emitter.emit(protocol.Progress(job_id=req.job_id, stage=stage, done=done, total=total,
                                                  message=message))
 
+        if req.kind == "cleanup":
+            from .cleanup.job import run_cleanup
+            return run_cleanup(req.motion, output, req.strength, "", "", progress, self.cancel_event.is_set,
+                               req.body_model)
+        if req.kind == "import_motion":
+            from .motion_import import import_motion
+            return import_motion(req.motion, output, req.body_model, progress, self.cancel_event.is_set)
+        from .capture import CaptureRequest, run_capture
         return run_capture(CaptureRequest(video=req.video, output=output, start=req.start, end=req.end,
                                           body_model=req.body_model, views=tuple(req.views), refine=req.refine,
                                           iterations=req.iterations, temporal=req.temporal,

@@ -1,9 +1,13 @@
 """The cleanup job: a result-schema .npz (+ optional mask) -> the cleaned sequence as a result-schema .npz."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import replace
-from typing import Callable, Dict
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from ..capture import CaptureSummary
 
 from .methods import CleanupSettings, cleanup
 from .sequence import load_mask, load_sequence, make_sequence, read_arrays, save_sequence
@@ -14,13 +18,15 @@ ProgressFn = Callable[[str, int, int, str], None]
 
 def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", method: str = "",
                 progress: ProgressFn = lambda *a: None, cancelled: Callable[[], bool] = lambda: False,
-                body_model: str = "") -> Dict[str, float]:
-    """Clean ``path`` into ``output`` -> seconds per stage. ``method`` "" = the default. Raises JobError."""
+                body_model: str = "") -> "CaptureSummary":
+    """Clean ``path`` into ``output`` -> the summary (output path, frames, seconds per stage). ``method`` "" =
+    the default. Raises JobError."""
+    from ..capture import CaptureSummary
     from ..body.fast import LandmarkSkinning
     from ..body.model import default_body_model_path, load_body_model
     from ..diffusion.denoiser import load_prior
 
-    timings: Dict[str, float] = {}
+    timings = {}
     tick = time.perf_counter()
     seq = load_sequence(path)
     if mask:
@@ -37,4 +43,4 @@ def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", m
     tick = time.perf_counter()
     save_sequence(output, out, like=read_arrays(path), method=f"cleanup({settings.method})")
     timings["write"] = time.perf_counter() - tick
-    return timings
+    return CaptureSummary(path=os.path.abspath(output), frames=len(out), processed=len(seq), timings=timings)

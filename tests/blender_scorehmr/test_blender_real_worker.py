@@ -117,3 +117,24 @@ def test_smpl_model_file_that_is_not_a_model(bl, worker_python, sample_video, tm
     finally:
         bl.prefs().smpl_model = ""
     assert scene_snapshot(bl.bpy) == before
+
+
+def test_real_worker_cleanup_of_an_action(bl, worker_python):
+    """One real cleanup (the trained prior, CPU) of a 20-frame action keyed every 3 frames."""
+    from test_blender_cleanup import make_rig
+    b = bl.bpy
+    obj = make_rig(bl, frames=tuple(range(1, 21, 3)))
+    b.context.scene.frame_end = 20
+    original = obj.animation_data.action
+    keys = {(fc.data_path, fc.array_index): [tuple(k.co) for k in fc.keyframe_points]
+            for fc in _action_fcurves(original)}
+    bl.prefs().worker_python = str(worker_python)
+    bl.prefs().hang_timeout = 120.0
+    assert b.ops.scorehmr.cleanup() == {"FINISHED"}, bl.status().error
+    new = obj.animation_data.action
+    assert new.name == "Walk_clean" and original.use_fake_user
+    assert keys == {(fc.data_path, fc.array_index): [tuple(k.co) for k in fc.keyframe_points]
+                    for fc in _action_fcurves(original)}
+    sample = bl.sub("action_io").sample_motion(obj, new, np.arange(1, 21))
+    assert np.isfinite(sample.poses).all() and np.isfinite(sample.transl).all()
+    assert bl.status().error == "" and "Cleaned 20 frames" in bl.status().stage

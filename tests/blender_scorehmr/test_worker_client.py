@@ -46,7 +46,7 @@ def test_progress_then_result(addon, client_for, fake_video, tmp_path):
     assert isinstance(outcome, protocol.Result)
     assert isinstance(events[0], protocol.Ready)
     progress = [e for e in events if isinstance(e, protocol.Progress)]
-    assert {p.stage for p in progress} == set(protocol.STAGES)
+    assert {p.stage for p in progress} == set(protocol.KIND_STAGES["capture"])
     assert events[-1] is outcome and client.returncode == 0
     with np.load(outcome.path, allow_pickle=False) as data:
         assert list(data["frame_indices"]) == [2, 3, 5, 6, 7, 8, 9]

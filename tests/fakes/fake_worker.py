@@ -3,7 +3,8 @@
 Run through a wrapper made by :func:`make_fake_python` so the add-on spawns it exactly like the real worker:
 ``<wrapper> -m server``. Modes: ok (progress + a schema 2 result with a body mesh), schema1 (a result without the
 mesh), bad_result (unknown schema 99), bad_mesh (a face index out of range), no_person, hang, ignore_cancel, crash,
-garbage, missing_package, no_ready. Fake footage is a file starting with ``FAKEVIDEO <frame_count> <fps>``;
+garbage, missing_package, no_ready. In mode ok, kinds cleanup (the input's poses * 0.9) and import_motion (a small
+result) are served too. Fake footage is a file starting with ``FAKEVIDEO <frame_count> <fps>``;
 anything else is unreadable.
 """
 from __future__ import annotations
@@ -70,7 +71,10 @@ class Worker:
         threading.Thread(target=self.read_stdin, daemon=True).start()
         self.job_ready.wait()
         job = self.jobs[0]
-        getattr(self, "mode_" + self.mode)(job)
+        if job.kind != "capture" and self.mode == "ok":
+            getattr(self, "kind_" + job.kind)(job)
+        else:
+            getattr(self, "mode_" + self.mode)(job)
         while True:  # stay until stdin closes (read_stdin exits the process)
             time.sleep(0.1)
 
@@ -92,7 +96,7 @@ class Worker:
         count, fps = int(header[1]), float(header[2])
         end = count if job.end < 0 else min(job.end, count)
         frames = list(range(job.start, end))
-        for stage in self.p.STAGES:
+        for stage in self.p.KIND_STAGES["capture"]:
             for i, _ in enumerate(frames):
                 if self.cancelled.is_set():
                     return self.fail(job, "cancelled", "cancelled")
@@ -122,6 +126,43 @@ class Worker:
         self.send(self.p.Result(job_id=job.job_id, path=str(out), frames=len(frames), seconds=0.1))
 
     mode_schema1 = mode_bad_result = mode_bad_mesh = mode_ok
+
+    def kind_cleanup(self, job) -> None:
+        """Cleanup: progress per frame, then the input's poses * 0.9 and its transl (confidence ignored)."""
+        import numpy as np
+        try:
+            with np.load(job.motion, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as exc:
+            return self.fail(job, "bad_request", f"Cannot read {job.motion}: {exc}")
+        n = len(arrays["poses"])
+        for i in range(n):
+            if self.cancelled.is_set():
+                return self.fail(job, "cancelled", "cancelled")
+            self.progress(job, "cleanup", i + 1, n)
+            time.sleep(self.delay)
+        arrays["poses"] = (arrays["poses"] * 0.9).astype(np.float32)
+        arrays["method"] = np.array(f"fake cleanup strength {job.strength}")
+        out = Path(job.job_dir) / "result.npz"
+        np.savez(str(out), **arrays)
+        self.send(self.p.Result(job_id=job.job_id, path=str(out), frames=n, seconds=0.1))
+
+    def kind_import_motion(self, job) -> None:
+        """Import: a small valid result with as many frames as the file's poses (a bad file fails)."""
+        import numpy as np
+        try:
+            with np.load(job.motion, allow_pickle=False) as data:
+                n = len(data["poses"])
+                fps = float(data["mocap_framerate"]) if "mocap_framerate" in data.files else 30.0
+        except (OSError, ValueError, KeyError) as exc:
+            return self.send(self.p.Failed(job_id=job.job_id, code="bad_request", hint="Use an AMASS .npz",
+                                           message=f"{Path(job.motion).name} is not a motion file ({exc})"))
+        self.progress(job, "import", 1, 1)
+        sys.path.insert(0, str(HERE))
+        from fake_result import write_result
+        out = write_result(Path(job.job_dir) / "result.npz", frame_indices=list(range(n)), fps=fps,
+                           source_video=Path(job.motion).name)
+        self.send(self.p.Result(job_id=job.job_id, path=str(out), frames=n, seconds=0.1))
 
     def mode_no_person(self, job) -> None:
         self.progress(job, "detect", 1, 1)

@@ -13,6 +13,8 @@ EXAMPLES = [
     protocol.Submit(job_id="j1", kind="capture", video="/v.mp4", job_dir="/jobs/j1", start=3, end=90,
                     views=["/cam2.mp4", "/cam3.mp4"], refine=False, iterations=5, temporal=0.5, initial="analytic",
                     hypotheses=3, align=True),
+    protocol.Submit(job_id="j2", kind="cleanup", video="", job_dir="/jobs/j2", motion="/jobs/j2/motion.npz",
+                    strength=0.5),
     protocol.Progress(job_id="j1", stage="detect", done=5, total=87, message="frame 7"),
     protocol.Result(job_id="j1", path="/jobs/j1/result.npz", frames=80, seconds=4.5, timings={"detect": 3.25}),
     protocol.Failed(job_id="j1", code="no_person", message="No person.", hint="Check the range."),
@@ -28,6 +30,16 @@ def test_round_trip(message: protocol.Message) -> None:
     assert json.loads(line)["type"] == message.TYPE
     assert from_wire(line) == message
     assert from_wire(line.encode()) == message
+
+
+def test_version_and_kinds() -> None:
+    assert protocol.PROTOCOL_VERSION == 3
+    assert set(protocol.KIND_STAGES) == {"capture", "cleanup", "import_motion"}
+    assert {s for stages in protocol.KIND_STAGES.values() for s in stages} == set(protocol.STAGES)
+    old = from_wire('{"type":"submit","job_id":"a","kind":"capture","video":"/v","job_dir":"/j"}')
+    assert old.motion == "" and old.strength == 1.0
+    with pytest.raises(ProtocolError, match="protocol 2"):
+        from_wire('{"type":"ready","protocol":2}')
 
 
 def test_every_type_has_an_example() -> None:
@@ -57,6 +69,8 @@ def test_int_accepted_for_float_field() -> None:
      r"views\[0\]"),
     ('{"type": "submit", "job_id": "a", "kind": "capture", "video": "/v", "job_dir": "/j", "refine": 1}',
      "'refine' must be bool"),
+    ('{"type": "submit", "job_id": "a", "kind": "cleanup", "video": "", "job_dir": "/j", "strength": "x"}',
+     "'strength' must be float"),
 ])
 def test_rejections(line: str, why: str) -> None:
     with pytest.raises(ProtocolError, match=why):

@@ -121,3 +121,25 @@ def test_fit_options_reach_the_job(worker: WorkerSession, sample_video: Path, tm
     assert "refine" not in [s for s, v in end.timings.items() if v > 0]
     with np.load(end.path, allow_pickle=False) as data:
         assert str(data["method"]) == "regression"
+
+
+def test_import_motion_job(worker: WorkerSession, tmp_path: Path) -> None:
+    import numpy as np
+    src = tmp_path / "walk.npz"
+    np.savez(src, poses=np.zeros((5, 72)), trans=np.zeros((5, 3)), mocap_framerate=np.array(50.0))
+    worker.send(protocol.Submit(job_id="i", kind="import_motion", video="", job_dir=str(tmp_path),
+                                motion=str(src)))
+    messages = worker.read_until_end("i")
+    end = messages[-1]
+    assert isinstance(end, protocol.Result) and end.frames == 5, end
+    assert {m.stage for m in messages if isinstance(m, protocol.Progress)} == {"import"}
+    with np.load(end.path, allow_pickle=False) as data:
+        assert data["poses"].shape == (5, 24, 3) and float(data["fps"]) == 50.0
+
+
+@pytest.mark.parametrize("kind", ["cleanup", "import_motion"])
+def test_motion_jobs_reject_a_missing_file(worker: WorkerSession, tmp_path: Path, kind: str) -> None:
+    worker.send(protocol.Submit(job_id="m", kind=kind, video="", job_dir=str(tmp_path),
+                                motion=str(tmp_path / "gone.npz"), strength=0.5))
+    end = worker.read_until_end("m")[-1]
+    assert isinstance(end, protocol.Failed) and end.code == "bad_request" and "gone.npz" in end.message and end.hint
