@@ -149,33 +149,76 @@ def tune(gt: np.ndarray, sigma_mm: float, seed: int) -> Dict[str, object]:
             "butterworth": best(BW_GRID, lambda hz: butterworth_lowpass(x, hz, FPS))}
 
 
-def ours(names: List[str], threads: int) -> Dict[str, Method]:
-    """Row -> our method (server.cleanup.methods at default settings), or {} if that module is not there."""
+def ours(names: List[str], threads: int) -> Tuple[Dict[str, Method], Optional[Callable]]:
+    """Row -> our method (server.cleanup.methods at default settings; "dposer" also without its diffusion prior,
+    the ablation), and the default method over many clips in one call (for throughput); ({}, None) if the
+    module is not there."""
     if not names:
-        return {}
+        return {}, None
     try:
         from server.cleanup.methods import CleanupSettings, cleanup_joints
     except ImportError as exc:
         log.warning("server.cleanup.methods is not available (%s); only the baselines run", exc)
-        return {}
+        return {}, None
     from server.diffusion.denoiser import load_prior
     torch.set_num_threads(threads)
     skinning = LandmarkSkinning(load_body_model(default_body_model_path()))
     prior = load_prior()
     betas = np.zeros(skinning.num_betas, np.float32)
 
-    def make(method: str) -> Method:
-        def run(x: np.ndarray, conf: Optional[np.ndarray]) -> np.ndarray:
-            joints = np.nan_to_num(x).astype(np.float32)
-            motion = cleanup_joints(prior, skinning, joints, betas, FPS, conf, CleanupSettings(method=method))
-            with torch.no_grad():
-                out, _ = skinning(torch.as_tensor(np.asarray(motion.poses), dtype=torch.float32),
-                                  torch.as_tensor(np.asarray(motion.betas), dtype=torch.float32),
-                                  torch.as_tensor(np.asarray(motion.transl), dtype=torch.float32))
-            return out.numpy().astype(np.float64)
-        return run
+    def solve(x: np.ndarray, conf: Optional[np.ndarray], settings, segments=()) -> np.ndarray:
+        joints = np.nan_to_num(x).astype(np.float32)
+        motion = cleanup_joints(prior, skinning, joints, betas, FPS, conf, settings, segments=segments)
+        with torch.no_grad():
+            out, _ = skinning(torch.as_tensor(np.asarray(motion.poses), dtype=torch.float32),
+                              torch.as_tensor(np.asarray(motion.betas), dtype=torch.float32),
+                              torch.as_tensor(np.asarray(motion.transl), dtype=torch.float32))
+        return out.numpy().astype(np.float64)
 
-    return {f"ours: {name}": make(name) for name in names}
+    def make(settings) -> Method:
+        return lambda x, conf: solve(x, conf, settings)
+
+    def batched(inputs: np.ndarray) -> np.ndarray:
+        """inputs (C, T, 24, 3) -> (C, T, 24, 3): every clip in one call at default settings."""
+        c, t = inputs.shape[:2]
+        return solve(inputs.reshape(c * t, 24, 3), None, CleanupSettings(), (t,) * c).reshape(inputs.shape)
+
+    rows = {}
+    for name in names:
+        rows[f"ours: {name}"] = make(CleanupSettings(method=name))
+        if name == "dposer":
+            rows["ours: dposer, no prior"] = make(CleanupSettings(method=name, prior_weight=0.0))
+    return rows, batched
+
+
+def throughput(batched: Callable, gt: np.ndarray, seed: int) -> Dict[str, float]:
+    """The default method on every clip at 40 mm in one call -> {frames, seconds, frames_per_second, mpjpe}."""
+    inputs = noisy(gt, 40.0, seed)
+    batched(inputs[:2])                                                      # warm-up: not timed
+    t0 = time.perf_counter()
+    preds = batched(inputs)
+    seconds = time.perf_counter() - t0
+    frames = int(inputs.shape[0] * inputs.shape[1])
+    return {"frames": frames, "seconds": seconds, "frames_per_second": frames / max(seconds, 1e-9),
+            "mpjpe": float(errors(preds, gt).mean())}
+
+
+def dposer_protocol(skinning: LandmarkSkinning, poses: np.ndarray, rows: Dict[str, Method],
+                    seed: int) -> Dict[str, dict]:
+    """DPoser's scoring: ground truth posed with a zero root rotation and translation (so the root is fixed), MPJPE
+    on the first 22 joints with no alignment. Our methods are not told the root (they solve the harder problem);
+    -> {noise: row -> {mpjpe_22}}."""
+    flat = poses.copy()
+    flat[:, :, 0] = 0.0
+    gt = ground_truth(skinning, flat, np.zeros(flat.shape[:2] + (3,), np.float32))
+    figures = {}
+    for sigma in NOISE_MM:
+        inputs = noisy(gt, sigma, seed + 20)
+        figures[f"{sigma:g} mm"] = {name: {"mpjpe_22": float(np.linalg.norm(
+            np.stack([method(x, None) for x in inputs])[..., :22, :] - gt[..., :22, :], axis=-1).mean() * MM)}
+            for name, method in rows.items()}
+        log.info("DPoser scoring at %g mm: %s", sigma, figures[f"{sigma:g} mm"])
+    return figures
 
 
 def run_rows(rows: Dict[str, Method], inputs: np.ndarray, gt: np.ndarray, conf: Optional[np.ndarray],
@@ -236,6 +279,16 @@ def print_tables(figures: dict) -> None:
     print("\nChosen baseline parameters (tuned on seed + 1): " + "; ".join(
         f"{lv}: lam {p['no_prior']:.3g}, SG window/order {p['savitzky_golay'][0]}/{p['savitzky_golay'][1]}, "
         f"Butterworth {p['butterworth']:g} Hz" for lv, p in figures["parameters"].items()))
+    tp = figures.get("throughput")
+    if tp:
+        print(f"\nThroughput, default method, all clips in one call: {tp['frames']} frames in {tp['seconds']:.2f} s = "
+              f"{tp['frames_per_second']:.0f} frames/s (MPJPE {tp['mpjpe']:.1f} mm at 40 mm)")
+    dp = figures.get("dposer_protocol")
+    if dp:
+        print("\nDPoser scoring (zero root and translation, 22 joints, no alignment; root not given): MPJPE mm")
+        print(f"{'':28s}" + "".join(f"{lv:>10s}" for lv in dp))
+        for r in dp[next(iter(dp))]:
+            print(f"{r:28s}" + "".join(f"{dp[lv][r]['mpjpe_22']:10.1f}" for lv in dp))
     comp = figures.get("completion")
     if comp:
         print(f"\nCompletion ({COMPLETION_NOISE_MM:g} mm on known joints): MPJPE mm on masked / all joints")
@@ -255,6 +308,7 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--methods", default="dposer,guided", help="our methods, comma-separated ('' for none)")
     parser.add_argument("--no-completion", action="store_true", help="skip the completion figures")
+    parser.add_argument("--no-dposer-protocol", action="store_true", help="skip the DPoser-scoring figures")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -263,13 +317,20 @@ def main(argv: List[str]) -> int:
         rest = skinning(torch.zeros(1, 24, 3))[0][0].numpy().astype(np.float64)
     gt = ground_truth(skinning, *load_clips(args.dataset, args.clips, args.length, args.seed))
     tune_gt = ground_truth(skinning, *load_clips(args.dataset, args.clips, args.length, args.seed + 1))
-    mine = ours([m for m in args.methods.split(",") if m], args.threads)
+    mine, batched = ours([m for m in args.methods.split(",") if m], args.threads)
     figures: dict = {"settings": {**vars(args), "dataset": str(args.dataset), "json": str(args.json),
                                   "torch": torch.__version__}, "clips": args.clips, "length": args.length}
     figures["denoising"], figures["parameters"] = denoising(gt, tune_gt, rest, mine, args.seed)
     if not args.no_completion:
         figures["completion"] = completion(gt, rest, mine, figures["parameters"][f"{COMPLETION_NOISE_MM:g} mm"],
                                            args.seed)
+    if batched is not None:
+        figures["throughput"] = throughput(batched, gt, args.seed)
+    if not args.no_dposer_protocol:
+        poses, _ = load_clips(args.dataset, args.clips, args.length, args.seed)
+        noprior = baselines(figures["parameters"]["40 mm"], rest)["no prior"]
+        figures["dposer_protocol"] = dposer_protocol(skinning, poses, {"no prior (40 mm parameters)": noprior,
+                                                                       **mine}, args.seed)
     print_tables(figures)
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2, default=str))

@@ -10,7 +10,6 @@ and smoothed by the same implicit step. ``strength`` scales t* and the temporal 
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 import torch
@@ -56,14 +55,12 @@ def refine(denoiser, problem: Problem, s: "CleanupSettings", progress: Optional[
            cancelled: Optional[Callable[[], bool]] = None) -> Tuple[Tensor, Tensor]:
     """-> (x (N, 144) 6D, pelvis (N, 3)) in the prior's domain. Raises Cancelled."""
     strength = max(0.0, float(s.strength))
-    fit = replace(s, passes=1, steps_per_pass=s.fit_steps, data_weights=(1.0,), prior_weights=(0.0,),
-                  temporal_weights=(s.temporal_weights[0],))
     t_start = int(round(s.t_start * strength / s.stride)) * s.stride
     steps = ddim_timesteps(t_start, s.stride) if t_start > 0 else []
     total = s.fit_steps + s.iterations * len(steps)
     report = None if progress is None else (lambda done, _: progress(done, total))
     with torch.enable_grad():
-        x, pelvis = dposer.optimise(denoiser, problem, fit, s.t_range, report, cancelled)
+        x, pelvis = dposer.optimise(denoiser, problem, s, s.t_range, s.fit_steps, 0.0, report, cancelled)
     if not steps:
         return orthonormal_x(x), pelvis
     alphas = cosine_alphas_cumprod(denoiser.config.num_timesteps)

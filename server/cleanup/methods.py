@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -19,11 +19,11 @@ from torch import Tensor
 
 from ..body.fast import LandmarkSkinning, rotvec_to_rotmat_torch
 from ..body.layout import NUM_JOINTS
-from ..body.rot6d import rotmat_to_rot6d, x_to_rotmats, rotmat_to_rotvec_torch
+from ..body.rot6d import orthonormal_x, rotmat_to_rot6d, rotmat_to_rotvec_torch, x_to_rotmats
 from ..errors import JobError
 from . import dposer, guided
-from .problem import (CAMERA_FROM_WORLD, OBSERVED, Problem, analytic_start, interpolate_rotations, joints_of, observed_rotations,
-                      rest_joints, smooth_path, to_prior_domain)
+from .problem import (CAMERA_FROM_WORLD, OBSERVED, Problem, analytic_start, check_segments, estimate_noise,
+                      interpolate_rotations, joints_of, observed_rotations, rest_joints, smooth_path, to_prior_domain)
 from .sequence import MotionSequence, make_sequence
 
 log = logging.getLogger(__name__)
@@ -35,28 +35,25 @@ IsCancelled = Callable[[], bool]
 
 @dataclass(frozen=True)
 class CleanupSettings:
-    """Knobs of one cleanup (CPU defaults; figures in the module docstrings of :mod:`.dposer` / :mod:`.guided`).
-
-    ``strength`` multiplies the prior and temporal weights (1 = default, 0 = no cleanup)."""
+    """Knobs of one cleanup (CPU defaults, tuned with ``scripts/benchmark_cleanup.py``; see :mod:`.dposer` and
+    :mod:`.guided`). ``strength`` multiplies the temporal and prior weights (1 = default, 0 = no cleanup)."""
 
     method: str = "dposer"
     strength: float = 1.0
     seed: int = 0
-    # dposer: passes x steps of Adam; per-pass weights (data decaying, temporal / prior growing)
-    passes: int = 3
-    steps_per_pass: int = 40
-    lr: float = 0.05                        # Adam on the z-scored 6D pose, cosine decay within each pass ...
-    pelvis_lr: float = 0.01                 # ... and on the pelvis path (metres)
+    # dposer: ``steps`` of Adam with a cosine-decayed learning rate
+    steps: int = 100
+    lr: float = 0.04                        # on the z-scored 6D pose ...
+    pelvis_lr: float = 0.008                # ... and on the pelvis path (metres)
     final_lr_fraction: float = 0.1
-    start_smoothing: float = 10.0           # cleanup_joints: implicit acceleration step on the joints before the IK
-    data_weights: Tuple[float, ...] = (1.0, 0.7, 0.5)
-    temporal_weights: Tuple[float, ...] = (0.5, 1.0, 2.0)
-    prior_weights: Tuple[float, ...] = (1.0, 2.0, 4.0)
+    accel_scale: float = 0.008              # metres per frame^2 at 30 fps: typical joint acceleration
+    accel_tail: float = 1.0                 # heavy tail of the acceleration penalty (0 = Gaussian)
+    prior_weight: float = 0.1               # the one-step-denoise term (per frame, z-scored units)
     t_range: Tuple[float, float] = (0.2, 0.05)             # DPoser's motion denoising schedule (fractions of T)
     completion_t_range: Tuple[float, float] = (0.15, 0.05)  # ... and its completion schedule (some joint masked)
     prior_every: int = 1
-    # guided: a data + temporal fit, then ScoreHMR-style inversion + guided resampling
-    fit_steps: int = 60
+    # guided: a data + temporal fit (``fit_steps``), then ScoreHMR-style inversion + guided resampling
+    fit_steps: int = 100
     t_start: int = 50
     stride: int = 5
     iterations: int = 2
@@ -68,8 +65,8 @@ class CleanupSettings:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if not self.strength >= 0.0:
             raise ValueError(f"strength must be >= 0, got {self.strength}")
-        if min(len(self.data_weights), len(self.temporal_weights), len(self.prior_weights)) < self.passes:
-            raise ValueError("one data / temporal / prior weight per pass is needed")
+        if self.steps < 1 or self.fit_steps < 1:
+            raise ValueError("steps and fit_steps must be >= 1")
 
 
 def _run(denoiser, problem: Problem, settings: CleanupSettings, progress: Optional[Progress],
@@ -77,9 +74,24 @@ def _run(denoiser, problem: Problem, settings: CleanupSettings, progress: Option
     """Dispatch -> (x (N, 144), pelvis (N, 3)) in the prior's domain."""
     completing = bool((problem.weight < OBSERVED).any())
     if settings.method == "guided":
-        return guided.refine(denoiser, problem, settings, progress, cancelled)
+        parts = [guided.refine(denoiser, part, settings, progress, cancelled) for part in _split(problem)]
+        return torch.cat([x for x, _ in parts]), torch.cat([p for _, p in parts])
     t_range = settings.completion_t_range if completing else settings.t_range
-    return dposer.optimise(denoiser, problem, settings, t_range, progress, cancelled)
+    return dposer.optimise(denoiser, problem, settings, t_range, settings.steps, settings.prior_weight, progress,
+                           cancelled)
+
+
+def _split(problem: Problem) -> list:
+    """One problem per clip of ``problem.segments`` (the guided method's temporal steps work on one clip)."""
+    if len(problem.clips) == 1:
+        return [problem]
+    out, start = [], 0
+    for n in problem.clips:
+        cut = slice(start, start + n)
+        start += n
+        out.append(replace(problem, target=problem.target[cut], weight=problem.weight[cut],
+                           x_start=problem.x_start[cut], pelvis_start=problem.pelvis_start[cut], segments=()))
+    return out
 
 
 def _check_joints(joints: np.ndarray, betas: np.ndarray) -> None:
@@ -94,12 +106,15 @@ def _check_joints(joints: np.ndarray, betas: np.ndarray) -> None:
 
 def cleanup_joints(denoiser, skinning: LandmarkSkinning, joints: np.ndarray, betas: np.ndarray, fps: float,
                    confidence: Optional[np.ndarray] = None, settings: CleanupSettings = CleanupSettings(),
-                   progress: Optional[Progress] = None, cancelled: Optional[IsCancelled] = None) -> MotionSequence:
+                   progress: Optional[Progress] = None, cancelled: Optional[IsCancelled] = None,
+                   segments: Sequence[int] = ()) -> MotionSequence:
     """Recover poses from (noisy) joint positions (the DPoser motion-denoising protocol).
 
     joints (N, 24, 3) metres in SMPL's canonical world frame (y up); betas (B,); confidence (N, 24) or None
-    (NaN joints get confidence 0). -> MotionSequence with root_frame "world", transl such that the pelvis is at
-    ``transl + rest pelvis``. The start is swing-only inverse kinematics from the prior's mean pose."""
+    (NaN joints get confidence 0); ``segments``: lengths of independent clips laid end to end (no temporal term
+    across them; () = one clip). -> MotionSequence with root_frame "world", transl such that the pelvis is at
+    ``transl + rest pelvis``. The start is swing-only inverse kinematics on the joints low-passed for the measured
+    noise (:func:`.problem.estimate_noise`), from the prior's mean pose."""
     joints = np.asarray(joints, dtype=np.float32)
     betas = np.asarray(betas, dtype=np.float32).reshape(-1)
     _check_joints(joints, betas)
@@ -108,14 +123,27 @@ def cleanup_joints(denoiser, skinning: LandmarkSkinning, joints: np.ndarray, bet
     conf = np.where(np.isfinite(joints).all(-1), np.clip(conf, 0.0, 1.0), 0.0).astype(np.float32)
     if not (conf > 0).any(1).all():
         raise JobError("bad_request", "Some frames have no usable joint.", "Drop those frames or give them joints.")
+    segments = check_segments(segments, n)
     target = torch.from_numpy(np.nan_to_num(joints)) @ CAMERA_FROM_WORLD
     weight = torch.from_numpy(conf)
     rest = rest_joints(skinning, torch.from_numpy(betas))
-    x = analytic_start(rest, smooth_path(target, settings.start_smoothing), weight, denoiser.x_mean.detach())
-    pelvis = _pelvis_path(target[:, 0], weight[:, 0])
-    problem = Problem(target, weight, rest, x, pelvis, float(fps))
+    noise = estimate_noise(target, weight, segments)
+    per_channel = start_smoothing(noise, fps, settings)[:, None].expand(-1, 3).reshape(-1)
+    smoothed = smooth_path(target, per_channel, segments)
+    x = analytic_start(rest, smoothed, weight, denoiser.x_mean.detach())
+    pelvis = _pelvis_path(smoothed[:, 0], weight[:, 0])
+    problem = Problem(target, weight, rest, x, pelvis, float(fps), noise, segments)
+    log.info("cleanup of %d frames: measured joint noise %.1f mm (median over joints)", n,
+             float(noise.median()) * 1000.0)
     x, pelvis = _run(denoiser, problem, settings, progress, cancelled)
     return _to_sequence(x, pelvis, rest, betas, fps, conf, world=True)
+
+
+def start_smoothing(noise: Tensor, fps: float, settings: CleanupSettings) -> Tensor:
+    """The low-pass strength for the start, per joint (24,) or scalar like ``noise``: (noise / typical
+    acceleration)^2, the Gaussian MAP weight, times the strength."""
+    scale = settings.accel_scale * (30.0 / fps) ** 2 if fps > 0 else settings.accel_scale
+    return (noise / scale) ** 2 * max(settings.strength, 0.0)
 
 
 def _pelvis_path(pelvis: Tensor, weight: Tensor) -> Tensor:
@@ -138,8 +166,10 @@ def _to_sequence(x: Tensor, pelvis: Tensor, rest: Tensor, betas: np.ndarray, fps
 
 
 @torch.no_grad()
-def _sequence_problem(denoiser, skinning: LandmarkSkinning, seq: MotionSequence) -> Problem:
-    """The input's own joint positions as the target; its rotations (unobserved ones interpolated) as the start."""
+def _sequence_problem(denoiser, skinning: LandmarkSkinning, seq: MotionSequence,
+                      settings: CleanupSettings) -> Problem:
+    """The input's own joint positions as the target; as the start, its rotations (unobserved ones interpolated)
+    and pelvis path low-passed for the measured noise (the 6D rotations per coordinate, re-orthonormalised)."""
     world = seq.root_frame == "world"
     rest = rest_joints(skinning, torch.from_numpy(seq.betas))
     rot = rotvec_to_rotmat_torch(torch.from_numpy(seq.poses))
@@ -148,7 +178,13 @@ def _sequence_problem(denoiser, skinning: LandmarkSkinning, seq: MotionSequence)
     target = joints_of(rest, x, pelvis)
     x_start = interpolate_rotations(x, observed_rotations(seq.confidence), denoiser.x_mean)
     weight = torch.from_numpy(seq.confidence)
-    return Problem(target, weight, rest, x_start, _pelvis_path(pelvis, weight[:, 0]), seq.fps)
+    noise = estimate_noise(target, weight, (len(seq),))
+    log.info("cleanup of %d frames: measured joint noise %.1f mm (median over joints)", len(seq),
+             float(noise.median()) * 1000.0)
+    strength = float(start_smoothing(noise.median(), seq.fps, settings))
+    x_start = orthonormal_x(smooth_path(x_start.reshape(len(seq), -1, 3), strength).reshape(len(seq), -1))
+    pelvis_start = smooth_path(_pelvis_path(pelvis, weight[:, 0]), strength)
+    return Problem(target, weight, rest, x_start, pelvis_start, seq.fps, noise)
 
 
 def cleanup(denoiser, skinning: LandmarkSkinning, seq: MotionSequence, settings: CleanupSettings = CleanupSettings(),
@@ -158,7 +194,7 @@ def cleanup(denoiser, skinning: LandmarkSkinning, seq: MotionSequence, settings:
     seq = make_sequence(seq.poses, seq.transl, seq.betas, seq.fps, seq.confidence, seq.root_frame)
     if settings.strength == 0.0:
         return seq
-    problem = _sequence_problem(denoiser, skinning, seq)
+    problem = _sequence_problem(denoiser, skinning, seq, settings)
     x, pelvis = _run(denoiser, problem, settings, progress, cancelled)
     out = _to_sequence(x, pelvis, problem.rest, seq.betas, seq.fps, seq.confidence, seq.root_frame == "world")
     log.info("cleaned %d frames (%s, strength %.2f)", len(seq), settings.method, settings.strength)

@@ -9,7 +9,7 @@ The translation is carried as the pelvis position (``transl = pelvis - rest pelv
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -34,10 +34,60 @@ class Problem:
     x_start: Tensor
     pelvis_start: Tensor
     fps: float
+    noise: Tensor = torch.full((NUM_JOINTS,), 0.01)  # (24,) metres: each joint's noise (estimate_noise)
+    segments: Tuple[int, ...] = ()  # lengths of independent clips laid end to end; () = one clip
 
     @property
     def frames(self) -> int:
         return int(self.target.shape[0])
+
+    @property
+    def clips(self) -> Tuple[int, ...]:
+        """The clip lengths (one clip of all frames when ``segments`` is empty)."""
+        return tuple(self.segments) if self.segments else (self.frames,)
+
+
+MIN_NOISE = 0.002       # metres: below this a clip counts as clean (keeps the data weight finite)
+
+
+def check_segments(segments: Sequence[int], frames: int) -> Tuple[int, ...]:
+    """Validate clip lengths laid end to end over ``frames`` (empty = one clip) -> tuple. Raises ValueError."""
+    out = tuple(int(s) for s in segments) or (frames,)
+    if sum(out) != frames or min(out) < 1:
+        raise ValueError(f"segments {out} do not cover {frames} frames")
+    return out
+
+
+def acceleration_mask(segments: Sequence[int]) -> Tensor:
+    """Clip lengths -> (N - 2,) bool: whether the second difference centred on frame n + 1 stays in one clip."""
+    ids = torch.repeat_interleave(torch.arange(len(segments)), torch.tensor(segments, dtype=torch.long))
+    return (ids[:-2] == ids[2:]) if len(ids) > 2 else torch.zeros(0, dtype=torch.bool)
+
+
+def estimate_noise(target: Tensor, weight: Tensor, segments: Sequence[int]) -> Tensor:
+    """Noise per coordinate (metres) of each joint's trajectory, from its third differences (which human motion at
+    >= 24 fps barely excites): for white noise of std s a third difference has std sqrt(20) s; the median absolute
+    value over the trusted frames (robust to real jerks) / 0.6745 / sqrt(20). target (N, 24, 3), weight (N, 24)
+    -> (24,), at least MIN_NOISE; a joint with too few trusted frames gets the median of the others."""
+    values: list = [[] for _ in range(target.shape[1])]
+    start = 0
+    for length in segments:
+        y, w = target[start:start + length], weight[start:start + length] >= OBSERVED
+        start += length
+        if length < 4:
+            continue
+        d3 = (y[3:] - 3.0 * y[2:-1] + 3.0 * y[1:-2] - y[:-3]).abs()
+        ok = w[3:] & w[2:-1] & w[1:-2] & w[:-3]
+        for j in range(target.shape[1]):
+            values[j].append(d3[:, j][ok[:, j]].reshape(-1))
+    noise = torch.full((target.shape[1],), float("nan"))
+    for j, parts in enumerate(values):
+        v = torch.cat(parts) if parts else torch.zeros(0)
+        if v.numel() >= 3:
+            noise[j] = float(v.median()) / 0.6745 / 20.0 ** 0.5
+    known = noise[torch.isfinite(noise)]
+    fill = float(known.median()) if known.numel() else MIN_NOISE
+    return torch.nan_to_num(noise, nan=fill).clamp_min(MIN_NOISE)
 
 
 def rest_joints(skinning: LandmarkSkinning, betas: Tensor) -> Tensor:
@@ -151,15 +201,23 @@ def to_prior_domain(rotmats: Tensor, points: Optional[Tensor], world: bool) -> T
     return rot, None if points is None else points @ CAMERA_FROM_WORLD
 
 
-def smooth_path(points: Tensor, strength: float) -> Tensor:
-    """Implicit acceleration step on a clip of points (N, ..., 3): ``argmin ||p - points||^2 + strength ||D2 p||^2``
-    per channel (a zero-phase low-pass; 0 = unchanged)."""
+def smooth_path(points: Tensor, strength, segments: Sequence[int] = ()) -> Tensor:
+    """Implicit acceleration step on clips of points (N, ..., 3): ``argmin ||p - points||^2 + strength ||D2 p||^2``
+    per channel and per clip of ``segments`` (a zero-phase low-pass; 0 = unchanged). ``strength``: a number or a
+    tensor of one value per channel (the flattened ``...`` of one frame)."""
     from ..refine.scorehmr import SMOOTH_WINDOW, difference_basis, implicit_step
-    n = points.shape[0]
-    if strength <= 0 or n < 3:
+    strength = torch.as_tensor(strength, dtype=torch.float32)
+    if bool((strength <= 0).all()):
         return points
-    clip = Clip(n, difference_basis(min(n, SMOOTH_WINDOW), 2))
-    return implicit_step(clip, points.reshape(n, -1), torch.tensor(float(strength))).reshape(points.shape)
+    out, start = [], 0
+    for n in check_segments(segments, points.shape[0]):
+        part = points[start:start + n]
+        start += n
+        if n >= 3:
+            clip = Clip(n, difference_basis(min(n, SMOOTH_WINDOW), 2))
+            part = implicit_step(clip, part.reshape(n, -1), strength).reshape(part.shape)
+        out.append(part)
+    return torch.cat(out)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from server.cleanup.sequence import MotionSequence, make_sequence
 from server.diffusion.denoiser import Denoiser, load_prior
 from tests.server.refine.conftest import upright_poses
 
-FAST = CleanupSettings(passes=3, steps_per_pass=12, fit_steps=20, iterations=1, stride=10)
+FAST = CleanupSettings(steps=30, fit_steps=20, iterations=1, stride=10)
 
 
 @pytest.fixture(scope="session")
