@@ -6,6 +6,8 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
 
+import torch
+
 if TYPE_CHECKING:
     from ..capture import CaptureSummary
 
@@ -13,6 +15,7 @@ from .methods import CleanupSettings, cleanup
 from .sequence import load_mask, load_sequence, make_sequence, read_arrays, save_sequence
 
 DEFAULT = CleanupSettings()     # the benchmark's best method and settings
+CLEANUP_THREADS = 1             # like the capture pipeline: 2 OpenMP threads measured slower on a busy 2-core CPU
 ProgressFn = Callable[[str, int, int, str], None]
 
 
@@ -37,8 +40,13 @@ def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", m
     skinning = LandmarkSkinning(load_body_model(body_model or default_body_model_path()))
     timings["load"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    out = cleanup(denoiser, skinning, seq, settings,
-                  lambda done, total: progress("cleanup", done, total, ""), cancelled)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(CLEANUP_THREADS)
+    try:
+        out = cleanup(denoiser, skinning, seq, settings,
+                      lambda done, total: progress("cleanup", done, total, ""), cancelled)
+    finally:
+        torch.set_num_threads(previous)
     timings["cleanup"] = time.perf_counter() - tick
     tick = time.perf_counter()
     save_sequence(output, out, like=read_arrays(path), method=f"cleanup({settings.method})")

@@ -48,10 +48,10 @@ class CleanupSettings:
     final_lr_fraction: float = 0.1
     accel_scale: float = 0.008              # metres per frame^2 at 30 fps: typical joint acceleration
     accel_tail: float = 1.0                 # heavy tail of the acceleration penalty (0 = Gaussian)
-    prior_weight: float = 0.1               # the one-step-denoise term (per frame, z-scored units)
+    prior_weight: float = 0.3               # the one-step-denoise term (per frame, z-scored units)
     t_range: Tuple[float, float] = (0.2, 0.05)             # DPoser's motion denoising schedule (fractions of T)
     completion_t_range: Tuple[float, float] = (0.15, 0.05)  # ... and its completion schedule (some joint masked)
-    prior_every: int = 1
+    prior_every: int = 10                   # steps between renewals of the prior's target (DPoser: 1)
     # guided: a data + temporal fit (``fit_steps``), then ScoreHMR-style inversion + guided resampling
     fit_steps: int = 100
     t_start: int = 50
