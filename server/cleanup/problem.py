@@ -16,10 +16,13 @@ import torch
 from torch import Tensor
 
 from ..body.fast import LandmarkSkinning, rigid_chain
-from ..body.layout import NUM_JOINTS, SMPL_PARENTS
+from ..body.layout import JOINT_INDEX, NUM_JOINTS, SMPL_PARENTS
 from ..body.rot6d import orthonormal_x, rotmat_to_rot6d, x_to_rotmats
 
 CAMERA_FROM_WORLD = torch.diag(torch.tensor([1.0, -1.0, -1.0]))
+ROOT_FIT_JOINTS = tuple(JOINT_INDEX[n] for n in (
+    "left_hip", "right_hip", "spine1", "spine2", "spine3", "neck", "left_collar", "right_collar", "head",
+    "left_shoulder", "right_shoulder"))   # the torso: rigid enough to place the root from the joints about it
 OBSERVED = 0.5          # a rotation counts as observed when some joint it moves has at least this confidence
 
 
@@ -143,31 +146,50 @@ def interpolate_rotations(x: Tensor, observed: np.ndarray, neutral: Tensor) -> T
     return orthonormal_x(torch.from_numpy(out).reshape(n, -1))
 
 
+def _swing(a: Tensor, b: Tensor) -> Tensor:
+    """The minimal rotations (N, 3, 3) turning a (N, 3) onto b (N, 3)."""
+    u = a / a.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+    v = b / b.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+    axis = torch.cross(u, v, dim=-1)
+    c = (u * v).sum(-1, keepdim=True).clamp(-0.999999, 1.0)
+    zero = torch.zeros_like(c[:, 0])
+    k = torch.stack([zero, -axis[:, 2], axis[:, 1], axis[:, 2], zero, -axis[:, 0], -axis[:, 1], axis[:, 0], zero],
+                    -1).reshape(-1, 3, 3)
+    return torch.eye(3) + k + (k @ k) / (1.0 + c[..., None])
+
+
 def kabsch(a: Tensor, b: Tensor, w: Tensor) -> Tensor:
-    """Rotations (N, 3, 3) minimising sum_k w_k ||R a_k - b_k||^2: a, b (N, K, 3), w (N, K); with a single
-    vector (K = 1) the minimal (swing) rotation; frames without evidence get the identity."""
-    if a.shape[1] == 1:
-        u = a[:, 0] / a[:, 0].norm(dim=-1, keepdim=True).clamp_min(1e-9)
-        v = b[:, 0] / b[:, 0].norm(dim=-1, keepdim=True).clamp_min(1e-9)
-        axis = torch.cross(u, v, dim=-1)
-        c = (u * v).sum(-1, keepdim=True).clamp(-0.999999, 1.0)
-        k = torch.stack([torch.zeros_like(c[:, 0]), -axis[:, 2], axis[:, 1], axis[:, 2], torch.zeros_like(c[:, 0]),
-                         -axis[:, 0], -axis[:, 1], axis[:, 0], torch.zeros_like(c[:, 0])], -1).reshape(-1, 3, 3)
-        rot = torch.eye(3) + k + (k @ k) / (1.0 + c[..., None])
-    else:
+    """Rotations (N, 3, 3) minimising sum_k w_k ||R a_k - b_k||^2: a, b (N, K, 3), w (N, K); where a frame has a
+    single vector with weight (K = 1, or the others unknown) the minimal (swing) rotation onto it, as the fit
+    leaves the turn about it free; frames without evidence get the identity."""
+    best = w.argmax(1)
+    rows = torch.arange(a.shape[0])
+    rot = _swing(a[rows, best], b[rows, best])
+    if a.shape[1] > 1:
         cov = (w[..., None] * b).transpose(1, 2) @ a                              # (N, 3, 3): sum w b a^T
         u, _, vt = torch.linalg.svd(cov)
         d = torch.sign(torch.det(u @ vt))
-        rot = u @ torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1)) @ vt
+        fitted = u @ torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1)) @ vt
+        several = (w > 0).sum(1) >= 2
+        rot = torch.where(several[:, None, None], fitted, rot)
     none = w.sum(1) < OBSERVED
     return torch.where(none[:, None, None], torch.eye(3).expand_as(rot), rot)
 
 
+def _torso_turn(rest: Tensor, target: Tensor, weight: Tensor) -> Tensor:
+    """(N, 3, 3): the rigid rotation of the rest torso about the pelvis onto the targets (confidence-weighted)."""
+    torso = list(ROOT_FIT_JOINTS)
+    a = (rest[torso] - rest[0]).expand(target.shape[0], -1, -1)
+    return kabsch(a, target[:, torso] - target[:, :1], weight[:, torso] * weight[:, :1])
+
+
 def analytic_start(rest: Tensor, target: Tensor, weight: Tensor, neutral: Tensor) -> Tensor:
     """Swing-only inverse kinematics: rest (24, 3), target joints (N, 24, 3), weight (N, 24), neutral (144,) ->
-    x (N, 144). Each joint's global rotation is the smallest turn (after its parent's) that points its bone(s) at
-    the targets (Kabsch over several children: pelvis, spine3); the twist stays at zero. Joints whose children are
-    untrusted, and the end joints, keep the neutral local rotation."""
+    x (N, 144). The root's rotation points its three bones (hips, spine) at the targets; in frames where one is
+    untrusted it is the rigid fit of the rest torso (ROOT_FIT_JOINTS about the pelvis) instead, which stays defined
+    with the hips unknown. Each other joint's global rotation is the smallest turn (after its parent's) that points its bone(s) at the targets
+    (Kabsch over several children: spine3); the twist stays at zero. Joints whose children are untrusted, and the
+    end joints, keep the neutral local rotation."""
     n = target.shape[0]
     neutral_rot = x_to_rotmats(neutral[None])[0].clone()
     neutral_rot[0] = torch.eye(3)
@@ -179,13 +201,15 @@ def analytic_start(rest: Tensor, target: Tensor, weight: Tensor, neutral: Tensor
         g_p = torch.eye(3).expand(n, 3, 3) if p < 0 else glob[p]
         kids = children[j]
         if not kids:
-            local[:, j] = neutral_rot[j] if p >= 0 else torch.eye(3)
+            local[:, j] = neutral_rot[j]
             glob[j] = g_p @ local[:, j]
             continue
         a = ((g_p @ neutral_rot[j]) @ (rest[kids] - rest[j]).T).transpose(1, 2)  # (N, K, 3) bones after neutral
         b = target[:, kids] - target[:, j:j + 1]
         w = weight[:, kids] * weight[:, j:j + 1]
         turn = kabsch(a, b, w)
+        if p < 0:
+            turn = torch.where((w >= OBSERVED).all(1)[:, None, None], turn, _torso_turn(rest, target, weight))
         glob[j] = turn @ g_p @ neutral_rot[j]
         local[:, j] = g_p.transpose(1, 2) @ glob[j]
     return rotmat_to_rot6d(local).reshape(n, -1)
