@@ -176,10 +176,12 @@ def unique_action_name(base: str) -> str:
 
 
 def write_clean_action(obj: bpy.types.Object, original: bpy.types.Action, sample: MotionSample,
-                       poses: np.ndarray, transl: np.ndarray, name: str = "") -> bpy.types.Action:
+                       poses: np.ndarray, transl: np.ndarray, name: str = "", keep_root: bool = False
+                       ) -> bpy.types.Action:
     """A copy of ``original`` named ``<original>_clean`` (or ``name``) with the SMPL bones re-keyed from ``poses``
     (N, 24, 3) and ``transl`` (N, 3) on ``sample.frames``, assigned to ``obj``; ``original`` gets a fake user
-    and is not modified. On any error the copy is removed and the original assignment restored."""
+    and is not modified. ``keep_root``: the root bone's rotation and location curves are left as they are.
+    On any error the copy is removed and the original assignment restored."""
     anim = obj.animation_data
     old_action = anim.action if anim is not None else None
     old_slot = getattr(anim, "action_slot", None) if anim is not None else None
@@ -189,7 +191,7 @@ def write_clean_action(obj: bpy.types.Object, original: bpy.types.Action, sample
         new.name = unique_action_name(name or f"{original.name}_clean")
         new.use_fake_user = False
         factory = _assign(obj, new, slot_id)
-        _rekey(obj, new, factory, sample, poses, transl)
+        _rekey(obj, new, factory, sample, poses, transl, keep_root)
     except Exception:
         log.exception("writing the cleaned action failed; restoring %s", original.name)
         if obj.animation_data is not None:
@@ -216,17 +218,22 @@ def _assign(obj: bpy.types.Object, action: bpy.types.Action, slot_id: str):
 
 
 def _rekey(obj: bpy.types.Object, action: bpy.types.Action, new_fcurve, sample: MotionSample, poses: np.ndarray,
-           transl: np.ndarray) -> None:
-    """Replace the SMPL bones' rotation keys (own modes) and the root location keys inside the range."""
+           transl: np.ndarray, keep_root: bool = False) -> None:
+    """Replace the SMPL bones' rotation keys (own modes) and the root location keys inside the range (the root's
+    curves stay untouched with ``keep_root``)."""
     curves = action_curves(obj, action)
     rest_rot, heads = rig.rest_frames(obj, sample.bones)
     basis = am.basis_from_smpl(poses, rest_rot)
     for j, name in enumerate(sample.bones):
+        if keep_root and j == 0:
+            continue
         mode = obj.pose.bones[name].rotation_mode
         values = am.rotmat_to_values(basis[:, j], mode)
         path = bone_path(name, am.rotation_property(mode))
         for i in range(values.shape[1]):
             _replace_keys(curves.get((path, i)) or new_fcurve(path, i, name), sample.frames, values[:, i])
+    if keep_root:
+        return
     location = am.location_from_transl(transl, heads[0], rest_rot[0], rest_pelvis(obj, heads[0]))
     path = bone_path(sample.bones[0], "location")
     for i in range(3):

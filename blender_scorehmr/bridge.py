@@ -161,12 +161,13 @@ def start_capture(context: bpy.types.Context) -> CaptureJob:
 
 def start_motion_job(context: bpy.types.Context, kind: str, motion: Path, job_id: str, job_dir: Path,
                      strength: float = 1.0, request: Optional[CaptureRequest] = None,
-                     payload: Any = None) -> CaptureJob:
+                     payload: Any = None, keep_root: bool = False) -> CaptureJob:
     """Submit a ``cleanup`` or ``import_motion`` job reading the ``.npz`` ``motion``; raise ScoreHMRError."""
     check_idle()
     python = preferences.worker_python(context)
     submit = protocol.Submit(job_id=job_id, kind=kind, video="", job_dir=str(job_dir), motion=str(motion),
-                             strength=float(strength), body_model=preferences.smpl_model_path(context))
+                             strength=float(strength), keep_root=bool(keep_root),
+                             body_model=preferences.smpl_model_path(context))
     job_dir.mkdir(parents=True, exist_ok=True)
     return _launch(context, python, submit, CaptureJob(None, request, kind, payload))  # type: ignore[arg-type]
 

@@ -30,6 +30,7 @@ class CleanupJob:
     action_name: str
     sample: action_io.MotionSample
     masked: Tuple[str, ...]
+    keep_root: bool = False
 
 
 def cleanup_frames(context: bpy.types.Context) -> np.ndarray:
@@ -115,6 +116,7 @@ class SCOREHMR_OT_cleanup(WorkerJobOperator, bpy.types.Operator):
             picked = selected_bones(obj, bones)
             sample.confidence[:, picked] = 0.0
             masked = tuple(bones[j] for j in picked)
+        keep_root = context.scene.scorehmr.cleanup_keep_root
         job_id, job_dir = bridge.new_job_dir()
         job_dir.mkdir(parents=True, exist_ok=True)
         motion = job_dir / "motion.npz"
@@ -122,7 +124,8 @@ class SCOREHMR_OT_cleanup(WorkerJobOperator, bpy.types.Operator):
         write_motion_file(motion, obj, sample, render.fps / render.fps_base)
         return bridge.start_motion_job(context, "cleanup", motion, job_id, job_dir,
                                        context.scene.scorehmr.cleanup_strength,
-                                       payload=CleanupJob(obj.name, action.name, sample, masked))
+                                       payload=CleanupJob(obj.name, action.name, sample, masked, keep_root),
+                                       keep_root=keep_root)
 
     def _apply(self, context: bpy.types.Context, job: bridge.CaptureJob, result: protocol.Result) -> str:
         info: CleanupJob = job.payload
@@ -131,7 +134,7 @@ class SCOREHMR_OT_cleanup(WorkerJobOperator, bpy.types.Operator):
             raise ScoreHMRError("The armature or its action was removed while cleaning up.",
                                 "Run Clean up motion again", "target_gone")
         poses, transl = load_cleaned(Path(result.path), len(info.sample.frames))
-        new = action_io.write_clean_action(obj, original, info.sample, poses, transl)
+        new = action_io.write_clean_action(obj, original, info.sample, poses, transl, keep_root=info.keep_root)
         frames = info.sample.frames
         text = f"Cleaned {len(frames)} frames ({frames[0]:g}-{frames[-1]:g}) into {new.name}"
         if info.sample.nan_keys:

@@ -65,6 +65,7 @@ class SCOREHMR_PT_motion(bpy.types.Panel):
         sub.enabled = not settings.cleanup_use_scene_range
         sub.prop(settings, "cleanup_start")
         sub.prop(settings, "cleanup_end")
+        col.prop(settings, "cleanup_keep_root")
         col.prop(settings, "cleanup_mask_selected")
         col.operator("scorehmr.cleanup", icon="MOD_SMOOTH")
         col.separator()

@@ -66,6 +66,8 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
                                           "(off: the frames below)", default=True)
     cleanup_start: IntProperty(name="Start", description="First frame to clean up", default=1)
     cleanup_end: IntProperty(name="End", description="Last frame to clean up (inclusive)", default=250)
+    cleanup_keep_root: BoolProperty(name="Keep Root Motion", description="Leave the root bone's rotation and "
+                                    "location keys as they are and clean the body only", default=False)
     cleanup_mask_selected: BoolProperty(name="Selected Bones Unreliable",
                                         description="Treat the selected pose bones as unknown on every frame: the "
                                         "prior completes them from the rest of the body", default=False)

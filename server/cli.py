@@ -4,7 +4,7 @@
     python -m server capture VIDEO [--view VIDEO2 ...] -o OUT.npz [--start N] [--end M] [--no-refine]
     python -m server detect VIDEO [VIDEO2 ...] -o KEYPOINTS.npz     # BlazePose keypoints only
     python -m server refine KEYPOINTS.npz -o OUT.npz [--mode frame|video|multiview]
-    python -m server cleanup IN.npz -o OUT.npz [--strength S] [--mask MASK.npz] [--method dposer|guided]
+    python -m server cleanup IN.npz -o OUT.npz [--strength S] [--mask MASK.npz] [--method dposer|guided] [--keep-root]
     python -m server import-motion AMASS.npz -o OUT.npz [--body SMPL_FILE]   # SMPL/AMASS motion -> result file
 
 Exit codes: 0 done, 1 internal error, 2 bad request, 3 video missing, 4 video unreadable, 5 no person,
@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     clean.add_argument("--mask", default="", metavar="MASK.npz", help="confidence (N, 24) / (N,) / (24,) or "
                        "'joints' names: low-confidence joints are completed by the prior")
     clean.add_argument("--method", choices=["dposer", "guided"], default="", help="default: the benchmark's best")
+    clean.add_argument("--keep-root", action="store_true", help="keep the root rotation and translation as they are "
+                       "(clean the body only)")
     imp = commands.add_parser("import-motion", help="an SMPL/AMASS motion .npz -> a result file (for Blender)")
     imp.add_argument("input", help="AMASS/SMPL .npz: poses (N, 72|66|156|165) or root_orient + pose_body, trans, "
                      "betas, mocap_framerate")
@@ -160,7 +162,8 @@ def run_cleanup_cli(args: argparse.Namespace) -> int:
     from .cleanup.job import run_cleanup
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
-        summary = run_cleanup(args.input, args.output, args.strength, args.mask, args.method, progress, cancelled)
+        summary = run_cleanup(args.input, args.output, args.strength, args.mask, args.method, progress, cancelled,
+                              keep_root=args.keep_root)
         return summary.path, summary.timings
     return _run_job(job)
 

@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, Union
 
-PROTOCOL_VERSION = 3   # 3: job kinds "cleanup" and "import_motion", Submit.motion and Submit.strength
+PROTOCOL_VERSION = 3   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength and keep_root
 
 # Job kinds (``Submit.kind``) and the stages each reports, in order; the add-on maps stages to panel text.
 KIND_STAGES: Dict[str, Tuple[str, ...]] = {
@@ -86,7 +86,7 @@ class Submit(Message):
 
     Kinds ``cleanup`` and ``import_motion`` read ``motion`` (an absolute ``.npz`` path: a motion file for cleanup,
     an SMPL/AMASS file for import) and leave ``video`` empty; ``strength`` is the cleanup's prior strength
-    (1 = default, 0 = unchanged).
+    (1 = default, 0 = unchanged); ``keep_root`` keeps the root's rotation and translation (body only).
     """
 
     TYPE: ClassVar[str] = "submit"
@@ -106,6 +106,7 @@ class Submit(Message):
     align: bool = False
     motion: str = ""
     strength: float = 1.0
+    keep_root: bool = False
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from ..errors import Cancelled
 from ..refine.scorehmr import SMOOTH_WINDOW, difference_basis, implicit_step
 from . import dposer
 from ..body.rot6d import orthonormal_x
+from .dposer import ROOT_6D
 from .problem import Clip, Problem, joints_of
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ def refine(denoiser, problem: Problem, s: "CleanupSettings", progress: Optional[
     std2 = denoiser.x_std.reshape(1, -1) ** 2
     weight = s.temporal_weight * strength
     done = s.fit_steps
+    root = denoiser.normalize(x)[:, :ROOT_6D]         # kept when s.keep_root (the fit left it alone)
     for _ in range(s.iterations):
         z = ddim_invert(bind(denoiser), denoiser.normalize(x), t_start, s.stride, alphas)
         for t, t_next in zip(steps, steps[1:] + [-1]):
@@ -81,13 +83,18 @@ def refine(denoiser, problem: Problem, s: "CleanupSettings", progress: Optional[
             if clip is not None and weight > 0:
                 h = (1.0 - a_t[0, 0]) / a_t[0, 0]
                 z0 = implicit_step(clip, z0, 2.0 * h * weight * std2)
+            if s.keep_root:
+                z0[:, :ROOT_6D] = root
+            if (clip is not None and weight > 0) or s.keep_root:
                 eps = predict_eps(z, t, z0, alphas)
             a_next = alpha_bar(alphas, t_next, z)
             z = a_next.sqrt() * z0 + (1.0 - a_next).sqrt() * eps
-            pelvis = _pelvis(problem, denoiser.denormalize(z0), pelvis, clip, 0.0)
+            if not s.keep_root:
+                pelvis = _pelvis(problem, denoiser.denormalize(z0), pelvis, clip, 0.0)
             done += 1
             if progress is not None:
                 progress(done, total)
         x = orthonormal_x(denoiser.denormalize(z))
-        pelvis = _pelvis(problem, x, pelvis, clip, weight * 1e-4)
+        if not s.keep_root:
+            pelvis = _pelvis(problem, x, pelvis, clip, weight * 1e-4)
     return x, pelvis

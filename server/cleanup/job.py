@@ -21,9 +21,9 @@ ProgressFn = Callable[[str, int, int, str], None]
 
 def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", method: str = "",
                 progress: ProgressFn = lambda *a: None, cancelled: Callable[[], bool] = lambda: False,
-                body_model: str = "") -> "CaptureSummary":
+                body_model: str = "", keep_root: bool = False) -> "CaptureSummary":
     """Clean ``path`` into ``output`` -> the summary (output path, frames, seconds per stage). ``method`` "" =
-    the default. Raises JobError."""
+    the default; ``keep_root`` leaves the root rotation and translation as they are. Raises JobError."""
     from ..capture import CaptureSummary
     from ..body.fast import LandmarkSkinning
     from ..body.model import default_body_model_path, load_body_model
@@ -35,7 +35,8 @@ def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", m
     if mask:
         conf = load_mask(mask, len(seq)) * seq.confidence
         seq = make_sequence(seq.poses, seq.transl, seq.betas, seq.fps, conf, seq.root_frame)
-    settings = replace(DEFAULT, method=method or DEFAULT.method, strength=max(0.0, float(strength)))
+    settings = replace(DEFAULT, method=method or DEFAULT.method, strength=max(0.0, float(strength)),
+                       keep_root=bool(keep_root))
     denoiser = load_prior()
     skinning = LandmarkSkinning(load_body_model(body_model or default_body_model_path()))
     timings["load"] = time.perf_counter() - tick

@@ -48,10 +48,12 @@ class CleanupSettings:
     final_lr_fraction: float = 0.1
     accel_scale: float = 0.008              # metres per frame^2 at 30 fps: typical joint acceleration
     accel_tail: float = 1.0                 # heavy tail of the acceleration penalty (0 = Gaussian)
+    accel_wide: float = 0.03                # metres per frame^2: the wide Gaussian bound on top (0 = none)
     prior_weight: float = 0.3               # the one-step-denoise term (per frame, z-scored units)
     t_range: Tuple[float, float] = (0.2, 0.05)             # DPoser's motion denoising schedule (fractions of T)
     completion_t_range: Tuple[float, float] = (0.15, 0.05)  # ... and its completion schedule (some joint masked)
     prior_every: int = 10                   # steps between renewals of the prior's target (DPoser: 1)
+    keep_root: bool = False                 # keep the root rotation and the pelvis path as given (body only)
     # guided: a data + temporal fit (``fit_steps``), then ScoreHMR-style inversion + guided resampling
     fit_steps: int = 100
     t_start: int = 50
@@ -107,13 +109,15 @@ def _check_joints(joints: np.ndarray, betas: np.ndarray) -> None:
 def cleanup_joints(denoiser, skinning: LandmarkSkinning, joints: np.ndarray, betas: np.ndarray, fps: float,
                    confidence: Optional[np.ndarray] = None, settings: CleanupSettings = CleanupSettings(),
                    progress: Optional[Progress] = None, cancelled: Optional[IsCancelled] = None,
-                   segments: Sequence[int] = ()) -> MotionSequence:
+                   segments: Sequence[int] = (), root: Optional[Tuple[np.ndarray, np.ndarray]] = None
+                   ) -> MotionSequence:
     """Recover poses from (noisy) joint positions (the DPoser motion-denoising protocol).
 
     joints (N, 24, 3) metres in SMPL's canonical world frame (y up); betas (B,); confidence (N, 24) or None
     (NaN joints get confidence 0); ``segments``: lengths of independent clips laid end to end (no temporal term
-    across them; () = one clip). -> MotionSequence with root_frame "world", transl such that the pelvis is at
-    ``transl + rest pelvis``. The start is swing-only inverse kinematics on the joints low-passed for the measured
+    across them; () = one clip); ``root``: the known root rotation (N, 3, 3) and pelvis path (N, 3), world frame,
+    required with ``settings.keep_root`` (DPoser's protocol: only the body is recovered). -> MotionSequence with
+    root_frame "world", transl such that the pelvis is at ``transl + rest pelvis``. The start is swing-only inverse kinematics on the joints low-passed for the measured
     noise (:func:`.problem.estimate_noise`), from the prior's mean pose."""
     joints = np.asarray(joints, dtype=np.float32)
     betas = np.asarray(betas, dtype=np.float32).reshape(-1)
@@ -130,8 +134,16 @@ def cleanup_joints(denoiser, skinning: LandmarkSkinning, joints: np.ndarray, bet
     noise = estimate_noise(target, weight, segments)
     per_channel = start_smoothing(noise, fps, settings)[:, None].expand(-1, 3).reshape(-1)
     smoothed = smooth_path(target, per_channel, segments)
-    x = analytic_start(rest, smoothed, weight, denoiser.x_mean.detach())
-    pelvis = _pelvis_path(smoothed[:, 0], weight[:, 0])
+    if settings.keep_root:
+        if root is None:
+            raise ValueError("keep_root needs the root rotation and pelvis path")
+        root_rot = CAMERA_FROM_WORLD @ torch.as_tensor(np.asarray(root[0]), dtype=torch.float32)
+        pelvis = torch.as_tensor(np.asarray(root[1]), dtype=torch.float32) @ CAMERA_FROM_WORLD
+        smoothed = smoothed - smoothed[:, :1] + pelvis[:, None]
+        x = analytic_start(rest, smoothed, weight, denoiser.x_mean.detach(), root_rot)
+    else:
+        x = analytic_start(rest, smoothed, weight, denoiser.x_mean.detach())
+        pelvis = _pelvis_path(smoothed[:, 0], weight[:, 0])
     problem = Problem(target, weight, rest, x, pelvis, float(fps), noise, segments)
     log.info("cleanup of %d frames: measured joint noise %.1f mm (median over joints)", n,
              float(noise.median()) * 1000.0)
@@ -182,8 +194,13 @@ def _sequence_problem(denoiser, skinning: LandmarkSkinning, seq: MotionSequence,
     log.info("cleanup of %d frames: measured joint noise %.1f mm (median over joints)", len(seq),
              float(noise.median()) * 1000.0)
     strength = float(start_smoothing(noise.median(), seq.fps, settings))
-    x_start = orthonormal_x(smooth_path(x_start.reshape(len(seq), -1, 3), strength).reshape(len(seq), -1))
-    pelvis_start = smooth_path(_pelvis_path(pelvis, weight[:, 0]), strength)
+    smoothed = orthonormal_x(smooth_path(x_start.reshape(len(seq), -1, 3), strength).reshape(len(seq), -1))
+    if settings.keep_root:
+        x_start = torch.cat([x_start[:, :6], smoothed[:, 6:]], 1)
+        pelvis_start = pelvis
+    else:
+        x_start = smoothed
+        pelvis_start = smooth_path(_pelvis_path(pelvis, weight[:, 0]), strength)
     return Problem(target, weight, rest, x_start, pelvis_start, seq.fps, noise)
 
 

@@ -183,13 +183,14 @@ def _torso_turn(rest: Tensor, target: Tensor, weight: Tensor) -> Tensor:
     return kabsch(a, target[:, torso] - target[:, :1], weight[:, torso] * weight[:, :1])
 
 
-def analytic_start(rest: Tensor, target: Tensor, weight: Tensor, neutral: Tensor) -> Tensor:
+def analytic_start(rest: Tensor, target: Tensor, weight: Tensor, neutral: Tensor,
+                   root: Optional[Tensor] = None) -> Tensor:
     """Swing-only inverse kinematics: rest (24, 3), target joints (N, 24, 3), weight (N, 24), neutral (144,) ->
     x (N, 144). The root's rotation points its three bones (hips, spine) at the targets; in frames where one is
     untrusted it is the rigid fit of the rest torso (ROOT_FIT_JOINTS about the pelvis) instead, which stays defined
     with the hips unknown. Each other joint's global rotation is the smallest turn (after its parent's) that points its bone(s) at the targets
     (Kabsch over several children: spine3); the twist stays at zero. Joints whose children are untrusted, and the
-    end joints, keep the neutral local rotation."""
+    end joints, keep the neutral local rotation. ``root`` (N, 3, 3): a known root rotation, used as it is."""
     n = target.shape[0]
     neutral_rot = x_to_rotmats(neutral[None])[0].clone()
     neutral_rot[0] = torch.eye(3)
@@ -210,6 +211,7 @@ def analytic_start(rest: Tensor, target: Tensor, weight: Tensor, neutral: Tensor
         turn = kabsch(a, b, w)
         if p < 0:
             turn = torch.where((w >= OBSERVED).all(1)[:, None, None], turn, _torso_turn(rest, target, weight))
+            turn = turn if root is None else root
         glob[j] = turn @ g_p @ neutral_rot[j]
         local[:, j] = g_p.transpose(1, 2) @ glob[j]
     return rotmat_to_rot6d(local).reshape(n, -1)

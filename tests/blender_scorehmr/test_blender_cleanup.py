@@ -85,6 +85,7 @@ def clean_settings(bl):
     yield
     s = bl.bpy.context.scene.scorehmr
     s.cleanup_strength, s.cleanup_use_scene_range, s.cleanup_mask_selected = 1.0, True, False
+    s.cleanup_keep_root = False
 
 
 def test_round_trip_reproduces_the_pose(bl):
@@ -157,6 +158,20 @@ def test_cleanup_happy_path(bl, fake_pythons, clean_settings):
     got = io.sample_motion(obj, new, np.arange(1, 11))
     rot = bl.sub("rotations")
     np.testing.assert_allclose(rot.rotvec_to_rotmat(got.poses), rot.rotvec_to_rotmat(0.9 * sent_poses), atol=1e-4)
+
+
+def test_cleanup_keep_root_leaves_the_root_curves_alone(bl, fake_pythons, clean_settings):
+    obj = make_rig(bl)
+    root = fake_result.JOINT_NAMES[0]
+    before = {k: v for k, v in action_keys(obj.animation_data.action).items() if f'["{root}"]' in k[0]}
+    assert before and run_cleanup(bl, fake_pythons, cleanup_keep_root=True) == {"FINISHED"}
+    after = action_keys(obj.animation_data.action)
+    assert {k: v for k, v in after.items() if f'["{root}"]' in k[0]} == before      # same keys and handles
+    job_dir = Path(bl.sub("preferences").jobs_dir())
+    result = max(job_dir.glob("*/result.npz"), key=lambda p: p.stat().st_mtime)
+    assert "keep_root True" in str(np.load(result)["method"])                      # the worker was told
+    elbow = fake_result.JOINT_NAMES.index("left_elbow")
+    assert any(f'["{fake_result.JOINT_NAMES[elbow]}"]' in k[0] and v != before.get(k) for k, v in after.items())
 
 
 def test_cleanup_marks_selected_bones_and_completes_nan_keys(bl, fake_pythons, clean_settings):

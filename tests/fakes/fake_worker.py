@@ -142,7 +142,7 @@ class Worker:
             self.progress(job, "cleanup", i + 1, n)
             time.sleep(self.delay)
         arrays["poses"] = (arrays["poses"] * 0.9).astype(np.float32)
-        arrays["method"] = np.array(f"fake cleanup strength {job.strength}")
+        arrays["method"] = np.array(f"fake cleanup strength {job.strength} keep_root {job.keep_root}")
         out = Path(job.job_dir) / "result.npz"
         np.savez(str(out), **arrays)
         self.send(self.p.Result(job_id=job.job_id, path=str(out), frames=n, seconds=0.1))

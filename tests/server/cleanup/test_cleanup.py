@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from server.body.fast import rotvec_to_rotmat_torch
 from server.body.rot6d import poses_to_x
 from server.cleanup.methods import cleanup, cleanup_joints
 from server.cleanup.problem import joints_of, rest_joints
@@ -71,6 +72,30 @@ def test_strength_zero_returns_the_input(prior, skinning) -> None:
     out = cleanup(prior, skinning, seq, replace(FAST, strength=0.0))
     np.testing.assert_array_equal(out.poses, seq.poses)
     np.testing.assert_array_equal(out.transl, seq.transl)
+
+
+@pytest.mark.parametrize("method", ["dposer", "guided"])
+def test_keep_root_keeps_the_root_and_cleans_the_body(prior, skinning, method: str) -> None:
+    clean = smooth_clip(seed=6)
+    noise = np.random.default_rng(6).normal(size=clean.poses.shape).astype(np.float32) * 0.08
+    noisy = replace(clean, poses=clean.poses + noise)
+    out = cleanup(prior, skinning, noisy, replace(FAST, method=method, keep_root=True))
+    np.testing.assert_allclose(out.transl, noisy.transl, atol=1e-5)
+    same = rotvec_to_rotmat_torch(torch.from_numpy(out.poses[:, 0])) - rotvec_to_rotmat_torch(
+        torch.from_numpy(noisy.poses[:, 0]))
+    assert float(same.abs().max()) < 1e-4
+    assert np.abs(out.poses[:, 1:] - noisy.poses[:, 1:]).max() > 0.01
+
+
+def test_keep_root_with_joints_needs_the_root(prior, skinning) -> None:
+    clean = smooth_clip(seed=7)
+    truth = joints(skinning, clean)
+    with pytest.raises(ValueError):
+        cleanup_joints(prior, skinning, truth, clean.betas, 30.0, None, replace(FAST, keep_root=True))
+    root = (rotvec_to_rotmat_torch(torch.from_numpy(clean.poses[:, 0])).numpy(), truth[:, 0])
+    out = cleanup_joints(prior, skinning, truth, clean.betas, 30.0, None, replace(FAST, keep_root=True), root=root)
+    np.testing.assert_allclose(joints(skinning, out)[:, 0], truth[:, 0], atol=1e-4)
+    assert mpjpe(joints(skinning, out), truth) < 0.03
 
 
 def test_nan_keys_get_zero_confidence_and_are_filled() -> None:
