@@ -127,15 +127,18 @@ def fetch_multiview() -> Path:
 
 
 def benchmark(extra: list) -> int:
-    """The refinement benchmarks: synthetic held-out subjects (needs the pose dataset) and the real clips."""
+    """The benchmarks: refinement on synthetic held-out subjects (needs the pose dataset), the real clips, and
+    keyframe cleanup on held-out mocap clips. ``extra`` goes to benchmark_refine.py."""
     dataset = pose_dataset()
     fetch_multiview()
     env = {**os.environ, "SCOREHMR_CACHE": str(cache_dir())}
     code = subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_refine.py"), "--dataset",
                            str(dataset), *extra], cwd=ROOT, env=env).returncode
-    return code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_real.py"),
+    code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_real.py"),
                                    "--sample", str(sample_video()), "--multiview", str(multiview_dir())],
                                   cwd=ROOT, env=env).returncode
+    return code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_cleanup.py"), "--dataset",
+                                   str(dataset), "--threads", "1"], cwd=ROOT, env=env).returncode
 
 
 def stage(dest: Path = STAGE_DIR) -> Path:
