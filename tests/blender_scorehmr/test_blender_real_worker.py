@@ -138,3 +138,24 @@ def test_real_worker_cleanup_of_an_action(bl, worker_python):
     sample = bl.sub("action_io").sample_motion(obj, new, np.arange(1, 21))
     assert np.isfinite(sample.poses).all() and np.isfinite(sample.transl).all()
     assert bl.status().error == "" and "Cleaned 20 frames" in bl.status().stage
+
+
+def test_real_worker_cleanup_reduces_jitter(bl, worker_python):
+    """Keys on every frame that jump at random (jitter, no motion): the real cleanup smooths them (the local
+    rotations' second differences shrink at least threefold) and the root translation too."""
+    from test_blender_cleanup import make_rig
+    b = bl.bpy
+    obj = make_rig(bl, frames=tuple(range(1, 31)), seed=3)
+    b.context.scene.frame_end = 30
+    bl.prefs().worker_python = str(worker_python)
+    bl.prefs().hang_timeout = 120.0
+    io = bl.sub("action_io")
+    before = io.sample_motion(obj, obj.animation_data.action, np.arange(1, 31))
+    assert b.ops.scorehmr.cleanup() == {"FINISHED"}, bl.status().error
+    after = io.sample_motion(obj, obj.animation_data.action, np.arange(1, 31))
+
+    def jitter(values: np.ndarray) -> float:
+        return float(np.linalg.norm(values[:-2] - 2 * values[1:-1] + values[2:], axis=-1).mean())
+
+    assert jitter(after.poses[:, 1:]) < jitter(before.poses[:, 1:]) / 3
+    assert jitter(after.transl) < jitter(before.transl) / 3
