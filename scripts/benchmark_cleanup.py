@@ -9,14 +9,25 @@ visited in turn (a random order, a random offset each). Ground truth: the joints
 the mocap (root in SMPL's canonical world frame, y up). Input: those joints plus Gaussian noise of sigma mm per
 coordinate (20, 40, 100 mm). Every method sees the noisy joints, betas 0 and the frame rate only.
 
-Rows:
+Rows (see also "Jittery keys" below):
 - noisy input: the joints as given.
 - no prior: per coordinate the closed-form argmin ||J - Y||^2 + lam ||D2 J||^2 (temporal + data only).
 - Savitzky-Golay, Butterworth: the animator's filters (server.cleanup.filters) on every joint trajectory.
   The filters' parameters (and lam) are tuned per noise level on clips and noise drawn from ``--seed + 1``
   (grid search, lowest MPJPE), then reported on ``--seed``; the chosen values are printed.
-- ours: server.cleanup.methods.cleanup_joints with CleanupSettings(method=...) at default settings; its pose
-  sequence is skinned back to joints.
+- ours: server.cleanup.methods.cleanup_joints with CleanupSettings(method=...) at default settings (and "dposer,
+  no prior": prior_weight 0, the ablation); its pose sequence is skinned back to joints.
+
+Throughput: the default method on every clip in one call (``segments``: no temporal term across clips), as on a
+long action.
+
+DPoser protocol: ground truth with a zero root rotation and translation, MPJPE on 22 joints, no alignment; rows
+"root given" are told the root (keep_root), as DPoser optimises the body pose only.
+
+Jittery keys (the Blender button's case): the clips as keyed motion with noise on every joint's axis-angle
+(0.02, 0.04, 0.08 rad) and on the root translation (0.25 m per rad); our ``cleanup`` of the sequence against an
+animator's F-curve filters on the quaternion channels and the translation (tuned per level on ``--seed + 1``);
+MPJPE and jitter (mean joint acceleration).
 
 Completion: the legs (hips, knees, ankles, feet) or the left arm (shoulder, elbow, wrist, hand) have confidence 0
 on every frame and are unknown to every method; 40 mm noise on the rest. Baselines cannot complete: their unknown
@@ -26,17 +37,17 @@ head, collars, shoulders). Columns: MPJPE on the masked joints and on all 24.
 
 MPJPE: mm, 24 SMPL joints, pelvis-aligned (server.refine.metrics). Harder than DPoser's published protocol, whose
 root orientation and translation are known (it optimises the body pose only) and whose MPJPE is on 22 joints with no
-alignment; "global" in the JSON is our 24-joint MPJPE with no alignment, for comparison. frames/s: the method's own call, one clip at a
-time, on ``--threads`` threads (the filters are numpy, single-threaded).
+alignment; "global" in the JSON is our 24-joint MPJPE with no alignment, for comparison. frames/s: the method's own
+call, one clip at a time, on ``--threads`` threads (the filters are numpy, single-threaded).
 """
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -51,6 +62,7 @@ from server.body.layout import JOINT_INDEX  # noqa: E402
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
 from server.cleanup.filters import (butterworth_lowpass, fill_from_rest_pose, savgol_smooth,  # noqa: E402
                                     second_difference_smooth)
+from server.body.rotations import quat_sign_continuous, quat_wxyz_to_rotvec, rotvec_to_quat_wxyz  # noqa: E402
 from server.refine.metrics import MM, pelvis_aligned  # noqa: E402
 from server.train.pose_data import dataset_api  # noqa: E402
 
@@ -150,17 +162,20 @@ def tune(gt: np.ndarray, sigma_mm: float, seed: int) -> Dict[str, object]:
             "butterworth": best(BW_GRID, lambda hz: butterworth_lowpass(x, hz, FPS))}
 
 
-def ours(names: List[str], threads: int) -> Tuple[Dict[str, Method], Optional[Callable], Dict[str, Callable]]:
+def ours(names: List[str], threads: int) -> Tuple[Dict[str, Method], Optional[Callable], Dict[str, Callable],
+                                                  Dict[str, KeyMethod]]:
     """Row -> our method (server.cleanup.methods at default settings; "dposer" also without its diffusion prior,
     the ablation); the default method over many clips in one call (for throughput); row -> our method told the
-    root (rotation (T, 3, 3) and pelvis (T, 3), world frame; keep_root). ({}, None, {}) without the module."""
+    root (rotation (T, 3, 3) and pelvis (T, 3), world frame; keep_root); row -> our cleanup of keyed motion
+    (poses, transl). ({}, None, {}, {}) without the module."""
     if not names:
-        return {}, None, {}
+        return {}, None, {}, {}
     try:
-        from server.cleanup.methods import CleanupSettings, cleanup_joints
+        from server.cleanup.methods import CleanupSettings, cleanup, cleanup_joints
+        from server.cleanup.sequence import make_sequence
     except ImportError as exc:
         log.warning("server.cleanup.methods is not available (%s); only the baselines run", exc)
-        return {}, None, {}
+        return {}, None, {}, {}
     from server.diffusion.denoiser import load_prior
     torch.set_num_threads(threads)
     skinning = LandmarkSkinning(load_body_model(default_body_model_path()))
@@ -187,6 +202,18 @@ def ours(names: List[str], threads: int) -> Tuple[Dict[str, Method], Optional[Ca
     def make_rooted(settings) -> Callable:
         return lambda x, root: solve(x, None, replace(settings, keep_root=True), root=root)
 
+    def make_keys(settings) -> KeyMethod:
+        def run(poses: np.ndarray, transl: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+            seq = make_sequence(poses.astype(np.float32), transl.astype(np.float32), betas, FPS, None, "world")
+            out = cleanup(prior, skinning, seq, settings)
+            return np.asarray(out.poses, np.float64), np.asarray(out.transl, np.float64)
+        return run
+
+    keys = {}
+    for name in names:
+        keys[f"ours: {name}"] = make_keys(CleanupSettings(method=name))
+        if name == "dposer":
+            keys["ours: dposer, no prior"] = make_keys(CleanupSettings(method=name, prior_weight=0.0))
     rows, rooted = {}, {}
     for name in names:
         rows[f"ours: {name}"] = make(CleanupSettings(method=name))
@@ -195,7 +222,7 @@ def ours(names: List[str], threads: int) -> Tuple[Dict[str, Method], Optional[Ca
             rows["ours: dposer, no prior"] = make(CleanupSettings(method=name, prior_weight=0.0))
             rooted["ours: dposer, no prior, root given"] = make_rooted(CleanupSettings(method=name,
                                                                                        prior_weight=0.0))
-    return rows, batched, rooted
+    return rows, batched, rooted, keys
 
 
 def throughput(batched: Callable, gt: np.ndarray, seed: int) -> Dict[str, float]:
@@ -279,6 +306,83 @@ def completion(gt: np.ndarray, rest: np.ndarray, mine: Dict[str, Method], params
     return figures
 
 
+KEY_NOISE_RAD = (0.02, 0.04, 0.08)       # Gaussian noise per axis-angle component of every joint, radians
+TRANSL_NOISE_PER_RAD = 0.25               # root translation noise (metres) per radian: 0.04 rad -> 1 cm
+KeyMethod = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]   # poses (T, 24, 3), transl (T, 3)
+
+
+def key_noise(poses: np.ndarray, transl: np.ndarray, sigma: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Jittery keys: poses (C, T, 24, 3) + N(0, sigma) per axis-angle component, transl (C, T, 3) +
+    N(0, sigma * TRANSL_NOISE_PER_RAD)."""
+    rng = np.random.default_rng(seed)
+    return (poses + rng.normal(scale=sigma, size=poses.shape),
+            transl + rng.normal(scale=sigma * TRANSL_NOISE_PER_RAD, size=transl.shape))
+
+
+def filter_keys(smooth: Callable[[np.ndarray], np.ndarray]) -> KeyMethod:
+    """An animator's F-curve filter on one clip: the quaternion channels (sign-continuous, renormalised after)
+    and the root translation, each smoothed along time."""
+    def run(poses: np.ndarray, transl: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        q = smooth(quat_sign_continuous(rotvec_to_quat_wxyz(poses), axis=0))
+        q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+        return quat_wxyz_to_rotvec(q), smooth(transl)
+    return run
+
+
+def key_joints(skinning: LandmarkSkinning, poses: np.ndarray, transl: np.ndarray) -> np.ndarray:
+    """Clips of keys (C, T, 24, 3), (C, T, 3) -> joints (C, T, 24, 3) (our body, betas 0)."""
+    return ground_truth(skinning, poses.astype(np.float32), transl.astype(np.float32))
+
+
+def jitter(joints: np.ndarray) -> float:
+    """Mean norm of the joints' second difference along time, mm/frame^2: joints (C, T, 24, 3)."""
+    return float(np.linalg.norm(joints[:, :-2] - 2 * joints[:, 1:-1] + joints[:, 2:], axis=-1).mean() * MM)
+
+
+def tune_keys(skinning: LandmarkSkinning, poses: np.ndarray, transl: np.ndarray, sigma: float,
+              seed: int) -> Dict[str, object]:
+    """Grid search of the key filters' parameters on (poses, transl, noise of ``seed``) -> {filter: parameter}."""
+    truth = key_joints(skinning, poses, transl)
+    p, t = key_noise(poses, transl, sigma, seed)
+
+    def best(grid: list, make: Callable[[object], KeyMethod]) -> object:
+        def score(param) -> float:
+            out = [make(param)(a, b) for a, b in zip(p, t)]
+            pred = key_joints(skinning, np.stack([o[0] for o in out]), np.stack([o[1] for o in out]))
+            return float(errors(pred, truth).mean())
+        return min(grid, key=score)
+
+    return {"savitzky_golay": best(SG_GRID, lambda wo: filter_keys(lambda x: savgol_smooth(x, wo[0], wo[1]))),
+            "butterworth": best(BW_GRID, lambda hz: filter_keys(lambda x: butterworth_lowpass(x, hz, FPS)))}
+
+
+def keyframe_noise(skinning: LandmarkSkinning, clips: Tuple[np.ndarray, np.ndarray],
+                   tune_clips: Tuple[np.ndarray, np.ndarray], mine: Dict[str, KeyMethod],
+                   seed: int) -> Dict[str, dict]:
+    """Jittery keys (noise on every joint's rotation and the root translation), cleaned as keyed motion (the
+    Blender button's case): the animator's F-curve filters (tuned per noise level on other clips) and our cleanup
+    of the sequence. -> {noise: row -> {mpjpe, jitter_mm_per_frame2}}."""
+    poses, transl = clips
+    truth = key_joints(skinning, poses, transl)
+    figures = {"ground truth jitter": jitter(truth)}
+    for sigma in KEY_NOISE_RAD:
+        params = tune_keys(skinning, *tune_clips, sigma, seed + 1)
+        w, o = params["savitzky_golay"]
+        rows = {"noisy keys": lambda a, b: (a, b),
+                "Savitzky-Golay on the keys": filter_keys(lambda x: savgol_smooth(x, w, o)),
+                "Butterworth on the keys": filter_keys(lambda x: butterworth_lowpass(x, params["butterworth"], FPS)),
+                **mine}
+        p, t = key_noise(poses, transl, sigma, seed + 30)
+        level: Dict[str, dict] = {"parameters": params}
+        for name, method in rows.items():
+            out = [method(a, b) for a, b in zip(p, t)]
+            pred = key_joints(skinning, np.stack([o[0] for o in out]), np.stack([o[1] for o in out]))
+            level[name] = {"mpjpe": float(errors(pred, truth).mean()), "jitter_mm_per_frame2": jitter(pred)}
+        figures[f"{sigma:g} rad"] = level
+        log.info("keyframe noise %g rad: %s", sigma, level)
+    return figures
+
+
 def print_tables(figures: dict) -> None:
     noise = figures["denoising"]
     levels = list(noise)
@@ -302,6 +406,18 @@ def print_tables(figures: dict) -> None:
         print(f"{'':36s}" + "".join(f"{lv:>10s}" for lv in dp))
         for r in dp[next(iter(dp))]:
             print(f"{r:36s}" + "".join(f"{dp[lv][r]['mpjpe_22']:10.1f}" for lv in dp))
+    keys = figures.get("keyframe_noise")
+    if keys:
+        levels = [lv for lv in keys if lv.endswith("rad")]
+        print(f"\nJittery keys (rotation noise per axis, root translation {TRANSL_NOISE_PER_RAD:g} m per rad): "
+              f"MPJPE mm / jitter mm/frame^2 (ground truth jitter {keys['ground truth jitter']:.1f})")
+        print(f"{'':28s}" + "".join(f"{lv:>18s}" for lv in levels))
+        for r in [k for k in keys[levels[0]] if k != "parameters"]:
+            print(f"{r:28s}" + "".join(f"{keys[lv][r]['mpjpe']:10.1f} /{keys[lv][r]['jitter_mm_per_frame2']:6.1f}"
+                                       for lv in levels))
+        print("Key filter parameters (tuned on seed + 1): " + "; ".join(
+            f"{lv}: SG {keys[lv]['parameters']['savitzky_golay'][0]}/{keys[lv]['parameters']['savitzky_golay'][1]},"
+            f" Butterworth {keys[lv]['parameters']['butterworth']:g} Hz" for lv in levels))
     comp = figures.get("completion")
     if comp:
         print(f"\nCompletion ({COMPLETION_NOISE_MM:g} mm on known joints): MPJPE mm on masked / all joints")
@@ -315,13 +431,14 @@ def main(argv: List[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
-    parser.add_argument("--clips", type=int, default=32, help="held-out clips (default 32: ~4 min on 2 cores)")
+    parser.add_argument("--clips", type=int, default=32, help="held-out clips (default 32: ~15 min on 1 thread)")
     parser.add_argument("--length", type=int, default=60, help="frames per clip (30 fps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--methods", default="dposer,guided", help="our methods, comma-separated ('' for none)")
     parser.add_argument("--no-completion", action="store_true", help="skip the completion figures")
     parser.add_argument("--no-dposer-protocol", action="store_true", help="skip the DPoser-scoring figures")
+    parser.add_argument("--no-keyframe-noise", action="store_true", help="skip the jittery-keys figures")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -330,7 +447,7 @@ def main(argv: List[str]) -> int:
         rest = skinning(torch.zeros(1, 24, 3))[0][0].numpy().astype(np.float64)
     gt = ground_truth(skinning, *load_clips(args.dataset, args.clips, args.length, args.seed))
     tune_gt = ground_truth(skinning, *load_clips(args.dataset, args.clips, args.length, args.seed + 1))
-    mine, batched, rooted = ours([m for m in args.methods.split(",") if m], args.threads)
+    mine, batched, rooted, mine_keys = ours([m for m in args.methods.split(",") if m], args.threads)
     figures: dict = {"settings": {**vars(args), "dataset": str(args.dataset), "json": str(args.json),
                                   "torch": torch.__version__}, "clips": args.clips, "length": args.length}
     figures["denoising"], figures["parameters"] = denoising(gt, tune_gt, rest, mine, args.seed)
@@ -339,6 +456,10 @@ def main(argv: List[str]) -> int:
                                            args.seed)
     if batched is not None:
         figures["throughput"] = throughput(batched, gt, args.seed)
+    if not args.no_keyframe_noise:
+        figures["keyframe_noise"] = keyframe_noise(
+            skinning, load_clips(args.dataset, args.clips, args.length, args.seed),
+            load_clips(args.dataset, args.clips, args.length, args.seed + 1), mine_keys, args.seed)
     if not args.no_dposer_protocol:
         poses, _ = load_clips(args.dataset, args.clips, args.length, args.seed)
         noprior = baselines(figures["parameters"]["40 mm"], rest)["no prior"]
