@@ -131,7 +131,7 @@ class SCOREHMR_OT_capture(WorkerJobOperator, bpy.types.Operator):
 
 
 class SCOREHMR_OT_cancel(bpy.types.Operator):
-    """Stop the running capture; the scene stays as it was"""
+    """Stop the running job (capture, clean up or import); the scene stays as it was"""
 
     bl_idname = "scorehmr.cancel"
     bl_label = "Cancel"
