@@ -69,6 +69,22 @@ def joint_losses(problem: Problem, joints: Tensor, scale: float, tail: float,
     return data, temporal
 
 
+def feet_penalty(problem: Problem, joints: Tensor, still: float, floor: float) -> Tensor:
+    """joints (N, 24, 3) -> mean per frame of the foot terms: ``contact`` joints held at their ``anchor`` (one
+    place per contact, ``||J - A||^2 / (2 still^2)``: an anchor, not a frame-to-frame term, so a long contact is held
+    without the hold having to travel along the frames) and joints kept above the floor plane
+    (``min(0, n . J + d)^2 / (2 floor^2)`` on the joints with any contact weight). 0 without them."""
+    out = joints.new_zeros(())
+    if problem.contact is not None and problem.anchor is not None:
+        out = out + (problem.contact * ((joints - problem.anchor) ** 2).sum(-1)).sum() / (2.0 * still ** 2)
+    if problem.floor is not None and problem.contact is not None:
+        normal, offset = problem.floor
+        feet = (problem.contact.sum(0) > 0)
+        below = (joints[:, feet] @ normal + offset).clamp(max=0.0)
+        out = out + (below ** 2).sum() / (2.0 * floor ** 2)
+    return out / problem.frames
+
+
 def prior_timestep(step: int, total: int, t_range: Tuple[float, float], num_timesteps: int) -> int:
     """DPoser's truncated schedule: linear from t_range[0] T (step 0) to t_range[1] T (last step)."""
     frac = step / max(total - 1, 1)
@@ -108,9 +124,11 @@ def optimise(denoiser, problem: Problem, s: "CleanupSettings", t_range: Tuple[fl
             t = prior_timestep(step, steps, t_range, denoiser.config.num_timesteps)
             target = one_step_target(denoiser, z.detach(), t, alphas, generator)
         opt.zero_grad(set_to_none=True)
-        data, temporal = joint_losses(problem, joints_of(problem.rest, denoiser.denormalize(z), pelvis),
-                                      s.accel_scale, s.accel_tail, s.accel_wide)
+        joints = joints_of(problem.rest, denoiser.denormalize(z), pelvis)
+        data, temporal = joint_losses(problem, joints, s.accel_scale, s.accel_tail, s.accel_wide)
         loss = data + strength * temporal
+        if problem.contact is not None:
+            loss = loss + s.feet_weight * feet_penalty(problem, joints, s.still_scale, s.floor_scale)
         if target is not None:
             loss = loss + strength * prior_weight * ((z - target) ** 2).sum() / problem.frames
         loss.backward()

@@ -54,6 +54,10 @@ class CleanupSettings:
     completion_t_range: Tuple[float, float] = (0.15, 0.05)  # ... and its completion schedule (some joint masked)
     prior_every: int = 10                   # steps between renewals of the prior's target (DPoser: 1)
     keep_root: bool = False                 # keep the root rotation and the pelvis path as given (body only)
+    feet_weight: float = 1.0                # foot locking (with contacts): its strength
+    still_scale: float = 0.002              # metres per frame a foot in contact may move
+    contact_data: float = 0.1               # data weight left on a foot joint while it is in contact
+    floor_scale: float = 0.005              # metres a foot may sink below the floor
     # guided: a data + temporal fit (``fit_steps``), then ScoreHMR-style inversion + guided resampling
     fit_steps: int = 100
     t_start: int = 50
@@ -205,13 +209,25 @@ def _sequence_problem(denoiser, skinning: LandmarkSkinning, seq: MotionSequence,
 
 
 def cleanup(denoiser, skinning: LandmarkSkinning, seq: MotionSequence, settings: CleanupSettings = CleanupSettings(),
-            progress: Optional[Progress] = None, cancelled: Optional[IsCancelled] = None) -> MotionSequence:
+            progress: Optional[Progress] = None, cancelled: Optional[IsCancelled] = None,
+            feet: Optional[tuple] = None) -> MotionSequence:
     """Clean up ``seq``: fit its own joint positions (confidence-weighted) under the prior and the temporal term;
-    joints with low confidence are completed. ``strength`` 0 returns ``seq`` unchanged. Raises Cancelled."""
+    joints with low confidence are completed. ``strength`` 0 returns ``seq`` unchanged. ``feet``: foot locking,
+    (contact weights (N, 24), anchors (N, 24, 3), floor normal (3,), floor offset, release (N, 24)) in the
+    sequence's own frame (see :func:`.dposer.feet_penalty`); the data term keeps ``contact_data`` of its weight on
+    contacting joints and on the released ones (the leg above them). Raises Cancelled."""
     seq = make_sequence(seq.poses, seq.transl, seq.betas, seq.fps, seq.confidence, seq.root_frame)
-    if settings.strength == 0.0:
+    if settings.strength == 0.0 and feet is None:
         return seq
     problem = _sequence_problem(denoiser, skinning, seq, settings)
+    if feet is not None:
+        contact, anchor, normal, release = (torch.as_tensor(np.asarray(feet[k]), dtype=torch.float32)
+                                            for k in (0, 1, 2, 4))
+        if seq.root_frame == "world":                                  # into the prior's (camera) domain
+            anchor, normal = anchor @ CAMERA_FROM_WORLD, normal @ CAMERA_FROM_WORLD
+        give = torch.maximum(contact, release)
+        weight = problem.weight * (1.0 - (1.0 - settings.contact_data) * give)   # the lock wins on the legs
+        problem = replace(problem, contact=contact, anchor=anchor, floor=(normal, float(feet[3])), weight=weight)
     x, pelvis = _run(denoiser, problem, settings, progress, cancelled)
     out = _to_sequence(x, pelvis, problem.rest, seq.betas, seq.fps, seq.confidence, seq.root_frame == "world")
     log.info("cleaned %d frames (%s, strength %.2f)", len(seq), settings.method, settings.strength)

@@ -39,6 +39,9 @@ class Problem:
     fps: float
     noise: Tensor = torch.full((NUM_JOINTS,), 0.01)  # (24,) metres: each joint's noise (estimate_noise)
     segments: Tuple[int, ...] = ()  # lengths of independent clips laid end to end; () = one clip
+    contact: Optional[Tensor] = None   # (N, 24) weights: joints held at ``anchor`` (feet in contact)
+    anchor: Optional[Tensor] = None    # (N, 24, 3) where each contacting joint is held
+    floor: Optional[Tuple[Tensor, float]] = None   # (normal (3,), offset): joints kept above normal . p + offset = 0
 
     @property
     def frames(self) -> int:
