@@ -60,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     clean.add_argument("--method", choices=["dposer", "guided"], default="", help="default: the benchmark's best")
     clean.add_argument("--keep-root", action="store_true", help="keep the root rotation and translation as they are "
                        "(clean the body only)")
+    clean.add_argument("--lock-feet", action="store_true", help="find the ground and the foot contacts and hold the "
+                       "feet during them (adds foot_contacts and ground to the result)")
     imp = commands.add_parser("import-motion", help="an SMPL/AMASS motion .npz -> a result file (for Blender)")
     imp.add_argument("input", help="AMASS/SMPL .npz: poses (N, 72|66|156|165) or root_orient + pose_body, trans, "
                      "betas, mocap_framerate")
@@ -163,7 +165,7 @@ def run_cleanup_cli(args: argparse.Namespace) -> int:
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
         summary = run_cleanup(args.input, args.output, args.strength, args.mask, args.method, progress, cancelled,
-                              keep_root=args.keep_root)
+                              keep_root=args.keep_root, lock_feet=args.lock_feet)
         return summary.path, summary.timings
     return _run_job(job)
 

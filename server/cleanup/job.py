@@ -6,6 +6,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
 import torch
 
 if TYPE_CHECKING:
@@ -21,9 +22,11 @@ ProgressFn = Callable[[str, int, int, str], None]
 
 def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", method: str = "",
                 progress: ProgressFn = lambda *a: None, cancelled: Callable[[], bool] = lambda: False,
-                body_model: str = "", keep_root: bool = False) -> "CaptureSummary":
+                body_model: str = "", keep_root: bool = False, lock_feet: bool = False) -> "CaptureSummary":
     """Clean ``path`` into ``output`` -> the summary (output path, frames, seconds per stage). ``method`` "" =
-    the default; ``keep_root`` leaves the root rotation and translation as they are. Raises JobError."""
+    the default; ``keep_root`` leaves the root rotation and translation as they are; ``lock_feet`` also finds the
+    ground and the foot contacts and holds the feet during them (:func:`server.world.lock.lock_feet`; the
+    result then has ``foot_contacts`` (N, 4) and ``ground`` (4,): normal and offset). Raises JobError."""
     from ..capture import CaptureSummary
     from ..body.fast import LandmarkSkinning
     from ..body.model import default_body_model_path, load_body_model
@@ -44,12 +47,20 @@ def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", m
     previous = torch.get_num_threads()
     torch.set_num_threads(CLEANUP_THREADS)
     try:
-        out = cleanup(denoiser, skinning, seq, settings,
-                      lambda done, total: progress("cleanup", done, total, ""), cancelled)
+        report = lambda done, total: progress("cleanup", done, total, "")  # noqa: E731
+        if lock_feet:
+            from ..world.lock import lock_feet as lock
+            out, feet = lock(denoiser, skinning, seq, 1.0, settings, report, cancelled)
+        else:
+            out, feet = cleanup(denoiser, skinning, seq, settings, report, cancelled), None
     finally:
         torch.set_num_threads(previous)
     timings["cleanup"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    save_sequence(output, out, like=read_arrays(path), method=f"cleanup({settings.method})")
+    like = read_arrays(path)
+    if feet is not None:
+        like.update(foot_contacts=feet.contacts.astype(np.uint8),
+                    ground=np.r_[feet.ground.normal, feet.ground.offset].astype(np.float32))
+    save_sequence(output, out, like=like, method=f"cleanup({settings.method}{', feet locked' if feet else ''})")
     timings["write"] = time.perf_counter() - tick
     return CaptureSummary(path=os.path.abspath(output), frames=len(out), processed=len(seq), timings=timings)
