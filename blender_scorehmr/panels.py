@@ -72,6 +72,37 @@ class SCOREHMR_PT_motion(bpy.types.Panel):
         col.operator("scorehmr.import_motion", text="Import Motion (.npz)", icon="IMPORT")
 
 
+class SCOREHMR_PT_retarget(bpy.types.Panel):
+    """Retarget the SMPL armature's motion onto the animator's rig; export motion as BVH / FBX."""
+
+    bl_idname = "SCOREHMR_PT_retarget"
+    bl_label = "Retarget & Export"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "ScoreHMR"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        settings = context.scene.scorehmr
+        col = layout.column()
+        col.enabled = not context.window_manager.scorehmr_status.running
+        col.prop(settings, "retarget_source")
+        col.prop(settings, "retarget_target")
+        col.prop(settings, "retarget_preset")
+        col.prop(settings, "retarget_align_rest")
+        if settings.retarget_preset == "CUSTOM":
+            col.template_list("SCOREHMR_UL_bone_map", "", settings, "retarget_map", settings,
+                              "retarget_map_index", rows=6)
+        col.operator_menu_enum("scorehmr.retarget_load_preset", "preset", text="Load Preset into Custom Map",
+                               icon="PRESET")
+        col.operator("scorehmr.retarget", icon="ARMATURE_DATA")
+        col.separator()
+        row = col.row(align=True)
+        row.operator("scorehmr.export_motion", text="Export BVH", icon="EXPORT").format = "BVH"
+        row.operator("scorehmr.export_motion", text="Export FBX", icon="EXPORT").format = "FBX"
+
+
 def _draw_fit(layout: bpy.types.UILayout, settings) -> None:
     """Refinement options and the multi-view clips."""
     box = layout.box()
@@ -99,4 +130,4 @@ def _draw_error(layout: bpy.types.UILayout, st) -> None:
         box.label(text=st.hint, icon="INFO")
 
 
-PANEL_CLASSES = (SCOREHMR_PT_capture, SCOREHMR_PT_motion)
+PANEL_CLASSES = (SCOREHMR_PT_capture, SCOREHMR_PT_motion, SCOREHMR_PT_retarget)

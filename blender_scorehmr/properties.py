@@ -6,6 +6,8 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
                        StringProperty)
 
+from .retarget_maps import PRESET_ITEMS
+
 
 DEFAULT_ITERATIONS = 2   # the worker's default refinement iterations (server.refine.scorehmr.RefineSettings)
 
@@ -15,6 +17,17 @@ class SCOREHMR_PG_view(bpy.types.PropertyGroup):
 
     filepath: StringProperty(name="Video", description="Another clip of the same performance, starting on the "
                              "same moment as the main footage", subtype="FILE_PATH")
+
+
+def _is_armature(_self, obj: bpy.types.Object) -> bool:
+    return obj.type == "ARMATURE"
+
+
+class SCOREHMR_PG_bone_pair(bpy.types.PropertyGroup):
+    """One row of the custom retarget map: an SMPL joint and the target rig's bone that follows it."""
+
+    joint: StringProperty(name="SMPL Joint", description="SMPL joint (pelvis, left_hip ...)")
+    bone: StringProperty(name="Bone", description="The target rig's bone that follows this joint (empty: none)")
 
 
 class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
@@ -71,6 +84,18 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
     cleanup_mask_selected: BoolProperty(name="Selected Bones Unreliable",
                                         description="Treat the selected pose bones as unknown on every frame: the "
                                         "prior completes them from the rest of the body", default=False)
+    retarget_source: PointerProperty(name="SMPL Armature", type=bpy.types.Object, poll=_is_armature,
+                                     description="The ScoreHMR (SMPL) armature whose motion is retargeted "
+                                     "(empty: the active armature)")
+    retarget_target: PointerProperty(name="Target Rig", type=bpy.types.Object, poll=_is_armature,
+                                     description="Your rig: its bones are keyed to follow the SMPL armature")
+    retarget_preset: EnumProperty(name="Bone Map", description="How SMPL joints map onto the target rig's bones",
+                                  items=PRESET_ITEMS, default="RIGIFY")
+    retarget_align_rest: BoolProperty(name="Match Rest Pose", description="Turn the rig's limbs onto the SMPL "
+                                      "rest directions first (an A-posed rig follows a T-posed capture); off: "
+                                      "only the change from each rest pose is transferred", default=True)
+    retarget_map: CollectionProperty(type=SCOREHMR_PG_bone_pair)
+    retarget_map_index: IntProperty(name="Row", default=0)
 
 
 class SCOREHMR_PG_status(bpy.types.PropertyGroup):
@@ -86,7 +111,7 @@ class SCOREHMR_PG_status(bpy.types.PropertyGroup):
     details: StringProperty(name="Details", default="")
 
 
-PROPERTY_CLASSES = (SCOREHMR_PG_view, SCOREHMR_PG_settings, SCOREHMR_PG_status)
+PROPERTY_CLASSES = (SCOREHMR_PG_view, SCOREHMR_PG_bone_pair, SCOREHMR_PG_settings, SCOREHMR_PG_status)
 
 
 def attach() -> None:

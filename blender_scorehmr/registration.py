@@ -8,6 +8,7 @@ import bpy
 from . import bridge, properties
 from .operators import OPERATOR_CLASSES
 from .operators_motion import MOTION_OPERATOR_CLASSES, menu_import
+from .operators_retarget import RETARGET_CLASSES
 from .panels import PANEL_CLASSES
 from .preferences import SCOREHMR_AddonPreferences
 
@@ -18,6 +19,7 @@ CLASSES = (
     SCOREHMR_AddonPreferences,
     *OPERATOR_CLASSES,
     *MOTION_OPERATOR_CLASSES,
+    *RETARGET_CLASSES,
     *PANEL_CLASSES,
 )
 
