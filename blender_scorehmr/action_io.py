@@ -176,22 +176,27 @@ def unique_action_name(base: str) -> str:
 
 
 def write_clean_action(obj: bpy.types.Object, original: bpy.types.Action, sample: MotionSample,
-                       poses: np.ndarray, transl: np.ndarray, name: str = "", keep_root: bool = False
-                       ) -> bpy.types.Action:
+                       poses: np.ndarray, transl: np.ndarray, name: str = "", keep_root: bool = False,
+                       curves: Optional[Dict[str, np.ndarray]] = None) -> bpy.types.Action:
     """A copy of ``original`` named ``<original>_clean`` (or ``name``) with the SMPL bones re-keyed from ``poses``
     (N, 24, 3) and ``transl`` (N, 3) on ``sample.frames``, assigned to ``obj``; ``original`` gets a fake user
     and is not modified. ``keep_root``: the root bone's rotation and location curves are left as they are.
-    On any error the copy is removed and the original assignment restored."""
+    ``curves``: custom properties of ``obj`` (name -> (N,) values) to key on the new action at ``sample.frames``
+    with constant interpolation (the properties are created at 0.0 when missing).
+    On any error the copy is removed, the original assignment and the object's custom properties restored."""
     anim = obj.animation_data
     old_action = anim.action if anim is not None else None
     old_slot = getattr(anim, "action_slot", None) if anim is not None else None
     slot_id = _slot(obj, original).identifier if hasattr(original, "slots") and len(original.slots) else ""
+    old_props = {key: obj[key] if key in obj else None for key in (curves or {})}
     new = original.copy()
     try:
         new.name = unique_action_name(name or f"{original.name}_clean")
         new.use_fake_user = False
         factory = _assign(obj, new, slot_id)
         _rekey(obj, new, factory, sample, poses, transl, keep_root)
+        if curves:
+            _key_properties(obj, new, factory, sample.frames, curves)
     except Exception:
         log.exception("writing the cleaned action failed; restoring %s", original.name)
         if obj.animation_data is not None:
@@ -199,6 +204,11 @@ def write_clean_action(obj: bpy.types.Object, original: bpy.types.Action, sample
             if old_slot is not None:
                 obj.animation_data.action_slot = old_slot
         bpy.data.actions.remove(new)
+        for key, value in old_props.items():
+            if value is not None:
+                obj[key] = value
+            elif key in obj:
+                del obj[key]
         raise
     original.use_fake_user = True
     return new
@@ -238,6 +248,24 @@ def _rekey(obj: bpy.types.Object, action: bpy.types.Action, new_fcurve, sample: 
     path = bone_path(sample.bones[0], "location")
     for i in range(3):
         _replace_keys(curves.get((path, i)) or new_fcurve(path, i, sample.bones[0]), sample.frames, location[:, i])
+
+
+def _key_properties(obj: bpy.types.Object, action: bpy.types.Action, new_fcurve, frames: np.ndarray,
+                    values: Dict[str, np.ndarray]) -> None:
+    """Key each custom property ``name`` of ``obj`` with ``values[name]`` (N,) at ``frames``, constant
+    interpolation, in the group "ScoreHMR"; keys outside the range are kept."""
+    curves = action_curves(obj, action)
+    for key, series in values.items():
+        series = np.asarray(series, dtype=np.float64).reshape(-1)
+        if series.shape != frames.shape:
+            raise ValueError(f"{key}: {series.shape[0]} values for {len(frames)} frames")
+        obj[key] = 0.0
+        path = f'["{bpy.utils.escape_identifier(key)}"]'
+        fcurve = curves.get((path, 0)) or new_fcurve(path, 0, "ScoreHMR")
+        _replace_keys(fcurve, frames, series)
+        for point in fcurve.keyframe_points:
+            if frames[0] - 1e-3 <= point.co[0] <= frames[-1] + 1e-3:
+                point.interpolation = "CONSTANT"
 
 
 def _replace_keys(fcurve: bpy.types.FCurve, frames: np.ndarray, values: np.ndarray) -> None:

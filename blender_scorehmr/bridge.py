@@ -161,12 +161,13 @@ def start_capture(context: bpy.types.Context) -> CaptureJob:
 
 def start_motion_job(context: bpy.types.Context, kind: str, motion: Path, job_id: str, job_dir: Path,
                      strength: float = 1.0, request: Optional[CaptureRequest] = None,
-                     payload: Any = None, keep_root: bool = False) -> CaptureJob:
-    """Submit a ``cleanup`` or ``import_motion`` job reading the ``.npz`` ``motion``; raise ScoreHMRError."""
+                     payload: Any = None, keep_root: bool = False, lock_feet: bool = False) -> CaptureJob:
+    """Submit a ``cleanup`` or ``import_motion`` job reading the ``.npz`` ``motion`` (``keep_root`` and
+    ``lock_feet``: the cleanup's options, see :class:`protocol.Submit`); raise ScoreHMRError."""
     check_idle()
     python = preferences.worker_python(context)
     submit = protocol.Submit(job_id=job_id, kind=kind, video="", job_dir=str(job_dir), motion=str(motion),
-                             strength=float(strength), keep_root=bool(keep_root),
+                             strength=float(strength), keep_root=bool(keep_root), lock_feet=bool(lock_feet),
                              body_model=preferences.smpl_model_path(context))
     job_dir.mkdir(parents=True, exist_ok=True)
     return _launch(context, python, submit, CaptureJob(None, request, kind, payload))  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -21,6 +21,10 @@ from .server import protocol
 
 log = logging.getLogger(__name__)
 
+# Custom properties keyed with the worker's foot contacts (its ``foot_contacts`` columns, in this order).
+CONTACT_PROPS: Tuple[str, ...] = ("scorehmr_contact_left_heel", "scorehmr_contact_right_heel",
+                                  "scorehmr_contact_left_toe", "scorehmr_contact_right_toe")
+
 
 @dataclass(frozen=True)
 class CleanupJob:
@@ -31,6 +35,7 @@ class CleanupJob:
     sample: action_io.MotionSample
     masked: Tuple[str, ...]
     keep_root: bool = False
+    lock_feet: bool = False
 
 
 def cleanup_frames(context: bpy.types.Context) -> np.ndarray:
@@ -98,6 +103,23 @@ def load_cleaned(path: Path, frames: int) -> Tuple[np.ndarray, np.ndarray]:
     return poses, transl
 
 
+def load_contacts(path: Path, frames: int) -> Optional[Dict[str, np.ndarray]]:
+    """The result's foot contacts as ``{CONTACT_PROPS[k]: (N,) 0/1}``, or None when it has none (no Lock Feet);
+    raise ScoreHMRError when they are malformed."""
+    try:
+        with np.load(str(path), allow_pickle=False) as data:
+            if "foot_contacts" not in data.files:
+                return None
+            contacts = np.asarray(data["foot_contacts"])
+    except (OSError, ValueError) as exc:
+        raise ScoreHMRError(f"The worker's result is invalid: cannot read {path}: {exc}",
+                            "Reinstall the extension", "bad_result") from exc
+    if contacts.shape != (frames, len(CONTACT_PROPS)):
+        raise ScoreHMRError(f"The worker's result is invalid: foot_contacts {contacts.shape} for {frames} frames",
+                            "Reinstall the extension", "bad_result")
+    return {name: (contacts[:, k] > 0).astype(np.float64) for k, name in enumerate(CONTACT_PROPS)}
+
+
 class SCOREHMR_OT_cleanup(WorkerJobOperator, bpy.types.Operator):
     """Denoise the active SMPL armature's motion with the diffusion prior (selected bones can be marked
     unreliable and completed); writes a new action and keeps the original"""
@@ -117,6 +139,7 @@ class SCOREHMR_OT_cleanup(WorkerJobOperator, bpy.types.Operator):
             sample.confidence[:, picked] = 0.0
             masked = tuple(bones[j] for j in picked)
         keep_root = context.scene.scorehmr.cleanup_keep_root
+        lock_feet = context.scene.scorehmr.cleanup_lock_feet
         job_id, job_dir = bridge.new_job_dir()
         job_dir.mkdir(parents=True, exist_ok=True)
         motion = job_dir / "motion.npz"
@@ -124,8 +147,9 @@ class SCOREHMR_OT_cleanup(WorkerJobOperator, bpy.types.Operator):
         write_motion_file(motion, obj, sample, render.fps / render.fps_base)
         return bridge.start_motion_job(context, "cleanup", motion, job_id, job_dir,
                                        context.scene.scorehmr.cleanup_strength,
-                                       payload=CleanupJob(obj.name, action.name, sample, masked, keep_root),
-                                       keep_root=keep_root)
+                                       payload=CleanupJob(obj.name, action.name, sample, masked, keep_root,
+                                                          lock_feet),
+                                       keep_root=keep_root, lock_feet=lock_feet)
 
     def _apply(self, context: bpy.types.Context, job: bridge.CaptureJob, result: protocol.Result) -> str:
         info: CleanupJob = job.payload
@@ -134,13 +158,18 @@ class SCOREHMR_OT_cleanup(WorkerJobOperator, bpy.types.Operator):
             raise ScoreHMRError("The armature or its action was removed while cleaning up.",
                                 "Run Clean up motion again", "target_gone")
         poses, transl = load_cleaned(Path(result.path), len(info.sample.frames))
-        new = action_io.write_clean_action(obj, original, info.sample, poses, transl, keep_root=info.keep_root)
+        contacts = load_contacts(Path(result.path), len(info.sample.frames))
+        new = action_io.write_clean_action(obj, original, info.sample, poses, transl, keep_root=info.keep_root,
+                                           curves=contacts)
         frames = info.sample.frames
         text = f"Cleaned {len(frames)} frames ({frames[0]:g}-{frames[-1]:g}) into {new.name}"
         if info.sample.nan_keys:
             text += f"; {info.sample.nan_keys} NaN keys completed"
         if info.masked:
             text += f"; {len(info.masked)} selected bones completed"
+        if contacts is not None:   # the share of frames on which any heel or toe touches the ground
+            share = float(np.mean(np.max(np.stack(list(contacts.values())), axis=0)))
+            text += f"; feet locked ({share:.0%} contact)"
         log.info("%s (original %s kept)", text, original.name)
         return text
 

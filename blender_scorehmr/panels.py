@@ -66,6 +66,7 @@ class SCOREHMR_PT_motion(bpy.types.Panel):
         sub.prop(settings, "cleanup_start")
         sub.prop(settings, "cleanup_end")
         col.prop(settings, "cleanup_keep_root")
+        col.prop(settings, "cleanup_lock_feet")
         col.prop(settings, "cleanup_mask_selected")
         col.operator("scorehmr.cleanup", icon="MOD_SMOOTH")
         col.separator()

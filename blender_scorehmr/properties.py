@@ -81,6 +81,8 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
     cleanup_end: IntProperty(name="End", description="Last frame to clean up (inclusive)", default=250)
     cleanup_keep_root: BoolProperty(name="Keep Root Motion", description="Leave the root bone's rotation and "
                                     "location keys as they are and clean the body only", default=False)
+    cleanup_lock_feet: BoolProperty(name="Lock Feet", description="Find the ground and the foot contacts and "
+                                    "hold the feet still while they touch the ground", default=False)
     cleanup_mask_selected: BoolProperty(name="Selected Bones Unreliable",
                                         description="Treat the selected pose bones as unknown on every frame: the "
                                         "prior completes them from the rest of the body", default=False)

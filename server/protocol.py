@@ -16,7 +16,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, Union
 
-PROTOCOL_VERSION = 3   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength and keep_root
+PROTOCOL_VERSION = 3   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength, keep_root, lock_feet
 
 # Job kinds (``Submit.kind``) and the stages each reports, in order; the add-on maps stages to panel text.
 KIND_STAGES: Dict[str, Tuple[str, ...]] = {
@@ -86,7 +86,10 @@ class Submit(Message):
 
     Kinds ``cleanup`` and ``import_motion`` read ``motion`` (an absolute ``.npz`` path: a motion file for cleanup,
     an SMPL/AMASS file for import) and leave ``video`` empty; ``strength`` is the cleanup's prior strength
-    (1 = default, 0 = unchanged); ``keep_root`` keeps the root's rotation and translation (body only).
+    (1 = default, 0 = unchanged); ``keep_root`` keeps the root's rotation and translation (body only);
+    ``lock_feet`` (cleanup) also finds the ground and the foot contacts and holds the feet still while they touch
+    the ground: the result then carries ``foot_contacts`` (N, 4) and ``ground`` (4,), and a clip whose feet never
+    rest fails with ``bad_request``.
     """
 
     TYPE: ClassVar[str] = "submit"
@@ -107,6 +110,7 @@ class Submit(Message):
     motion: str = ""
     strength: float = 1.0
     keep_root: bool = False
+    lock_feet: bool = False
 
 
 @dataclass(frozen=True)

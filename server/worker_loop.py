@@ -88,7 +88,7 @@ class JobThread(threading.Thread):
         if req.kind == "cleanup":
             from .cleanup.job import run_cleanup
             return run_cleanup(req.motion, output, req.strength, "", "", progress, self.cancel_event.is_set,
-                               req.body_model, req.keep_root)
+                               req.body_model, req.keep_root, req.lock_feet)
         if req.kind == "import_motion":
             from .motion_import import import_motion
             return import_motion(req.motion, output, req.body_model, progress, self.cancel_event.is_set)

@@ -85,7 +85,7 @@ def clean_settings(bl):
     yield
     s = bl.bpy.context.scene.scorehmr
     s.cleanup_strength, s.cleanup_use_scene_range, s.cleanup_mask_selected = 1.0, True, False
-    s.cleanup_keep_root = False
+    s.cleanup_keep_root = s.cleanup_lock_feet = False
 
 
 def test_round_trip_reproduces_the_pose(bl):
@@ -172,6 +172,45 @@ def test_cleanup_keep_root_leaves_the_root_curves_alone(bl, fake_pythons, clean_
     assert "keep_root True" in str(np.load(result)["method"])                      # the worker was told
     elbow = fake_result.JOINT_NAMES.index("left_elbow")
     assert any(f'["{fake_result.JOINT_NAMES[elbow]}"]' in k[0] and v != before.get(k) for k, v in after.items())
+
+
+def test_cleanup_lock_feet_keys_the_contacts(bl, fake_pythons, clean_settings):
+    obj = make_rig(bl)
+    original = obj.animation_data.action
+    keys_before = action_keys(original)
+    assert run_cleanup(bl, fake_pythons, cleanup_lock_feet=True) == {"FINISHED"}
+    new = obj.animation_data.action
+    assert new != original and action_keys(original) == keys_before
+    job_dir = Path(bl.sub("preferences").jobs_dir())
+    result = max(job_dir.glob("*/result.npz"), key=lambda p: p.stat().st_mtime)
+    with np.load(result) as data:
+        sent = data["foot_contacts"]
+    curves = {fc.data_path: fc for fc in _action_fcurves(new)}
+    names = bl.sub("operators_motion").CONTACT_PROPS
+    assert names[0] == "scorehmr_contact_left_heel" and names[3] == "scorehmr_contact_right_toe"
+    for k, name in enumerate(names):
+        fc = curves[f'["{name}"]']
+        assert [p.co[0] for p in fc.keyframe_points] == list(range(1, 11))
+        assert [p.co[1] for p in fc.keyframe_points] == sent[:, k].tolist()
+        assert {p.interpolation for p in fc.keyframe_points} == {"CONSTANT"} and name in obj.keys()
+    assert not any(fc.data_path.startswith('["scorehmr_contact') for fc in _action_fcurves(original))
+    assert "feet locked (100% contact)" in bl.status().stage, bl.status().stage
+
+
+def test_clean_action_curves_roll_back(bl):
+    """A bad custom property series: the new action and the properties go, the old value comes back."""
+    io = bl.sub("action_io")
+    obj = make_rig(bl)
+    original = obj.animation_data.action
+    obj["scorehmr_contact_left_heel"] = 0.5
+    sample = io.sample_motion(obj, original, np.arange(1, 11))
+    actions = set(bl.bpy.data.actions.keys())
+    with pytest.raises(ValueError):
+        io.write_clean_action(obj, original, sample, sample.poses, sample.transl,
+                              curves={"scorehmr_contact_left_heel": np.ones(10), "scorehmr_contact_left_toe":
+                                      np.ones(3)})
+    assert obj.animation_data.action == original and set(bl.bpy.data.actions.keys()) == actions
+    assert obj["scorehmr_contact_left_heel"] == 0.5 and "scorehmr_contact_left_toe" not in obj.keys()
 
 
 def test_cleanup_marks_selected_bones_and_completes_nan_keys(bl, fake_pythons, clean_settings):
@@ -299,3 +338,4 @@ def test_motion_panel_draws(bl):
     b.types.SCOREHMR_PT_motion.draw(type("P", (), {"layout": _Layout(b, calls)})(), b.context)
     assert ("operator", "scorehmr.cleanup") in calls and ("operator", "scorehmr.import_motion") in calls
     assert ("prop", "cleanup_strength") in calls and ("prop", "cleanup_mask_selected") in calls
+    assert ("prop", "cleanup_lock_feet") in calls

@@ -159,3 +159,59 @@ def test_real_worker_cleanup_reduces_jitter(bl, worker_python):
 
     assert jitter(after.poses[:, 1:]) < jitter(before.poses[:, 1:]) / 3
     assert jitter(after.transl) < jitter(before.transl) / 3
+
+
+
+def _standing_rig(bl, worker_python, step: float):
+    """The rest pose held for 30 frames while the root slides ``step`` metres per frame; Lock Feet on."""
+    import fake_result
+    from test_blender_cleanup import make_rig
+    b = bl.bpy
+    obj = make_rig(bl, frames=(1,))
+    for name in fake_result.JOINT_NAMES:
+        pb = obj.pose.bones[name]
+        pb.rotation_mode = "QUATERNION"
+        pb.rotation_quaternion = (1.0, 0.0, 0.0, 0.0)
+        pb.keyframe_insert("rotation_quaternion", frame=1)
+    root = obj.pose.bones[fake_result.JOINT_NAMES[0]]
+    for frame in range(1, 31):
+        root.location = (step * (frame - 1), 0.0, 0.0)
+        root.keyframe_insert("location", frame=frame)
+    b.context.scene.frame_end = 30
+    bl.prefs().worker_python = str(worker_python)
+    bl.prefs().hang_timeout = 120.0
+    b.context.scene.scorehmr.cleanup_lock_feet = True
+    return obj
+
+
+def test_real_worker_cleanup_lock_feet(bl, worker_python):
+    """A still standing rig drifting 2 mm per frame (foot sliding): with Lock Feet the real worker finds the
+    ground and the contacts, and the new action carries the four contact curves."""
+    b = bl.bpy
+    obj = _standing_rig(bl, worker_python, 0.002)
+    original = obj.animation_data.action
+    try:
+        assert b.ops.scorehmr.cleanup() == {"FINISHED"}, bl.status().error
+    finally:
+        b.context.scene.scorehmr.cleanup_lock_feet = False
+    new = obj.animation_data.action
+    assert new != original and "feet locked" in bl.status().stage, bl.status().stage
+    curves = {fc.data_path: fc for fc in _action_fcurves(new)}
+    values = np.array([[p.co[1] for p in curves[f'["{name}"]'].keyframe_points]
+                       for name in bl.sub("operators_motion").CONTACT_PROPS])
+    assert values.shape == (4, 30) and set(np.unique(values)) <= {0.0, 1.0} and values.max() == 1.0
+    assert not any(fc.data_path.startswith('["scorehmr_contact') for fc in _action_fcurves(original))
+
+
+def test_real_worker_lock_feet_without_contact(bl, worker_python):
+    """Sliding 10 cm per frame, no foot ever rests: a clear error and nothing changed."""
+    b = bl.bpy
+    _standing_rig(bl, worker_python, 0.1)
+    before = scene_snapshot(b)
+    try:
+        with pytest.raises(RuntimeError):
+            b.ops.scorehmr.cleanup()
+    finally:
+        b.context.scene.scorehmr.cleanup_lock_feet = False
+    assert "No ground contact was found" in bl.status().error and bl.status().hint
+    assert scene_snapshot(b) == before

@@ -4,7 +4,7 @@ Run through a wrapper made by :func:`make_fake_python` so the add-on spawns it e
 ``<wrapper> -m server``. Modes: ok (progress + a schema 2 result with a body mesh), schema1 (a result without the
 mesh), bad_result (unknown schema 99), bad_mesh (a face index out of range), no_person, hang, ignore_cancel, crash,
 garbage, missing_package, no_ready. In mode ok, kinds cleanup (the input's poses * 0.9) and import_motion (a small
-result) are served too. Fake footage is a file starting with ``FAKEVIDEO <frame_count> <fps>``;
+result) are served too; cleanup with ``lock_feet`` adds ``foot_contacts`` and ``ground``. Fake footage is a file starting with ``FAKEVIDEO <frame_count> <fps>``;
 anything else is unreadable.
 """
 from __future__ import annotations
@@ -143,6 +143,10 @@ class Worker:
             time.sleep(self.delay)
         arrays["poses"] = (arrays["poses"] * 0.9).astype(np.float32)
         arrays["method"] = np.array(f"fake cleanup strength {job.strength} keep_root {job.keep_root}")
+        if job.lock_feet:  # contacts on alternating runs of 5 frames (heels on even runs, toes on odd runs)
+            run = (np.arange(n) // 5) % 2
+            arrays["foot_contacts"] = np.stack([run == 0, run == 0, run == 1, run == 0], -1).astype(np.uint8)
+            arrays["ground"] = np.array([0.0, -1.0, 0.0, 0.9], dtype=np.float32)
         out = Path(job.job_dir) / "result.npz"
         np.savez(str(out), **arrays)
         self.send(self.p.Result(job_id=job.job_id, path=str(out), frames=n, seconds=0.1))

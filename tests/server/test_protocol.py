@@ -14,7 +14,7 @@ EXAMPLES = [
                     views=["/cam2.mp4", "/cam3.mp4"], refine=False, iterations=5, temporal=0.5, initial="analytic",
                     hypotheses=3, align=True),
     protocol.Submit(job_id="j2", kind="cleanup", video="", job_dir="/jobs/j2", motion="/jobs/j2/motion.npz",
-                    strength=0.5),
+                    strength=0.5, keep_root=True, lock_feet=True),
     protocol.Progress(job_id="j1", stage="detect", done=5, total=87, message="frame 7"),
     protocol.Result(job_id="j1", path="/jobs/j1/result.npz", frames=80, seconds=4.5, timings={"detect": 3.25}),
     protocol.Failed(job_id="j1", code="no_person", message="No person.", hint="Check the range."),
@@ -37,7 +37,7 @@ def test_version_and_kinds() -> None:
     assert set(protocol.KIND_STAGES) == {"capture", "cleanup", "import_motion"}
     assert {s for stages in protocol.KIND_STAGES.values() for s in stages} == set(protocol.STAGES)
     old = from_wire('{"type":"submit","job_id":"a","kind":"capture","video":"/v","job_dir":"/j"}')
-    assert old.motion == "" and old.strength == 1.0
+    assert old.motion == "" and old.strength == 1.0 and old.lock_feet is False
     with pytest.raises(ProtocolError, match="protocol 2"):
         from_wire('{"type":"ready","protocol":2}')
 
