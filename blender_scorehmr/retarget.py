@@ -42,12 +42,12 @@ from . import action_io, keyframes
 from . import action_math as am
 from . import retarget_maps as maps
 from .errors import ScoreHMRError
+from .server.body.layout import SMPL_PARENTS
 
 log = logging.getLogger(__name__)
 
 MAX_PASSES = 3
 SOLVE_TOLERANCE = 1e-4   # radians-ish (max abs difference of rotation matrix entries) accepted per frame
-SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,9 @@ from __future__ import annotations
 
 from typing import Dict, List, Mapping, Sequence, Tuple
 
-SMPL_JOINTS: Tuple[str, ...] = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee",
-    "spine2", "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot",
-    "neck", "left_collar", "right_collar", "head", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hand", "right_hand",
-)
+from .server.body.layout import SMPL_JOINT_NAMES
+
+SMPL_JOINTS: Tuple[str, ...] = tuple(SMPL_JOINT_NAMES)
 ROOT_JOINT = "pelvis"
 
 
