@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import List, Tuple
 
 import bpy
+import numpy as np
 
-from . import body_mesh, keyframes, motion, rig
+from . import body_mesh, camera_match, keyframes, motion, rig
 from .errors import ScoreHMRError
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class CaptureRequest:
     iterations: int = 0           # 0 = the worker's default
     temporal: float = 1.0
     alternatives: int = 0         # > 0: that many alternative takes (Diff-HMR hypotheses) as extra actions
+    match_camera: bool = False    # make a camera matching the footage, the footage behind it (footage only)
 
 
 def apply_result(context: bpy.types.Context, request: CaptureRequest, result_path: Path) -> bpy.types.Object:
@@ -49,6 +51,8 @@ def apply_result(context: bpy.types.Context, request: CaptureRequest, result_pat
     created: List[bpy.types.ID] = []
     old_action = target.animation_data.action if reuse and target.animation_data else None
     old_slot = getattr(target.animation_data, "action_slot", None) if old_action is not None else None
+    old_camera = (scene.camera, scene.render.resolution_x, scene.render.resolution_y,
+                  scene.render.resolution_percentage, scene.render.pixel_aspect_x, scene.render.pixel_aspect_y)
     try:
         if not reuse:
             stem = Path(request.video).stem or "capture"
@@ -58,6 +62,8 @@ def apply_result(context: bpy.types.Context, request: CaptureRequest, result_pat
         if request.body_mesh:
             created += _ensure_body(context, target, result)
         rest_rot, rest_heads = rig.rest_frames(target, result.joint_names)
+        if request.match_camera:
+            _match_camera(context, request, target, result, rest_heads[0], created)
         quats = motion.pose_basis_quaternions(result.poses, rest_rot)
         root_loc = motion.root_locations(result, rest_heads, rest_rot[0])
         action = bpy.data.actions.new(f"{target.name}_capture")
@@ -69,6 +75,8 @@ def apply_result(context: bpy.types.Context, request: CaptureRequest, result_pat
     except Exception:  # undo our own additions, then let the operator report the error
         log.exception("applying the capture failed; removing what was added")
         _rollback(created, target if reuse else None, old_action, old_slot)
+        (scene.camera, scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage,
+         scene.render.pixel_aspect_x, scene.render.pixel_aspect_y) = old_camera
         raise
     if old_action is not None:
         old_action.use_fake_user = True  # the previous take (and the user's edits in it) stays in the file
@@ -115,6 +123,23 @@ def _ensure_body(context: bpy.types.Context, target: bpy.types.Object,
                                  result.betas, result.body_model)
 
 
+def _match_camera(context: bpy.types.Context, request: CaptureRequest, target: bpy.types.Object,
+                  result: motion.CaptureResult, rest_pelvis, created: List[bpy.types.ID]) -> None:
+    """The camera of the footage (the main view) with the footage behind it, added to ``created``; a result without
+    a camera is logged and skipped. The body, keyed in ``target``'s space, overlays the footage through it."""
+    if result.image_size is None:
+        log.warning("the result has no camera (image_size / camera_intrinsics): no matched camera")
+        return
+    if not request.match_scene_fps and abs(context.scene.render.fps / context.scene.render.fps_base
+                                           - result.fps) > 1e-3:
+        log.warning("the scene's frame rate differs from the footage's: the background plays at the scene's rate "
+                    "and drifts from the retimed keys (tick Match Frame Rate)")
+    offset = motion.recentre_offset(result.transl, result.joints_rest, rest_pelvis)
+    camera_match.create_footage_camera(context, result, offset, request.video, f"{target.name}_Camera",
+                                       video_start=request.start, scene_start=request.scene_start,
+                                       parent_matrix=np.array(target.matrix_world), created=created)
+
+
 def _rollback(created: List[bpy.types.ID], reused: "bpy.types.Object | None", old_action, old_slot) -> None:
     if reused is not None and reused.animation_data is not None:
         reused.animation_data.action = old_action
@@ -129,6 +154,10 @@ def _rollback(created: List[bpy.types.ID], reused: "bpy.types.Object | None", ol
     for item in reversed(created):
         if isinstance(item, bpy.types.Action):
             bpy.data.actions.remove(item)
+        elif isinstance(item, bpy.types.Camera):
+            bpy.data.cameras.remove(item)
+        elif isinstance(item, bpy.types.MovieClip):
+            bpy.data.movieclips.remove(item)
         elif not isinstance(item, bpy.types.Object):
             body_mesh.remove_created([item])
 

@@ -102,7 +102,8 @@ def make_request(context: bpy.types.Context, job_dir: Path, job_id: str) -> Capt
                           target_name=target, job_dir=str(job_dir), body_mesh=settings.body_mesh,
                           views=view_paths(settings, video), refine=settings.refine,
                           iterations=settings.iterations, temporal=settings.temporal,
-                          alternatives=settings.alternatives if settings.refine else 0)
+                          alternatives=settings.alternatives if settings.refine else 0,
+                          match_camera=settings.match_camera)
 
 
 def view_paths(settings, main_video: str) -> tuple:

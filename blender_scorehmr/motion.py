@@ -53,6 +53,8 @@ class CaptureResult:
     mesh: Optional[BodyMesh] = None    # the shaped, skinned body (schema 2, optional)
     hypotheses: Optional[np.ndarray] = None  # (K, N, J, 3) alternative poses (Diff-HMR), optional
     ambiguity: Optional[np.ndarray] = None   # (N,) metres: the hypotheses' spread per frame, with them
+    image_size: Optional[np.ndarray] = None  # (2,) width, height of the main view in pixels, when given
+    camera_intrinsics: Optional[np.ndarray] = None  # (3, 3) the main view's pinhole K, when given
 
 
 def _bad(detail: str) -> ScoreHMRError:
@@ -87,7 +89,22 @@ def load_result(path: Path) -> CaptureResult:
     _validate(result)
     mesh = _load_mesh(arrays, len(result.joint_names))
     hypotheses, ambiguity = _load_hypotheses(arrays, result.poses.shape)
-    return dataclasses.replace(result, mesh=mesh, hypotheses=hypotheses, ambiguity=ambiguity)
+    size, k = _load_camera(arrays)
+    return dataclasses.replace(result, mesh=mesh, hypotheses=hypotheses, ambiguity=ambiguity, image_size=size,
+                               camera_intrinsics=k)
+
+
+def _load_camera(arrays: Dict[str, np.ndarray]) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+    """The main view's image size (2,) and K (3, 3), or (None, None) when the file has no usable camera (a motion
+    import; a malformed camera only costs the camera match, never the capture)."""
+    if "image_size" not in arrays or "camera_intrinsics" not in arrays:
+        return None, None
+    size = np.asarray(arrays["image_size"], dtype=np.float64)
+    k = np.asarray(arrays["camera_intrinsics"], dtype=np.float64)
+    size, k = (size[0] if size.ndim == 2 else size), (k[0] if k.ndim == 3 else k)
+    if size.shape != (2,) or k.shape != (3, 3) or not (np.all(np.isfinite(k)) and np.all(size > 0) and k[0, 0] > 0):
+        return None, None
+    return size, k
 
 
 def _load_hypotheses(arrays: Dict[str, np.ndarray],
@@ -190,8 +207,14 @@ def global_rotations(poses: np.ndarray, parents: np.ndarray) -> np.ndarray:
 def pelvis_world(transl: np.ndarray, joints_rest: np.ndarray, rest_pelvis: np.ndarray) -> np.ndarray:
     """Pelvis in Blender world ``(N, 3)``, re-centred: frame one is above the origin at the rest pelvis height."""
     world = (np.asarray(transl, dtype=np.float64) + joints_rest[0]) @ CAMERA_TO_WORLD.T
-    offset = world[0] - np.array([0.0, 0.0, rest_pelvis[2]])
-    return world - offset
+    return world - recentre_offset(transl, joints_rest, rest_pelvis)
+
+
+def recentre_offset(transl: np.ndarray, joints_rest: np.ndarray, rest_pelvis: np.ndarray) -> np.ndarray:
+    """The ``(3,)`` offset subtracted from ``D`` times every camera-frame position so frame one's pelvis is above
+    the origin at the rest pelvis height: Blender world = ``D p_cam - offset`` (the camera sits at ``-offset``)."""
+    first = (np.asarray(transl, dtype=np.float64)[0] + joints_rest[0]) @ CAMERA_TO_WORLD.T
+    return first - np.array([0.0, 0.0, rest_pelvis[2]])
 
 
 def pose_basis_quaternions(poses: np.ndarray, rest_rot: np.ndarray) -> np.ndarray:

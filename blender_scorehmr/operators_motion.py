@@ -199,7 +199,8 @@ class SCOREHMR_OT_import_motion(WorkerJobOperator, bpy.types.Operator, ImportHel
         job_id, job_dir = bridge.new_job_dir()
         request = CaptureRequest(job_id=job_id, video=str(path), start=0, end=-1, scene_start=settings.scene_start,
                                  match_scene_fps=settings.match_scene_fps, fit_scene_range=settings.fit_scene_range,
-                                 target_name="", job_dir=str(job_dir), body_mesh=settings.body_mesh)
+                                 target_name="", job_dir=str(job_dir), body_mesh=settings.body_mesh,
+                                 match_camera=False)  # a motion file has no footage to match
         return bridge.start_motion_job(context, "import_motion", path, job_id, job_dir, request=request)
 
     def _apply(self, context: bpy.types.Context, job: bridge.CaptureJob, result: protocol.Result) -> str:

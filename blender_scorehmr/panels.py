@@ -30,6 +30,7 @@ class SCOREHMR_PT_capture(bpy.types.Panel):
         col.prop(settings, "match_scene_fps")
         col.prop(settings, "fit_scene_range")
         col.prop(settings, "body_mesh")
+        col.prop(settings, "match_camera")
         _draw_fit(col, settings)
         if st.running:
             layout.progress(factor=st.progress, type="BAR", text=st.stage or "Working")

@@ -55,6 +55,10 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
     body_mesh: BoolProperty(name="Body Mesh",
                             description="Give the armature the captured body's skinned mesh, shaped like the "
                                         "person (off: the armature only)", default=True)
+    match_camera: BoolProperty(name="Match Camera",
+                               description="Add a camera matching the footage (resolution, focal length, position) "
+                                           "with the footage as its background, and make it the scene camera: in "
+                                           "camera view the body overlays the video", default=True)
     refine: BoolProperty(name="Refine (ScoreHMR)",
                          description="Refine the first estimate with the diffusion prior so the body matches the "
                                      "footage more closely and jitters less (slower; off: the regressor's estimate)",

@@ -2,8 +2,9 @@
 
 Used by the demo (scripts/demo.py) so a person can judge at a glance whether the armature followed the
 motion. Each tile pair is cropped around the person: on the left the footage, on the right the render of
-the posed body (seen through the footage's camera) laid over the dimmed footage. No bpy here: the renders
-arrive as image files with alpha.
+the posed body (seen through the footage's camera) laid over the dimmed footage. The camera overlay sheet
+(:func:`write_overlay_sheet`) shows whole frames instead: the render through the matched camera over the full
+footage, as the animator sees it in camera view. No bpy here: the renders arrive as image files with alpha.
 """
 from __future__ import annotations
 
@@ -81,6 +82,17 @@ def pair_tile(frame: np.ndarray, render_bgra: np.ndarray, box: Box, label: str) 
     return np.concatenate([bar, pair], axis=0)
 
 
+def overlay_tile(frame: np.ndarray, render_bgra: np.ndarray, label: str, width: int = 600,
+                 dim: float = 0.85) -> np.ndarray:
+    """One labelled tile (label bar + frame scaled to ``width``): the whole-frame render (any size with the frame's
+    aspect) laid over the slightly dimmed full footage frame."""
+    height = int(round(frame.shape[0] * width / frame.shape[1]))
+    tile = cv2.resize(overlay(frame, render_bgra, dim=dim), (width, height), interpolation=cv2.INTER_AREA)
+    bar = np.full((26, width, 3), 32, dtype=np.uint8)
+    cv2.putText(bar, label, (8, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([bar, tile], axis=0)
+
+
 def grid(tiles: Sequence[np.ndarray], columns: int) -> np.ndarray:
     """Tiles of one size in rows of ``columns``, separated by 4 px gaps."""
     tiles = list(tiles)
@@ -111,4 +123,22 @@ def write_contact_sheet(video: str, frame_indices: Sequence[int], boxes: Sequenc
     if not cv2.imwrite(str(out), sheet):
         raise OSError(f"could not write {out}")
     log.info("contact sheet: %s (%dx%d)", out, sheet.shape[1], sheet.shape[0])
+    return out
+
+
+def write_overlay_sheet(video: str, frame_indices: Sequence[int], render_paths: Sequence[Path], out: Path,
+                        columns: int = 2) -> Path:
+    """Whole footage frames with the matching whole-frame renders (through the matched camera) over them, in a
+    grid; write ``out`` (PNG)."""
+    frames = read_frames(video, frame_indices)
+    tiles = []
+    for frame, path, index in zip(frames, render_paths, frame_indices):
+        render = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if render is None:
+            raise ValueError(f"render {path} could not be read")
+        tiles.append(overlay_tile(frame, render, f"video frame {index}: capture over the footage (camera view)"))
+    sheet = grid(tiles, columns)
+    if not cv2.imwrite(str(out), sheet):
+        raise OSError(f"could not write {out}")
+    log.info("camera overlay sheet: %s (%dx%d)", out, sheet.shape[1], sheet.shape[0])
     return out

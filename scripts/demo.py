@@ -1,8 +1,9 @@
 """Demo: capture the sample clip through the real worker and the real add-on in headless Blender.
 
-Run by ``python3 build.py demo`` inside the project's .venv (it has bpy). Writes ``<out>/demo.blend``
-and ``<out>/contact_sheet.png`` (video frames beside Workbench renders of the posed body, seen through
-a camera that matches the footage), and prints the wall time split by stage and frames per second. Then runs
+Run by ``python3 build.py demo`` inside the project's .venv (it has bpy). Writes ``<out>/demo.blend``,
+``<out>/contact_sheet.png`` (video frames beside Workbench renders of the posed body, seen through the camera
+that the capture's Match Camera option made) and ``<out>/camera_overlay.png`` (whole footage frames with the
+render through that camera laid over them), and prints the wall time split by stage and frames per second. Then runs
 Clean up Motion on the captured action (the real worker again) and prints its time and the pose jitter before and
 after; the blend keeps both actions (the cleaned one assigned, the capture with a fake user).
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 import tempfile
 import time
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from contact_sheet import person_box, write_contact_sheet  # noqa: E402
+from contact_sheet import person_box, write_contact_sheet, write_overlay_sheet  # noqa: E402
 from tests.blender_scorehmr.blender_support import start_blender, stage_repo  # noqa: E402
 
 log = logging.getLogger("demo")
@@ -33,6 +33,7 @@ def _parse(argv: list) -> argparse.Namespace:
     parser.add_argument("--video", required=True, help="footage to capture")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--sheet-frames", type=int, default=8, help="frames on the contact sheet")
+    parser.add_argument("--overlay-frames", type=int, default=6, help="frames on the camera overlay sheet")
     return parser.parse_args(argv)
 
 
@@ -78,36 +79,24 @@ def add_bone_proxies(bpy, armature) -> object:
     return proxy
 
 
-def add_footage_camera(bpy, result: dict, offset: np.ndarray) -> object:
-    """A camera where the footage's camera was (the capture is re-centred by ``offset``), same focal length."""
-    width, height = (int(v) for v in result["image_size"])
-    focal_px = float(result["camera_intrinsics"][0, 0])
-    data = bpy.data.cameras.new("FootageCamera")
-    data.sensor_fit = "HORIZONTAL" if width >= height else "VERTICAL"
-    data.lens = data.sensor_width * focal_px / max(width, height)
-    camera = bpy.data.objects.new("FootageCamera", data)
-    bpy.context.scene.collection.objects.link(camera)
-    camera.location = tuple(-offset)
-    camera.rotation_euler = (math.pi / 2, 0.0, 0.0)  # look along +Y, Z up: the camera frame mapped to world
-    scene = bpy.context.scene
-    scene.camera = camera
-    scene.render.resolution_x, scene.render.resolution_y = width, height
-    scene.render.resolution_percentage = 100
-    return camera
-
-
-def render_frames(bpy, frames: list, boxes: list, image_size: tuple, folder: Path) -> list:
-    """Workbench renders (RGBA) of the scene frames, each cropped to its pixel box of the footage."""
-    scene = bpy.context.scene
-    width, height = image_size
-    scene.render.use_border = True
-    scene.render.use_crop_to_border = True
+def _workbench(scene) -> None:
+    """Workbench, transparent film, RGBA PNGs, a single warm colour: the body alone, to lay over the footage."""
     scene.render.image_settings.color_mode = "RGBA"
     scene.render.engine = "BLENDER_WORKBENCH"
     scene.render.film_transparent = True
     scene.display.shading.light = "STUDIO"
     scene.display.shading.color_type = "SINGLE"
     scene.display.shading.single_color = (0.9, 0.55, 0.2)
+
+
+def render_frames(bpy, frames: list, boxes: list, image_size: tuple, folder: Path) -> list:
+    """Workbench renders (RGBA) of the scene frames, each cropped to its pixel box of the footage."""
+    scene = bpy.context.scene
+    width, height = image_size
+    _workbench(scene)
+    scene.render.resolution_percentage = 100
+    scene.render.use_border = True
+    scene.render.use_crop_to_border = True
     paths = []
     for frame, (x0, y0, x1, y1) in zip(frames, boxes):
         scene.render.border_min_x, scene.render.border_max_x = x0 / width, x1 / width
@@ -116,6 +105,23 @@ def render_frames(bpy, frames: list, boxes: list, image_size: tuple, folder: Pat
         scene.render.filepath = str(folder / f"render_{int(frame):04d}.png")
         bpy.ops.render.render(write_still=True)
         paths.append(Path(scene.render.filepath))
+    return paths
+
+
+def render_full_frames(bpy, frames: list, folder: Path, percentage: int = 50) -> list:
+    """Workbench renders (RGBA, transparent film) of whole scene frames through the scene camera (the matched
+    camera: the same view as the footage) at ``percentage`` of the footage's resolution."""
+    scene = bpy.context.scene
+    _workbench(scene)
+    scene.render.use_border = False
+    scene.render.resolution_percentage = percentage
+    paths = []
+    for frame in frames:
+        scene.frame_set(int(frame))
+        scene.render.filepath = str(folder / f"overlay_{int(frame):04d}.png")
+        bpy.ops.render.render(write_still=True)
+        paths.append(Path(scene.render.filepath))
+    scene.render.resolution_percentage = 100
     return paths
 
 
@@ -128,18 +134,18 @@ def main(argv: list) -> int:
     bl = start_blender(work / "user", stage_repo(work / "repo"))
     bpy = bl.bpy
     _clean_scene(bpy)
+    bpy.context.scene.scorehmr.match_camera = True  # the capture makes the camera matching the footage
     tick = time.perf_counter()
     armature = bl.capture(worker_python=sys.executable, video=str(Path(args.video).resolve()))
     wall = time.perf_counter() - tick
     report = bl.last_report()
     result = dict(np.load(report["result_path"], allow_pickle=False))
     motion = bl.sub("motion")
-    heads = motion.rest_heads_armature(result["joints_rest"])
-    raw = (result["transl"][0] + result["joints_rest"][0]) @ motion.CAMERA_TO_WORLD.T
-    offset = raw - motion.pelvis_world(result["transl"][:1], result["joints_rest"], heads[0])[0]
     if not report.get("body"):  # a result without a body mesh: show the bones as rigid boxes instead
         add_bone_proxies(bpy, armature)
-    add_footage_camera(bpy, result, offset)
+    camera = bpy.context.scene.camera  # made by the capture (Match Camera: blender_scorehmr/camera_match.py)
+    if camera is None or camera.type != "CAMERA":
+        raise RuntimeError("the capture made no matched camera")
     blend = out / "demo.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
     video_frames = result["frame_indices"]
@@ -147,17 +153,27 @@ def main(argv: list) -> int:
     picks = video_frames[rows]
     image_size = tuple(int(v) for v in result["image_size"])
     boxes = [person_box(result["keypoints_2d"][row], image_size) for row in rows]
-    scene_frames = [int(round(f)) for f in motion.scene_frames(picks, 0, 1, float(result["fps"]),
-                                                               float(result["fps"]))]
+    scene_frames = scene_frames_of(motion, result, picks)
     tick = time.perf_counter()
     renders = render_frames(bpy, scene_frames, boxes, image_size, work)
     render_seconds = time.perf_counter() - tick
     sheet = write_contact_sheet(args.video, picks.tolist(), boxes, renders, out / "contact_sheet.png")
+    overlay_rows = np.linspace(0, len(video_frames) - 1, args.overlay_frames).round().astype(int)
+    overlay_picks = video_frames[overlay_rows]
+    overlays = render_full_frames(bpy, scene_frames_of(motion, result, overlay_picks), work)
+    overlay_sheet = write_overlay_sheet(args.video, overlay_picks.tolist(), overlays, out / "camera_overlay.png")
+    log.info("camera overlay sheet (renders through %s over the footage): %s", camera.name, overlay_sheet)
     _log_figures(report, wall, int(result["frame_count"]), len(video_frames), render_seconds)
     clean_up(bl, armature)
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
-    log.info("wrote %s and %s", blend, sheet)
+    log.info("wrote %s, %s and %s", blend, sheet, overlay_sheet)
     return 0
+
+
+def scene_frames_of(motion, result: dict, video_frames: np.ndarray) -> list:
+    """Scene frames (ints) of 0-based video frames: the demo captures the whole clip onto scene frame 1."""
+    fps = float(result["fps"])
+    return [int(round(f)) for f in motion.scene_frames(video_frames, 0, 1, fps, fps)]
 
 
 def clean_up(bl, armature) -> None:

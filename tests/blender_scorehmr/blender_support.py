@@ -120,6 +120,10 @@ def scene_snapshot(bpy: Any) -> Dict[str, Any]:
         "materials": sorted(m.name for m in bpy.data.materials),
         "actions": sorted(a.name for a in bpy.data.actions),
         "timing": (scene.render.fps, scene.render.fps_base, scene.frame_start, scene.frame_end),
+        "cameras": sorted(c.name for c in bpy.data.cameras),
+        "movieclips": sorted(c.name for c in bpy.data.movieclips),
+        "scene_camera": (scene.camera.name if scene.camera else "", scene.render.resolution_x,
+                         scene.render.resolution_y, scene.render.resolution_percentage),
         "keys": keys,
     }
 

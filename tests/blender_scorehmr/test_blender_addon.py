@@ -26,12 +26,15 @@ def bl(blender, monkeypatch):
     monkeypatch.delenv("SCOREHMR_WORKER_PYTHON", raising=False)
     for obj in list(b.data.objects):
         b.data.objects.remove(obj)
-    for coll in (b.data.actions, b.data.armatures, b.data.meshes, b.data.materials):
+    for coll in (b.data.actions, b.data.armatures, b.data.meshes, b.data.materials, b.data.cameras,
+                 b.data.movieclips):
         for item in list(coll):
             coll.remove(item)
     scene = b.context.scene
     scene.render.fps, scene.render.fps_base, scene.frame_start, scene.frame_end = 30, 1.0, 1, 100
-    scene.scorehmr.body_mesh = True
+    scene.scorehmr.body_mesh = scene.scorehmr.match_camera = True
+    scene.camera = None
+    scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 1920, 1080, 50
     empty = b.data.objects.new("UserEmpty", None)
     scene.collection.objects.link(empty)
     empty.location = (1.0, 2.0, 3.0)
@@ -87,7 +90,7 @@ def test_capture_creates_keyed_armature(bl, fake_pythons, fake_video):
     scene = b.context.scene
     assert (scene.render.fps, scene.frame_start, scene.frame_end) == (24, 101, 109)
     assert bl.status().error == "" and not bl.status().running
-    assert "UserEmpty" in b.data.objects and len(b.data.objects) == 3  # + the body mesh
+    assert "UserEmpty" in b.data.objects and len(b.data.objects) == 4  # + the body mesh and the matched camera
     report = bl.last_report()
     assert report["object"] == obj.name and Path(report["result_path"]).is_file()
     assert report["keyframe_seconds"] < 5 and report["action"] == action.name

@@ -316,6 +316,7 @@ def test_import_motion(bl, fake_pythons, tmp_path):
     assert "Imported 6 frames" in bl.status().stage
     assert b.context.scene.render.fps == 24 and (b.context.scene.frame_start, b.context.scene.frame_end) == (1, 6)
     assert len(list(_action_fcurves(obj.animation_data.action))) == 24 * 4 + 3
+    assert b.context.scene.scorehmr.match_camera and not [o for o in b.data.objects if o.type == "CAMERA"]
 
 
 @pytest.mark.parametrize("bad", ["missing", "not_npz"])

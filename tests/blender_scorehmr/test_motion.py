@@ -184,3 +184,22 @@ def test_worker_setup_installs_cpu_torch(addon, tmp_path):
     assert linux[linux.index("--extra-index-url") + 1] == ws.TORCH_CPU_INDEX
     assert "--extra-index-url" in ws.pip_install_command("py", req, "win32")
     assert "--extra-index-url" not in ws.pip_install_command("py", req, "darwin")
+
+
+def test_footage_camera_maps_camera_points_like_the_capture(addon, motion):
+    """The matched camera's frame (Blender: -z forward, y up) carries OpenCV camera points to ``D p - offset``, and
+    ``recentre_offset`` is the shift ``pelvis_world`` applies."""
+    cm = import_module(f"{addon.__name__}.camera_match")
+    arrays = fake_result.make_result(np.arange(5))
+    heads = motion.rest_heads_armature(arrays["joints_rest"])
+    offset = motion.recentre_offset(arrays["transl"], arrays["joints_rest"], heads[0])
+    raw = (arrays["transl"].astype(np.float64) + arrays["joints_rest"][0]) @ motion.CAMERA_TO_WORLD.T
+    np.testing.assert_allclose(raw - offset, motion.pelvis_world(arrays["transl"], arrays["joints_rest"], heads[0]))
+    spec = cm.footage_camera(arrays["image_size"], arrays["camera_intrinsics"], offset)
+    p = np.array([0.3, -0.2, 4.0])
+    world = spec.matrix_world() @ np.append(cm.BLENDER_FROM_OPENCV @ p, 1.0)
+    np.testing.assert_allclose(world[:3], motion.CAMERA_TO_WORLD @ p - offset, atol=1e-12)
+    assert spec.sensor_fit == "HORIZONTAL" and spec.lens_mm(36.0) == pytest.approx(36.0)  # f = 640 px = width
+    np.testing.assert_allclose(cm.project_camera_points(np.array([0.0, 0.0, 2.0]), arrays["camera_intrinsics"]),
+                               [320.0, 240.0])
+    assert cm.clip_frame_start(video_start=4, scene_start=1) == -3

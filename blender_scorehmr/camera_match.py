@@ -1,0 +1,178 @@
+"""Camera match: a Blender camera where the footage's camera was, with the footage as its background.
+
+Capture results live in the OpenCV camera frame of the (main) footage: x right, y down, z forward, pinhole
+``K`` with the principal point at the image centre (``server.capture.camera_intrinsics``). The add-on maps a
+camera-frame point ``p`` to Blender world as ``D p - offset`` (``D`` = :data:`CAMERA_TO_WORLD`, ``offset`` the
+re-centring of :func:`motion.recentre_offset` that puts frame one's pelvis above the origin). A Blender camera
+looks down its local -z with +y up, i.e. its local frame is ``F p`` with ``F = diag(1, -1, -1)``; so the matching
+camera sits at ``-offset`` with rotation ``D F`` (90 degrees about world x) and lens
+``sensor * f_px / long side`` with the sensor fitted to the long side. Through it, the posed body projects onto the
+pixels where the worker saw the person (see tests/blender_scorehmr/test_blender_camera_match.py).
+
+The maths here is numpy only; :func:`create_footage_camera` (bpy imported inside) builds the camera.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List, Optional, Tuple
+
+import numpy as np
+
+from .rotations import CAMERA_TO_WORLD
+
+log = logging.getLogger(__name__)
+
+BLENDER_FROM_OPENCV = np.diag([1.0, -1.0, -1.0])   # F: OpenCV camera axes -> Blender camera axes
+BACKGROUND_ALPHA = 0.8
+CLIP_START = 0.05                                  # metres
+
+
+@dataclass(frozen=True)
+class FootageCamera:
+    """Everything a Blender camera needs to see what the footage's camera saw (world = armature space)."""
+
+    width: int               # pixels
+    height: int
+    focal_px: float          # K[0, 0]
+    location: np.ndarray     # (3,) camera centre in Blender world, metres
+    rotation: np.ndarray     # (3, 3) Blender camera axes -> world
+
+    @property
+    def sensor_fit(self) -> str:
+        """Fit the sensor to the long side (Blender's ``sensor_fit``)."""
+        return "HORIZONTAL" if self.width >= self.height else "VERTICAL"
+
+    def lens_mm(self, sensor_mm: float) -> float:
+        """Focal length in mm for a sensor of ``sensor_mm`` across the long side: ``sensor * f_px / long side``."""
+        return float(sensor_mm) * self.focal_px / max(self.width, self.height)
+
+    def matrix_world(self) -> np.ndarray:
+        """(4, 4) camera object matrix (rotation + location, unit scale)."""
+        out = np.eye(4)
+        out[:3, :3], out[:3, 3] = self.rotation, self.location
+        return out
+
+
+def camera_rotation() -> np.ndarray:
+    """(3, 3) world rotation of the matching camera: ``D F`` (= 90 degrees about +x: looks along +y, z up)."""
+    return CAMERA_TO_WORLD @ BLENDER_FROM_OPENCV.T
+
+
+def footage_camera(image_size: Tuple[int, int], intrinsics: np.ndarray, offset: np.ndarray) -> FootageCamera:
+    """The matching camera from the result's ``image_size`` (width, height), ``camera_intrinsics`` (3, 3) and the
+    re-centring ``offset`` (3,) that the capture's world positions had subtracted."""
+    width, height = (int(v) for v in np.asarray(image_size).reshape(-1)[:2])
+    k = np.asarray(intrinsics, dtype=np.float64).reshape(3, 3)
+    if width <= 0 or height <= 0 or not np.isfinite(k[0, 0]) or k[0, 0] <= 0:
+        raise ValueError(f"no camera for image size {width}x{height} and focal {k[0, 0]}")
+    if abs(k[0, 2] - width / 2) > 1 or abs(k[1, 2] - height / 2) > 1:
+        log.warning("principal point (%.1f, %.1f) is off the image centre; the camera assumes the centre",
+                    k[0, 2], k[1, 2])
+    return FootageCamera(width=width, height=height, focal_px=float(k[0, 0]),
+                         location=-np.asarray(offset, dtype=np.float64).reshape(3), rotation=camera_rotation())
+
+
+def project_camera_points(points_cam: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
+    """OpenCV pinhole: camera-frame points (..., 3) -> pixels (..., 2) (x right, y down from the top-left)."""
+    p = np.asarray(points_cam, dtype=np.float64)
+    k = np.asarray(intrinsics, dtype=np.float64).reshape(3, 3)
+    uvw = p @ k.T
+    return uvw[..., :2] / uvw[..., 2:3]
+
+
+def result_camera_arrays(result: Any) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """``(image_size (2,), camera_intrinsics (3, 3))`` of the main view from a result (a ``motion.CaptureResult``
+    or the arrays of a result file), or None when it has none (a motion import)."""
+    get = result.get if isinstance(result, dict) else (lambda key: getattr(result, key, None))
+    size, k = get("image_size"), get("camera_intrinsics")
+    if size is None or k is None:
+        return None
+    size, k = np.asarray(size, dtype=np.float64), np.asarray(k, dtype=np.float64)
+    if size.ndim == 2:      # one row per view: the result lives in the main view's camera
+        size = size[0]
+    if k.ndim == 3:
+        k = k[0]
+    return size.reshape(2), k.reshape(3, 3)
+
+
+def clip_frame_start(video_start: int, scene_start: int) -> int:
+    """``MovieClip.frame_start`` so that 0-based video frame ``video_start`` shows on scene frame ``scene_start``
+    (a clip shows its first frame, video frame 0, on scene frame ``frame_start``)."""
+    return int(scene_start) - int(video_start)
+
+
+def create_footage_camera(context: Any, result: Any, offset: np.ndarray, footage_path: str, name: str,
+                          video_start: int = 0, scene_start: int = 1, parent_matrix: Optional[np.ndarray] = None,
+                          created: Optional[List[Any]] = None) -> Any:
+    """Create the camera matching the footage, make it the scene camera, set the render resolution to the
+    footage's and show the footage behind it (a Movie Clip background image); return the camera object.
+
+    ``name``: a new object is always made (Blender adds .001 when the name is taken). ``parent_matrix`` (4, 4):
+    the armature's world matrix (the capture's world is its space). Every data-block made (camera data, object,
+    a newly loaded clip) is appended to ``created`` as soon as it exists, so a caller can roll back. When the
+    footage cannot be loaded as a movie, the camera is still made and the background skipped with a warning.
+    Raises ValueError when the result carries no camera.
+    """
+    import bpy
+    from mathutils import Matrix
+
+    created = created if created is not None else []
+    arrays = result_camera_arrays(result)
+    if arrays is None:
+        raise ValueError("the result has no image_size / camera_intrinsics")
+    spec = footage_camera(arrays[0], arrays[1], offset)
+    scene = context.scene
+    data = bpy.data.cameras.new(name)
+    created.append(data)
+    data.sensor_fit = spec.sensor_fit
+    data.lens = spec.lens_mm(data.sensor_width if spec.sensor_fit == "HORIZONTAL" else data.sensor_height)
+    data.shift_x = data.shift_y = 0.0
+    distance = float(np.linalg.norm(spec.location))
+    data.clip_start, data.clip_end = CLIP_START, max(100.0, 4.0 * distance)
+    camera = bpy.data.objects.new(name, data)
+    created.append(camera)
+    scene.collection.objects.link(camera)
+    matrix = spec.matrix_world() if parent_matrix is None else np.asarray(parent_matrix) @ spec.matrix_world()
+    camera.matrix_world = Matrix(matrix.tolist())
+    scene.camera = camera
+    scene.render.resolution_x, scene.render.resolution_y = spec.width, spec.height
+    scene.render.resolution_percentage = 100
+    scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
+    _add_background(data, footage_path, clip_frame_start(video_start, scene_start), created)
+    log.info("camera %s: %dx%d px, focal %.1f px = %.2f mm, at %s", camera.name, spec.width, spec.height,
+             spec.focal_px, data.lens, np.round(np.array(camera.matrix_world.translation), 3).tolist())
+    return camera
+
+
+def _add_background(data: Any, footage_path: str, frame_start: int, created: List[Any]) -> None:
+    """Load ``footage_path`` as a Movie Clip (reusing one already loaded) and show it behind the camera, its
+    first frame on scene frame ``frame_start``; skip with a warning when Blender cannot read it as a movie."""
+    import bpy
+
+    known = set(bpy.data.movieclips)
+    try:
+        clip = bpy.data.movieclips.load(str(Path(footage_path)), check_existing=True)
+    except (RuntimeError, OSError) as exc:
+        log.warning("footage %s cannot be loaded as a movie clip (%s): camera without background", footage_path, exc)
+        return
+    new = clip not in known
+    if clip.frame_duration < 1 or clip.size[0] <= 0:
+        log.warning("Blender cannot read %s as a movie: camera without background", footage_path)
+        if new:
+            bpy.data.movieclips.remove(clip)
+        return
+    if new:
+        created.append(clip)
+    elif clip.frame_start != frame_start:
+        log.info("movie clip %s now starts on scene frame %d (was %d)", clip.name, frame_start, clip.frame_start)
+    clip.frame_start = frame_start
+    data.show_background_images = True
+    background = data.background_images.new()
+    background.source = "MOVIE_CLIP"
+    background.clip = clip
+    background.use_camera_clip = False
+    background.alpha = BACKGROUND_ALPHA
+    background.frame_method = "FIT"
+    background.display_depth = "BACK"
