@@ -197,7 +197,7 @@ def write_clean_action(obj: bpy.types.Object, original: bpy.types.Action, sample
         _rekey(obj, new, factory, sample, poses, transl, keep_root)
         if curves:
             _key_properties(obj, new, factory, sample.frames, curves)
-    except Exception:
+    except Exception:  # anything (a bpy error, bad values): undo our changes, then let it propagate unchanged
         log.exception("writing the cleaned action failed; restoring %s", original.name)
         if obj.animation_data is not None:
             obj.animation_data.action = old_action

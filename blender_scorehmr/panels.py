@@ -4,14 +4,19 @@ from __future__ import annotations
 import bpy
 
 
-class SCOREHMR_PT_capture(bpy.types.Panel):
+class _SidebarPanel:
+    """Where every ScoreHMR panel lives: the 3D viewport's sidebar, ScoreHMR tab."""
+
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "ScoreHMR"
+
+
+class SCOREHMR_PT_capture(_SidebarPanel, bpy.types.Panel):
     """Footage, frame range, Capture motion, progress, Cancel and the last error."""
 
     bl_idname = "SCOREHMR_PT_capture"
     bl_label = "Motion Capture"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "ScoreHMR"
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
@@ -45,14 +50,11 @@ class SCOREHMR_PT_capture(bpy.types.Panel):
             _draw_error(layout, st)
 
 
-class SCOREHMR_PT_motion(bpy.types.Panel):
+class SCOREHMR_PT_motion(_SidebarPanel, bpy.types.Panel):
     """Clean up the active armature's motion with the prior; import SMPL/AMASS motion files."""
 
     bl_idname = "SCOREHMR_PT_motion"
     bl_label = "Clean up Motion"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "ScoreHMR"
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
@@ -74,14 +76,11 @@ class SCOREHMR_PT_motion(bpy.types.Panel):
         col.operator("scorehmr.import_motion", text="Import Motion (.npz)", icon="IMPORT")
 
 
-class SCOREHMR_PT_retarget(bpy.types.Panel):
+class SCOREHMR_PT_retarget(_SidebarPanel, bpy.types.Panel):
     """Retarget the SMPL armature's motion onto the animator's rig; export motion as BVH / FBX."""
 
     bl_idname = "SCOREHMR_PT_retarget"
     bl_label = "Retarget & Export"
-    bl_space_type = "VIEW_3D"
-    bl_region_type = "UI"
-    bl_category = "ScoreHMR"
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context: bpy.types.Context) -> None:

@@ -371,7 +371,7 @@ def retarget(context: bpy.types.Context, source_obj: bpy.types.Object, target_ob
         _write(target_obj, new, pairs, frames, rot, loc, switches)
         log.info("retargeted %d frames of %s onto %s (%d bones, root scale %.3f, worst %.2g)", len(frames),
                  source_obj.name, target_obj.name, len(pairs), scale, worst)
-    except Exception:
+    except Exception:  # anything (a bpy error, bad values): undo our changes, then let it propagate unchanged
         log.exception("retarget failed; restoring %s", target_obj.name)
         if new is not None:
             bpy.data.actions.remove(new)

@@ -56,19 +56,18 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from server.body.fast import LandmarkSkinning  # noqa: E402
 from server.body.layout import JOINT_INDEX  # noqa: E402
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
 from server.cleanup.filters import (butterworth_lowpass, fill_from_rest_pose, savgol_smooth,  # noqa: E402
                                     second_difference_smooth)
-from server.body.rotations import quat_sign_continuous, quat_wxyz_to_rotvec, rotvec_to_quat_wxyz  # noqa: E402
-from server.refine.metrics import MM, pelvis_aligned  # noqa: E402
-from server.train.pose_data import dataset_api  # noqa: E402
+from cleanup_clips import (BW_GRID, DEFAULT_DATASET, FPS, MM, SG_GRID, errors, ground_truth,  # noqa: E402
+                           load_clips, noisy)
+from cleanup_keys import KeyMethod, TRANSL_NOISE_PER_RAD, keyframe_noise  # noqa: E402
 
 log = logging.getLogger("benchmark_cleanup")
-DEFAULT_DATASET = Path("~/.cache/blender_scorehmr/pose_dataset.npz").expanduser()
-FPS = 30.0
 NOISE_MM = (20.0, 40.0, 100.0)
 COMPLETION_NOISE_MM = 40.0
 MASKS = {
@@ -76,61 +75,11 @@ MASKS = {
              "right_foot"),
     "left arm": ("left_shoulder", "left_elbow", "left_wrist", "left_hand"),
 }
-SG_GRID = [(w, o) for w in range(5, 42, 2) for o in range(1, 5) if o < w]
-BW_GRID = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 10.0]
 LAM_GRID = [float(v) for v in np.logspace(-1, 4, 26)]
 TORSO = np.isin(np.arange(24), [JOINT_INDEX[n] for n in (
     "pelvis", "left_hip", "right_hip", "spine1", "spine2", "spine3", "neck", "left_collar", "right_collar", "head",
     "left_shoulder", "right_shoulder")])                                  # fill_from_rest_pose aligns on these
 Method = Callable[[np.ndarray, Optional[np.ndarray]], np.ndarray]   # joints (T, 24, 3), confidence -> joints
-
-
-def load_clips(path: Path, clips: int, length: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """``clips`` windows of ``length`` consecutive val frames -> poses (C, T, 24, 3), transl (C, T, 3)."""
-    data = dataset_api()[0](path)
-    val = np.asarray(data["split"]).astype(str) == "val"
-    poses = np.asarray(data["poses"], np.float32)[val]
-    transl = np.asarray(data["transl"], np.float32)[val]
-    ids, first, counts = np.unique(np.asarray(data["clip_id"])[val], return_index=True, return_counts=True)
-    usable = np.flatnonzero(counts >= length)
-    if len(usable) == 0:
-        raise SystemExit(f"no val clip has {length} frames; lower --length")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(usable)
-    starts = []
-    for i in range(clips):
-        c = order[i % len(order)]
-        starts.append(first[c] + rng.integers(0, counts[c] - length + 1))
-    index = np.asarray(starts)[:, None] + np.arange(length)
-    return poses[index], transl[index]
-
-
-def ground_truth(skinning: LandmarkSkinning, poses: np.ndarray, transl: np.ndarray) -> np.ndarray:
-    """poses (C, T, 24, 3), transl (C, T, 3) -> joints (C, T, 24, 3) float64 metres of our body, betas 0."""
-    c, t = poses.shape[:2]
-    with torch.no_grad():
-        joints, _ = skinning(torch.from_numpy(poses.reshape(c * t, 24, 3)), None,
-                             torch.from_numpy(transl.reshape(c * t, 3)))
-    return joints.numpy().astype(np.float64).reshape(c, t, 24, 3)
-
-
-def noisy(gt: np.ndarray, sigma_mm: float, seed: int, known: Optional[np.ndarray] = None) -> np.ndarray:
-    """gt (C, T, 24, 3) + Gaussian noise of ``sigma_mm`` per coordinate; unknown joints (known (24,) False) NaN."""
-    out = gt + np.random.default_rng(seed).normal(scale=sigma_mm / MM, size=gt.shape)
-    if known is not None:
-        out[:, :, ~known] = np.nan
-    return out
-
-
-def errors(pred: np.ndarray, gt: np.ndarray, joints: Optional[np.ndarray] = None) -> np.ndarray:
-    """Pelvis-aligned per-joint error (mm) averaged over ``joints`` (index array, default all): (..., 24, 3) x 2
-    -> (...) per frame."""
-    p = pelvis_aligned(torch.from_numpy(pred.reshape(-1, 24, 3)))
-    g = pelvis_aligned(torch.from_numpy(gt.reshape(-1, 24, 3)))
-    e = (p - g).norm(dim=-1) * MM
-    if joints is not None:
-        e = e[:, joints]
-    return e.mean(-1).numpy().reshape(pred.shape[:-2])
 
 
 def baselines(params: Dict[str, object], rest: np.ndarray) -> Dict[str, Method]:
@@ -303,83 +252,6 @@ def completion(gt: np.ndarray, rest: np.ndarray, mine: Dict[str, Method], params
         conf = np.broadcast_to(known.astype(np.float32), gt.shape[1:3]).copy()
         inputs = noisy(gt, COMPLETION_NOISE_MM, seed + 10 + k, known)
         figures[mask] = run_rows({**baselines(params, rest), **mine}, inputs, gt, conf, joints)
-    return figures
-
-
-KEY_NOISE_RAD = (0.02, 0.04, 0.08)       # Gaussian noise per axis-angle component of every joint, radians
-TRANSL_NOISE_PER_RAD = 0.25               # root translation noise (metres) per radian: 0.04 rad -> 1 cm
-KeyMethod = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]   # poses (T, 24, 3), transl (T, 3)
-
-
-def key_noise(poses: np.ndarray, transl: np.ndarray, sigma: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Jittery keys: poses (C, T, 24, 3) + N(0, sigma) per axis-angle component, transl (C, T, 3) +
-    N(0, sigma * TRANSL_NOISE_PER_RAD)."""
-    rng = np.random.default_rng(seed)
-    return (poses + rng.normal(scale=sigma, size=poses.shape),
-            transl + rng.normal(scale=sigma * TRANSL_NOISE_PER_RAD, size=transl.shape))
-
-
-def filter_keys(smooth: Callable[[np.ndarray], np.ndarray]) -> KeyMethod:
-    """An animator's F-curve filter on one clip: the quaternion channels (sign-continuous, renormalised after)
-    and the root translation, each smoothed along time."""
-    def run(poses: np.ndarray, transl: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        q = smooth(quat_sign_continuous(rotvec_to_quat_wxyz(poses), axis=0))
-        q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-        return quat_wxyz_to_rotvec(q), smooth(transl)
-    return run
-
-
-def key_joints(skinning: LandmarkSkinning, poses: np.ndarray, transl: np.ndarray) -> np.ndarray:
-    """Clips of keys (C, T, 24, 3), (C, T, 3) -> joints (C, T, 24, 3) (our body, betas 0)."""
-    return ground_truth(skinning, poses.astype(np.float32), transl.astype(np.float32))
-
-
-def jitter(joints: np.ndarray) -> float:
-    """Mean norm of the joints' second difference along time, mm/frame^2: joints (C, T, 24, 3)."""
-    return float(np.linalg.norm(joints[:, :-2] - 2 * joints[:, 1:-1] + joints[:, 2:], axis=-1).mean() * MM)
-
-
-def tune_keys(skinning: LandmarkSkinning, poses: np.ndarray, transl: np.ndarray, sigma: float,
-              seed: int) -> Dict[str, object]:
-    """Grid search of the key filters' parameters on (poses, transl, noise of ``seed``) -> {filter: parameter}."""
-    truth = key_joints(skinning, poses, transl)
-    p, t = key_noise(poses, transl, sigma, seed)
-
-    def best(grid: list, make: Callable[[object], KeyMethod]) -> object:
-        def score(param) -> float:
-            out = [make(param)(a, b) for a, b in zip(p, t)]
-            pred = key_joints(skinning, np.stack([o[0] for o in out]), np.stack([o[1] for o in out]))
-            return float(errors(pred, truth).mean())
-        return min(grid, key=score)
-
-    return {"savitzky_golay": best(SG_GRID, lambda wo: filter_keys(lambda x: savgol_smooth(x, wo[0], wo[1]))),
-            "butterworth": best(BW_GRID, lambda hz: filter_keys(lambda x: butterworth_lowpass(x, hz, FPS)))}
-
-
-def keyframe_noise(skinning: LandmarkSkinning, clips: Tuple[np.ndarray, np.ndarray],
-                   tune_clips: Tuple[np.ndarray, np.ndarray], mine: Dict[str, KeyMethod],
-                   seed: int) -> Dict[str, dict]:
-    """Jittery keys (noise on every joint's rotation and the root translation), cleaned as keyed motion (the
-    Blender button's case): the animator's F-curve filters (tuned per noise level on other clips) and our cleanup
-    of the sequence. -> {noise: row -> {mpjpe, jitter_mm_per_frame2}}."""
-    poses, transl = clips
-    truth = key_joints(skinning, poses, transl)
-    figures = {"ground truth jitter": jitter(truth)}
-    for sigma in KEY_NOISE_RAD:
-        params = tune_keys(skinning, *tune_clips, sigma, seed + 1)
-        w, o = params["savitzky_golay"]
-        rows = {"noisy keys": lambda a, b: (a, b),
-                "Savitzky-Golay on the keys": filter_keys(lambda x: savgol_smooth(x, w, o)),
-                "Butterworth on the keys": filter_keys(lambda x: butterworth_lowpass(x, params["butterworth"], FPS)),
-                **mine}
-        p, t = key_noise(poses, transl, sigma, seed + 30)
-        level: Dict[str, dict] = {"parameters": params}
-        for name, method in rows.items():
-            out = [method(a, b) for a, b in zip(p, t)]
-            pred = key_joints(skinning, np.stack([o[0] for o in out]), np.stack([o[1] for o in out]))
-            level[name] = {"mpjpe": float(errors(pred, truth).mean()), "jitter_mm_per_frame2": jitter(pred)}
-        figures[f"{sigma:g} rad"] = level
-        log.info("keyframe noise %g rad: %s", sigma, level)
     return figures
 
 

@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from benchmark_cleanup import DEFAULT_DATASET, FPS, MM, key_noise, load_clips  # noqa: E402
+from cleanup_clips import DEFAULT_DATASET, FPS, MM, load_clips  # noqa: E402
+from cleanup_keys import key_noise  # noqa: E402
 from server.body.fast import LandmarkSkinning  # noqa: E402
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
 from server.cleanup.methods import cleanup  # noqa: E402

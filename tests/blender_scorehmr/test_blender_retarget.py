@@ -94,13 +94,18 @@ def world_heads(bl, obj, bones, frames):
     return np.array(out)
 
 
-def test_retarget_onto_mixamo_rig(bl):
-    b = bl.bpy
+def mixamo_setup(bl):
+    """A keyed SMPL rig, a Mixamo-named target, the target's current action, the retarget module and the map."""
     source = make_rig(bl)
     target = make_mixamo(bl)
-    old = target.animation_data.action
-    rt, maps = bl.sub("retarget"), bl.sub("retarget_maps")
+    maps = bl.sub("retarget_maps")
     mapping = maps.resolve("MIXAMO", [bone.name for bone in target.data.bones])
+    return source, target, target.animation_data.action, bl.sub("retarget"), mapping
+
+
+def test_retarget_onto_mixamo_rig(bl):
+    b = bl.bpy
+    source, target, old, rt, mapping = mixamo_setup(bl)
     action = rt.retarget(b.context, source, target, mapping, FRAMES)
     assert action.name == "Mixamo_Walk_retarget" and target.animation_data.action == action
     assert old.use_fake_user and old.name in b.data.actions
@@ -181,11 +186,7 @@ def test_missing_bones_changes_nothing(bl, rt_settings):
 
 def test_error_midway_restores_the_target(bl, monkeypatch):
     b = bl.bpy
-    source = make_rig(bl)
-    target = make_mixamo(bl)
-    old = target.animation_data.action
-    rt, maps = bl.sub("retarget"), bl.sub("retarget_maps")
-    mapping = maps.resolve("MIXAMO", [bone.name for bone in target.data.bones])
+    source, target, old, rt, mapping = mixamo_setup(bl)
     before = scene_snapshot(b)
 
     def boom(*args, **kwargs):

@@ -1,0 +1,91 @@
+"""The jittery-keys part of the cleanup benchmark (the Blender button's case): noise on every joint's rotation and
+the root translation, an animator's F-curve filters tuned per noise level, and our cleanup of the keyed motion."""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Dict, Tuple
+
+import numpy as np
+
+from cleanup_clips import BW_GRID, FPS, MM, SG_GRID, errors, ground_truth
+from server.body.fast import LandmarkSkinning
+from server.body.rotations import quat_sign_continuous, quat_wxyz_to_rotvec, rotvec_to_quat_wxyz
+from server.cleanup.filters import butterworth_lowpass, savgol_smooth
+
+log = logging.getLogger("benchmark_cleanup")
+
+KEY_NOISE_RAD = (0.02, 0.04, 0.08)       # Gaussian noise per axis-angle component of every joint, radians
+TRANSL_NOISE_PER_RAD = 0.25               # root translation noise (metres) per radian: 0.04 rad -> 1 cm
+KeyMethod = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]   # poses (T, 24, 3), transl (T, 3)
+
+
+def key_noise(poses: np.ndarray, transl: np.ndarray, sigma: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Jittery keys: poses (C, T, 24, 3) + N(0, sigma) per axis-angle component, transl (C, T, 3) +
+    N(0, sigma * TRANSL_NOISE_PER_RAD)."""
+    rng = np.random.default_rng(seed)
+    return (poses + rng.normal(scale=sigma, size=poses.shape),
+            transl + rng.normal(scale=sigma * TRANSL_NOISE_PER_RAD, size=transl.shape))
+
+
+def filter_keys(smooth: Callable[[np.ndarray], np.ndarray]) -> KeyMethod:
+    """An animator's F-curve filter on one clip: the quaternion channels (sign-continuous, renormalised after)
+    and the root translation, each smoothed along time."""
+    def run(poses: np.ndarray, transl: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        q = smooth(quat_sign_continuous(rotvec_to_quat_wxyz(poses), axis=0))
+        q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+        return quat_wxyz_to_rotvec(q), smooth(transl)
+    return run
+
+
+def key_joints(skinning: LandmarkSkinning, poses: np.ndarray, transl: np.ndarray) -> np.ndarray:
+    """Clips of keys (C, T, 24, 3), (C, T, 3) -> joints (C, T, 24, 3) (our body, betas 0)."""
+    return ground_truth(skinning, poses.astype(np.float32), transl.astype(np.float32))
+
+
+def jitter(joints: np.ndarray) -> float:
+    """Mean norm of the joints' second difference along time, mm/frame^2: joints (C, T, 24, 3)."""
+    return float(np.linalg.norm(joints[:, :-2] - 2 * joints[:, 1:-1] + joints[:, 2:], axis=-1).mean() * MM)
+
+
+def tune_keys(skinning: LandmarkSkinning, poses: np.ndarray, transl: np.ndarray, sigma: float,
+              seed: int) -> Dict[str, object]:
+    """Grid search of the key filters' parameters on (poses, transl, noise of ``seed``) -> {filter: parameter}."""
+    truth = key_joints(skinning, poses, transl)
+    p, t = key_noise(poses, transl, sigma, seed)
+
+    def best(grid: list, make: Callable[[object], KeyMethod]) -> object:
+        def score(param) -> float:
+            out = [make(param)(a, b) for a, b in zip(p, t)]
+            pred = key_joints(skinning, np.stack([o[0] for o in out]), np.stack([o[1] for o in out]))
+            return float(errors(pred, truth).mean())
+        return min(grid, key=score)
+
+    return {"savitzky_golay": best(SG_GRID, lambda wo: filter_keys(lambda x: savgol_smooth(x, wo[0], wo[1]))),
+            "butterworth": best(BW_GRID, lambda hz: filter_keys(lambda x: butterworth_lowpass(x, hz, FPS)))}
+
+
+def keyframe_noise(skinning: LandmarkSkinning, clips: Tuple[np.ndarray, np.ndarray],
+                   tune_clips: Tuple[np.ndarray, np.ndarray], mine: Dict[str, KeyMethod],
+                   seed: int) -> Dict[str, dict]:
+    """Jittery keys (noise on every joint's rotation and the root translation), cleaned as keyed motion (the
+    Blender button's case): the animator's F-curve filters (tuned per noise level on other clips) and our cleanup
+    of the sequence. -> {noise: row -> {mpjpe, jitter_mm_per_frame2}}."""
+    poses, transl = clips
+    truth = key_joints(skinning, poses, transl)
+    figures = {"ground truth jitter": jitter(truth)}
+    for sigma in KEY_NOISE_RAD:
+        params = tune_keys(skinning, *tune_clips, sigma, seed + 1)
+        w, o = params["savitzky_golay"]
+        rows = {"noisy keys": lambda a, b: (a, b),
+                "Savitzky-Golay on the keys": filter_keys(lambda x: savgol_smooth(x, w, o)),
+                "Butterworth on the keys": filter_keys(lambda x: butterworth_lowpass(x, params["butterworth"], FPS)),
+                **mine}
+        p, t = key_noise(poses, transl, sigma, seed + 30)
+        level: Dict[str, dict] = {"parameters": params}
+        for name, method in rows.items():
+            out = [method(a, b) for a, b in zip(p, t)]
+            pred = key_joints(skinning, np.stack([o[0] for o in out]), np.stack([o[1] for o in out]))
+            level[name] = {"mpjpe": float(errors(pred, truth).mean()), "jitter_mm_per_frame2": jitter(pred)}
+        figures[f"{sigma:g} rad"] = level
+        log.info("keyframe noise %g rad: %s", sigma, level)
+    return figures
