@@ -36,6 +36,9 @@ class CaptureRequest:
     temporal: float = 1.0
     alternatives: int = 0         # > 0: that many alternative takes (Diff-HMR hypotheses) as extra actions
     match_camera: bool = False    # make a camera matching the footage, the footage behind it (footage only)
+    place: bool = True            # the worker stands the body on the ground it finds (Z up, floor at z = 0)
+    lock_feet: bool = False       # ... and holds the feet still while they touch it
+    foot_strength: float = 1.0
 
 
 def apply_result(context: bpy.types.Context, request: CaptureRequest, result_path: Path) -> bpy.types.Object:
@@ -64,7 +67,7 @@ def apply_result(context: bpy.types.Context, request: CaptureRequest, result_pat
         rest_rot, rest_heads = rig.rest_frames(target, result.joint_names)
         if request.match_camera:
             _match_camera(context, request, target, result, rest_heads[0], created)
-        quats = motion.pose_basis_quaternions(result.poses, rest_rot)
+        quats = motion.pose_basis_quaternions(result.poses, rest_rot, result.camera_to_world)
         root_loc = motion.root_locations(result, rest_heads, rest_rot[0])
         action = bpy.data.actions.new(f"{target.name}_capture")
         created.append(action)
@@ -72,6 +75,8 @@ def apply_result(context: bpy.types.Context, request: CaptureRequest, result_pat
         keyframes.write_pose_keys(new_fcurve, result.joint_names, frames, quats, root_loc)
         if result.hypotheses is not None:
             created += _key_alternatives(target, action.name, result, rest_rot, frames, root_loc, new_fcurve)
+        if result.foot_contacts is not None:
+            key_contacts(target, new_fcurve, frames, result.foot_contacts)
     except Exception:  # undo our own additions, then let the operator report the error
         log.exception("applying the capture failed; removing what was added")
         _rollback(created, target if reuse else None, old_action, old_slot)
@@ -100,10 +105,22 @@ def _key_alternatives(target: bpy.types.Object, name: str, result: motion.Captur
         made.append(alt)
         alt.use_fake_user = True
         keyframes.write_pose_keys(keyframes.unassigned_action(target, alt), result.joint_names, frames,
-                                  motion.pose_basis_quaternions(poses, rest_rot), root_loc)
+                                  motion.pose_basis_quaternions(poses, rest_rot, result.camera_to_world), root_loc)
     target[AMBIGUITY_PROPERTY] = 0.0
     keyframes.write_curve(new_fcurve(f'["{AMBIGUITY_PROPERTY}"]', 0, "ScoreHMR"), frames, result.ambiguity)
     return made
+
+
+def key_contacts(target: bpy.types.Object, new_fcurve: keyframes.FCurveFactory, frames,
+                 contacts: np.ndarray) -> None:
+    """The foot contacts (N, 4) keyed 0/1 (constant interpolation) on the armature's :data:`motion.CONTACT_PROPS`
+    in the action of ``new_fcurve``: the Graph editor shows when each heel and toe touches the ground."""
+    for k, name in enumerate(motion.CONTACT_PROPS):
+        target[name] = 0.0
+        fcurve = new_fcurve(f'["{name}"]', 0, "ScoreHMR")
+        keyframes.write_curve(fcurve, frames, np.asarray(contacts[:, k], dtype=np.float64))
+        for point in fcurve.keyframe_points:
+            point.interpolation = "CONSTANT"
 
 
 def _ensure_body(context: bpy.types.Context, target: bpy.types.Object,
@@ -134,7 +151,8 @@ def _match_camera(context: bpy.types.Context, request: CaptureRequest, target: b
                                            - result.fps) > 1e-3:
         log.warning("the scene's frame rate differs from the footage's: the background plays at the scene's rate "
                     "and drifts from the retimed keys (tick Match Frame Rate)")
-    offset = motion.recentre_offset(result.transl, result.joints_rest, rest_pelvis)
+    offset = motion.recentre_offset(result.transl, result.joints_rest, rest_pelvis, result.camera_to_world,
+                                    result.camera_height)
     camera_match.create_footage_camera(context, result, offset, request.video, f"{target.name}_Camera",
                                        video_start=request.start, scene_start=request.scene_start,
                                        parent_matrix=np.array(target.matrix_world), created=created)

@@ -5,6 +5,7 @@ Only :class:`worker_client.WorkerClient`'s reader threads run off the main threa
 """
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import uuid
@@ -23,10 +24,12 @@ from .worker_client import JobError, WorkerClient
 log = logging.getLogger(__name__)
 
 STAGE_TEXT = {"open": "Opening the footage", "detect": "Detecting the person",
-              "regress": "First estimate", "refine": "Refining (ScoreHMR)", "write": "Writing the result",
+              "regress": "First estimate", "refine": "Refining (ScoreHMR)", "place": "Finding the ground",
+              "write": "Writing the result",
               "cleanup": "Cleaning up (prior)", "import": "Importing the motion"}
-KIND_LABEL = {"capture": "Capture", "cleanup": "Clean up", "import_motion": "Import"}
-BUSY_TEXT = {"capture": "A capture", "cleanup": "A clean-up", "import_motion": "An import"}
+KIND_LABEL = {"capture": "Capture", "cleanup": "Clean up", "import_motion": "Import", "people": "Find People"}
+BUSY_TEXT = {"capture": "A capture", "cleanup": "A clean-up", "import_motion": "An import",
+             "people": "A search for people"}
 KEEP_JOBS = 5
 Outcome = Union[protocol.Result, JobError]
 
@@ -103,7 +106,9 @@ def make_request(context: bpy.types.Context, job_dir: Path, job_id: str) -> Capt
                           views=view_paths(settings, video), refine=settings.refine,
                           iterations=settings.iterations, temporal=settings.temporal,
                           alternatives=settings.alternatives if settings.refine else 0,
-                          match_camera=settings.match_camera)
+                          match_camera=settings.match_camera, place=settings.place_on_ground,
+                          lock_feet=settings.place_on_ground and settings.lock_feet,
+                          foot_strength=settings.foot_strength)
 
 
 def view_paths(settings, main_video: str) -> tuple:
@@ -156,8 +161,100 @@ def start_capture(context: bpy.types.Context) -> CaptureJob:
                              start=request.start, end=request.end,
                              body_model=body_model, views=list(request.views), refine=request.refine,
                              iterations=request.iterations, temporal=request.temporal,
-                             hypotheses=request.alternatives)
-    return _launch(context, python, submit, CaptureJob(None, request))  # type: ignore[arg-type]
+                             hypotheses=request.alternatives, place=request.place, lock_feet=request.lock_feet,
+                             foot_strength=request.foot_strength, **chosen_person(context.scene.scorehmr,
+                                                                               request.video, request.start,
+                                                                               request.end))
+    note = selected_person_note(context.scene.scorehmr, request.video, request.start, request.end)
+    return _launch(context, python, submit, CaptureJob(None, request, payload=note))  # type: ignore[arg-type]
+
+
+def people_key(video: str, start: int, end: int) -> str:
+    """What a people list belongs to: the footage and the frame range (0-based, end exclusive or -1)."""
+    return f"{video}|{start}|{end}"
+
+
+def source_range(settings) -> Tuple[int, int]:
+    """The panel's frame range as 0-based ``start``, exclusive ``end`` (-1: to the end)."""
+    return (0, -1) if settings.use_whole_clip else (settings.video_start - 1, settings.video_end)
+
+
+def people_listed(settings, video: str, start: int, end: int) -> bool:
+    """True when the people list was made for this footage and range (else it is ignored)."""
+    return len(settings.people) > 0 and settings.people_key == people_key(video, start, end)
+
+
+def people_current(settings) -> bool:
+    """True when the people list belongs to the panel's footage and range as they are now (for the panel)."""
+    try:
+        video = footage_path(settings)
+    except ScoreHMRError:
+        return False
+    return people_listed(settings, video, *source_range(settings))
+
+
+def _selected_person(settings, video: str, start: int, end: int):
+    if not people_listed(settings, video, start, end) or not 0 <= settings.people_index < len(settings.people):
+        return None
+    return settings.people[settings.people_index]
+
+
+def chosen_person(settings, video: str, start: int, end: int) -> Dict[str, Any]:
+    """The Submit fields of the person picked in a valid people list; none (the worker's default: the most visible
+    person) when there is no list, it is for other footage or range, or it holds one person."""
+    person = _selected_person(settings, video, start, end)
+    if person is None or len(settings.people) < 2:
+        return {}
+    return {"person": int(person.track_id), "person_boxes": json.loads(person.boxes or "[]")}
+
+
+def selected_person_note(settings, video: str, start: int, end: int) -> str:
+    """The crossing warning of the picked person (empty when none)."""
+    person = _selected_person(settings, video, start, end)
+    return person.crossing if person is not None else ""
+
+
+def start_people(context: bpy.types.Context) -> CaptureJob:
+    """Submit a ``people`` job for the panel's footage and range; raise ScoreHMRError."""
+    check_idle()
+    settings = context.scene.scorehmr
+    python = preferences.worker_python(context)
+    video = footage_path(settings)
+    start, end = source_range(settings)
+    if end != -1 and end <= start:
+        raise ScoreHMRError("The last frame comes before the first frame.", "Fix the frame range", "bad_range")
+    job_id, job_dir = new_job_dir()
+    job_dir.mkdir(parents=True, exist_ok=True)
+    submit = protocol.Submit(job_id=job_id, kind="people", video=video, job_dir=str(job_dir), start=start, end=end)
+    return _launch(context, python, submit, CaptureJob(None, None, "people", people_key(video, start, end)))
+
+
+def fill_people(settings, listing_path: Path, key: str) -> int:
+    """Fill the people list from the worker's ``people.json``; select the default person; return how many.
+    Raise ScoreHMRError (the list unchanged) on a file that is not a listing."""
+    try:
+        listing = json.loads(Path(listing_path).read_text(encoding="utf-8"))
+        rows = [(int(t["id"]), int(t["first_frame"]), int(t["last_frame"]), float(t["seen"]),
+                 json.dumps(t["boxes"]), _crossing_text(t)) for t in listing["tracks"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ScoreHMRError(f"The people listing could not be read: {exc}", "Press Find People again",
+                            "bad_result") from exc
+    settings.people.clear()
+    for track_id, first, last, seen, boxes, crossing in rows:
+        item = settings.people.add()
+        item.track_id, item.first_frame, item.last_frame, item.seen = track_id, first, last, seen
+        item.boxes, item.crossing = boxes, crossing
+    settings.people_key = key
+    ids = [row[0] for row in rows]
+    settings.people_index = ids.index(listing.get("default")) if listing.get("default") in ids else 0
+    return len(rows)
+
+
+def _crossing_text(track: dict) -> str:
+    """Panel text (1-based frames) for the crossings of one listed person."""
+    parts = [f"Person {c['other']} at frames {c['first_frame'] + 1}-{c['last_frame'] + 1}"
+             for c in track.get("crossings", [])]
+    return ("Crosses " + ", ".join(parts) + "; check the result there") if parts else ""
 
 
 def start_motion_job(context: bpy.types.Context, kind: str, motion: Path, job_id: str, job_dir: Path,

@@ -3,9 +3,10 @@
 Capture results live in the OpenCV camera frame of the (main) footage: x right, y down, z forward, pinhole
 ``K`` with the principal point at the image centre (``server.capture.camera_intrinsics``). The add-on maps a
 camera-frame point ``p`` to Blender world as ``D p - offset`` (``D`` = :data:`CAMERA_TO_WORLD`, ``offset`` the
-re-centring of :func:`motion.recentre_offset` that puts frame one's pelvis above the origin). A Blender camera
-looks down its local -z with +y up, i.e. its local frame is ``F p`` with ``F = diag(1, -1, -1)``; so the matching
-camera sits at ``-offset`` with rotation ``D F`` (90 degrees about world x) and lens
+re-centring of :func:`motion.recentre_offset` that puts frame one's pelvis above the origin; the result's
+``world_rotation`` replaces ``D`` when the worker found the ground). A Blender camera looks down its local -z with +y
+up, i.e. its local frame is ``F p`` with ``F = diag(1, -1, -1)``; so the matching camera sits at ``-offset`` with
+rotation ``D F`` (90 degrees about world x for a level camera) and lens
 ``sensor * f_px / long side`` with the sensor fitted to the long side. Through it, the posed body projects onto the
 pixels where the worker saw the person (see tests/blender_scorehmr/test_blender_camera_match.py).
 
@@ -55,14 +56,17 @@ class FootageCamera:
         return out
 
 
-def camera_rotation() -> np.ndarray:
-    """(3, 3) world rotation of the matching camera: ``D F`` (= 90 degrees about +x: looks along +y, z up)."""
-    return CAMERA_TO_WORLD @ BLENDER_FROM_OPENCV.T
+def camera_rotation(to_world: np.ndarray = CAMERA_TO_WORLD) -> np.ndarray:
+    """(3, 3) world rotation of the matching camera: ``R F`` with ``R`` the result's camera -> world rotation (``D``
+    for a level camera: 90 degrees about +x, looking along +y, z up)."""
+    return np.asarray(to_world, dtype=np.float64) @ BLENDER_FROM_OPENCV.T
 
 
-def footage_camera(image_size: Tuple[int, int], intrinsics: np.ndarray, offset: np.ndarray) -> FootageCamera:
-    """The matching camera from the result's ``image_size`` (width, height), ``camera_intrinsics`` (3, 3) and the
-    re-centring ``offset`` (3,) that the capture's world positions had subtracted."""
+def footage_camera(image_size: Tuple[int, int], intrinsics: np.ndarray, offset: np.ndarray,
+                   to_world: np.ndarray = CAMERA_TO_WORLD) -> FootageCamera:
+    """The matching camera from the result's ``image_size`` (width, height), ``camera_intrinsics`` (3, 3), the
+    re-centring ``offset`` (3,) that the capture's world positions had subtracted and the camera -> world rotation
+    ``to_world`` (3, 3) they were turned by."""
     width, height = (int(v) for v in np.asarray(image_size).reshape(-1)[:2])
     k = np.asarray(intrinsics, dtype=np.float64).reshape(3, 3)
     if width <= 0 or height <= 0 or not np.isfinite(k[0, 0]) or k[0, 0] <= 0:
@@ -71,7 +75,7 @@ def footage_camera(image_size: Tuple[int, int], intrinsics: np.ndarray, offset: 
         log.warning("principal point (%.1f, %.1f) is off the image centre; the camera assumes the centre",
                     k[0, 2], k[1, 2])
     return FootageCamera(width=width, height=height, focal_px=float(k[0, 0]),
-                         location=-np.asarray(offset, dtype=np.float64).reshape(3), rotation=camera_rotation())
+                         location=-np.asarray(offset, dtype=np.float64).reshape(3), rotation=camera_rotation(to_world))
 
 
 def project_camera_points(points_cam: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
@@ -122,7 +126,7 @@ def create_footage_camera(context: Any, result: Any, offset: np.ndarray, footage
     arrays = result_camera_arrays(result)
     if arrays is None:
         raise ValueError("the result has no image_size / camera_intrinsics")
-    spec = footage_camera(arrays[0], arrays[1], offset)
+    spec = footage_camera(arrays[0], arrays[1], offset, getattr(result, "camera_to_world", CAMERA_TO_WORLD))
     scene = context.scene
     data = bpy.data.cameras.new(name)
     created.append(data)

@@ -3,8 +3,9 @@
 ``body_model``; a schema 1 file simply has no mesh.
 
 Frames: SMPL canonical (x left, y up, z front) maps onto armature space with ``C`` = (x, -z, y); the camera
-(x right, y down, z forward) maps onto Blender world with ``D`` = (x, z, -y); the armature object sits at the
-identity, so armature space is world space. For a bone with rest rotation ``M_j`` (rotation part of
+(x right, y down, z forward) maps onto Blender world with ``D`` = (x, z, -y), or with the worker's
+``world_rotation`` when its place stage found the ground (then the ground is z = 0); the armature object sits at
+the identity, so armature space is world space. For a bone with rest rotation ``M_j`` (rotation part of
 ``bone.matrix_local``) the pose basis is ``B_j = M_j^-1 (C R_j C^-1) M_j``; for the root
 ``B_0 = M_0^-1 (D R_0 C^-1) M_0`` and its location is ``M_0^-1 (pelvis_world - pelvis_rest)``.
 """
@@ -22,6 +23,9 @@ from .errors import ScoreHMRError
 from .rotations import CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz, rotvec_to_rotmat
 
 SCHEMA_VERSION = 2            # the newest schema the add-on reads
+# Custom properties keyed with the worker's foot contacts (its ``foot_contacts`` columns, in this order).
+CONTACT_PROPS: Tuple[str, ...] = ("scorehmr_contact_left_heel", "scorehmr_contact_right_heel",
+                                  "scorehmr_contact_left_toe", "scorehmr_contact_right_toe")
 SUPPORTED_SCHEMAS = (1, 2)
 MESH_KEYS = ("mesh_vertices", "mesh_faces", "skin_weights")
 _BAD_HINT = "The worker and the add-on disagree on the result format; reinstall the extension"
@@ -55,6 +59,15 @@ class CaptureResult:
     ambiguity: Optional[np.ndarray] = None   # (N,) metres: the hypotheses' spread per frame, with them
     image_size: Optional[np.ndarray] = None  # (2,) width, height of the main view in pixels, when given
     camera_intrinsics: Optional[np.ndarray] = None  # (3, 3) the main view's pinhole K, when given
+    world_rotation: Optional[np.ndarray] = None     # (3, 3) camera -> Z-up world (the worker's place stage)
+    camera_height: Optional[float] = None           # metres of the camera above the ground, with world_rotation
+    foot_contacts: Optional[np.ndarray] = None      # (N, 4) bool: left/right heel, left/right toe (CONTACT_PROPS)
+
+    @property
+    def camera_to_world(self) -> np.ndarray:
+        """(3, 3) the rotation from the camera frame onto Blender world: the worker's ground-levelled one when
+        the result has it, else ``D`` (a level camera)."""
+        return CAMERA_TO_WORLD if self.world_rotation is None else self.world_rotation
 
 
 def _bad(detail: str) -> ScoreHMRError:
@@ -90,8 +103,42 @@ def load_result(path: Path) -> CaptureResult:
     mesh = _load_mesh(arrays, len(result.joint_names))
     hypotheses, ambiguity = _load_hypotheses(arrays, result.poses.shape)
     size, k = _load_camera(arrays)
+    rotation, height, contacts = _load_world(arrays, len(result.frame_indices))
     return dataclasses.replace(result, mesh=mesh, hypotheses=hypotheses, ambiguity=ambiguity, image_size=size,
-                               camera_intrinsics=k)
+                               camera_intrinsics=k, world_rotation=rotation, camera_height=height,
+                               foot_contacts=contacts)
+
+
+def camera_height_of(path: Path) -> Optional[float]:
+    """The result's ``camera_height`` (metres above the ground), or None when it has none or cannot be read."""
+    try:
+        with np.load(str(path), allow_pickle=False) as data:
+            if "camera_height" not in data.files:
+                return None
+            value = float(np.asarray(data["camera_height"]).reshape(-1)[0])
+    except (OSError, ValueError, IndexError, zipfile.BadZipFile):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _load_world(arrays: Dict[str, np.ndarray],
+                frames: int) -> Tuple[Optional[np.ndarray], Optional[float], Optional[np.ndarray]]:
+    """The place stage's ``world_rotation`` (3, 3) and ``camera_height``, and the ``foot_contacts`` (N, 4) bool, each
+    None when absent (a result from before the stage, an import, a clip where no ground was found). A rotation
+    that is not one only costs the placement (the level camera is used); malformed contacts are an error."""
+    rotation, height, contacts = None, None, None
+    if "world_rotation" in arrays and "camera_height" in arrays:
+        r = np.asarray(arrays["world_rotation"], dtype=np.float64)
+        h = np.asarray(arrays["camera_height"], dtype=np.float64)
+        if (r.shape == (3, 3) and h.shape == () and np.all(np.isfinite(r)) and np.isfinite(h)
+                and np.allclose(r @ r.T, np.eye(3), atol=1e-3) and np.linalg.det(r) > 0):
+            rotation, height = r, float(h)
+    if "foot_contacts" in arrays:
+        c = np.asarray(arrays["foot_contacts"])
+        if c.shape != (frames, len(CONTACT_PROPS)):
+            raise _bad(f"foot_contacts {c.shape} for {frames} frames; expected ({frames}, {len(CONTACT_PROPS)})")
+        contacts = c > 0
+    return rotation, height, contacts
 
 
 def _load_camera(arrays: Dict[str, np.ndarray]) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
@@ -204,25 +251,33 @@ def global_rotations(poses: np.ndarray, parents: np.ndarray) -> np.ndarray:
     return glob
 
 
-def pelvis_world(transl: np.ndarray, joints_rest: np.ndarray, rest_pelvis: np.ndarray) -> np.ndarray:
-    """Pelvis in Blender world ``(N, 3)``, re-centred: frame one is above the origin at the rest pelvis height."""
-    world = (np.asarray(transl, dtype=np.float64) + joints_rest[0]) @ CAMERA_TO_WORLD.T
-    return world - recentre_offset(transl, joints_rest, rest_pelvis)
+def pelvis_world(transl: np.ndarray, joints_rest: np.ndarray, rest_pelvis: np.ndarray,
+                 rotation: np.ndarray = CAMERA_TO_WORLD, height: Optional[float] = None) -> np.ndarray:
+    """Pelvis in Blender world ``(N, 3)``, re-centred (:func:`recentre_offset`): frame one is above the origin."""
+    world = (np.asarray(transl, dtype=np.float64) + joints_rest[0]) @ np.asarray(rotation).T
+    return world - recentre_offset(transl, joints_rest, rest_pelvis, rotation, height)
 
 
-def recentre_offset(transl: np.ndarray, joints_rest: np.ndarray, rest_pelvis: np.ndarray) -> np.ndarray:
-    """The ``(3,)`` offset subtracted from ``D`` times every camera-frame position so frame one's pelvis is above
-    the origin at the rest pelvis height: Blender world = ``D p_cam - offset`` (the camera sits at ``-offset``)."""
-    first = (np.asarray(transl, dtype=np.float64)[0] + joints_rest[0]) @ CAMERA_TO_WORLD.T
+def recentre_offset(transl: np.ndarray, joints_rest: np.ndarray, rest_pelvis: np.ndarray,
+                    rotation: np.ndarray = CAMERA_TO_WORLD, height: Optional[float] = None) -> np.ndarray:
+    """The ``(3,)`` offset subtracted from ``R`` times every camera-frame position (``R`` the camera -> world
+    ``rotation``, ``D`` by default) so frame one's pelvis is above the origin: Blender world = ``R p_cam - offset``
+    (the camera sits at ``-offset``). With the camera's ``height`` above the ground (the worker's place stage) the
+    ground is z = 0; without it frame one's pelvis is at the rest pelvis height."""
+    first = (np.asarray(transl, dtype=np.float64)[0] + joints_rest[0]) @ np.asarray(rotation).T
+    if height is not None:
+        return np.array([first[0], first[1], -float(height)])
     return first - np.array([0.0, 0.0, rest_pelvis[2]])
 
 
-def pose_basis_quaternions(poses: np.ndarray, rest_rot: np.ndarray) -> np.ndarray:
-    """SMPL axis-angle ``(N, J, 3)`` + bone rest rotations ``(J, 3, 3)`` -> pose-basis WXYZ ``(N, J, 4)``.
+def pose_basis_quaternions(poses: np.ndarray, rest_rot: np.ndarray,
+                           rotation: np.ndarray = CAMERA_TO_WORLD) -> np.ndarray:
+    """SMPL axis-angle ``(N, J, 3)`` + bone rest rotations ``(J, 3, 3)`` -> pose-basis WXYZ ``(N, J, 4)``; the root
+    is turned from the camera frame onto the world by ``rotation`` (``D`` for a level camera).
 
     Signs are continuous along time per bone.
     """
-    c, d = SMPL_TO_ARMATURE, CAMERA_TO_WORLD
+    c, d = SMPL_TO_ARMATURE, np.asarray(rotation, dtype=np.float64)
     local = rotvec_to_rotmat(poses)                      # (N, J, 3, 3)
     arm = c @ local @ c.T                                # C R_j C^-1 for every joint
     arm[:, 0] = d @ local[:, 0] @ c.T                    # root: D R_0 C^-1
@@ -233,16 +288,18 @@ def pose_basis_quaternions(poses: np.ndarray, rest_rot: np.ndarray) -> np.ndarra
 
 def root_locations(result: CaptureResult, rest_heads: np.ndarray, rest_rot0: np.ndarray) -> np.ndarray:
     """Root bone location keys ``(N, 3)`` in the root bone's rest frame: ``M_0^-1 (pelvis_world - pelvis_rest)``."""
-    offset = pelvis_world(result.transl, result.joints_rest, rest_heads[0]) - rest_heads[0]
+    offset = pelvis_world(result.transl, result.joints_rest, rest_heads[0], result.camera_to_world,
+                          result.camera_height) - rest_heads[0]
     return offset @ rest_rot0  # row-vector form of M_0^T @ offset
 
 
 def world_joints(result: CaptureResult, rest_heads: np.ndarray) -> np.ndarray:
     """Forward kinematics of the result mapped into Blender world: joint positions ``(N, J, 3)``."""
     glob = global_rotations(result.poses, result.parents)
-    arm_rot = CAMERA_TO_WORLD @ glob @ SMPL_TO_ARMATURE.T  # A_j = D G_j C^-1
+    arm_rot = result.camera_to_world @ glob @ SMPL_TO_ARMATURE.T  # A_j = D G_j C^-1
     out = np.empty((glob.shape[0], glob.shape[1], 3))
-    out[:, 0] = pelvis_world(result.transl, result.joints_rest, rest_heads[0])
+    out[:, 0] = pelvis_world(result.transl, result.joints_rest, rest_heads[0], result.camera_to_world,
+                             result.camera_height)
     for j in range(1, glob.shape[1]):
         p = result.parents[j]
         out[:, j] = out[:, p] + arm_rot[:, p] @ (rest_heads[j] - rest_heads[p])

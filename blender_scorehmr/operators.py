@@ -16,7 +16,7 @@ from typing import Optional, Set
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import bridge, preferences
+from . import bridge, motion, preferences
 from .apply import apply_result
 from .errors import ScoreHMRError
 from .server import protocol
@@ -127,7 +127,25 @@ class SCOREHMR_OT_capture(WorkerJobOperator, bpy.types.Operator):
         tick = time.perf_counter()
         obj = apply_result(context, job.request, Path(result.path))
         bridge.record_success(result, obj, time.perf_counter() - tick)
-        return f"Keyed {obj.name}"
+        height = motion.camera_height_of(Path(result.path))
+        parts = [f"Keyed {obj.name}" + (f" ({job.payload})" if job.payload else "")]
+        parts += [f"camera {height:.2f} m above the ground"] if height is not None else []
+        return "; ".join(parts + list(result.notes))
+
+
+class SCOREHMR_OT_find_people(WorkerJobOperator, bpy.types.Operator):
+    """List the people in the footage's frame range, so you can pick the one to capture"""
+
+    bl_idname = "scorehmr.find_people"
+    bl_label = "Find People"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def _begin(self, context: bpy.types.Context) -> bridge.CaptureJob:
+        return bridge.start_people(context)
+
+    def _apply(self, context: bpy.types.Context, job: bridge.CaptureJob, result: protocol.Result) -> str:
+        count = bridge.fill_people(context.scene.scorehmr, Path(result.path), job.payload)
+        return "Found one person" if count == 1 else f"Found {count} people"
 
 
 class SCOREHMR_OT_cancel(bpy.types.Operator):
@@ -242,5 +260,5 @@ def _redraw_sidebars(context: bpy.types.Context) -> None:
                 area.tag_redraw()
 
 
-OPERATOR_CLASSES = (SCOREHMR_OT_capture, SCOREHMR_OT_cancel, SCOREHMR_OT_clear_error, SCOREHMR_OT_setup_worker,
+OPERATOR_CLASSES = (SCOREHMR_OT_capture, SCOREHMR_OT_find_people, SCOREHMR_OT_cancel, SCOREHMR_OT_clear_error, SCOREHMR_OT_setup_worker,
                     SCOREHMR_OT_view_add, SCOREHMR_OT_view_remove)

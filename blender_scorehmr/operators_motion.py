@@ -14,6 +14,7 @@ from bpy.props import StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from . import action_io, body_mesh, bridge
+from .motion import CONTACT_PROPS
 from .apply import CaptureRequest, apply_result
 from .errors import ScoreHMRError
 from .operators import WorkerJobOperator
@@ -21,9 +22,6 @@ from .server import protocol
 
 log = logging.getLogger(__name__)
 
-# Custom properties keyed with the worker's foot contacts (its ``foot_contacts`` columns, in this order).
-CONTACT_PROPS: Tuple[str, ...] = ("scorehmr_contact_left_heel", "scorehmr_contact_right_heel",
-                                  "scorehmr_contact_left_toe", "scorehmr_contact_right_toe")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import bpy
 
+from . import bridge
+
 
 class _SidebarPanel:
     """Where every ScoreHMR panel lives: the 3D viewport's sidebar, ScoreHMR tab."""
@@ -31,11 +33,19 @@ class SCOREHMR_PT_capture(_SidebarPanel, bpy.types.Panel):
         sub.enabled = not settings.use_whole_clip
         sub.prop(settings, "video_start")
         sub.prop(settings, "video_end")
+        _draw_people(col, settings)
         col.prop(settings, "scene_start")
         col.prop(settings, "match_scene_fps")
         col.prop(settings, "fit_scene_range")
         col.prop(settings, "body_mesh")
         col.prop(settings, "match_camera")
+        col.prop(settings, "place_on_ground")
+        feet = col.row(align=True)
+        feet.enabled = settings.place_on_ground
+        feet.prop(settings, "lock_feet")
+        sub = feet.row(align=True)
+        sub.enabled = settings.lock_feet
+        sub.prop(settings, "foot_strength", text="Strength")
         _draw_fit(col, settings)
         if st.running:
             layout.progress(factor=st.progress, type="BAR", text=st.stage or "Working")
@@ -104,6 +114,37 @@ class SCOREHMR_PT_retarget(_SidebarPanel, bpy.types.Panel):
         row.operator("scorehmr.export_motion", text="Export FBX", icon="EXPORT").format = "FBX"
 
 
+class SCOREHMR_UL_people(bpy.types.UIList):
+    """The people Find People listed: number, frames (1-based, as the frame range), how often seen."""
+
+    bl_idname = "SCOREHMR_UL_people"
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0):
+        layout.label(text=person_label(item), icon="ERROR" if item.crossing else "USER")
+
+
+def person_label(item) -> str:
+    """'Person 1: frames 1-230, seen 96%' (video frames 1-based)."""
+    return f"Person {item.track_id}: frames {item.first_frame + 1}-{item.last_frame + 1}, seen {item.seen:.0%}"
+
+
+def _draw_people(layout: bpy.types.UILayout, settings) -> None:
+    """Find People and, when it found several in this footage and range, the list to pick the one to capture."""
+    layout.operator("scorehmr.find_people", icon="COMMUNITY")
+    if not len(settings.people):
+        return
+    if not bridge.people_current(settings):
+        layout.label(text="Footage or range changed: Find People again", icon="INFO")
+        return
+    if len(settings.people) == 1:
+        layout.label(text=person_label(settings.people[0]), icon="USER")
+        return
+    layout.template_list("SCOREHMR_UL_people", "", settings, "people", settings, "people_index",
+                         rows=min(len(settings.people), 4))
+    if 0 <= settings.people_index < len(settings.people) and settings.people[settings.people_index].crossing:
+        layout.label(text=settings.people[settings.people_index].crossing, icon="ERROR")
+
+
 def _draw_fit(layout: bpy.types.UILayout, settings) -> None:
     """Refinement options and the multi-view clips."""
     box = layout.box()
@@ -131,4 +172,4 @@ def _draw_error(layout: bpy.types.UILayout, st) -> None:
         box.label(text=st.hint, icon="INFO")
 
 
-PANEL_CLASSES = (SCOREHMR_PT_capture, SCOREHMR_PT_motion, SCOREHMR_PT_retarget)
+PANEL_CLASSES = (SCOREHMR_UL_people, SCOREHMR_PT_capture, SCOREHMR_PT_motion, SCOREHMR_PT_retarget)

@@ -30,6 +30,19 @@ class SCOREHMR_PG_bone_pair(bpy.types.PropertyGroup):
     bone: StringProperty(name="Bone", description="The target rig's bone that follows this joint (empty: none)")
 
 
+class SCOREHMR_PG_person(bpy.types.PropertyGroup):
+    """One person found by Find People (a track of the worker's ``people`` job; frames 0-based, sampled)."""
+
+    track_id: IntProperty(name="Person", description="The person's number in the listing (1 = most visible)")
+    first_frame: IntProperty(name="First Frame", description="First video frame the person was seen in (0-based)")
+    last_frame: IntProperty(name="Last Frame", description="Last video frame the person was seen in (0-based)")
+    seen: FloatProperty(name="Seen", description="Share of the looked-at frames of their span they were found in",
+                        subtype="FACTOR", min=0.0, max=1.0)
+    boxes: StringProperty(name="Boxes", description="JSON rows [frame, x0, y0, x1, y1]: where the capture looks "
+                          "for this person", options={"HIDDEN"})
+    crossing: StringProperty(name="Crossing", description="Where this person crosses another one (empty: never)")
+
+
 class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
     """What to capture and where the keys go."""
 
@@ -59,6 +72,15 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
                                description="Add a camera matching the footage (resolution, focal length, position) "
                                            "with the footage as its background, and make it the scene camera: in "
                                            "camera view the body overlays the video", default=True)
+    place_on_ground: BoolProperty(name="Place on Ground",
+                                  description="Find the ground under the feet and stand the body on it (Z up, floor "
+                                              "at z = 0, camera at its measured height); steadies the distance "
+                                              "from the camera. Off: the camera is taken to be level",
+                                  default=True)
+    lock_feet: BoolProperty(name="Lock Feet", description="Hold each heel and toe still while it touches the ground "
+                            "(no foot sliding); the contacts are keyed as scorehmr_contact_* curves", default=True)
+    foot_strength: FloatProperty(name="Foot Strength", description="How firmly feet in contact are held (0 = off)",
+                                 default=1.0, min=0.0, max=3.0, soft_max=2.0)
     refine: BoolProperty(name="Refine (ScoreHMR)",
                          description="Refine the first estimate with the diffusion prior so the body matches the "
                                      "footage more closely and jitters less (slower; off: the regressor's estimate)",
@@ -76,6 +98,10 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
                             "they share the body, each keeps its own camera; the result is in the main camera's view",
                             default=False)
     views: CollectionProperty(type=SCOREHMR_PG_view)
+    people: CollectionProperty(type=SCOREHMR_PG_person)
+    people_index: IntProperty(name="Person", description="The person to capture", default=0, min=0)
+    people_key: StringProperty(name="Listed For", description="Footage and frame range the people were listed for "
+                               "(another footage or range ignores the list)", options={"HIDDEN"})
     cleanup_strength: FloatProperty(name="Strength", description="How strongly the diffusion prior cleans the "
                                     "motion (1 = default, 0 = unchanged, up to 2)", default=1.0, min=0.0, max=2.0,
                                     step=10)
@@ -117,7 +143,8 @@ class SCOREHMR_PG_status(bpy.types.PropertyGroup):
     details: StringProperty(name="Details", default="")
 
 
-PROPERTY_CLASSES = (SCOREHMR_PG_view, SCOREHMR_PG_bone_pair, SCOREHMR_PG_settings, SCOREHMR_PG_status)
+PROPERTY_CLASSES = (SCOREHMR_PG_view, SCOREHMR_PG_bone_pair, SCOREHMR_PG_person, SCOREHMR_PG_settings,
+                    SCOREHMR_PG_status)
 
 
 def attach() -> None:

@@ -1,7 +1,7 @@
 """The capture job: footage -> BlazePose per frame -> initial estimate (regressor) -> ScoreHMR refinement ->
 result ``.npz``. Several synchronised clips of one performance make a multi-view capture.
 
-Stages (reported through ``progress``): open, detect (one unit per frame and view), regress, refine, write.
+Stages (reported through ``progress``): open, detect (one unit per frame and view), regress, refine, place, write.
 The result schema is documented in the README ("Result file").
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 from . import video
 from .body.layout import SMPL_JOINT_NAMES, SMPL_PARENTS
 from .errors import Cancelled, JobError
+from .people_job import choose_person
 
 if TYPE_CHECKING:
     from .body.model import BodyModel
@@ -40,6 +41,8 @@ class CaptureRequest:
     of the same performance, synchronised with ``video`` frame for frame (multi-view capture). ``refine``,
     ``iterations`` (0 = default), ``temporal`` (temporal strength, 1 = default, 0 = off), ``initial``
     (``learned`` or ``analytic``), ``hypotheses`` and ``align`` map to :class:`server.refine.pipeline.PipelineSettings`.
+    ``place`` steadies the root depth and finds the ground, the foot contacts and the camera height; ``lock_feet``
+    then holds the feet still during contacts at ``foot_strength`` (:mod:`server.world.capture_world`).
     """
 
     video: str
@@ -54,6 +57,11 @@ class CaptureRequest:
     initial: str = "learned"
     hypotheses: int = 0
     align: bool = False
+    place: bool = True
+    lock_feet: bool = False
+    foot_strength: float = 1.0
+    person: int = -1                                  # 1-based id of :mod:`server.people_job`; < 1: most visible
+    person_boxes: Tuple[Tuple[float, ...], ...] = ()  # [frame, x0, y0, x1, y1] rows: follow them (no discovery)
 
 
 @dataclass
@@ -64,6 +72,7 @@ class CaptureSummary:
     frames: int
     processed: int
     timings: Dict[str, float] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)   # user-facing remarks on a successful job
 
 
 @dataclass
@@ -86,15 +95,17 @@ def camera_intrinsics(width: int, height: int, focal: Optional[float] = None) ->
 
 
 def _detect(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn, cancelled: CancelFn,
-            timings: Dict[str, float], done_before: int = 0, total: Optional[int] = None) -> Detections:
+            timings: Dict[str, float], done_before: int = 0, total: Optional[int] = None,
+            guide: Optional[Dict[int, np.ndarray]] = None) -> Detections:
     """Run BlazePose over the range, checking for cancel between frames; fills decode/detect timings.
-    Progress counts on from ``done_before`` of ``total`` (several views share one detect stage)."""
+    Progress counts on from ``done_before`` of ``total`` (several views share one detect stage). ``guide``: the
+    chosen person's boxes (:func:`server.people_job.choose_person`); None: follow the first person found."""
     from .detect import FollowingDetector
 
     found = Detections()
     total = total or stop - start
     frames = video.iter_frames(info.path, start, stop)
-    with FollowingDetector() as detector:
+    with FollowingDetector(guide) as detector:
         done = done_before
         while True:
             if cancelled():
@@ -106,7 +117,7 @@ def _detect(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn, 
                 break
             index, rgb = item
             tick = time.perf_counter()
-            observation = detector.detect(rgb)
+            observation = detector.detect(rgb, index)
             timings["detect"] += time.perf_counter() - tick
             if observation is not None:
                 found.frame_indices.append(index)
@@ -120,7 +131,7 @@ def _detect(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn, 
 
 def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: CancelFn) -> CaptureSummary:
     """Run one capture job end to end and write its ``.npz``; raise :class:`JobError` on user-facing failures."""
-    timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "regress": 0.0, "refine": 0.0, "write": 0.0}
+    timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "regress": 0.0, "refine": 0.0, "place": 0.0, "write": 0.0}
     tick = time.perf_counter()
     progress("open", 0, 1, os.path.basename(request.video))
     info = video.probe(request.video)
@@ -133,7 +144,9 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
              + (f", {1 + len(others)} views" if others else ""))
 
     processed = stop - start
-    found, *extra = _detect_views([info] + others, start, stop, progress, cancelled, timings)
+    guide, crossing_notes = choose_person(info, start, stop, request.person, request.person_boxes, progress,
+                                          cancelled, timings)
+    found, *extra = _detect_views([info] + others, start, stop, progress, cancelled, timings, guide)
     log.info("person found in %d of %d frames", len(found.frame_indices), processed)
     if cancelled():
         raise Cancelled()
@@ -141,6 +154,7 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     arrays = _estimate(found, extra, info, models, settings, progress, cancelled, timings)
     if cancelled():
         raise Cancelled()
+    notes = _place(arrays, models, request, progress, cancelled, timings) if request.place else []
 
     tick = time.perf_counter()
     progress("write", 0, 1, "")
@@ -148,21 +162,44 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     timings["write"] = time.perf_counter() - tick
     progress("write", 1, 1, "")
     return CaptureSummary(path=os.path.abspath(request.output), frames=len(found.frame_indices),
-                          processed=processed, timings=timings)
+                          processed=processed, timings=timings, notes=crossing_notes + notes)
+
+
+def _place(arrays: Dict[str, np.ndarray], models: "Models", request: CaptureRequest, progress: ProgressFn,
+           cancelled: CancelFn, timings: Dict[str, float]) -> List[str]:
+    """The place stage on the result ``arrays`` (updated in place) -> user-facing notes."""
+    from .world.capture_world import place_capture
+
+    tick = time.perf_counter()
+    progress("place", 0, 1, "finding the ground")
+    report_steps = lambda done, total: progress("place", done, total, "locking the feet")  # noqa: E731
+    placed, report = place_capture(arrays, models.body, request.lock_feet, request.foot_strength, report_steps,
+                                   cancelled)
+    arrays.update(placed)
+    timings["place"] = time.perf_counter() - tick
+    if report.placement is None:
+        progress("place", 1, 1, "no ground found")
+        return [report.note]
+    detail = f"camera {report.placement.camera_height:.2f} m above the ground"
+    if request.lock_feet and not report.note:
+        detail += f", foot sliding {report.sliding_before:.1f} -> {report.sliding_after:.1f} cm/frame"
+    progress("place", 1, 1, detail)
+    return [report.note] if report.note else []
 
 
 def run_detect(videos: List[str], output: str, start: int, end: int, progress: ProgressFn,
-               cancelled: CancelFn) -> CaptureSummary:
+               cancelled: CancelFn, person: int = -1) -> CaptureSummary:
     """Detection only: one or several synchronised clips -> a keypoints file (:mod:`server.keypoints_io`) with
     one view per clip; a frame where a view saw nobody has confidence 0 in that view. Frames where the first
-    clip saw nobody are left out."""
+    clip saw nobody are left out. ``person``: as :attr:`CaptureRequest.person`."""
     from .keypoints_io import save_keypoints
 
     timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "write": 0.0}
     info = video.probe(videos[0])
     start, stop = video.resolve_range(info, start, end)
     infos = [info] + [_probe_view(path, start, stop) for path in videos[1:]]
-    found = _detect_views(infos, start, stop, progress, cancelled, timings)
+    guide, notes = choose_person(info, start, stop, person, (), progress, cancelled, timings)
+    found = _detect_views(infos, start, stop, progress, cancelled, timings, guide)
     aligned = [_align_view(found[0], f) for f in found]
     tick = time.perf_counter()
     save_keypoints(output, np.stack([a[0] for a in aligned]), np.array([[i.width, i.height] for i in infos]),
@@ -170,17 +207,18 @@ def run_detect(videos: List[str], output: str, start: int, end: int, progress: P
                    frame_indices=np.array(found[0].frame_indices))
     timings["write"] = time.perf_counter() - tick
     return CaptureSummary(path=os.path.abspath(output), frames=len(found[0].frame_indices), processed=stop - start,
-                          timings=timings)
+                          timings=timings, notes=notes)
 
 
 def _detect_views(infos: List[video.VideoInfo], start: int, stop: int, progress: ProgressFn, cancelled: CancelFn,
-                  timings: Dict[str, float]) -> List[Detections]:
+                  timings: Dict[str, float], guide: Optional[Dict[int, np.ndarray]] = None) -> List[Detections]:
     """BlazePose over the same frames of every view, one detect stage for all; raises ``no_person`` as soon as the
-    first view turns out to have nobody (before the other views are detected)."""
+    first view turns out to have nobody (before the other views are detected). ``guide`` applies to the first view."""
     total = (stop - start) * len(infos)
     found: List[Detections] = []
     for i, info in enumerate(infos):
-        found.append(_detect(info, start, stop, progress, cancelled, timings, (stop - start) * i, total))
+        found.append(_detect(info, start, stop, progress, cancelled, timings, (stop - start) * i, total,
+                             guide if i == 0 else None))
         if i == 0 and not found[0].frame_indices:
             raise JobError("no_person", f"No person was found in frames {start}..{stop - 1} of {info.path}.",
                            "Check the frame range, or use footage where the whole body is visible.")

@@ -2,9 +2,12 @@
 
     python -m server                                   # stdio JSON-lines worker (what the add-on starts)
     python -m server capture VIDEO [--view VIDEO2 ...] -o OUT.npz [--start N] [--end M] [--no-refine]
-    python -m server detect VIDEO [VIDEO2 ...] -o KEYPOINTS.npz     # BlazePose keypoints only
+                                   [--no-place] [--lock-feet] [--foot-strength S] [--person K]
+    python -m server people VIDEO [--start N] [--end M] [-o PEOPLE.json] [--json]   # who is in the footage
+    python -m server detect VIDEO [VIDEO2 ...] -o KEYPOINTS.npz [--person K]   # BlazePose keypoints only
     python -m server refine KEYPOINTS.npz -o OUT.npz [--mode frame|video|multiview]
     python -m server cleanup IN.npz -o OUT.npz [--strength S] [--mask MASK.npz] [--method dposer|guided] [--keep-root]
+                                   [--lock-feet]
     python -m server import-motion AMASS.npz -o OUT.npz [--body SMPL_FILE]   # SMPL/AMASS motion -> result file
 
 Exit codes: 0 done, 1 internal error, 2 bad request, 3 video missing, 4 video unreadable, 5 no person,
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 from typing import Callable, Dict, List, Optional, Tuple
@@ -39,10 +43,21 @@ def _parser() -> argparse.ArgumentParser:
                          help="another clip of the same performance, synchronised frame for frame (multi-view)")
     _range_arguments(capture)
     _fit_arguments(capture)
+    capture.add_argument("--no-place", dest="place", action="store_false", help="leave the body where the camera "
+                         "saw it: no depth steadying, no ground, no camera height")
+    capture.add_argument("--lock-feet", action="store_true", help="hold the feet still while they touch the ground")
+    capture.add_argument("--foot-strength", type=float, default=1.0, help="foot locking strength (1 = default)")
+    _person_argument(capture)
+    people = commands.add_parser("people", help="list the people in a video (tracks, frame spans, crossings)")
+    people.add_argument("video", help="the footage (any format OpenCV decodes)")
+    people.add_argument("-o", "--output", default="", help="also write the listing (JSON, see the README)")
+    people.add_argument("--json", action="store_true", help="print the listing as JSON instead of a table")
+    _range_arguments(people)
     detect = commands.add_parser("detect", help="BlazePose keypoints of one or several synchronised clips")
     detect.add_argument("videos", nargs="+", metavar="VIDEO", help="the footage; several clips = several views")
     detect.add_argument("-o", "--output", required=True, help="the keypoints .npz (format in the README)")
     _range_arguments(detect)
+    _person_argument(detect)
     refine = commands.add_parser("refine", help="body from 2D keypoints: regression + ScoreHMR refinement")
     refine.add_argument("keypoints", help="keypoints .npz in BlazePose's 33-point format (README)")
     refine.add_argument("-o", "--output", required=True, help="the result .npz (schema in the README)")
@@ -74,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
 def _range_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", type=int, default=0, help="first video frame, 0-based (default 0)")
     parser.add_argument("--end", type=int, default=-1, help="stop before this frame (default: the end)")
+
+
+def _person_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--person", type=int, default=-1, metavar="K", help="the person to capture: an id from "
+                        "'python -m server people' over the same range (default: the most visible)")
 
 
 def _fit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,10 +146,13 @@ def run_capture_cli(args: argparse.Namespace) -> int:
     request = CaptureRequest(video=args.video, output=args.output, start=args.start, end=args.end,
                              body_model=args.body, views=tuple(args.view), refine=args.refine,
                              iterations=args.iterations, temporal=args.temporal, initial=args.initial,
-                             hypotheses=args.hypotheses, align=args.align)
+                             hypotheses=args.hypotheses, align=args.align, place=args.place,
+                             lock_feet=args.lock_feet, foot_strength=args.foot_strength, person=args.person)
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
         summary = run_capture(request, progress, cancelled)
+        for note in summary.notes:
+            log.warning("%s", note)
         return f"{summary.path}: person in {summary.frames} of {summary.processed} frames", summary.timings
     return _run_job(job)
 
@@ -138,9 +161,43 @@ def run_detect_cli(args: argparse.Namespace) -> int:
     from .capture import run_detect
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
-        summary = run_detect(args.videos, args.output, args.start, args.end, progress, cancelled)
+        summary = run_detect(args.videos, args.output, args.start, args.end, progress, cancelled, args.person)
+        for note in summary.notes:
+            log.warning("%s", note)
         return f"{summary.path}: person in {summary.frames} of {summary.processed} frames", summary.timings
     return _run_job(job)
+
+
+def run_people_cli(args: argparse.Namespace) -> int:
+    """List the people: a table (or ``--json``) on stdout, the listing file with ``-o``."""
+    import json
+    import tempfile
+
+    from .people_job import run_people
+
+    def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
+        with tempfile.TemporaryDirectory() as folder:
+            output = args.output or os.path.join(folder, "people.json")
+            summary = run_people(args.video, output, args.start, args.end, progress, cancelled)
+            with open(output, encoding="utf-8") as handle:
+                listing = json.load(handle)
+        sys.stdout.write(json.dumps(listing, indent=1) + "\n" if args.json else people_table(listing))
+        sys.stdout.flush()
+        for note in summary.notes:
+            log.warning("%s", note)
+        return f"{args.output or 'the listing'}: {summary.frames} people", summary.timings
+    return _run_job(job)
+
+
+def people_table(listing: dict) -> str:
+    """The people listing as a text table (frames 0-based, as ``--start``/``--end``)."""
+    rows = ["person  first  last  seen  visible  score  box (x0 y0 x1 y1) at frame"]
+    for t in listing["tracks"]:
+        box = " ".join(f"{v:.0f}" for v in t["box"])
+        default = "  (default)" if t["id"] == listing["default"] else ""
+        rows.append(f"{t['id']:>6}  {t['first_frame']:>5}  {t['last_frame']:>4}  {t['seen']:>4.0%}  "
+                    f"{t['visibility']:>7.0%}  {t['score']:>5.2f}  {box} at {t['frame']}{default}")
+    return "\n".join(rows) + "\n"
 
 
 def run_refine_cli(args: argparse.Namespace) -> int:
@@ -187,6 +244,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return run_capture_cli(args)
     if args.command == "detect":
         return run_detect_cli(args)
+    if args.command == "people":
+        return run_people_cli(args)
     if args.command == "refine":
         return run_refine_cli(args)
     if args.command == "cleanup":

@@ -8,13 +8,13 @@ download their models, so they are never used.
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 
 from .body.layout import NUM_LANDMARKS
 from .errors import JobError
-from .track import Observation, PersonFollower
+from .track import Box, Observation, PersonFollower
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +67,17 @@ class BlazePoseDetector:
 
 
 class FollowingDetector:
-    """Detects and follows one person through a clip (see :mod:`server.track`); a context manager."""
+    """Detects and follows one person through a clip (see :mod:`server.track`); a context manager.
+    ``guide``: frame -> (4,) box of the person to follow (a track of :mod:`server.people`); None: the first found."""
 
-    def __init__(self) -> None:
+    def __init__(self, guide: Optional[Dict[int, Box]] = None) -> None:
         self._graphs = [BlazePoseDetector(), BlazePoseDetector(), BlazePoseDetector(static=True)]
         full, crop, scan = (graph.detect for graph in self._graphs)
-        self._follower = PersonFollower(full, crop, scan)
+        self._follower = PersonFollower(full, crop, scan, guide=guide)
 
-    def detect(self, rgb: np.ndarray) -> Optional[Observation]:
-        """(H, W, 3) uint8 RGB frame -> the followed person's landmarks in frame pixels, or None."""
-        return self._follower.step(rgb)
+    def detect(self, rgb: np.ndarray, index: Optional[int] = None) -> Optional[Observation]:
+        """(H, W, 3) uint8 RGB frame number ``index`` -> the followed person's landmarks in frame pixels, or None."""
+        return self._follower.step(rgb, index)
 
     def close(self) -> None:
         for graph in self._graphs:

@@ -16,15 +16,18 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, Union
 
-PROTOCOL_VERSION = 3   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength, keep_root, lock_feet
+PROTOCOL_VERSION = 4   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength, keep_root, lock_feet
+#                        4: the capture's "place" stage, Submit.place and foot_strength, Result.notes;
+#                           job kind "people", Submit.person and person_boxes
 
 # Job kinds (``Submit.kind``) and the stages each reports, in order; the add-on maps stages to panel text.
 KIND_STAGES: Dict[str, Tuple[str, ...]] = {
-    "capture": ("open", "detect", "regress", "refine", "write"),
+    "capture": ("open", "detect", "regress", "refine", "place", "write"),
     "cleanup": ("cleanup",),
     "import_motion": ("import",),
+    "people": ("open", "detect", "write"),
 }
-STAGES: Tuple[str, ...] = ("open", "detect", "regress", "refine", "write", "cleanup", "import")
+STAGES: Tuple[str, ...] = ("open", "detect", "regress", "refine", "place", "write", "cleanup", "import")
 
 # Failure codes carried by ``Failed.code`` (and mapped to CLI exit codes by the worker).
 ERROR_CODES: Tuple[str, ...] = (
@@ -73,7 +76,7 @@ class Ready(Message):
 
 @dataclass(frozen=True)
 class Submit(Message):
-    """Add-on -> worker: run one job of ``kind`` (one of :data:`KIND_STAGES`: capture, cleanup, import_motion).
+    """Add-on -> worker: run one job of ``kind`` (one of :data:`KIND_STAGES`: capture, cleanup, import_motion, people).
 
     ``video`` is an absolute path; ``start``/``end`` are 0-based source-frame indices, ``end`` exclusive,
     ``-1`` meaning the end of the clip; the worker writes its files under ``job_dir``. ``body_model`` is the
@@ -90,6 +93,18 @@ class Submit(Message):
     ``lock_feet`` (cleanup) also finds the ground and the foot contacts and holds the feet still while they touch
     the ground: the result then carries ``foot_contacts`` (N, 4) and ``ground`` (4,), and a clip whose feet never
     rest fails with ``bad_request``.
+
+    Capture: ``place`` steadies the root depth and finds the ground, the foot contacts and the camera height (the
+    result gains ``ground``, ``foot_contacts``, ``camera_height`` and ``world_rotation``); with it, ``lock_feet``
+    holds the feet still during contacts at ``foot_strength`` (1 = default, 0 = off). A capture whose feet never
+    rest still succeeds, with a note in ``Result.notes``.
+
+    Several people: kind ``people`` lists the people in ``video``'s ``start``/``end`` range; its ``Result.path`` is
+    a JSON file (``people.json``, format in :mod:`server.people_job`), ``Result.frames`` the number of people, and
+    ``Result.notes`` says where people cross. Capture (and ``people``-aware detection): ``person`` is a 1-based id
+    from that listing (< 1: the most visible person); ``person_boxes`` (that listing's ``boxes`` of the chosen
+    person, rows ``[frame, x0, y0, x1, y1]`` in pixels) makes the capture follow that person without listing the
+    people again. A capture where the captured person crosses another says so in ``Result.notes``.
     """
 
     TYPE: ClassVar[str] = "submit"
@@ -111,6 +126,10 @@ class Submit(Message):
     strength: float = 1.0
     keep_root: bool = False
     lock_feet: bool = False
+    place: bool = True
+    foot_strength: float = 1.0
+    person: int = -1
+    person_boxes: List[List[float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -127,7 +146,8 @@ class Progress(Message):
 
 @dataclass(frozen=True)
 class Result(Message):
-    """Worker -> add-on: the job finished; ``path`` is the result ``.npz`` (schema in the README)."""
+    """Worker -> add-on: the job finished; ``path`` is the result ``.npz`` (schema in the README); ``notes`` are
+    user-facing remarks on the result (e.g. no ground was found)."""
 
     TYPE: ClassVar[str] = "result"
     job_id: str
@@ -135,6 +155,7 @@ class Result(Message):
     frames: int = 0
     seconds: float = 0.0
     timings: Dict[str, float] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

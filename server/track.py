@@ -5,12 +5,16 @@ most prominent when it loses its person (a passer-by, say). The follower keeps t
 first person it finds: it looks for them in a crop around their predicted box, accepts a detection only
 when it is where that person could be (a gate that widens while the person is lost), and while lost it
 scans crops at the person's scale over the whole frame. Box maths are pure functions.
+
+With a ``guide`` (sampled frame -> box of the chosen person, from :mod:`server.people`) the follower follows that
+person instead of the first one found: before and inside the guide's span it only accepts detections near the
+guide's (interpolated) box, never a full-frame jump to someone else; past the span it follows as usual.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -99,6 +103,20 @@ def scan_windows(image_size: Tuple[int, int], box: Box, config: TrackConfig) -> 
     return [(x, y, side) for y in ys for x in xs]
 
 
+def interpolate_guide(guide: Dict[int, Box], frame: int) -> Tuple[Box, int]:
+    """The guide's box at ``frame`` (linear between its sampled frames, the nearest end outside them) and how many
+    frames ``frame`` lies outside the guide's span (0 inside)."""
+    keys = sorted(guide)
+    if frame <= keys[0]:
+        return guide[keys[0]], keys[0] - frame
+    if frame >= keys[-1]:
+        return guide[keys[-1]], frame - keys[-1]
+    after = int(np.searchsorted(keys, frame))
+    f0, f1 = keys[after - 1], keys[after]
+    t = (frame - f0) / (f1 - f0)
+    return (1.0 - t) * guide[f0] + t * guide[f1], 0
+
+
 def shift_observation(observation: Observation, x0: int, y0: int) -> Observation:
     """Move crop-space image landmarks back into frame pixels (world landmarks do not depend on the crop)."""
     image = observation.image.copy()
@@ -108,16 +126,19 @@ def shift_observation(observation: Observation, x0: int, y0: int) -> Observation
 
 
 class PersonFollower:
-    """Follows the first person found; call :meth:`step` on consecutive frames.
+    """Follows the first person found (or, with a ``guide``, the chosen one); call :meth:`step` on each frame.
 
     ``full``, ``crop`` and ``scan`` detect one person in an RGB image and return an :class:`Observation`
     in that image's pixels: ``full`` and ``crop`` may track across calls (video mode), ``scan`` must not
-    (it sees unrelated windows).
+    (it sees unrelated windows). ``guide``: frame -> (4,) box of the person to follow (see the module docs);
+    it needs :meth:`step`'s ``index``.
     """
 
-    def __init__(self, full: Detect, crop: Detect, scan: Detect, config: TrackConfig = TrackConfig()) -> None:
+    def __init__(self, full: Detect, crop: Detect, scan: Detect, config: TrackConfig = TrackConfig(),
+                 guide: Optional[Dict[int, Box]] = None) -> None:
         self._full, self._crop, self._scan = full, crop, scan
         self.config = config
+        self.guide = {int(k): np.asarray(v, dtype=np.float64) for k, v in guide.items()} if guide else None
         self.box: Optional[Box] = None
         self.velocity = np.zeros(2)
         self.frames_lost = 0
@@ -129,10 +150,12 @@ class PersonFollower:
         shift = self.velocity * (self.frames_lost + 1)
         return self.box + np.concatenate([shift, shift])
 
-    def step(self, rgb: np.ndarray) -> Optional[Observation]:
-        """Find the followed person in this frame; None when they are not (reliably) there."""
-        predicted = self.predicted_box()
-        found = self._find(rgb, predicted)
+    def step(self, rgb: np.ndarray, index: Optional[int] = None) -> Optional[Observation]:
+        """Find the followed person in frame ``index``; None when they are not (reliably) there."""
+        if self.guide is not None and index is not None:
+            found = self._find_guided(rgb, index)
+        else:
+            found = self._find(rgb, self.predicted_box())
         if found is None:
             self.frames_lost += 1
             if self.frames_lost > 3:
@@ -150,6 +173,24 @@ class PersonFollower:
             if candidate is not None and self._accepts(candidate, predicted, (rgb.shape[1], rgb.shape[0])):
                 return candidate
         return self._search(rgb, predicted)
+
+    def _find_guided(self, rgb: np.ndarray, index: int) -> Optional[Observation]:
+        """Before and inside the guide's span: a crop around the track (or the guide's box while lost), then the
+        full frame, each accepted only near the guide's box; past the span: :meth:`_find` from the last position."""
+        anchor, outside = interpolate_guide(self.guide, index)
+        if index > max(self.guide) and self.box is not None:
+            return self._find(rgb, self.predicted_box())
+        anchor_lost = 1 + min(outside, 16) // 4  # the guide's box is less sure the further from its frames
+        tracking = self.box is not None and self.frames_lost == 0
+        predicted, lost = (self.predicted_box(), 0) if tracking else (anchor, anchor_lost)
+        size = (rgb.shape[1], rgb.shape[0])
+        x0, y0, side = crop_window(predicted, self.config)
+        for attempt in (lambda: self._in_crop(self._crop, rgb, x0, y0, side), lambda: self._full(rgb)):
+            candidate = attempt()
+            if (candidate is not None and self._accepts(candidate, predicted, size, lost)
+                    and (not tracking or self._accepts(candidate, anchor, size, anchor_lost + 1))):
+                return candidate
+        return None
 
     def _search(self, rgb: np.ndarray, predicted: Box) -> Optional[Observation]:
         """Scan crops over the frame; keep the accepted detection nearest to the prediction."""
@@ -169,15 +210,18 @@ class PersonFollower:
         found = detect(cut_crop(rgb, x0, y0, side))
         return None if found is None else shift_observation(found, x0, y0)
 
-    def _accepts(self, candidate: Observation, predicted: Box, image_size: Tuple[int, int]) -> bool:
-        """Plausible (enough visible landmarks, centred inside the frame) and where the person can be."""
+    def _accepts(self, candidate: Observation, predicted: Box, image_size: Tuple[int, int],
+                 frames_lost: Optional[int] = None) -> bool:
+        """Plausible (enough visible landmarks, centred inside the frame) and where the person can be (the gate
+        as after ``frames_lost`` lost frames; default: the follower's own count)."""
         if int((candidate.image[:, 2] >= 0.5).sum()) < self.config.min_visible_landmarks:
             return False
         box = box_from_landmarks(candidate.image, self.config.min_visibility)
         centre = box_centre(box)
         if not (0 <= centre[0] < image_size[0] and 0 <= centre[1] < image_size[1]):
             return False
-        return within_gate(box, predicted, self.frames_lost, self.config)
+        lost = self.frames_lost if frames_lost is None else frames_lost
+        return within_gate(box, predicted, lost, self.config)
 
     def _update(self, box: Box) -> None:
         if self.box is not None:

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 REQUIRED_MODULES = {"numpy": "numpy==1.26.4", "cv2": "opencv-python-headless", "mediapipe": "mediapipe==0.10.21",
                     "torch": "torch==2.13.0"}
-JOB_KINDS = tuple(protocol.KIND_STAGES)   # ("capture", "cleanup", "import_motion")
+JOB_KINDS = tuple(protocol.KIND_STAGES)   # ("capture", "cleanup", "import_motion", "people")
 
 
 def missing_packages() -> list:
@@ -70,7 +70,7 @@ class JobThread(threading.Thread):
         self._emitter.emit(protocol.Result(
             job_id=job_id, path=summary.path, frames=summary.frames,
             seconds=round(time.perf_counter() - started, 3),
-            timings={k: round(v, 4) for k, v in summary.timings.items()}))
+            timings={k: round(v, 4) for k, v in summary.timings.items()}, notes=list(summary.notes)))
 
     def _run_job(self):
         """Dispatch on the request's kind -> a summary with ``path``, ``frames`` and ``timings``."""
@@ -92,12 +92,18 @@ class JobThread(threading.Thread):
         if req.kind == "import_motion":
             from .motion_import import import_motion
             return import_motion(req.motion, output, req.body_model, progress, self.cancel_event.is_set)
+        if req.kind == "people":
+            from .people_job import run_people
+            return run_people(req.video, os.path.join(req.job_dir, "people.json"), req.start, req.end, progress,
+                              self.cancel_event.is_set)
         from .capture import CaptureRequest, run_capture
         return run_capture(CaptureRequest(video=req.video, output=output, start=req.start, end=req.end,
                                           body_model=req.body_model, views=tuple(req.views), refine=req.refine,
                                           iterations=req.iterations, temporal=req.temporal,
                                           initial=req.initial, hypotheses=req.hypotheses,
-                                          align=req.align),
+                                          align=req.align, place=req.place, lock_feet=req.lock_feet,
+                                          foot_strength=req.foot_strength, person=req.person,
+                                          person_boxes=tuple(tuple(row) for row in req.person_boxes)),
                            progress, self.cancel_event.is_set)
 
 

@@ -31,6 +31,7 @@ CONTACT_HEIGHT = 0.05       # metres above the ground
 CONTACT_SPEED = 0.25        # metres per second
 MIN_FRAMES = 3
 SLOPE_PRIOR = 0.05          # prior std of the floor's slope against the up direction (tan 3 degrees)
+OTHER_LEVEL = 0.25          # metres: a foot further below the ground stands on another level (off a box, a step)
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,12 @@ def _speed(points: np.ndarray, fps: float) -> np.ndarray:
 
 
 def fit_ground(joints: np.ndarray, fps: float, up: Optional[np.ndarray] = None, iterations: int = 5,
-               max_tilt_deg: float = 30.0) -> Ground:
+               max_tilt_deg: float = 30.0, slope_prior: float = SLOPE_PRIOR) -> Ground:
     """joints (N, 24, 3), N >= 2 -> the ground plane under the feet (see the module docstring). ``up`` (3,): the
     frame's up direction when known (a world frame; a level camera's -y), else the body's mean spine direction,
-    which leans with the motion (measured on held-out mocap clips: 0.4-33 degrees off the vertical). Raises
-    ValueError when no frame has a resting foot."""
+    which leans with the motion (measured on held-out mocap clips: 0.4-33 degrees off the vertical);
+    ``slope_prior`` the prior std of the floor's slope against ``up``. Raises ValueError when no frame has a resting
+    foot."""
     joints = np.asarray(joints, dtype=np.float64)
     feet = joints[:, list(FOOT_JOINTS)]                                       # (N, 4, 3)
     up = up_direction(joints) if up is None else np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
@@ -93,7 +95,7 @@ def fit_ground(joints: np.ndarray, fps: float, up: Optional[np.ndarray] = None, 
         # heights h = -d' - slope . (floor coordinates): weighted least squares with a Gaussian prior on the
         # slope (SLOPE_PRIOR), so a floor the feet barely cover stays level and a well covered one is fitted
         a = np.concatenate([local[:, 1:], np.ones((len(p), 1))], 1)
-        lhs = (a * weight[:, None]).T @ a + np.diag([scale ** 2 / SLOPE_PRIOR ** 2] * 2 + [0.0])
+        lhs = (a * weight[:, None]).T @ a + np.diag([scale ** 2 / slope_prior ** 2] * 2 + [0.0])
         solution = np.linalg.solve(lhs, (a * weight[:, None]).T @ local[:, 0])
         slope = np.clip(solution[:2], -limit, limit)
         normal = up - slope[0] * basis[1] - slope[1] * basis[2]
@@ -121,10 +123,21 @@ def _clean_runs(mask: np.ndarray, min_frames: int) -> np.ndarray:
 
 
 def foot_contacts(joints: np.ndarray, ground: Ground, fps: float, height: float = CONTACT_HEIGHT,
-                  speed: float = CONTACT_SPEED, min_frames: int = MIN_FRAMES) -> np.ndarray:
-    """joints (N, 24, 3) -> (N, 4) bool contacts of FOOT_JOINTS (heel and toe, left and right)."""
+                  speed: float = CONTACT_SPEED, min_frames: int = MIN_FRAMES, across_rays: bool = False) -> np.ndarray:
+    """joints (N, 24, 3) -> (N, 4) bool contacts of FOOT_JOINTS (heel and toe, left and right): low above the ground
+    (but not more than OTHER_LEVEL below it: another level) and slow. ``across_rays``
+    (a camera-frame clip): the speed leaves out the motion along each point's camera ray, where a single view's
+    depth noise lives."""
     feet = np.asarray(joints, dtype=np.float64)[:, list(FOOT_JOINTS)]
-    raw = (ground.height(feet) < height) & (_speed(feet, fps) < speed)
+    if across_rays:
+        velocity = np.gradient(feet, axis=0) * fps if len(feet) > 1 else np.zeros_like(feet)
+        ray = feet / np.maximum(np.linalg.norm(feet, axis=-1, keepdims=True), 1e-9)
+        across = velocity - (velocity * ray).sum(-1, keepdims=True) * ray
+        moving = np.linalg.norm(across, axis=-1)
+    else:
+        moving = _speed(feet, fps)
+    above = ground.height(feet)
+    raw = (above < height) & (above > -OTHER_LEVEL) & (moving < speed)
     return np.stack([_clean_runs(raw[:, k], min_frames) for k in range(raw.shape[1])], -1)
 
 

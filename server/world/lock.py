@@ -15,6 +15,7 @@ from ..cleanup.methods import CleanupSettings, IsCancelled, Progress, cleanup, s
 from ..cleanup.problem import estimate_noise, joints_of, rest_joints, smooth_path
 from ..cleanup.sequence import MotionSequence
 from ..errors import JobError
+from .place import CAMERA_SLOPE_PRIOR, camera_contacts
 from .feet import (Ground, camera_height, contact_anchors, contact_weights, fit_ground, foot_contacts, foot_sliding,
                    ground_penetration, leg_release)
 
@@ -56,24 +57,36 @@ def low_passed(joints: np.ndarray, fps: float, settings: CleanupSettings) -> np.
     return smooth_path(target, strength).numpy().astype(np.float64)
 
 
-def lock_feet(denoiser, skinning: LandmarkSkinning, seq: MotionSequence, strength: float = 1.0,
-              settings: CleanupSettings = CleanupSettings(), progress: Optional[Progress] = None,
-              cancelled: Optional[IsCancelled] = None) -> "tuple[MotionSequence, FootReport]":
-    """Fit the ground and contacts on ``seq`` (low-passed), clean it up with the foot terms at ``strength``
-    (0 = no locking).
-    Raises JobError (bad_request) when the feet never rest on a ground (no contact to lock)."""
-    joints = sequence_joints(skinning, seq)
-    smooth = low_passed(joints, seq.fps, settings)
-    up = WORLD_UP if seq.root_frame == "world" else LEVEL_CAMERA_UP
+def find_feet(smooth: np.ndarray, fps: float, root_frame: str) -> "tuple[Ground, np.ndarray]":
+    """Low-passed joints (N, 24, 3) -> (ground, contacts (N, 4)): mocap thresholds and a level floor prior in a
+    world frame; a single view's thresholds and a weaker level-camera prior in a camera frame
+    (:func:`.place.camera_contacts`). Raises JobError (bad_request) when no foot ever rests."""
     try:
-        ground = fit_ground(smooth, seq.fps, up)
+        if root_frame == "world":
+            ground = fit_ground(smooth, fps, WORLD_UP)
+            contacts = foot_contacts(smooth, ground, fps)
+        else:
+            ground = fit_ground(smooth, fps, LEVEL_CAMERA_UP, slope_prior=CAMERA_SLOPE_PRIOR)
+            contacts = camera_contacts(smooth, ground, fps)
     except ValueError as exc:
         raise JobError("bad_request", "No ground contact was found: the feet never rest in this clip.",
                        "Foot locking needs frames where a foot stands still; turn it off for this clip.") from exc
-    contacts = foot_contacts(smooth, ground, seq.fps)
     if not contacts.any():
         raise JobError("bad_request", "No ground contact was found: no foot is low and still on any frame.",
                        "Foot locking needs frames where a foot stands still; turn it off for this clip.")
+    return ground, contacts
+
+
+def lock_feet(denoiser, skinning: LandmarkSkinning, seq: MotionSequence, strength: float = 1.0,
+              settings: CleanupSettings = CleanupSettings(), progress: Optional[Progress] = None,
+              cancelled: Optional[IsCancelled] = None,
+              found: "Optional[tuple[Ground, np.ndarray]]" = None) -> "tuple[MotionSequence, FootReport]":
+    """Fit the ground and contacts on ``seq`` (low-passed; or take ``found`` = (ground, contacts (N, 4))), clean it
+    up with the foot terms at ``strength`` (0 = no locking).
+    Raises JobError (bad_request) when the feet never rest on a ground (no contact to lock)."""
+    joints = sequence_joints(skinning, seq)
+    smooth = low_passed(joints, seq.fps, settings)
+    ground, contacts = found if found is not None else find_feet(smooth, seq.fps, seq.root_frame)
     feet = (contact_weights(contacts, len(seq)), contact_anchors(smooth, contacts), ground.normal, ground.offset,
             leg_release(contacts, len(seq)))
     out = cleanup(denoiser, skinning, seq, replace(settings, feet_weight=max(0.0, float(strength))), progress,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blender_support import scene_snapshot
+from blender_support import _action_fcurves, scene_snapshot
 from test_blender_addon import bl  # noqa: F401  (the clean-scene fixture)
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the fake interpreter is a POSIX shell script")
@@ -59,12 +59,12 @@ def test_matched_camera_settings(bl, fake_pythons, fake_video, caplog):
     assert any("cannot read" in r.getMessage() for r in caplog.records)
 
 
-def test_posed_body_projects_onto_the_result_pixels(bl, fake_pythons, fake_video):
-    """Every joint of the posed armature, seen through the matched camera, lands on the pixel where the result's
-    own camera-frame joints project with K (OpenCV pinhole). The camera-frame joints are computed here without
-    any Blender frame maths: pelvis = transl + J_0, child = parent + G_parent (J_child - J_parent)."""
+def _worst_projection_error(bl, obj) -> float:
+    """Every joint of the posed armature, seen through the scene camera, against the pixel where the result's own
+    camera-frame joints project with K (OpenCV pinhole); the worst error over three frames, pixels. The camera-frame
+    joints are computed here without any Blender frame maths: pelvis = transl + J_0, child = parent + G_parent
+    (J_child - J_parent)."""
     b = bl.bpy
-    obj = bl.capture(fake_pythons("ok"), fake_video)
     camera = b.context.scene.camera
     result = _result(bl)
     motion, cm = bl.sub("motion"), bl.sub("camera_match")
@@ -82,8 +82,35 @@ def test_posed_body_projects_onto_the_result_pixels(bl, fake_pythons, fake_video
         world = [evaluated.matrix_world @ evaluated.pose.bones[n].head for n in result.joint_names]
         got = _pixels(b, camera, world)
         worst = max(worst, float(np.abs(got - expected).max()))
+    return worst
+
+
+def test_posed_body_projects_onto_the_result_pixels(bl, fake_pythons, fake_video):
+    obj = bl.capture(fake_pythons("ok"), fake_video)
+    worst = _worst_projection_error(bl, obj)
     print(f"worst joint projection error through the matched camera: {worst:.2e} px")
     assert worst < 0.05, worst  # pixels; the bone heads already match the FK to 1e-4 m
+
+
+def test_placed_capture_stands_on_the_floor_under_a_pitched_camera(bl, fake_pythons, fake_video):
+    """A result with the place stage's keys: the camera is camera_height above the floor (z = 0), looking down by
+    the found pitch, the overlay still exact, and the foot contacts keyed as constant 0/1 curves."""
+    import fake_result
+    b = bl.bpy
+    obj = bl.capture(fake_pythons("placed"), fake_video)
+    camera = b.context.scene.camera
+    assert camera.matrix_world.translation.z == pytest.approx(fake_result.PLACED_CAMERA_HEIGHT, abs=1e-5)
+    looking = np.array(camera.matrix_world.to_3x3()) @ np.array([0.0, 0.0, -1.0])
+    assert np.degrees(np.arcsin(-looking[2])) == pytest.approx(fake_result.PLACED_PITCH_DEG, abs=1e-3)
+    worst = _worst_projection_error(bl, obj)
+    assert worst < 0.05, worst
+    result = _result(bl)
+    curves = {fc.data_path: fc for fc in _action_fcurves(obj.animation_data.action)}
+    for k, name in enumerate(bl.sub("motion").CONTACT_PROPS):
+        fc = curves[f'["{name}"]']
+        assert [p.co[1] for p in fc.keyframe_points] == result.foot_contacts[:, k].astype(float).tolist()
+        assert {p.interpolation for p in fc.keyframe_points} == {"CONSTANT"}
+    assert "camera 1.50 m above the ground" in bl.status().stage, bl.status().stage
 
 
 def test_moved_armature_keeps_the_overlay(bl, fake_pythons, fake_video):

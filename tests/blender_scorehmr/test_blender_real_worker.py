@@ -24,9 +24,12 @@ def test_real_capture_of_the_sample_clip(bl, worker_python, sample_video):
     result = motion.load_result(Path(bl.last_report()["result_path"]))
     assert len(obj.data.bones) == 24 and len(result.frame_indices) > 100
     curves = list(_action_fcurves(obj.animation_data.action))
-    assert len(curves) == 24 * 4 + 3
+    contact_paths = {f'["{name}"]' for name in motion.CONTACT_PROPS}
+    assert result.foot_contacts is not None and result.camera_height is not None   # Place on Ground, Lock Feet
+    assert len(curves) == 24 * 4 + 3 + 4 and contact_paths <= {fc.data_path for fc in curves}
     assert all(len(fc.keyframe_points) == len(result.frame_indices) for fc in curves)
     assert b.context.scene.render.fps == round(result.fps)
+    assert "m above the ground" in bl.status().stage, bl.status().stage
     rest_rot, heads = bl.sub("rig").rest_frames(obj, result.joint_names)
     expected = motion.world_joints(result, heads)
     names = list(result.joint_names)
@@ -38,6 +41,10 @@ def test_real_capture_of_the_sample_clip(bl, worker_python, sample_video):
         # an upright person: head above pelvis above ankles
         z = got[:, 2]
         assert z[names.index("head")] > z[0] > z[names.index("left_ankle")]
+    # on the roof (the ground found): a resting foot's lowest joint stands a few cm above the floor z = 0
+    touching = np.flatnonzero(result.foot_contacts.any(1))
+    feet = motion.world_joints(result, heads)[touching][:, [names.index(n) for n in ("left_foot", "right_foot")], 2]
+    assert abs(float(np.median(feet.min(1)))) < 0.08, np.median(feet.min(1))
 
 
 @pytest.mark.parametrize("video_fixture,code", [("corrupt_video", "video_unreadable"),

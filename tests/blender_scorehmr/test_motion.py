@@ -203,3 +203,60 @@ def test_footage_camera_maps_camera_points_like_the_capture(addon, motion):
     np.testing.assert_allclose(cm.project_camera_points(np.array([0.0, 0.0, 2.0]), arrays["camera_intrinsics"]),
                                [320.0, 240.0])
     assert cm.clip_frame_start(video_start=4, scene_start=1) == -3
+
+
+def _camera_fk(motion, res) -> np.ndarray:
+    """Camera-frame joints (N, J, 3) of a result by plain FK (no Blender frames)."""
+    glob = motion.global_rotations(res.poses, res.parents)
+    cam = np.empty(res.poses.shape[:2] + (3,))
+    cam[:, 0] = res.transl + res.joints_rest[0]
+    for j in range(1, cam.shape[1]):
+        p = res.parents[j]
+        cam[:, j] = cam[:, p] + glob[:, p] @ (res.joints_rest[j] - res.joints_rest[p])
+    return cam
+
+
+def test_a_placed_result_stands_on_a_z_up_floor(motion, addon, tmp_path):
+    """With the place stage's keys the camera frame is turned by world_rotation (not the level camera's D), the
+    floor is z = 0 with the camera camera_height above it, and the matched camera sees the same pixels."""
+    cm = import_module(f"{addon.__name__}.camera_match")
+    arrays = fake_result.make_result(np.arange(6))
+    arrays.update(fake_result.placed_keys(6))
+    np.savez(str(tmp_path / "placed.npz"), **arrays)
+    res = motion.load_result(tmp_path / "placed.npz")
+    assert res.camera_height == pytest.approx(fake_result.PLACED_CAMERA_HEIGHT)
+    assert res.foot_contacts.shape == (6, 4) and res.foot_contacts.dtype == bool
+    np.testing.assert_allclose(res.camera_to_world, arrays["world_rotation"], atol=1e-7)
+    heads = motion.rest_heads_armature(res.joints_rest)
+    world = motion.world_joints(res, heads)
+    cam = _camera_fk(motion, res)
+    offset = motion.recentre_offset(res.transl, res.joints_rest, heads[0], res.camera_to_world, res.camera_height)
+    np.testing.assert_allclose(world, cam @ res.camera_to_world.T - offset, atol=1e-6)
+    # a point on the fitted ground plane lands 2 cm above the floor; the camera is camera_height above it
+    normal, plane_offset = arrays["ground"][:3].astype(np.float64), float(arrays["ground"][3])
+    on_plane = np.array([0.4, 0.0, 5.0])
+    on_plane = on_plane - (on_plane @ normal + plane_offset) * normal
+    assert (res.camera_to_world @ on_plane - offset)[2] == pytest.approx(0.02, abs=1e-5)
+    spec = cm.footage_camera(res.image_size, res.camera_intrinsics, offset, res.camera_to_world)
+    assert spec.location[2] == pytest.approx(fake_result.PLACED_CAMERA_HEIGHT)
+    looking = spec.rotation @ np.array([0.0, 0.0, -1.0])                 # a Blender camera looks down its -z
+    assert np.degrees(np.arcsin(-looking[2])) == pytest.approx(fake_result.PLACED_PITCH_DEG, abs=1e-4)
+    p = np.array([0.3, -0.2, 4.0])
+    world_p = spec.matrix_world() @ np.append(cm.BLENDER_FROM_OPENCV @ p, 1.0)
+    np.testing.assert_allclose(world_p[:3], res.camera_to_world @ p - offset, atol=1e-6)
+
+
+def test_bad_world_keys(motion, tmp_path):
+    arrays = fake_result.make_result(np.arange(4))
+    arrays.update(fake_result.placed_keys(4))
+    arrays["world_rotation"] = arrays["world_rotation"] * 2.0             # not a rotation: the level camera is used
+    np.savez(str(tmp_path / "a.npz"), **arrays)
+    res = motion.load_result(tmp_path / "a.npz")
+    assert res.world_rotation is None and res.camera_height is None
+    np.testing.assert_allclose(res.camera_to_world, motion.CAMERA_TO_WORLD)
+    arrays["foot_contacts"] = np.zeros((3, 4), np.uint8)                 # wrong length: an invalid result
+    np.savez(str(tmp_path / "b.npz"), **arrays)
+    with pytest.raises(Exception, match="foot_contacts"):
+        motion.load_result(tmp_path / "b.npz")
+    assert motion.camera_height_of(tmp_path / "b.npz") == pytest.approx(fake_result.PLACED_CAMERA_HEIGHT)
+    assert motion.camera_height_of(tmp_path / "missing.npz") is None

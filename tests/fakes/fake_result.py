@@ -116,6 +116,29 @@ def make_result(frame_indices: Sequence[int], fps: float = 24.0, source_video: s
     return arrays
 
 
+PLACED_PITCH_DEG = 12.0
+PLACED_CAMERA_HEIGHT = 1.5
+
+
+def placed_keys(frames: int, pitch_deg: float = PLACED_PITCH_DEG,
+                height: float = PLACED_CAMERA_HEIGHT) -> Dict[str, np.ndarray]:
+    """The place stage's result keys for a camera ``height`` m above the floor looking ``pitch_deg`` down: ground
+    (the plane through the resting foot joints, 2 cm above the floor), world_rotation (camera -> Z-up world, built
+    here from its definition: z the ground normal, y the camera's forward laid on the ground), camera_height and a
+    contact pattern (heels on even thirds of the clip, toes on odd)."""
+    t = np.radians(pitch_deg)
+    normal = np.array([0.0, -np.cos(t), -np.sin(t)])
+    forward = np.array([0.0, 0.0, 1.0]) - normal[2] * normal
+    y = forward / np.linalg.norm(forward)
+    rotation = np.stack([np.cross(y, normal), y, normal])
+    contacts = np.zeros((frames, 4), np.uint8)
+    third = (np.arange(frames) * 3) // max(frames, 1)
+    contacts[:, :2] = (third % 2 == 0)[:, None]
+    contacts[:, 2:] = (third % 2 == 1)[:, None]
+    return {"ground": np.r_[normal, height - 0.02].astype(np.float32), "foot_contacts": contacts,
+            "camera_height": np.float32(height), "world_rotation": rotation.astype(np.float32)}
+
+
 def write_result(path: Path, **kwargs) -> Path:
     """Write :func:`make_result` to ``path`` (an .npz without pickles)."""
     np.savez(str(path), **make_result(**kwargs))

@@ -4,7 +4,8 @@ Run through a wrapper made by :func:`make_fake_python` so the add-on spawns it e
 ``<wrapper> -m server``. Modes: ok (progress + a schema 2 result with a body mesh), schema1 (a result without the
 mesh), bad_result (unknown schema 99), bad_mesh (a face index out of range), no_person, hang, ignore_cancel, crash,
 garbage, missing_package, no_ready. In mode ok, kinds cleanup (the input's poses * 0.9) and import_motion (a small
-result) are served too; cleanup with ``lock_feet`` adds ``foot_contacts`` and ``ground``. Fake footage is a file starting with ``FAKEVIDEO <frame_count> <fps>``;
+result) are served too; cleanup with ``lock_feet`` adds ``foot_contacts`` and ``ground``; people lists two people
+(person 2 crosses person 1 near the end). Every job's Submit line is kept as ``submit.json`` in its job folder. Fake footage is a file starting with ``FAKEVIDEO <frame_count> <fps>``;
 anything else is unreadable.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 MODES = ("ok", "schema1", "bad_result", "bad_mesh", "no_person", "hang", "no_ready", "ignore_cancel", "crash",
-         "garbage", "missing_package")
+         "garbage", "missing_package", "placed")
 
 
 def make_fake_python(folder: Path, mode: str, delay: float = 0.0) -> Path:
@@ -71,6 +72,8 @@ class Worker:
         threading.Thread(target=self.read_stdin, daemon=True).start()
         self.job_ready.wait()
         job = self.jobs[0]
+        if Path(job.job_dir).is_dir():
+            (Path(job.job_dir) / "submit.json").write_text(job.to_wire())
         if job.kind != "capture" and self.mode == "ok":
             getattr(self, "kind_" + job.kind)(job)
         else:
@@ -115,6 +118,12 @@ class Worker:
             arrays["hypotheses"] = arrays["poses"][None] + 0.1 * k * np.array([0, 0, 1], np.float32)
             arrays["ambiguity"] = np.linspace(0.0, 0.1, len(arrays["poses"]), dtype=np.float32)
             np.savez(str(out), **arrays)
+        if self.mode == "placed":   # the place stage found a floor 1.5 m below a camera looking 12 degrees down
+            import numpy as np
+            from fake_result import placed_keys
+            arrays = dict(np.load(str(out)))
+            arrays.update(placed_keys(len(arrays["poses"])))
+            np.savez(str(out), **arrays)
         if self.mode in ("bad_result", "bad_mesh"):
             import numpy as np
             arrays = dict(np.load(str(out)))
@@ -125,7 +134,7 @@ class Worker:
             np.savez(str(out), **arrays)
         self.send(self.p.Result(job_id=job.job_id, path=str(out), frames=len(frames), seconds=0.1))
 
-    mode_schema1 = mode_bad_result = mode_bad_mesh = mode_ok
+    mode_schema1 = mode_bad_result = mode_bad_mesh = mode_placed = mode_ok
 
     def kind_cleanup(self, job) -> None:
         """Cleanup: progress per frame, then the input's poses * 0.9 and its transl (confidence ignored)."""
@@ -167,6 +176,28 @@ class Worker:
         out = write_result(Path(job.job_dir) / "result.npz", frame_indices=list(range(n)), fps=fps,
                            source_video=Path(job.motion).name)
         self.send(self.p.Result(job_id=job.job_id, path=str(out), frames=n, seconds=0.1))
+
+    def kind_people(self, job) -> None:
+        """People: two tracks over the fake footage's range (person 1 all along, person 2 from the middle)."""
+        import json
+        try:
+            count = int(Path(job.video).read_text().split()[1])
+        except (OSError, ValueError, IndexError):
+            return self.fail(job, "video_unreadable", f"Cannot decode {job.video}")
+        end = count if job.end < 0 else min(job.end, count)
+        middle = (job.start + end) // 2
+        self.progress(job, "detect", 1, 1)
+        tracks = [{"id": 1, "first_frame": job.start, "last_frame": end - 1, "frames_seen": 3, "seen": 1.0,
+                   "visibility": 0.9, "score": 3.0, "frame": job.start, "box": [10, 20, 60, 200],
+                   "boxes": [[job.start, 10, 20, 60, 200], [end - 1, 12, 20, 62, 200]], "crossings": []},
+                  {"id": 2, "first_frame": middle, "last_frame": end - 1, "frames_seen": 2, "seen": 0.5,
+                   "visibility": 0.8, "score": 1.0, "frame": middle, "box": [300, 20, 350, 200],
+                   "boxes": [[middle, 300, 20, 350, 200], [end - 1, 20, 20, 70, 200]],
+                   "crossings": [{"other": 1, "first_frame": end - 2, "last_frame": end - 1}]}]
+        out = Path(job.job_dir) / "people.json"
+        out.write_text(json.dumps({"version": 1, "video": job.video, "start": job.start, "end": end, "step": 8,
+                                   "default": 1, "tracks": tracks, "messages": []}))
+        self.send(self.p.Result(job_id=job.job_id, path=str(out), frames=2, seconds=0.1))
 
     def mode_no_person(self, job) -> None:
         self.progress(job, "detect", 1, 1)

@@ -47,7 +47,22 @@ def test_person_followed_through_the_clip(captured: dict) -> None:
     assert np.all(np.diff(data["frame_indices"]) > 0)
     detect = [done for stage, done, _ in captured["stages"] if stage == "detect"]
     assert detect == list(range(1, 231)), "one progress event per frame"
-    assert set(captured["summary"].timings) == {"open", "decode", "detect", "regress", "refine", "write"}
+    assert set(captured["summary"].timings) == {"open", "decode", "detect", "regress", "refine", "place", "write"}
+
+
+def test_ground_and_camera_height_are_found(captured: dict) -> None:
+    """The man stands on a box whose top is about level with the camera: the ground found is that top."""
+    data = captured["data"]
+    n = len(data["frame_indices"])
+    assert data["ground"].shape == (4,) and data["foot_contacts"].shape == (n, 4)
+    assert data["foot_contacts"].dtype == np.uint8 and data["foot_contacts"].any()
+    rotation = data["world_rotation"].astype(np.float64)
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-5)
+    np.testing.assert_allclose(rotation @ data["ground"][:3], [0.0, 0.0, 1.0], atol=1e-5)
+    sole = float(data["camera_height"]) - float(data["ground"][3])              # the floor is under the soles
+    assert 0.01 < sole < 0.05
+    assert -0.5 < float(data["camera_height"]) < 1.0
+    assert np.degrees(np.arccos(-float(data["ground"][1]))) < 15.0, "a roughly level camera"
 
 
 def _posed_joints(poses: np.ndarray, rest: np.ndarray) -> np.ndarray:

@@ -33,13 +33,25 @@ def test_round_trip(message: protocol.Message) -> None:
 
 
 def test_version_and_kinds() -> None:
-    assert protocol.PROTOCOL_VERSION == 3
-    assert set(protocol.KIND_STAGES) == {"capture", "cleanup", "import_motion"}
+    assert protocol.PROTOCOL_VERSION == 4
+    assert set(protocol.KIND_STAGES) == {"capture", "cleanup", "import_motion", "people"}
     assert {s for stages in protocol.KIND_STAGES.values() for s in stages} == set(protocol.STAGES)
     old = from_wire('{"type":"submit","job_id":"a","kind":"capture","video":"/v","job_dir":"/j"}')
     assert old.motion == "" and old.strength == 1.0 and old.lock_feet is False
+    assert old.place is True and old.foot_strength == 1.0
+    assert old.person == -1 and old.person_boxes == []
+    assert from_wire('{"type":"result","job_id":"a","path":"/p"}').notes == []
+    assert protocol.KIND_STAGES["capture"].index("place") == protocol.KIND_STAGES["capture"].index("refine") + 1
     with pytest.raises(ProtocolError, match="protocol 2"):
         from_wire('{"type":"ready","protocol":2}')
+
+
+def test_person_choice_round_trip() -> None:
+    message = protocol.Submit(job_id="j3", kind="capture", video="/v.mp4", job_dir="/jobs/j3", person=2,
+                              person_boxes=[[0, 10.5, 20, 110, 320], [8, 12, 21, 112, 322.25]])
+    assert from_wire(message.to_wire()) == message
+    with pytest.raises(ProtocolError, match="person_boxes"):
+        from_wire('{"type":"submit","job_id":"a","kind":"people","video":"/v","job_dir":"/j","person_boxes":[["x"]]}')
 
 
 def test_every_type_has_an_example() -> None:

@@ -1,0 +1,214 @@
+"""The ``people`` job and the capture's person choice: who is in the footage, and which of them to capture.
+
+:func:`discover` runs BlazePose (static images) on every ``step``-th frame of the range (and its first and last),
+finds everyone there (:func:`server.people.detect_people`) and links them into tracks. :func:`run_people` writes the
+listing as JSON (format below); :func:`choose_person` turns a capture's person choice into the follower's guide.
+
+Listing file ``people.json``: ``{"version": 1, "video", "start", "end" (exclusive), "step", "width", "height",
+"fps", "sampled" (frames looked at), "default" (id of the most visible track, 0 if none), "tracks": [{"id" (1 = most
+visible), "first_frame", "last_frame" (0-based source frames, sampled), "frames_seen" (sampled frames where the person
+was found), "seen" (frames_seen over the sampled frames of their span), "visibility" (mean fraction of landmarks
+visible), "score", "frame", "box" ([x0, y0, x1, y1] pixels: the sighting showing them best), "boxes" ([frame, x0, y0,
+x1, y1] per sighting: what ``Submit.person_boxes`` takes), "crossings" ([{"other", "first_frame", "last_frame"}])}],
+"messages": [crossing warnings]}``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import video
+from .errors import Cancelled, JobError
+from .people import Crossing, PeopleConfig, PersonTrack, crossing_message, crossings, detect_people, link_tracks
+from .track import Box
+
+log = logging.getLogger(__name__)
+
+LISTING_VERSION = 1
+ProgressFn = Callable[[str, int, int, str], None]
+CancelFn = Callable[[], bool]
+
+
+@dataclass
+class PeopleListing:
+    """The tracks found in frames ``start <= i < stop`` of a clip, ranked (id 1 = most visible)."""
+
+    info: video.VideoInfo
+    start: int
+    stop: int
+    step: int
+    sampled: int
+    tracks: List[PersonTrack]
+    crossings: List[Crossing]
+
+    def track(self, person: int) -> PersonTrack:
+        """Track ``person`` (1-based id); raise JobError ``bad_request`` when there is no such person."""
+        for track in self.tracks:
+            if track.id == person:
+                return track
+        raise JobError("bad_request", f"There is no person {person} in frames {self.start}..{self.stop - 1}: "
+                       f"{len(self.tracks)} found.", "List the people again (Find People) and pick one of them.")
+
+    def to_json(self) -> dict:
+        return {"version": LISTING_VERSION, "video": self.info.path, "start": self.start, "end": self.stop,
+                "step": self.step, "width": self.info.width, "height": self.info.height, "fps": self.info.fps,
+                "sampled": self.sampled, "default": self.tracks[0].id if self.tracks else 0,
+                "tracks": [self._track_json(t) for t in self.tracks],
+                "messages": [crossing_message(c) for c in self.crossings]}
+
+    def _track_json(self, track: PersonTrack) -> dict:
+        best = track.representative()
+        span_samples = max(1, sum(1 for f in self._sample_frames() if track.first_frame <= f <= track.last_frame))
+        return {"id": track.id, "first_frame": track.first_frame, "last_frame": track.last_frame,
+                "frames_seen": track.frames_seen, "seen": round(min(1.0, track.frames_seen / span_samples), 3),
+                "visibility": round(track.visibility, 3), "score": round(track.score, 3), "frame": best.frame,
+                "box": [round(float(v), 1) for v in best.box],
+                "boxes": [[s.frame] + [round(float(v), 1) for v in s.box] for s in track.sightings],
+                "crossings": [{"other": c.b if c.a == track.id else c.a, "first_frame": c.first_frame,
+                               "last_frame": c.last_frame} for c in self.crossings if track.id in (c.a, c.b)]}
+
+    def _sample_frames(self) -> List[int]:
+        return sample_indices(self.start, self.stop, self.step)
+
+
+@dataclass
+class PeopleSummary:
+    """What the ``people`` job reports: the listing path, the number of people, seconds per stage, notes (crossings)."""
+
+    path: str
+    frames: int
+    processed: int
+    timings: Dict[str, float] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
+
+
+def sample_indices(start: int, stop: int, step: int) -> List[int]:
+    """Every ``step``-th frame of ``start <= i < stop``, and the last one."""
+    frames = list(range(start, stop, max(step, 1)))
+    if frames[-1] != stop - 1:
+        frames.append(stop - 1)
+    return frames
+
+
+def iter_sampled(path: str, start: int, stop: int, step: int) -> Iterator[Tuple[int, np.ndarray]]:
+    """Yield ``(frame_index, rgb)`` for :func:`sample_indices` only (frames between are grabbed, not converted)."""
+    wanted = set(sample_indices(start, stop, step))
+    cv2 = video._cv2()
+    capture = cv2.VideoCapture(path)
+    try:
+        index = 0
+        if start > 0:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+            index = int(capture.get(cv2.CAP_PROP_POS_FRAMES))
+        while index < stop:
+            if not capture.grab():
+                return
+            if index in wanted:
+                ok, bgr = capture.retrieve()
+                if not ok:
+                    return
+                yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        capture.release()
+
+
+def discover(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn, cancelled: CancelFn,
+             timings: Dict[str, float], stage: str = "detect", config: PeopleConfig = PeopleConfig()) -> PeopleListing:
+    """Find and link everyone in the sampled frames; progress on ``stage``; adds to timings decode/detect."""
+    from .detect import BlazePoseDetector
+
+    total = len(sample_indices(start, stop, config.step))
+    per_frame: List[Tuple[int, list]] = []
+    frames = iter_sampled(info.path, start, stop, config.step)
+    with BlazePoseDetector(static=True) as detector:
+        while True:
+            if cancelled():
+                raise Cancelled()
+            tick = time.perf_counter()
+            item = next(frames, None)
+            timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - tick
+            if item is None:
+                break
+            index, rgb = item
+            tick = time.perf_counter()
+            per_frame.append((index, detect_people(detector.detect, rgb, index, config)))
+            timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - tick
+            progress(stage, len(per_frame), total, f"looking for people: frame {index}, "
+                                                    f"{len(per_frame[-1][1])} found")
+    tracks = link_tracks(per_frame, info.height, config)
+    listing = PeopleListing(info, start, stop, config.step, len(per_frame), tracks, crossings(tracks, config))
+    log.info("%d people in %d sampled frames: %s", len(tracks), len(per_frame),
+             "; ".join(f"{t.id}: frames {t.first_frame}-{t.last_frame}, seen {t.frames_seen}, score {t.score:.2f}"
+                       for t in tracks))
+    return listing
+
+
+def run_people(video_path: str, output: str, start: int, end: int, progress: ProgressFn,
+               cancelled: CancelFn) -> PeopleSummary:
+    """The ``people`` job: list everyone in the range into ``output`` (JSON, format in the module docs)."""
+    timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "write": 0.0}
+    tick = time.perf_counter()
+    progress("open", 0, 1, os.path.basename(video_path))
+    info = video.probe(video_path)
+    first, stop = video.resolve_range(info, start, end)
+    timings["open"] = time.perf_counter() - tick
+    progress("open", 1, 1, f"{info.width}x{info.height}, frames {first}..{stop - 1}")
+    listing = discover(info, first, stop, progress, cancelled, timings)
+    if not listing.tracks:
+        raise JobError("no_person", f"No person was found in frames {first}..{stop - 1} of {info.path}.",
+                       "Check the frame range, or use footage where the whole body is visible.")
+    tick = time.perf_counter()
+    progress("write", 0, 1, "")
+    payload = listing.to_json()
+    folder = os.path.dirname(os.path.abspath(output))
+    os.makedirs(folder, exist_ok=True)
+    partial = os.path.join(folder, f".{os.path.basename(output)}.{os.getpid()}.partial")
+    with open(partial, "w", encoding="utf-8") as handle:
+        json.dump(payload, handle, indent=1)
+    os.replace(partial, output)
+    timings["write"] = time.perf_counter() - tick
+    progress("write", 1, 1, "")
+    return PeopleSummary(path=os.path.abspath(output), frames=len(listing.tracks), processed=stop - first,
+                         timings=timings, notes=list(payload["messages"]))
+
+
+def guide_from_boxes(rows: Sequence[Sequence[float]]) -> Dict[int, Box]:
+    """``[frame, x0, y0, x1, y1]`` rows (``Submit.person_boxes``) -> the follower's guide; raise ``bad_request``."""
+    guide: Dict[int, Box] = {}
+    for row in rows:
+        if len(row) != 5 or not all(math.isfinite(float(v)) for v in row) or row[3] <= row[1] or row[4] <= row[2]:
+            raise JobError("bad_request", f"A person box must be [frame, x0, y0, x1, y1] with x1 > x0 and y1 > y0, "
+                           f"not {list(row)}.", "List the people again (Find People) and pick one of them.")
+        guide[int(row[0])] = np.asarray(row[1:5], dtype=np.float64)
+    return guide
+
+
+def choose_person(info: video.VideoInfo, start: int, stop: int, person: int, person_boxes: Sequence[Sequence[float]],
+                  progress: ProgressFn, cancelled: CancelFn,
+                  timings: Dict[str, float]) -> Tuple[Optional[Dict[int, Box]], List[str]]:
+    """The capture's person: (the follower's guide or None = follow the first person found, warnings).
+
+    ``person_boxes`` given: follow them (no discovery). Otherwise discover the people (progress on ``open``): with
+    nobody or one person found and no ``person`` (< 1) chosen the capture follows as it always did; else the chosen
+    track (``person`` >= 1) or the most visible one guides it, and crossings with others become warnings.
+    """
+    if person_boxes:
+        return guide_from_boxes(person_boxes), []
+    listing = discover(info, start, stop, progress, cancelled, timings, stage="open")
+    if person < 1 and len(listing.tracks) <= 1:
+        return None, []
+    chosen = listing.track(person) if person >= 1 else listing.tracks[0]
+    warnings = [crossing_message(c, chosen.id) for c in listing.crossings if chosen.id in (c.a, c.b)]
+    log.info("capturing person %d of %d (frames %d-%d)", chosen.id, len(listing.tracks), chosen.first_frame,
+             chosen.last_frame)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return chosen.guide(), warnings

@@ -1,0 +1,206 @@
+"""World placement for a static camera: steady the monocular root depth, find the ground under the feet and the
+camera's height above it (pure numpy).
+
+A single view measures the body's distance from the camera only through its apparent size, so the root depth of a
+capture jitters by decimetres from frame to frame (Sports2D: 21 cm per frame) while the image position is sharp.
+:func:`place` therefore moves the body only along the camera ray through its pelvis (the pelvis stays on the same
+pixel) and
+
+1. smooths the depth with a Whittaker smoother (second differences, :func:`whittaker`) whose strength is set by the
+   depth's measured noise against a plausible root acceleration (:data:`ROOT_ACCEL`);
+2. fits the ground plane and the foot contacts on the steadied, low-passed joints (:mod:`.feet`, with a weak prior
+   that the camera is level);
+3. adds every contact frame's depth at which its contacting foot points would touch that ground as a second
+   observation of the depth, weighted by how well the ground pins the depth down (a camera at the height of the
+   pelvis learns nothing from it), smooths again and refits the ground.
+
+The result is still in the camera frame (x right, y down, z forward, metres); :func:`camera_to_world` gives the
+rotation onto a Z-up world whose ground is z = 0 beneath a camera at ``camera_height``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..body.layout import JOINT_INDEX
+from .feet import FOOT_JOINTS, NECK, Ground, fit_ground, foot_contacts
+
+ANKLES = (JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"])
+
+log = logging.getLogger(__name__)
+
+ROOT_ACCEL = 3.0            # m/s^2: std of the root's acceleration along the depth axis the smoother allows
+CAMERA_SLOPE_PRIOR = 0.1    # prior std of the ground's slope against the body's up (tan 6 degrees)
+BODY_UP_MAX_DEG = 30.0      # the body's up is trusted within this of a level camera's
+MIN_DEPTH_NOISE = 0.005     # metres
+CONTACT_HEIGHT_NOISE = 0.03  # metres: how far a contacting foot point may sit from the ground
+CAMERA_CONTACT_HEIGHT = 0.10  # metres: contact thresholds of a single view (looser than mocap's 5 cm, 0.25 m/s:
+CAMERA_CONTACT_SPEED = 0.40   # m/s    the detector's foot keypoints jitter by 1-5 px at rest, ~0.1-0.6 m/s at 7 m)
+ROUNDS = 2
+
+LowPass = Callable[[np.ndarray, float], np.ndarray]   # joints (N, 24, 3), fps -> low-passed joints
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What :func:`place` found. ``shift`` (N, 3): metres added to every joint and to the translation of each frame
+    (along the pelvis ray); ``ground`` in the camera frame; ``contacts`` (N, 4) bool of the FOOT_JOINTS;
+    ``depth_noise`` the measured per-frame noise of the input's root depth (metres)."""
+
+    shift: np.ndarray
+    ground: Ground
+    contacts: np.ndarray
+    depth_noise: float
+
+    @property
+    def camera_height(self) -> float:
+        """The camera's height above the ground (metres)."""
+        return float(self.ground.offset)
+
+    @property
+    def camera_pitch_deg(self) -> float:
+        """How far the camera looks down (positive) or up from the horizontal, degrees."""
+        return float(np.degrees(np.arcsin(np.clip(-self.ground.normal[2], -1.0, 1.0))))
+
+
+def whittaker(values: np.ndarray, weights: np.ndarray, lam: float) -> np.ndarray:
+    """``argmin_z sum w (z - v)^2 + lam sum (D2 z)^2`` for values (N,), weights (N,) >= 0 (not all 0) -> (N,).
+    A banded (pentadiagonal) Cholesky solve, O(N)."""
+    v = np.asarray(values, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    n = len(v)
+    if n < 3 or lam <= 0.0:
+        return v.copy()
+    d2 = np.zeros((n - 2, n))
+    rows = np.arange(n - 2)
+    d2[rows, rows], d2[rows, rows + 1], d2[rows, rows + 2] = 1.0, -2.0, 1.0
+    if n <= 1500:
+        return np.linalg.solve(np.diag(w) + lam * d2.T @ d2, w * v)
+    return _banded_solve(w, lam, w * v)
+
+
+def _banded_solve(w: np.ndarray, lam: float, rhs: np.ndarray) -> np.ndarray:
+    """Solve (W + lam D2^T D2) z = rhs by banded LDL^T (bandwidth 2) for long clips."""
+    n = len(w)
+    diag = np.full(n, 6.0)
+    diag[[0, -1]], diag[[1, -2]] = 1.0, 5.0
+    off1 = np.full(n - 1, -4.0)
+    off1[[0, -1]] = -2.0
+    a0, a1, a2 = w + lam * diag, lam * off1, np.full(n - 2, lam)
+    d, l1, l2 = np.zeros(n), np.zeros(n), np.zeros(n)
+    for i in range(n):
+        d[i] = a0[i] - (l1[i - 1] ** 2 * d[i - 1] if i >= 1 else 0.0) - (l2[i - 2] ** 2 * d[i - 2] if i >= 2 else 0.0)
+        if i + 1 < n:
+            l1[i] = (a1[i] - (l2[i - 1] * l1[i - 1] * d[i - 1] if i >= 1 else 0.0)) / d[i]
+        if i + 2 < n:
+            l2[i] = a2[i] / d[i]
+    y = np.zeros(n)
+    for i in range(n):
+        y[i] = rhs[i] - (l1[i - 1] * y[i - 1] if i >= 1 else 0.0) - (l2[i - 2] * y[i - 2] if i >= 2 else 0.0)
+    z = y / d
+    for i in range(n - 1, -1, -1):
+        z[i] -= (l1[i] * z[i + 1] if i + 1 < n else 0.0) + (l2[i] * z[i + 2] if i + 2 < n else 0.0)
+    return z
+
+
+def depth_noise(depth: np.ndarray) -> float:
+    """(N,) -> the per-frame noise std of a depth track from its third differences (median |D3| / 0.6745 / sqrt 20:
+    smooth motion barely excites them)."""
+    d = np.asarray(depth, dtype=np.float64)
+    if len(d) < 6:
+        return MIN_DEPTH_NOISE
+    d3 = d[3:] - 3.0 * d[2:-1] + 3.0 * d[1:-2] - d[:-3]
+    return max(float(np.median(np.abs(d3))) / 0.6745 / np.sqrt(20.0), MIN_DEPTH_NOISE)
+
+
+def contact_depths(joints: np.ndarray, contacts: np.ndarray, ground: Ground) -> "tuple[np.ndarray, np.ndarray]":
+    """Per frame, the pelvis depth at which the mean contacting foot point touches ``ground`` when the body slides
+    along its pelvis ray, and how firmly (the derivative of that point's height by the depth, per metre of depth).
+
+    joints (N, 24, 3) camera frame; contacts (N, 4) -> (depth (N,), slope (N,)); slope 0 where no contact. Moving
+    by ``(s - 1) P`` (P the pelvis) changes every height by ``(s - 1) n.P``, so ``s = 1 - h / n.P`` and the depth
+    is ``s P_z``; the slope ``n.P / P_z`` is small when the camera is at the pelvis's height.
+    """
+    pelvis = joints[:, 0]
+    feet = joints[:, list(FOOT_JOINTS)]
+    count = contacts.sum(1)
+    heights = ground.height(feet)                                            # (N, 4)
+    mean_h = np.where(count > 0, (heights * contacts).sum(1) / np.maximum(count, 1), 0.0)
+    along = pelvis @ ground.normal                                           # n . P
+    depth_now = pelvis[:, 2]
+    slope = np.where(count > 0, along / depth_now, 0.0)
+    safe = np.where(np.abs(along) > 1e-6, along, 1e-6)
+    depth = np.where(count > 0, (1.0 - mean_h / safe) * depth_now, depth_now)
+    return depth, slope
+
+
+def body_up(joints: np.ndarray, level_up: np.ndarray, max_deg: float = BODY_UP_MAX_DEG) -> np.ndarray:
+    """(3,) unit: the body's median neck - mid-ankle direction over the clip (people mostly stand: on held-out
+    mocap clips 0.5-6 degrees off the vertical, except lying or crouching ones), or ``level_up`` when that is more
+    than ``max_deg`` away from it (lying, or the camera turned on its side)."""
+    axis = joints[:, NECK] - joints[:, list(ANKLES)].mean(1)
+    axis = axis / np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), 1e-9)
+    up = np.median(axis, axis=0)
+    up = up / max(float(np.linalg.norm(up)), 1e-9)
+    level_up = np.asarray(level_up, dtype=np.float64) / np.linalg.norm(level_up)
+    return up if float(up @ level_up) > np.cos(np.radians(max_deg)) else level_up
+
+
+def camera_contacts(joints: np.ndarray, ground: Ground, fps: float) -> np.ndarray:
+    """:func:`.feet.foot_contacts` with a single view's thresholds, the speed taken across the camera rays."""
+    return foot_contacts(joints, ground, fps, CAMERA_CONTACT_HEIGHT, CAMERA_CONTACT_SPEED, across_rays=True)
+
+
+def _shift_to(joints: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """The (N, 3) shift that moves each frame's pelvis along its ray to ``depth`` (N,)."""
+    pelvis = joints[:, 0]
+    return pelvis * (depth / pelvis[:, 2] - 1.0)[:, None]
+
+
+def place(joints: np.ndarray, fps: float, low_pass: LowPass, up: Optional[np.ndarray] = None,
+          accel: float = ROOT_ACCEL) -> Placement:
+    """Camera-frame joints (N, 24, 3) of a static camera's clip -> the :class:`Placement` (see the module
+    docstring). ``low_pass`` smooths joints for their noise before the ground and the contacts are read; ``up`` the
+    camera frame's up prior (default: a level camera, -y). Raises ValueError when no foot ever rests (no ground)."""
+    joints = np.asarray(joints, dtype=np.float64)
+    if not np.all(joints[:, 0, 2] > 0.1):
+        raise ValueError("the body is behind or at the camera")
+    up = np.array([0.0, -1.0, 0.0]) if up is None else np.asarray(up, dtype=np.float64)
+    depth = joints[:, 0, 2]
+    noise = depth_noise(depth)
+    lam = (noise / (accel / fps ** 2)) ** 2
+    steady = whittaker(depth, np.ones(len(depth)), lam)
+    contacts = np.zeros((len(joints), len(FOOT_JOINTS)), bool)
+    ground = None
+    for _ in range(ROUNDS):
+        moved = low_pass(joints + _shift_to(joints, steady)[:, None], fps)
+        ground = fit_ground(moved, fps, body_up(moved, up), slope_prior=CAMERA_SLOPE_PRIOR)
+        contacts = camera_contacts(moved, ground, fps)
+        target, slope = contact_depths(moved, contacts, ground)
+        # each observation's weight is 1 / its variance: the monocular depth's noise, the contact's height noise
+        # turned into depth through the slope
+        w_contact = (slope / CONTACT_HEIGHT_NOISE) ** 2 * noise ** 2
+        weights = 1.0 + w_contact
+        steady = whittaker((depth + w_contact * target) / weights, weights, lam)
+    moved = low_pass(joints + _shift_to(joints, steady)[:, None], fps)
+    ground = fit_ground(moved, fps, body_up(moved, up), slope_prior=CAMERA_SLOPE_PRIOR)
+    contacts = camera_contacts(moved, ground, fps)
+    shift = _shift_to(joints, steady)
+    log.info("placement: root depth noise %.3f m/frame, camera %.2f m above the ground, %.0f%% foot contact",
+             noise, ground.offset, 100.0 * contacts.mean())
+    return Placement(shift=shift, ground=ground, contacts=contacts, depth_noise=noise)
+
+
+def camera_to_world(normal: np.ndarray) -> np.ndarray:
+    """Ground normal (3,) in the camera frame -> (3, 3) rotation R onto a Z-up world: z along the normal, y the
+    camera's forward direction laid on the ground, x = y x z (camera right). A level camera gives (x, z, -y).
+    World position = ``R p + (0, 0, offset)`` puts the ground at z = 0."""
+    z = np.asarray(normal, dtype=np.float64) / np.linalg.norm(normal)
+    forward = np.array([0.0, 0.0, 1.0]) - z[2] * z
+    if np.linalg.norm(forward) < 1e-6:                                      # looking straight down
+        forward = np.array([0.0, -1.0, 0.0]) - z[1] * z
+    y = forward / np.linalg.norm(forward)
+    return np.stack([np.cross(y, z), y, z])
