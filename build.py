@@ -127,8 +127,9 @@ def fetch_multiview() -> Path:
 
 
 def benchmark(extra: list) -> int:
-    """The benchmarks: refinement on synthetic held-out subjects (needs the pose dataset), the real clips, and
-    keyframe cleanup on held-out mocap clips. ``extra`` goes to benchmark_refine.py."""
+    """The benchmarks: refinement on synthetic held-out subjects (needs the pose dataset), the real clips, keyframe
+    cleanup and foot locking on held-out mocap clips, and the capture's world placement (synthetic cameras and the
+    Sports2D clip). ``extra`` goes to benchmark_refine.py."""
     dataset = pose_dataset()
     fetch_multiview()
     env = {**os.environ, "SCOREHMR_CACHE": str(cache_dir())}
@@ -137,8 +138,13 @@ def benchmark(extra: list) -> int:
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_real.py"),
                                    "--sample", str(sample_video()), "--multiview", str(multiview_dir())],
                                   cwd=ROOT, env=env).returncode
-    return code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_cleanup.py"), "--dataset",
+    code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_cleanup.py"), "--dataset",
                                    str(dataset), "--threads", "1"], cwd=ROOT, env=env).returncode
+    code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_feet.py"), "--dataset",
+                                   str(dataset), "--threads", "1"], cwd=ROOT, env=env).returncode
+    return code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_place.py"), "--dataset",
+                                   str(dataset), "--threads", "1", "--sample", str(sample_video())],
+                                  cwd=ROOT, env=env).returncode
 
 
 def stage(dest: Path = STAGE_DIR) -> Path:

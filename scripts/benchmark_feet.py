@@ -1,8 +1,8 @@
-"""Foot figures (issue 7, in progress): ground plane, foot contacts, sliding and penetration before and after foot
-locking (prints a table; ``--json`` writes the figures).
+"""Foot figures of the cleanup's foot locking (issue 7): ground plane, foot contacts, sliding and penetration before
+and after (prints a table; ``--json`` writes the figures). Captures: scripts/benchmark_place.py.
 
-    .venv/bin/python scripts/benchmark_feet.py [--clips 16] [--length 120] [--seed 0] [--threads 1]
-                                               [--result CAPTURE.npz] [--json OUT]
+    .venv/bin/python scripts/benchmark_feet.py [--dataset POSES.npz] [--clips 16] [--length 120] [--seed 0]
+                                               [--threads 1] [--json OUT]
 
 Synthetic held-out clips: ``--clips`` windows of ``--length`` val-split frames (30 fps, unseen subjects) of our
 body posed by the mocap (SMPL's y-up world). Their ground and contacts (:mod:`server.world.feet` on the clean
@@ -12,9 +12,6 @@ and contacts found on the noisy input). Figures, against the true ground and con
 horizontal displacement of a heel or toe between consecutive contact frames, cm/frame), penetration (mean depth
 below the ground where below, cm; fraction of foot points more than 1 cm below), the tilt of the found ground
 (degrees) and the contact agreement (F1 of found vs true contacts), MPJPE to the clean joints (mm).
-
-``--result``: a capture result (camera frame, e.g. the demo's Sports2D capture): the found ground (camera height,
-tilt against the camera's -y), the contact share and sliding / penetration before and after locking.
 """
 from __future__ import annotations
 
@@ -37,9 +34,8 @@ from cleanup_keys import key_noise  # noqa: E402
 from server.body.fast import LandmarkSkinning  # noqa: E402
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
 from server.cleanup.methods import cleanup  # noqa: E402
-from server.cleanup.sequence import load_sequence, make_sequence  # noqa: E402
+from server.cleanup.sequence import make_sequence  # noqa: E402
 from server.diffusion.denoiser import load_prior  # noqa: E402
-from server.errors import JobError  # noqa: E402
 from server.world.feet import fit_ground, foot_contacts, foot_sliding, ground_penetration  # noqa: E402
 from server.world.lock import WORLD_UP, lock_feet, sequence_joints  # noqa: E402
 
@@ -53,8 +49,9 @@ def f1(found: np.ndarray, truth: np.ndarray) -> float:
     return 2 * tp / max(float(found.sum() + truth.sum()), 1.0)
 
 
-def synthetic(skinning: LandmarkSkinning, prior, clips: int, length: int, seed: int) -> Dict[str, Dict[str, float]]:
-    poses, transl = load_clips(Path(DEFAULT_DATASET), clips, length, seed)
+def synthetic(skinning: LandmarkSkinning, prior, dataset: Path, clips: int, length: int,
+              seed: int) -> Dict[str, Dict[str, float]]:
+    poses, transl = load_clips(dataset, clips, length, seed)
     noisy_p, noisy_t = key_noise(poses, transl, KEY_NOISE, seed + 40)
     rows: Dict[str, List[dict]] = {"jittery keys": [], "cleanup": [], "cleanup + foot locking": []}
     tilts, agreement = [], []
@@ -87,19 +84,6 @@ def synthetic(skinning: LandmarkSkinning, prior, clips: int, length: int, seed: 
     return table
 
 
-def capture(skinning: LandmarkSkinning, prior, path: Path) -> Dict[str, object]:
-    seq = load_sequence(str(path))
-    try:
-        _, report = lock_feet(prior, skinning, seq)
-    except JobError as exc:
-        return {"frames": len(seq), "error": exc.message}
-    tilt = float(np.degrees(np.arccos(np.clip(report.ground.normal @ np.array([0.0, -1.0, 0.0]), -1, 1))))
-    return {"frames": len(seq), "camera_height_m": report.camera_height, "ground_tilt_vs_camera_deg": tilt,
-            "contact_share": float(report.contacts.mean()), "sliding_before": report.sliding_before,
-            "sliding_after": report.sliding_after, "penetration_before_cm": report.penetration_before[0],
-            "penetration_after_cm": report.penetration_after[0]}
-
-
 def main(argv: List[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -107,13 +91,13 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--length", type=int, default=120)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--result", type=Path, default=None, help="a capture result to measure too")
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="the pose dataset (build.py setup)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     skinning = LandmarkSkinning(load_body_model(default_body_model_path()))
     prior = load_prior()
-    figures = {"synthetic": synthetic(skinning, prior, args.clips, args.length, args.seed)}
+    figures = {"synthetic": synthetic(skinning, prior, args.dataset, args.clips, args.length, args.seed)}
     print(f"\nFeet on {args.clips} held-out clips x {args.length} frames, jittery keys ({KEY_NOISE} rad):")
     print(f"{'':28s}{'sliding cm/f':>14s}{'below cm':>10s}{'>1cm below':>12s}{'MPJPE mm':>10s}")
     for name, row in figures["synthetic"].items():
@@ -123,10 +107,6 @@ def main(argv: List[str]) -> int:
     print(f"{'clean mocap (reference)':28s}{figures['synthetic']['clean mocap (reference)']['sliding_cm_per_frame']:14.2f}")
     found = figures["synthetic"]["found ground"]
     print(f"found ground tilt {found['tilt_deg']:.1f} deg; contact F1 {found['contact_f1']:.2f}")
-    if args.result is not None:
-        figures["capture"] = capture(skinning, prior, args.result)
-        print(f"\nCapture {args.result.name}: " + ", ".join(
-            f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in figures["capture"].items()))
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0

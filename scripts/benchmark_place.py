@@ -1,8 +1,8 @@
 """World placement and foot locking of captures (issue 7): the capture's place stage on synthetic held-out clips
 seen by a known camera, and on a real capture (prints tables; ``--json`` writes the figures).
 
-    .venv/bin/python scripts/benchmark_place.py [--clips 16] [--length 150] [--seed 0] [--threads 1]
-                                                [--result CAPTURE.npz] [--json OUT]
+    .venv/bin/python scripts/benchmark_place.py [--dataset POSES.npz] [--clips 16] [--length 150] [--seed 0]
+                                                [--threads 1] [--sample VIDEO | --result CAPTURE.npz] [--json OUT]
 
 Synthetic: ``--clips`` windows of ``--length`` val-split mocap frames (30 fps, unseen subjects), filmed by a static
 camera 1.0-1.8 m above the floor, pitched 0-20 degrees down, 4-8 m from the clip's middle (all drawn per clip), in
@@ -13,9 +13,8 @@ height (cm) and pitch (deg) errors of the found ground, the contact F1, the root
 true contacts (cm/frame) and penetration below the true ground (cm), for the input, the placed clip and the placed +
 locked clip.
 
-``--result``: a capture result (camera frame, e.g. the Sports2D capture from ``build.py demo`` or ``python -m server
-capture``; place stage off or on, its ground keys are ignored): the same stage, figures against what it found (no
-ground truth): camera height, contact share, sliding and penetration (within 25 cm of the ground; deeper is another
+``--sample``: capture this footage first (place stage off), or ``--result``: a capture result made with
+``capture --no-place``; then the same stage on it, with figures against what it found (no ground truth): camera height, contact share, sliding and penetration (within 25 cm of the ground; deeper is another
 level, e.g. off a box), the root's depth jitter and how far the body moved in the image (px).
 """
 from __future__ import annotations
@@ -24,6 +23,7 @@ import argparse
 import json
 import logging
 import sys
+import tempfile
 from pathlib import Path
 from typing import Dict, List
 
@@ -40,6 +40,7 @@ from cleanup_keys import key_noise  # noqa: E402
 from server.body.fast import LandmarkSkinning  # noqa: E402
 from server.body.model import default_body_model_path, load_body_model, shaped_vertices  # noqa: E402
 from server.body.rotations import rotmat_to_rotvec, rotvec_to_rotmat  # noqa: E402
+from server.capture import CaptureRequest, run_capture  # noqa: E402
 from server.cleanup.sequence import MotionSequence, make_sequence  # noqa: E402
 from server.world.capture_world import place_capture  # noqa: E402
 from server.world.feet import OTHER_LEVEL, Ground, fit_ground, foot_contacts, foot_sliding  # noqa: E402
@@ -92,9 +93,9 @@ def penetration(joints: np.ndarray, ground: Ground) -> float:
     return float(-h[below].mean() * CM) if below.any() else 0.0
 
 
-def synthetic(body, clips: int, length: int, seed: int) -> Dict[str, Dict[str, float]]:
+def synthetic(body, dataset: Path, clips: int, length: int, seed: int) -> Dict[str, Dict[str, float]]:
     skinning = LandmarkSkinning(body)
-    poses, transl = load_clips(Path(DEFAULT_DATASET), clips, length, seed)
+    poses, transl = load_clips(dataset, clips, length, seed)
     noisy_p, noisy_t = key_noise(poses, transl, KEY_NOISE, seed + 50)
     rng = np.random.default_rng(seed + 60)
     betas = np.zeros(10, np.float32)
@@ -189,20 +190,28 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--length", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--result", type=Path, default=None, help="a capture result to measure too")
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="the pose dataset (build.py setup)")
+    parser.add_argument("--sample", type=Path, default=None, help="footage to capture (place off) and measure")
+    parser.add_argument("--result", type=Path, default=None, help="a capture result (made with --no-place)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     body = load_body_model(default_body_model_path())
     figures = {}
     if args.clips > 0:
-        figures["synthetic"] = synthetic(body, args.clips, args.length, args.seed)
+        figures["synthetic"] = synthetic(body, args.dataset, args.clips, args.length, args.seed)
         print_table(f"Placement on {args.clips} held-out clips x {args.length} frames seen by a known camera "
                     f"(depth error {SLOW_DEPTH:.0%} slow + {WHITE_DEPTH:.0%} white, keys {KEY_NOISE} rad):",
                     figures["synthetic"])
-    if args.result is not None:
-        figures["capture"] = capture(body, args.result)
-        print_table(f"Capture {args.result.name}:", figures["capture"])
+    result = args.result
+    if args.sample is not None:
+        result = Path(tempfile.mkdtemp()) / f"{args.sample.stem}.npz"
+        run_capture(CaptureRequest(video=str(args.sample), output=str(result), place=False),
+                    lambda *a: None, lambda: False)
+    if result is not None:
+        figures["capture"] = capture(body, result)
+        print_table(f"Capture {result.name} ({int(figures['capture'].get('found ground', {}).get('frames', 0))} "
+                    "frames):", figures["capture"])
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
