@@ -26,6 +26,7 @@ from .place import Placement, camera_to_world, place
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+MIN_FRAMES = 10     # a shorter clip keeps the camera's level (too little motion to find a ground)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,12 @@ def place_capture(arrays: Dict[str, np.ndarray], body, lock: bool = False, stren
     the steadied translation (and the locked poses when ``lock``) plus the ground keys, and the report. A clip
     where no foot ever rests keeps its arrays and gets a note (the capture still succeeds). ``settings``: the
     locking cleanup's. Raises Cancelled."""
+    frames = len(arrays["poses"])
+    if frames < MIN_FRAMES:
+        note = (f"The clip is too short ({frames} frames) to find the ground; the body keeps the camera's level and "
+                "the feet are not locked.")
+        log.warning(note)
+        return arrays, WorldReport(None, note=note)
     seq = make_sequence(arrays["poses"], arrays["transl"], arrays["betas"], float(arrays["fps"]))
     skinning = LandmarkSkinning(body)
     joints = sequence_joints(skinning, seq)

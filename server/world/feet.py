@@ -63,20 +63,31 @@ def _speed(points: np.ndarray, fps: float) -> np.ndarray:
     return np.linalg.norm(np.gradient(points, axis=0), axis=-1) * fps
 
 
+def _moving(points: np.ndarray, fps: float, across_rays: bool) -> np.ndarray:
+    """(N, ..., 3) -> (N, ...) speed in metres per second; ``across_rays``: without the part along each point's
+    camera ray (a single view's depth noise lives there)."""
+    if not across_rays:
+        return _speed(points, fps)
+    velocity = np.gradient(points, axis=0) * fps if len(points) > 1 else np.zeros_like(points)
+    ray = points / np.maximum(np.linalg.norm(points, axis=-1, keepdims=True), 1e-9)
+    return np.linalg.norm(velocity - (velocity * ray).sum(-1, keepdims=True) * ray, axis=-1)
+
+
 def fit_ground(joints: np.ndarray, fps: float, up: Optional[np.ndarray] = None, iterations: int = 5,
-               max_tilt_deg: float = 30.0, slope_prior: float = SLOPE_PRIOR) -> Ground:
+               max_tilt_deg: float = 30.0, slope_prior: float = SLOPE_PRIOR, rest_speed: float = 2.0 * CONTACT_SPEED,
+               across_rays: bool = False) -> Ground:
     """joints (N, 24, 3), N >= 2 -> the ground plane under the feet (see the module docstring). ``up`` (3,): the
     frame's up direction when known (a world frame; a level camera's -y), else the body's mean spine direction,
     which leans with the motion (measured on held-out mocap clips: 0.4-33 degrees off the vertical);
-    ``slope_prior`` the prior std of the floor's slope against ``up``. Raises ValueError when no frame has a resting
-    foot."""
+    ``slope_prior`` the prior std of the floor's slope against ``up``; a foot point slower than ``rest_speed`` rests
+    (``across_rays``: as in :func:`foot_contacts`). Raises ValueError when no frame has a resting foot."""
     joints = np.asarray(joints, dtype=np.float64)
     feet = joints[:, list(FOOT_JOINTS)]                                       # (N, 4, 3)
     up = up_direction(joints) if up is None else np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
     lowest = np.argmin(feet @ up, axis=1)                                     # (N,)
     rows = np.arange(len(feet))
     points = feet[rows, lowest]                                               # (N, 3)
-    still = _speed(feet, fps)[rows, lowest] < 2.0 * CONTACT_SPEED
+    still = _moving(feet, fps, across_rays)[rows, lowest] < rest_speed
     if still.sum() < 3:
         raise ValueError("no frame has a foot at rest: the ground cannot be found")
     p = points[still]
@@ -129,13 +140,7 @@ def foot_contacts(joints: np.ndarray, ground: Ground, fps: float, height: float 
     (a camera-frame clip): the speed leaves out the motion along each point's camera ray, where a single view's
     depth noise lives."""
     feet = np.asarray(joints, dtype=np.float64)[:, list(FOOT_JOINTS)]
-    if across_rays:
-        velocity = np.gradient(feet, axis=0) * fps if len(feet) > 1 else np.zeros_like(feet)
-        ray = feet / np.maximum(np.linalg.norm(feet, axis=-1, keepdims=True), 1e-9)
-        across = velocity - (velocity * ray).sum(-1, keepdims=True) * ray
-        moving = np.linalg.norm(across, axis=-1)
-    else:
-        moving = _speed(feet, fps)
+    moving = _moving(feet, fps, across_rays)
     above = ground.height(feet)
     raw = (above < height) & (above > -OTHER_LEVEL) & (moving < speed)
     return np.stack([_clean_runs(raw[:, k], min_frames) for k in range(raw.shape[1])], -1)

@@ -15,7 +15,7 @@ from ..cleanup.methods import CleanupSettings, IsCancelled, Progress, cleanup, s
 from ..cleanup.problem import estimate_noise, joints_of, rest_joints, smooth_path
 from ..cleanup.sequence import MotionSequence
 from ..errors import JobError
-from .place import CAMERA_SLOPE_PRIOR, camera_contacts
+from .place import camera_contacts, camera_ground
 from .feet import (Ground, camera_height, contact_anchors, contact_weights, fit_ground, foot_contacts, foot_sliding,
                    ground_penetration, leg_release)
 
@@ -66,7 +66,7 @@ def find_feet(smooth: np.ndarray, fps: float, root_frame: str) -> "tuple[Ground,
             ground = fit_ground(smooth, fps, WORLD_UP)
             contacts = foot_contacts(smooth, ground, fps)
         else:
-            ground = fit_ground(smooth, fps, LEVEL_CAMERA_UP, slope_prior=CAMERA_SLOPE_PRIOR)
+            ground = camera_ground(smooth, fps, LEVEL_CAMERA_UP)
             contacts = camera_contacts(smooth, ground, fps)
     except ValueError as exc:
         raise JobError("bad_request", "No ground contact was found: the feet never rest in this clip.",

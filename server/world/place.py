@@ -40,6 +40,7 @@ CONTACT_HEIGHT_NOISE = 0.03  # metres: how far a contacting foot point may sit f
 CAMERA_CONTACT_HEIGHT = 0.10  # metres: contact thresholds of a single view (looser than mocap's 5 cm, 0.25 m/s:
 CAMERA_CONTACT_SPEED = 0.40   # m/s    the detector's foot keypoints jitter by 1-5 px at rest, ~0.1-0.6 m/s at 7 m)
 ROUNDS = 2
+MIN_CAMERA_DEPTH = 1.0      # metres: a body nearer the camera centre is not a single view's capture
 
 LowPass = Callable[[np.ndarray, float], np.ndarray]   # joints (N, 24, 3), fps -> low-passed joints
 
@@ -149,9 +150,25 @@ def body_up(joints: np.ndarray, level_up: np.ndarray, max_deg: float = BODY_UP_M
     return up if float(up @ level_up) > np.cos(np.radians(max_deg)) else level_up
 
 
+def seen_from_afar(joints: np.ndarray) -> bool:
+    """True when the body is in front of the camera on every frame (pelvis depth > MIN_CAMERA_DEPTH): only then is
+    the motion along a camera ray a single view's depth noise. A camera-frame clip made from keyframes (the add-on
+    sends an armature's world through the level camera's axes) sits around the origin instead."""
+    return bool(np.all(np.asarray(joints)[:, 0, 2] > MIN_CAMERA_DEPTH))
+
+
+def camera_ground(joints: np.ndarray, fps: float, level_up: np.ndarray) -> Ground:
+    """:func:`.feet.fit_ground` for a camera-frame clip: the body's up as the prior (:func:`body_up`), rest at twice
+    the contact speed, read across the camera rays when :func:`seen_from_afar`."""
+    return fit_ground(joints, fps, body_up(joints, level_up), slope_prior=CAMERA_SLOPE_PRIOR,
+                      rest_speed=2.0 * CAMERA_CONTACT_SPEED, across_rays=seen_from_afar(joints))
+
+
 def camera_contacts(joints: np.ndarray, ground: Ground, fps: float) -> np.ndarray:
-    """:func:`.feet.foot_contacts` with a single view's thresholds, the speed taken across the camera rays."""
-    return foot_contacts(joints, ground, fps, CAMERA_CONTACT_HEIGHT, CAMERA_CONTACT_SPEED, across_rays=True)
+    """:func:`.feet.foot_contacts` with a single view's thresholds, the speed taken across the camera rays when
+    :func:`seen_from_afar`."""
+    return foot_contacts(joints, ground, fps, CAMERA_CONTACT_HEIGHT, CAMERA_CONTACT_SPEED,
+                         across_rays=seen_from_afar(joints))
 
 
 def _shift_to(joints: np.ndarray, depth: np.ndarray) -> np.ndarray:
@@ -177,7 +194,7 @@ def place(joints: np.ndarray, fps: float, low_pass: LowPass, up: Optional[np.nda
     ground = None
     for _ in range(ROUNDS):
         moved = low_pass(joints + _shift_to(joints, steady)[:, None], fps)
-        ground = fit_ground(moved, fps, body_up(moved, up), slope_prior=CAMERA_SLOPE_PRIOR)
+        ground = camera_ground(moved, fps, up)
         contacts = camera_contacts(moved, ground, fps)
         target, slope = contact_depths(moved, contacts, ground)
         # each observation's weight is 1 / its variance: the monocular depth's noise, the contact's height noise
@@ -186,7 +203,7 @@ def place(joints: np.ndarray, fps: float, low_pass: LowPass, up: Optional[np.nda
         weights = 1.0 + w_contact
         steady = whittaker((depth + w_contact * target) / weights, weights, lam)
     moved = low_pass(joints + _shift_to(joints, steady)[:, None], fps)
-    ground = fit_ground(moved, fps, body_up(moved, up), slope_prior=CAMERA_SLOPE_PRIOR)
+    ground = camera_ground(moved, fps, up)
     contacts = camera_contacts(moved, ground, fps)
     shift = _shift_to(joints, steady)
     log.info("placement: root depth noise %.3f m/frame, camera %.2f m above the ground, %.0f%% foot contact",

@@ -44,3 +44,12 @@ def test_a_clip_without_ground_keeps_its_arrays_and_says_so(body) -> None:
     out, report = place_capture(arrays, body, lock=True, settings=FAST)
     assert report.placement is None and "ground was not found" in report.note
     assert out is arrays and "ground" not in out
+
+
+def test_a_clip_too_short_for_a_ground_keeps_its_arrays(body) -> None:
+    seq = smooth_clip(5, seed=3)
+    arrays = {"poses": seq.poses, "transl": (seq.transl + np.array([0.0, 0.0, 5.0])).astype(np.float32),
+              "betas": seq.betas, "fps": np.float32(30.0)}
+    out, report = place_capture(arrays, body, lock=True, settings=FAST)
+    assert report.placement is None and "too short (5 frames)" in report.note
+    assert out is arrays
