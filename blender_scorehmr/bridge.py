@@ -5,7 +5,6 @@ Only :class:`worker_client.WorkerClient`'s reader threads run off the main threa
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import uuid
@@ -18,6 +17,7 @@ import bpy
 from . import body_mesh, preferences, rig
 from .apply import CaptureRequest, check_writable_target
 from .errors import ScoreHMRError
+from .people_list import chosen_person, people_key, people_listed, selected_person_note, source_range
 from .server import protocol
 from .worker_client import JobError, WorkerClient
 
@@ -35,9 +35,9 @@ Outcome = Union[protocol.Result, JobError]
 
 
 @dataclass
-class CaptureJob:
+class WorkerJob:
     """One running job: the worker client and the settings snapshot. ``kind`` is the protocol job kind
-    (capture, cleanup, import_motion); ``payload`` what the job's operator needs to apply the result."""
+    (capture, cleanup, import_motion, people); ``payload`` what the job's operator needs to apply the result."""
 
     client: WorkerClient
     request: Optional[CaptureRequest]
@@ -45,11 +45,11 @@ class CaptureJob:
     payload: Any = None
 
 
-_active: Optional[CaptureJob] = None
+_active: Optional[WorkerJob] = None
 _last_report: Dict[str, Any] = {}
 
 
-def active_job() -> Optional[CaptureJob]:
+def active_job() -> Optional[WorkerJob]:
     return _active
 
 
@@ -94,7 +94,7 @@ def make_request(context: bpy.types.Context, job_dir: Path, job_id: str) -> Capt
     """Snapshot the panel settings; raise :class:`ScoreHMRError` on settings that cannot work."""
     settings = context.scene.scorehmr
     video = footage_path(settings)
-    start, end = (0, -1) if settings.use_whole_clip else (settings.video_start - 1, settings.video_end)
+    start, end = source_range(settings)
     if end != -1 and end <= start:
         raise ScoreHMRError("The last frame comes before the first frame.", "Fix the frame range", "bad_range")
     active = context.view_layer.objects.active if context.view_layer else None
@@ -149,7 +149,7 @@ def new_job_dir() -> Tuple[str, Path]:
     return job_id, jobs / job_id
 
 
-def start_capture(context: bpy.types.Context) -> CaptureJob:
+def start_capture(context: bpy.types.Context) -> WorkerJob:
     """Resolve the worker, snapshot the settings, spawn the worker and submit; raise ScoreHMRError."""
     check_idle()
     python = preferences.worker_python(context)
@@ -166,22 +166,7 @@ def start_capture(context: bpy.types.Context) -> CaptureJob:
                                                                                request.video, request.start,
                                                                                request.end))
     note = selected_person_note(context.scene.scorehmr, request.video, request.start, request.end)
-    return _launch(context, python, submit, CaptureJob(None, request, payload=note))  # type: ignore[arg-type]
-
-
-def people_key(video: str, start: int, end: int) -> str:
-    """What a people list belongs to: the footage and the frame range (0-based, end exclusive or -1)."""
-    return f"{video}|{start}|{end}"
-
-
-def source_range(settings) -> Tuple[int, int]:
-    """The panel's frame range as 0-based ``start``, exclusive ``end`` (-1: to the end)."""
-    return (0, -1) if settings.use_whole_clip else (settings.video_start - 1, settings.video_end)
-
-
-def people_listed(settings, video: str, start: int, end: int) -> bool:
-    """True when the people list was made for this footage and range (else it is ignored)."""
-    return len(settings.people) > 0 and settings.people_key == people_key(video, start, end)
+    return _launch(context, python, submit, WorkerJob(None, request, payload=note))  # type: ignore[arg-type]
 
 
 def people_current(settings) -> bool:
@@ -193,28 +178,7 @@ def people_current(settings) -> bool:
     return people_listed(settings, video, *source_range(settings))
 
 
-def _selected_person(settings, video: str, start: int, end: int):
-    if not people_listed(settings, video, start, end) or not 0 <= settings.people_index < len(settings.people):
-        return None
-    return settings.people[settings.people_index]
-
-
-def chosen_person(settings, video: str, start: int, end: int) -> Dict[str, Any]:
-    """The Submit fields of the person picked in a valid people list; none (the worker's default: the most visible
-    person) when there is no list, it is for other footage or range, or it holds one person."""
-    person = _selected_person(settings, video, start, end)
-    if person is None or len(settings.people) < 2:
-        return {}
-    return {"person": int(person.track_id), "person_boxes": json.loads(person.boxes or "[]")}
-
-
-def selected_person_note(settings, video: str, start: int, end: int) -> str:
-    """The crossing warning of the picked person (empty when none)."""
-    person = _selected_person(settings, video, start, end)
-    return person.crossing if person is not None else ""
-
-
-def start_people(context: bpy.types.Context) -> CaptureJob:
+def start_people(context: bpy.types.Context) -> WorkerJob:
     """Submit a ``people`` job for the panel's footage and range; raise ScoreHMRError."""
     check_idle()
     settings = context.scene.scorehmr
@@ -226,40 +190,12 @@ def start_people(context: bpy.types.Context) -> CaptureJob:
     job_id, job_dir = new_job_dir()
     job_dir.mkdir(parents=True, exist_ok=True)
     submit = protocol.Submit(job_id=job_id, kind="people", video=video, job_dir=str(job_dir), start=start, end=end)
-    return _launch(context, python, submit, CaptureJob(None, None, "people", people_key(video, start, end)))
-
-
-def fill_people(settings, listing_path: Path, key: str) -> int:
-    """Fill the people list from the worker's ``people.json``; select the default person; return how many.
-    Raise ScoreHMRError (the list unchanged) on a file that is not a listing."""
-    try:
-        listing = json.loads(Path(listing_path).read_text(encoding="utf-8"))
-        rows = [(int(t["id"]), int(t["first_frame"]), int(t["last_frame"]), float(t["seen"]),
-                 json.dumps(t["boxes"]), _crossing_text(t)) for t in listing["tracks"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ScoreHMRError(f"The people listing could not be read: {exc}", "Press Find People again",
-                            "bad_result") from exc
-    settings.people.clear()
-    for track_id, first, last, seen, boxes, crossing in rows:
-        item = settings.people.add()
-        item.track_id, item.first_frame, item.last_frame, item.seen = track_id, first, last, seen
-        item.boxes, item.crossing = boxes, crossing
-    settings.people_key = key
-    ids = [row[0] for row in rows]
-    settings.people_index = ids.index(listing.get("default")) if listing.get("default") in ids else 0
-    return len(rows)
-
-
-def _crossing_text(track: dict) -> str:
-    """Panel text (1-based frames) for the crossings of one listed person."""
-    parts = [f"Person {c['other']} at frames {c['first_frame'] + 1}-{c['last_frame'] + 1}"
-             for c in track.get("crossings", [])]
-    return ("Crosses " + ", ".join(parts) + "; check the result there") if parts else ""
+    return _launch(context, python, submit, WorkerJob(None, None, "people", people_key(video, start, end)))
 
 
 def start_motion_job(context: bpy.types.Context, kind: str, motion: Path, job_id: str, job_dir: Path,
                      strength: float = 1.0, request: Optional[CaptureRequest] = None,
-                     payload: Any = None, keep_root: bool = False, lock_feet: bool = False) -> CaptureJob:
+                     payload: Any = None, keep_root: bool = False, lock_feet: bool = False) -> WorkerJob:
     """Submit a ``cleanup`` or ``import_motion`` job reading the ``.npz`` ``motion`` (``keep_root`` and
     ``lock_feet``: the cleanup's options, see :class:`protocol.Submit`); raise ScoreHMRError."""
     check_idle()
@@ -268,10 +204,10 @@ def start_motion_job(context: bpy.types.Context, kind: str, motion: Path, job_id
                              strength=float(strength), keep_root=bool(keep_root), lock_feet=bool(lock_feet),
                              body_model=preferences.smpl_model_path(context))
     job_dir.mkdir(parents=True, exist_ok=True)
-    return _launch(context, python, submit, CaptureJob(None, request, kind, payload))  # type: ignore[arg-type]
+    return _launch(context, python, submit, WorkerJob(None, request, kind, payload))  # type: ignore[arg-type]
 
 
-def _launch(context: bpy.types.Context, python: str, submit: protocol.Submit, job: CaptureJob) -> CaptureJob:
+def _launch(context: bpy.types.Context, python: str, submit: protocol.Submit, job: WorkerJob) -> WorkerJob:
     """Spawn the worker for ``job``, send ``submit`` and make ``job`` the active one."""
     global _active
     prefs = preferences.get_prefs(context)
@@ -286,7 +222,7 @@ def _launch(context: bpy.types.Context, python: str, submit: protocol.Submit, jo
     return _active
 
 
-def pump(job: CaptureJob, context: Optional[bpy.types.Context] = None) -> Optional[Outcome]:
+def pump(job: WorkerJob, context: Optional[bpy.types.Context] = None) -> Optional[Outcome]:
     """Drain the job's events into the status properties; return the outcome once the job has ended."""
     st = status(context)
     for event in job.client.poll():
@@ -311,7 +247,7 @@ def request_cancel() -> bool:
     return True
 
 
-def end_job(job: CaptureJob, context: Optional[bpy.types.Context] = None,
+def end_job(job: WorkerJob, context: Optional[bpy.types.Context] = None,
             error: Optional[ScoreHMRError] = None) -> None:
     """Forget the job, reap its worker, and show ``error`` (or success) in the panel."""
     global _active

@@ -16,7 +16,7 @@ from typing import Optional, Set
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import bridge, motion, preferences
+from . import bridge, motion, people_list, preferences
 from .apply import apply_result
 from .errors import ScoreHMRError
 from .server import protocol
@@ -27,12 +27,12 @@ log = logging.getLogger(__name__)
 
 class WorkerJobOperator:
     """Mixin of the operators that run one worker job (capture, clean up, import): blocking ``execute``, modal
-    ``invoke`` on a window timer, and ``_finish``. Subclasses define ``_begin(context) -> bridge.CaptureJob``
+    ``invoke`` on a window timer, and ``_finish``. Subclasses define ``_begin(context) -> bridge.WorkerJob``
     (raise ScoreHMRError for bad input: nothing changes) and ``_apply(context, job, result) -> str`` (the status
     line; raise ScoreHMRError or let a bpy error through after rolling back its own changes)."""
 
     _timer = None
-    _job: Optional[bridge.CaptureJob] = None
+    _job: Optional[bridge.WorkerJob] = None
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -74,10 +74,10 @@ class WorkerJobOperator:
             bridge.end_job(self._job, context, ScoreHMRError(f"{self.bl_label} stopped.",
                                                              f"Press {self.bl_label} again", "cancelled"))
 
-    def _begin(self, context: bpy.types.Context) -> bridge.CaptureJob:
+    def _begin(self, context: bpy.types.Context) -> bridge.WorkerJob:
         raise NotImplementedError
 
-    def _apply(self, context: bpy.types.Context, job: bridge.CaptureJob, result: protocol.Result) -> str:
+    def _apply(self, context: bpy.types.Context, job: bridge.WorkerJob, result: protocol.Result) -> str:
         raise NotImplementedError
 
     def _start(self, context: bpy.types.Context) -> bool:
@@ -120,10 +120,10 @@ class SCOREHMR_OT_capture(WorkerJobOperator, bpy.types.Operator):
     bl_label = "Capture Motion"
     bl_options = {"REGISTER", "UNDO"}
 
-    def _begin(self, context: bpy.types.Context) -> bridge.CaptureJob:
+    def _begin(self, context: bpy.types.Context) -> bridge.WorkerJob:
         return bridge.start_capture(context)
 
-    def _apply(self, context: bpy.types.Context, job: bridge.CaptureJob, result: protocol.Result) -> str:
+    def _apply(self, context: bpy.types.Context, job: bridge.WorkerJob, result: protocol.Result) -> str:
         tick = time.perf_counter()
         obj = apply_result(context, job.request, Path(result.path))
         bridge.record_success(result, obj, time.perf_counter() - tick)
@@ -140,11 +140,11 @@ class SCOREHMR_OT_find_people(WorkerJobOperator, bpy.types.Operator):
     bl_label = "Find People"
     bl_options = {"REGISTER", "UNDO"}
 
-    def _begin(self, context: bpy.types.Context) -> bridge.CaptureJob:
+    def _begin(self, context: bpy.types.Context) -> bridge.WorkerJob:
         return bridge.start_people(context)
 
-    def _apply(self, context: bpy.types.Context, job: bridge.CaptureJob, result: protocol.Result) -> str:
-        count = bridge.fill_people(context.scene.scorehmr, Path(result.path), job.payload)
+    def _apply(self, context: bpy.types.Context, job: bridge.WorkerJob, result: protocol.Result) -> str:
+        count = people_list.fill_people(context.scene.scorehmr, Path(result.path), job.payload)
         return "Found one person" if count == 1 else f"Found {count} people"
 
 

@@ -126,7 +126,7 @@ class SCOREHMR_OT_cleanup(WorkerJobOperator, bpy.types.Operator):
     bl_label = "Clean up Motion"
     bl_options = {"REGISTER", "UNDO"}
 
-    def _begin(self, context: bpy.types.Context) -> bridge.CaptureJob:
+    def _begin(self, context: bpy.types.Context) -> bridge.WorkerJob:
         bridge.check_idle()
         obj, action, bones = cleanup_target(context)
         frames = cleanup_frames(context)
@@ -149,7 +149,7 @@ class SCOREHMR_OT_cleanup(WorkerJobOperator, bpy.types.Operator):
                                                           lock_feet),
                                        keep_root=keep_root, lock_feet=lock_feet)
 
-    def _apply(self, context: bpy.types.Context, job: bridge.CaptureJob, result: protocol.Result) -> str:
+    def _apply(self, context: bpy.types.Context, job: bridge.WorkerJob, result: protocol.Result) -> str:
         info: CleanupJob = job.payload
         obj, original = bpy.data.objects.get(info.object_name), bpy.data.actions.get(info.action_name)
         if obj is None or original is None:
@@ -187,7 +187,7 @@ class SCOREHMR_OT_import_motion(WorkerJobOperator, bpy.types.Operator, ImportHel
             return ImportHelper.invoke(self, context, event)   # the file browser, then execute
         return WorkerJobOperator.invoke(self, context, event)
 
-    def _begin(self, context: bpy.types.Context) -> bridge.CaptureJob:
+    def _begin(self, context: bpy.types.Context) -> bridge.WorkerJob:
         bridge.check_idle()
         path = Path(bpy.path.abspath(self.filepath)).resolve() if self.filepath else None
         if path is None or not path.is_file():
@@ -201,7 +201,7 @@ class SCOREHMR_OT_import_motion(WorkerJobOperator, bpy.types.Operator, ImportHel
                                  match_camera=False)  # a motion file has no footage to match
         return bridge.start_motion_job(context, "import_motion", path, job_id, job_dir, request=request)
 
-    def _apply(self, context: bpy.types.Context, job: bridge.CaptureJob, result: protocol.Result) -> str:
+    def _apply(self, context: bpy.types.Context, job: bridge.WorkerJob, result: protocol.Result) -> str:
         obj = apply_result(context, job.request, Path(result.path))
         return f"Imported {result.frames} frames onto {obj.name}"
 

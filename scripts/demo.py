@@ -213,9 +213,8 @@ def _log_figures(report: dict, wall: float, processed: int, frames: int, render_
     timings = report["timings"]
     lines = [f"capture wall time {wall:.1f} s for {processed} video frames ({processed / wall:.1f} frames/s), "
              f"person keyed on {frames} frames"]
-    for stage in ("open", "decode", "detect", "regress", "refine", "write"):
-        if stage in timings:
-            lines.append(f"  {stage:<9}{timings[stage]:7.2f} s")
+    for stage, seconds in timings.items():     # the worker's stages in its order (place: ground and foot locking)
+        lines.append(f"  {stage:<9}{seconds:7.2f} s")
     lines.append(f"  {'keyframe':<9}{report['keyframe_seconds']:7.2f} s")
     lines.append(f"  {'other':<9}{wall - sum(timings.values()) - report['keyframe_seconds']:7.2f} s "
                  "(worker start-up, model load, transfer)")

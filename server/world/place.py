@@ -2,17 +2,17 @@
 camera's height above it (pure numpy).
 
 A single view measures the body's distance from the camera only through its apparent size, so the root depth of a
-capture jitters by decimetres from frame to frame (Sports2D: 21 cm per frame) while the image position is sharp.
-:func:`place` therefore moves the body only along the camera ray through its pelvis (the pelvis stays on the same
-pixel) and
+capture wanders by decimetres (Sports2D: +-0.3 m within a second; it jitters frame to frame without refinement)
+while the image position is sharp. :func:`place` therefore moves the body only along the camera ray through its
+pelvis (the pelvis stays on the same pixel) and
 
 1. smooths the depth with a Whittaker smoother (second differences, :func:`whittaker`) whose strength is set by the
    depth's measured noise against a plausible root acceleration (:data:`ROOT_ACCEL`);
-2. fits the ground plane and the foot contacts on the steadied, low-passed joints (:mod:`.feet`, with a weak prior
-   that the camera is level);
+2. fits the ground plane and the foot contacts on the steadied, low-passed joints (:func:`camera_ground`: the
+   body's median up direction as the slope prior; :func:`camera_contacts`: a single view's thresholds);
 3. adds every contact frame's depth at which its contacting foot points would touch that ground as a second
    observation of the depth, weighted by how well the ground pins the depth down (a camera at the height of the
-   pelvis learns nothing from it), smooths again and refits the ground.
+   pelvis learns nothing from it; measured, this fixes little of a slow depth error), smooths again and refits.
 
 The result is still in the camera frame (x right, y down, z forward, metres); :func:`camera_to_world` gives the
 rotation onto a Z-up world whose ground is z = 0 beneath a camera at ``camera_height``.
