@@ -15,7 +15,7 @@ from ..cleanup.methods import CleanupSettings, IsCancelled, Progress, cleanup, s
 from ..cleanup.problem import estimate_noise, joints_of, rest_joints, smooth_path
 from ..cleanup.sequence import MotionSequence
 from ..errors import JobError
-from .place import camera_contacts, camera_ground
+from .place import camera_contacts, camera_ground, seen_from_afar
 from .feet import (Ground, camera_height, contact_anchors, contact_weights, fit_ground, foot_contacts, foot_sliding,
                    ground_penetration, leg_release)
 
@@ -58,16 +58,18 @@ def low_passed(joints: np.ndarray, fps: float, settings: CleanupSettings) -> np.
 
 
 def find_feet(smooth: np.ndarray, fps: float, root_frame: str) -> "tuple[Ground, np.ndarray]":
-    """Low-passed joints (N, 24, 3) -> (ground, contacts (N, 4)): mocap thresholds and a level floor prior in a
-    world frame; a single view's thresholds and a weaker level-camera prior in a camera frame
-    (:func:`.place.camera_contacts`). Raises JobError (bad_request) when no foot ever rests."""
+    """Low-passed joints (N, 24, 3) -> (ground, contacts (N, 4)). A world frame, or keyframes sent through a level
+    camera's axes (the add-on's; the body near the origin): mocap thresholds and a level floor prior. A capture in
+    its camera frame (:func:`.place.seen_from_afar`): a single view's thresholds and the body's up as the prior
+    (:func:`.place.camera_ground`, :func:`.place.camera_contacts`). Raises JobError (bad_request) when no foot ever
+    rests."""
     try:
-        if root_frame == "world":
-            ground = fit_ground(smooth, fps, WORLD_UP)
-            contacts = foot_contacts(smooth, ground, fps)
-        else:
+        if root_frame != "world" and seen_from_afar(smooth):
             ground = camera_ground(smooth, fps, LEVEL_CAMERA_UP)
             contacts = camera_contacts(smooth, ground, fps)
+        else:
+            ground = fit_ground(smooth, fps, WORLD_UP if root_frame == "world" else LEVEL_CAMERA_UP)
+            contacts = foot_contacts(smooth, ground, fps)
     except ValueError as exc:
         raise JobError("bad_request", "No ground contact was found: the feet never rest in this clip.",
                        "Foot locking needs frames where a foot stands still; turn it off for this clip.") from exc
