@@ -2,7 +2,8 @@
 seen by a known camera, and on a real capture (prints tables; ``--json`` writes the figures).
 
     .venv/bin/python scripts/benchmark_place.py [--dataset POSES.npz] [--clips 16] [--length 150] [--seed 0]
-                                                [--threads 1] [--sample VIDEO | --result CAPTURE.npz] [--json OUT]
+                                                [--threads 1] [--sample VIDEO [--person K ...] | --result CAPTURE.npz]
+                                                [--json OUT]
 
 Synthetic: ``--clips`` windows of ``--length`` val-split mocap frames (30 fps, unseen subjects), filmed by a static
 camera 1.0-1.8 m above the floor, pitched 0-20 degrees down, 4-8 m from the clip's middle (all drawn per clip), in
@@ -13,8 +14,9 @@ height (cm) and pitch (deg) errors of the found ground, the contact F1, the root
 true contacts (cm/frame) and penetration below the true ground (cm), for the input, the placed clip and the placed +
 locked clip.
 
-``--sample``: capture this footage first (place stage off), or ``--result``: a capture result made with
-``capture --no-place``; then the same stage on it, with figures against what it found (no ground truth): camera height, contact share, sliding and penetration (within 25 cm of the ground; deeper is another
+``--sample``: capture this footage first (place stage off; ``--person K``, repeatable: that person of its people
+listing), or ``--result``: a capture result made with ``capture --no-place``; then the same stage on it, with
+figures against what it found (no ground truth): camera height, contact share, sliding and penetration (within 25 cm of the ground; deeper is another
 level, e.g. off a box), the root's depth jitter and how far the body moved in the image (px).
 """
 from __future__ import annotations
@@ -192,6 +194,9 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="the pose dataset (build.py setup)")
     parser.add_argument("--sample", type=Path, default=None, help="footage to capture (place off) and measure")
+    parser.add_argument("--person", type=int, action="append", default=None,
+                        help="with --sample: capture this person of its people listing (repeatable; default: the "
+                             "most visible)")
     parser.add_argument("--result", type=Path, default=None, help="a capture result (made with --no-place)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -203,15 +208,16 @@ def main(argv: List[str]) -> int:
         print_table(f"Placement on {args.clips} held-out clips x {args.length} frames seen by a known camera "
                     f"(depth error {SLOW_DEPTH:.0%} slow + {WHITE_DEPTH:.0%} white, keys {KEY_NOISE} rad):",
                     figures["synthetic"])
-    result = args.result
-    if args.sample is not None:
-        result = Path(tempfile.mkdtemp()) / f"{args.sample.stem}.npz"
-        run_capture(CaptureRequest(video=str(args.sample), output=str(result), place=False),
+    results = [("capture", args.result)] if args.result is not None else []
+    for person in (args.person or [-1]) if args.sample is not None else []:
+        path = Path(tempfile.mkdtemp()) / f"{args.sample.stem}_person{person}.npz"
+        run_capture(CaptureRequest(video=str(args.sample), output=str(path), place=False, person=person),
                     lambda *a: None, lambda: False)
-    if result is not None:
-        figures["capture"] = capture(body, result)
-        print_table(f"Capture {result.name} ({int(figures['capture'].get('found ground', {}).get('frames', 0))} "
-                    "frames):", figures["capture"])
+        results.append((f"capture person {person}" if person > 0 else "capture", path))
+    for key, path in results:
+        figures[key] = capture(body, path)
+        frames = int(figures[key].get("found ground", {}).get("frames", 0))
+        print_table(f"{key.capitalize()}: {path.name} ({frames} frames):", figures[key])
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
