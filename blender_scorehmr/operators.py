@@ -260,5 +260,5 @@ def _redraw_sidebars(context: bpy.types.Context) -> None:
                 area.tag_redraw()
 
 
-OPERATOR_CLASSES = (SCOREHMR_OT_capture, SCOREHMR_OT_find_people, SCOREHMR_OT_cancel, SCOREHMR_OT_clear_error, SCOREHMR_OT_setup_worker,
-                    SCOREHMR_OT_view_add, SCOREHMR_OT_view_remove)
+OPERATOR_CLASSES = (SCOREHMR_OT_capture, SCOREHMR_OT_find_people, SCOREHMR_OT_cancel, SCOREHMR_OT_clear_error,
+                    SCOREHMR_OT_setup_worker, SCOREHMR_OT_view_add, SCOREHMR_OT_view_remove)

@@ -16,8 +16,9 @@ locked clip.
 
 ``--sample``: capture this footage first (place stage off; ``--person K``, repeatable: that person of its people
 listing), or ``--result``: a capture result made with ``capture --no-place``; then the same stage on it, with
-figures against what it found (no ground truth): camera height, contact share, sliding and penetration (within 25 cm of the ground; deeper is another
-level, e.g. off a box), the root's depth jitter and how far the body moved in the image (px).
+figures against what it found (no ground truth): camera height, contact share, sliding and penetration (within
+25 cm of the ground; deeper is another level, e.g. off a box), the root's depth jitter and how far the body moved in
+the image (px).
 """
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ def _default_sample() -> Path:
 
 @pytest.fixture(scope="session")
 def sample_video() -> Path:
-    """The Sports2D demo clip (a man jumping on a roof and a woman walking past, 230 frames, 1768x994 @ 30 fps), fetched by build.py setup."""
+    """The Sports2D demo clip (a man jumping on a roof and a woman walking past, 230 frames, 1768x994 @ 30 fps),
+    fetched by build.py setup."""
     path = Path(os.environ.get("SCOREHMR_SAMPLE_VIDEO") or _default_sample())
     if not path.is_file():
         pytest.fail(f"sample footage missing at {path}: run 'python3 build.py setup' first")

@@ -5,8 +5,9 @@ Run through a wrapper made by :func:`make_fake_python` so the add-on spawns it e
 mesh), bad_result (unknown schema 99), bad_mesh (a face index out of range), no_person, hang, ignore_cancel, crash,
 garbage, missing_package, no_ready. In mode ok, kinds cleanup (the input's poses * 0.9) and import_motion (a small
 result) are served too; cleanup with ``lock_feet`` adds ``foot_contacts`` and ``ground``; people lists two people
-(person 2 crosses person 1 near the end). Every job's Submit line is kept as ``submit.json`` in its job folder. Fake footage is a file starting with ``FAKEVIDEO <frame_count> <fps>``;
-anything else is unreadable.
+(person 2 crosses person 1 near the end); mode placed adds the place stage's keys (a camera 1.5 m up, 12 degrees
+down). Every job's Submit line is kept as ``submit.json`` in its job folder. Fake footage is a file starting with
+``FAKEVIDEO <frame_count> <fps>``; anything else is unreadable.
 """
 from __future__ import annotations
 
