@@ -54,6 +54,7 @@ KEY_NOISE = 0.02
 SLOW_DEPTH = 0.04
 WHITE_DEPTH = 0.01
 CM = 100.0
+PITCH_DEG = (0.0, 20.0)     # the cameras' downward pitch is drawn from this range
 ROWS = ("input", "placed", "placed + locked")
 
 
@@ -114,7 +115,7 @@ def synthetic(body, dataset: Path, clips: int, length: int, seed: int) -> Dict[s
         ground_w = fit_ground(truth_w, FPS, WORLD_UP)
         contacts = foot_contacts(truth_w, ground_w, FPS)
         clean_sliding.append(foot_sliding(truth_w, contacts, ground_w))
-        height, pitch, distance = rng.uniform(1.0, 1.8), np.radians(rng.uniform(0.0, 20.0)), rng.uniform(4.0, 8.0)
+        height, pitch, distance = rng.uniform(1.0, 1.8), np.radians(rng.uniform(*PITCH_DEG)), rng.uniform(4.0, 8.0)
         middle = truth_w[:, 0].mean(0)
         floor_y = -ground_w.offset                                    # ground normal ~ +y
         centre = np.array([middle[0], floor_y + height, middle[2] - distance])

@@ -9,10 +9,12 @@ pelvis (the pelvis stays on the same pixel) and
 1. smooths the depth with a Whittaker smoother (second differences, :func:`whittaker`) whose strength is set by the
    depth's measured noise against a plausible root acceleration (:data:`ROOT_ACCEL`);
 2. fits the ground plane and the foot contacts on the steadied, low-passed joints (:func:`camera_ground`: the
-   body's median up direction as the slope prior; :func:`camera_contacts`: a single view's thresholds);
-3. adds every contact frame's depth at which its contacting foot points would touch that ground as a second
-   observation of the depth, weighted by how well the ground pins the depth down (a camera at the height of the
-   pelvis learns nothing from it; measured, this fixes little of a slow depth error), smooths again and refits.
+   body's median up direction as the slope prior; :func:`camera_contacts`: a single view's thresholds).
+
+A slow depth error (the body's size misjudged for a second) stays: contacts on the found ground could pin the depth
+only for a camera looking down steeply, and measured (scripts/benchmark_place.py, cameras pitched 0-45 degrees)
+adding them as depth observations gained 0.1-0.5 cm of the 22-26 cm error, or lost a lot when trusted more (the
+found ground's own tilt error moves them), so they are not used.
 
 The result is still in the camera frame (x right, y down, z forward, metres); :func:`camera_to_world` gives the
 rotation onto a Z-up world whose ground is z = 0 beneath a camera at ``camera_height``.
@@ -26,7 +28,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..body.layout import JOINT_INDEX
-from .feet import FOOT_JOINTS, NECK, Ground, fit_ground, foot_contacts
+from .feet import NECK, Ground, fit_ground, foot_contacts
 
 ANKLES = (JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"])
 
@@ -36,10 +38,8 @@ ROOT_ACCEL = 3.0            # m/s^2: std of the root's acceleration along the de
 CAMERA_SLOPE_PRIOR = 0.1    # prior std of the ground's slope against the body's up (tan 6 degrees)
 BODY_UP_MAX_DEG = 30.0      # the body's up is trusted within this of a level camera's
 MIN_DEPTH_NOISE = 0.005     # metres
-CONTACT_HEIGHT_NOISE = 0.03  # metres: how far a contacting foot point may sit from the ground
 CAMERA_CONTACT_HEIGHT = 0.10  # metres: contact thresholds of a single view (looser than mocap's 5 cm, 0.25 m/s:
 CAMERA_CONTACT_SPEED = 0.40   # m/s    the detector's foot keypoints jitter by 1-5 px at rest, ~0.1-0.6 m/s at 7 m)
-ROUNDS = 2
 MIN_CAMERA_DEPTH = 1.0      # metres: a body nearer the camera centre is not a single view's capture
 
 LowPass = Callable[[np.ndarray, float], np.ndarray]   # joints (N, 24, 3), fps -> low-passed joints
@@ -117,27 +117,6 @@ def depth_noise(depth: np.ndarray) -> float:
     return max(float(np.median(np.abs(d3))) / 0.6745 / np.sqrt(20.0), MIN_DEPTH_NOISE)
 
 
-def contact_depths(joints: np.ndarray, contacts: np.ndarray, ground: Ground) -> "tuple[np.ndarray, np.ndarray]":
-    """Per frame, the pelvis depth at which the mean contacting foot point touches ``ground`` when the body slides
-    along its pelvis ray, and how firmly (the derivative of that point's height by the depth, per metre of depth).
-
-    joints (N, 24, 3) camera frame; contacts (N, 4) -> (depth (N,), slope (N,)); slope 0 where no contact. Moving
-    by ``(s - 1) P`` (P the pelvis) changes every height by ``(s - 1) n.P``, so ``s = 1 - h / n.P`` and the depth
-    is ``s P_z``; the slope ``n.P / P_z`` is small when the camera is at the pelvis's height.
-    """
-    pelvis = joints[:, 0]
-    feet = joints[:, list(FOOT_JOINTS)]
-    count = contacts.sum(1)
-    heights = ground.height(feet)                                            # (N, 4)
-    mean_h = np.where(count > 0, (heights * contacts).sum(1) / np.maximum(count, 1), 0.0)
-    along = pelvis @ ground.normal                                           # n . P
-    depth_now = pelvis[:, 2]
-    slope = np.where(count > 0, along / depth_now, 0.0)
-    safe = np.where(np.abs(along) > 1e-6, along, 1e-6)
-    depth = np.where(count > 0, (1.0 - mean_h / safe) * depth_now, depth_now)
-    return depth, slope
-
-
 def body_up(joints: np.ndarray, level_up: np.ndarray, max_deg: float = BODY_UP_MAX_DEG) -> np.ndarray:
     """(3,) unit: the body's median neck - mid-ankle direction over the clip (people mostly stand: on held-out
     mocap clips 0.5-6 degrees off the vertical, except lying or crouching ones), or ``level_up`` when that is more
@@ -190,18 +169,6 @@ def place(joints: np.ndarray, fps: float, low_pass: LowPass, up: Optional[np.nda
     noise = depth_noise(depth)
     lam = (noise / (accel / fps ** 2)) ** 2
     steady = whittaker(depth, np.ones(len(depth)), lam)
-    contacts = np.zeros((len(joints), len(FOOT_JOINTS)), bool)
-    ground = None
-    for _ in range(ROUNDS):
-        moved = low_pass(joints + _shift_to(joints, steady)[:, None], fps)
-        ground = camera_ground(moved, fps, up)
-        contacts = camera_contacts(moved, ground, fps)
-        target, slope = contact_depths(moved, contacts, ground)
-        # each observation's weight is 1 / its variance: the monocular depth's noise, the contact's height noise
-        # turned into depth through the slope
-        w_contact = (slope / CONTACT_HEIGHT_NOISE) ** 2 * noise ** 2
-        weights = 1.0 + w_contact
-        steady = whittaker((depth + w_contact * target) / weights, weights, lam)
     moved = low_pass(joints + _shift_to(joints, steady)[:, None], fps)
     ground = camera_ground(moved, fps, up)
     contacts = camera_contacts(moved, ground, fps)
