@@ -14,6 +14,13 @@ class _SidebarPanel:
     bl_category = "ScoreHMR"
 
 
+def _settings_column(layout: bpy.types.UILayout, context: bpy.types.Context):
+    """(the scene's settings, a column of ``layout`` that is greyed out while a job runs)."""
+    col = layout.column()
+    col.enabled = not context.window_manager.scorehmr_status.running
+    return context.scene.scorehmr, col
+
+
 class SCOREHMR_PT_capture(_SidebarPanel, bpy.types.Panel):
     """Footage, frame range, Capture motion, progress, Cancel and the last error."""
 
@@ -21,11 +28,8 @@ class SCOREHMR_PT_capture(_SidebarPanel, bpy.types.Panel):
     bl_label = "Motion Capture"
 
     def draw(self, context: bpy.types.Context) -> None:
-        layout = self.layout
-        settings = context.scene.scorehmr
-        st = context.window_manager.scorehmr_status
-        col = layout.column()
-        col.enabled = not st.running
+        layout, st = self.layout, context.window_manager.scorehmr_status
+        settings, col = _settings_column(self.layout, context)
         col.prop(settings, "source", expand=True)
         col.prop(settings, "filepath" if settings.source == "FILE" else "clip")
         col.prop(settings, "use_whole_clip")
@@ -67,11 +71,7 @@ class SCOREHMR_PT_motion(_SidebarPanel, bpy.types.Panel):
     bl_label = "Clean up Motion"
 
     def draw(self, context: bpy.types.Context) -> None:
-        layout = self.layout
-        settings = context.scene.scorehmr
-        st = context.window_manager.scorehmr_status
-        col = layout.column()
-        col.enabled = not st.running
+        settings, col = _settings_column(self.layout, context)
         col.prop(settings, "cleanup_strength")
         col.prop(settings, "cleanup_use_scene_range")
         sub = col.column(align=True)
@@ -94,10 +94,7 @@ class SCOREHMR_PT_retarget(_SidebarPanel, bpy.types.Panel):
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context: bpy.types.Context) -> None:
-        layout = self.layout
-        settings = context.scene.scorehmr
-        col = layout.column()
-        col.enabled = not context.window_manager.scorehmr_status.running
+        settings, col = _settings_column(self.layout, context)
         col.prop(settings, "retarget_source")
         col.prop(settings, "retarget_target")
         col.prop(settings, "retarget_preset")

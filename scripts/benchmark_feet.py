@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from cleanup_clips import DEFAULT_DATASET, FPS, MM, load_clips  # noqa: E402
+from cleanup_clips import FPS, MM, held_out_arguments, load_clips  # noqa: E402
 from cleanup_keys import key_noise  # noqa: E402
 from server.body.fast import LandmarkSkinning  # noqa: E402
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
@@ -87,12 +87,7 @@ def synthetic(skinning: LandmarkSkinning, prior, dataset: Path, clips: int, leng
 def main(argv: List[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=16)
-    parser.add_argument("--length", type=int, default=120)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="the pose dataset (build.py setup)")
-    parser.add_argument("--json", type=Path, default=None)
+    held_out_arguments(parser, length=120)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     skinning = LandmarkSkinning(load_body_model(default_body_model_path()))

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchmark_feet import f1  # noqa: E402
-from cleanup_clips import DEFAULT_DATASET, FPS, load_clips  # noqa: E402
+from cleanup_clips import FPS, held_out_arguments, load_clips  # noqa: E402
 from cleanup_keys import key_noise  # noqa: E402
 from server.body.fast import LandmarkSkinning  # noqa: E402
 from server.body.model import default_body_model_path, load_body_model, shaped_vertices  # noqa: E402
@@ -190,17 +190,12 @@ def print_table(title: str, table: Dict[str, Dict[str, float]]) -> None:
 def main(argv: List[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=16)
-    parser.add_argument("--length", type=int, default=150)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="the pose dataset (build.py setup)")
+    held_out_arguments(parser, length=150)
     parser.add_argument("--sample", type=Path, default=None, help="footage to capture (place off) and measure")
     parser.add_argument("--person", type=int, action="append", default=None,
                         help="with --sample: capture this person of its people listing (repeatable; default: the "
                              "most visible)")
     parser.add_argument("--result", type=Path, default=None, help="a capture result (made with --no-place)")
-    parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     body = load_body_model(default_body_model_path())

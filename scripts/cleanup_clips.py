@@ -2,6 +2,7 @@
 noise, the pelvis-aligned error, and the filter parameter grids (see benchmark_cleanup.py for the protocols)."""
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from typing import Optional, Tuple
@@ -20,6 +21,17 @@ DEFAULT_DATASET = Path("~/.cache/blender_scorehmr/pose_dataset.npz").expanduser(
 FPS = 30.0
 SG_GRID = [(w, o) for w in range(5, 42, 2) for o in range(1, 5) if o < w]     # Savitzky-Golay window / order
 BW_GRID = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0, 10.0]   # Butterworth Hz
+
+
+def held_out_arguments(parser: argparse.ArgumentParser, length: int) -> None:
+    """The options every held-out-clip benchmark of issue 7 takes: --clips, --length, --seed, --threads, --dataset,
+    --json."""
+    parser.add_argument("--clips", type=int, default=16)
+    parser.add_argument("--length", type=int, default=length)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="the pose dataset (build.py setup)")
+    parser.add_argument("--json", type=Path, default=None)
 
 
 def load_clips(path: Path, clips: int, length: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:

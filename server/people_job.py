@@ -99,25 +99,7 @@ def sample_indices(start: int, stop: int, step: int) -> List[int]:
 
 def iter_sampled(path: str, start: int, stop: int, step: int) -> Iterator[Tuple[int, np.ndarray]]:
     """Yield ``(frame_index, rgb)`` for :func:`sample_indices` only (frames between are grabbed, not converted)."""
-    wanted = set(sample_indices(start, stop, step))
-    cv2 = video._cv2()
-    capture = cv2.VideoCapture(path)
-    try:
-        index = 0
-        if start > 0:
-            capture.set(cv2.CAP_PROP_POS_FRAMES, start)
-            index = int(capture.get(cv2.CAP_PROP_POS_FRAMES))
-        while index < stop:
-            if not capture.grab():
-                return
-            if index in wanted:
-                ok, bgr = capture.retrieve()
-                if not ok:
-                    return
-                yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            index += 1
-    finally:
-        capture.release()
+    return video.iter_frames(path, start, stop, wanted=set(sample_indices(start, stop, step)))
 
 
 def discover(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn, cancelled: CancelFn,

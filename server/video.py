@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Iterator, Tuple
+from typing import Container, Iterator, Optional, Tuple
 
 from .errors import JobError
 
@@ -68,8 +68,10 @@ def resolve_range(info: VideoInfo, start: int, end: int) -> Tuple[int, int]:
     return first, stop
 
 
-def iter_frames(path: str, start: int, stop: int) -> Iterator[Tuple[int, "object"]]:
-    """Yield ``(frame_index, rgb)`` for frames ``start <= i < stop``; ``rgb`` is (H, W, 3) uint8.
+def iter_frames(path: str, start: int, stop: int,
+                wanted: Optional[Container[int]] = None) -> Iterator[Tuple[int, "object"]]:
+    """Yield ``(frame_index, rgb)`` for frames ``start <= i < stop`` (only those in ``wanted`` when given: the
+    others are grabbed, not decoded to RGB); ``rgb`` is (H, W, 3) uint8.
 
     Decodes sequentially (seeking only to ``start``) so frame indices stay exact; stops early if the
     container holds fewer frames than it claimed.
@@ -86,11 +88,14 @@ def iter_frames(path: str, start: int, stop: int) -> Iterator[Tuple[int, "object
                     return
                 index += 1
         while index < stop:
-            ok, bgr = capture.read()
+            ok = capture.grab()
+            if ok and (wanted is None or index in wanted):
+                ok, bgr = capture.retrieve()
+                if ok:
+                    yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             if not ok:
                 log.info("video ended at frame %d (container claimed %d)", index, stop)
                 return
-            yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             index += 1
     finally:
         capture.release()
