@@ -32,6 +32,7 @@ class CaptureRequest:
     body_mesh: bool = True  # add the skinned body mesh when the result has one
     views: Tuple[str, ...] = ()   # further synchronised clips (multi-view capture)
     refine: bool = True
+    initial: str = "temporal"     # the first estimate: "temporal" (windows of frames) or "learned" (per frame)
     iterations: int = 0           # 0 = the worker's default
     temporal: float = 1.0
     alternatives: int = 0         # > 0: that many alternative takes (Diff-HMR hypotheses) as extra actions

@@ -145,6 +145,7 @@ def _draw_people(layout: bpy.types.UILayout, settings) -> None:
 def _draw_fit(layout: bpy.types.UILayout, settings) -> None:
     """Refinement options and the multi-view clips."""
     box = layout.box()
+    box.prop(settings, "temporal_estimate")
     box.prop(settings, "refine")
     sub = box.column(align=True)
     sub.enabled = settings.refine

@@ -81,6 +81,10 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
                             "(no foot sliding); the contacts are keyed as scorehmr_contact_* curves", default=True)
     foot_strength: FloatProperty(name="Foot Strength", description="How firmly feet in contact are held (0 = off)",
                                  default=1.0, min=0.0, max=3.0, soft_max=2.0)
+    temporal_estimate: BoolProperty(name="Temporal Estimate",
+                                    description="Make the first estimate from windows of frames with the temporal "
+                                    "model (steadier and more accurate); off: frame by frame",
+                                    default=True)
     refine: BoolProperty(name="Refine (ScoreHMR)",
                          description="Refine the first estimate with the diffusion prior so the body matches the "
                                      "footage more closely and jitters less (slower; off: the regressor's estimate)",

@@ -24,7 +24,6 @@ import logging
 import math
 import sys
 import time
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Dict, List
 
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
 from server.body.rot6d import poses_to_x, rotmat_to_rotvec_torch, x_to_rotmats  # noqa: E402
+from server.calibration import read_qca  # noqa: E402
 from server.capture import run_detect  # noqa: E402
 from server.cleanup.methods import cleanup  # noqa: E402
 from server.cleanup.sequence import make_sequence  # noqa: E402
@@ -47,7 +47,6 @@ from server.refine.metrics import acceleration, pa_mpjpe  # noqa: E402
 from server.refine.pipeline import Models, PipelineSettings, run_pipeline  # noqa: E402
 
 log = logging.getLogger("benchmark_real")
-QCA_SUBPIXELS = 64.0   # Qualisys calibration files give pixel quantities in 1/64 pixel
 
 
 def detect_cached(videos: List[Path], out: Path) -> Path:
@@ -59,13 +58,8 @@ def detect_cached(videos: List[Path], out: Path) -> Path:
 
 
 def qca_cameras(path: Path) -> Dict[str, Dict[str, np.ndarray]]:
-    """Calib.qca.txt -> {serial: {"focal": pixels, "rotation": (3, 3)}}."""
-    cams = {}
-    for cam in ElementTree.parse(path).getroot().iter("camera"):
-        t, k = cam.find("transform").attrib, cam.find("intrinsic").attrib
-        rot = np.array([[float(t[f"r{i}{j}"]) for j in (1, 2, 3)] for i in (1, 2, 3)])
-        cams[cam.attrib["serial"]] = {"focal": float(k["focalLengthU"]) / QCA_SUBPIXELS, "rotation": rot}
-    return cams
+    """Calib.qca.txt -> {serial: {"focal": pixels, "rotation": (3, 3) world -> camera}} (:func:`read_qca`)."""
+    return {cam.name: {"focal": float(cam.K[0, 0]), "rotation": cam.R} for cam in read_qca(path)}
 
 
 def angle_deg(rot: np.ndarray) -> np.ndarray:

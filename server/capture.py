@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -40,7 +40,7 @@ class CaptureRequest:
     ``body_model``: an official SMPL model file, or empty for the built-in open body. ``views``: further clips
     of the same performance, synchronised with ``video`` frame for frame (multi-view capture). ``refine``,
     ``iterations`` (0 = default), ``temporal`` (temporal strength, 1 = default, 0 = off), ``initial``
-    (``learned`` or ``analytic``), ``hypotheses`` and ``align`` map to :class:`server.refine.pipeline.PipelineSettings`.
+    (``temporal``, ``learned`` or ``analytic``), ``hypotheses`` and ``align`` map to :class:`server.refine.pipeline.PipelineSettings`.
     ``place`` steadies the root depth and finds the ground, the foot contacts and the camera height; ``lock_feet``
     then holds the feet still during contacts at ``foot_strength`` (:mod:`server.world.capture_world`).
     """
@@ -54,7 +54,7 @@ class CaptureRequest:
     refine: bool = True
     iterations: int = 0
     temporal: float = 1.0
-    initial: str = "learned"
+    initial: str = "temporal"
     hypotheses: int = 0
     align: bool = False
     place: bool = True
@@ -256,11 +256,13 @@ def _load_models(path: str) -> "Models":
     return Models(model, is_builtin=not path)
 
 
-def _observations(image: np.ndarray, world: Optional[np.ndarray], info: video.VideoInfo) -> "Observations":
+def _observations(image: np.ndarray, world: Optional[np.ndarray], info: video.VideoInfo,
+                  frames: Sequence[int]) -> "Observations":
     import torch
     from .fitting.state import Observations
     return Observations.from_image(torch.from_numpy(image), info.width, info.height,
-                                   world=None if world is None else torch.from_numpy(world))
+                                   world=None if world is None else torch.from_numpy(world),
+                                   frames=torch.tensor(list(frames), dtype=torch.int64), fps=info.fps)
 
 
 def _align_view(found: Detections, other: Detections) -> Tuple[np.ndarray, np.ndarray]:
@@ -282,7 +284,7 @@ def _estimate(found: Detections, extra: List[Detections], info: video.VideoInfo,
     from .refine.pipeline import run_pipeline
 
     aligned = [_align_view(found, f) for f in [found] + extra]
-    views = [_observations(kp, wl[..., :3], info) for kp, wl in aligned]
+    views = [_observations(kp, wl[..., :3], info, found.frame_indices) for kp, wl in aligned]
     out = run_pipeline(models, views, settings, progress, cancelled)
     timings.update(out.seconds)
     arrays = result_arrays(models.body, out, info.width, info.height, info.fps)

@@ -103,8 +103,9 @@ def _fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, default=0, help="refinement quality: outer iterations "
                         "(default 0 = the worker's default)")
     parser.add_argument("--temporal", type=float, default=1.0, help="temporal smoothing strength (1 = default, 0 = off)")
-    parser.add_argument("--initial", choices=["learned", "analytic"], default="learned",
-                        help="initial estimate: the trained regressor (default) or the analytic solve")
+    parser.add_argument("--initial", choices=["temporal", "learned", "analytic"], default="temporal",
+                        help="initial estimate: the temporal regressor over windows of frames (default), the "
+                             "per-frame regressor, or the analytic solve")
     parser.add_argument("--align", action="store_true", help="HMDiff-style keypoint alignment in the early steps")
     parser.add_argument("--hypotheses", type=int, default=0, help="also store K alternative poses per frame (Diff-HMR)")
 

@@ -16,9 +16,10 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, Union
 
-PROTOCOL_VERSION = 4   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength, keep_root, lock_feet
+PROTOCOL_VERSION = 5   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength, keep_root, lock_feet
 #                        4: the capture's "place" stage, Submit.place and foot_strength, Result.notes;
 #                           job kind "people", Submit.person and person_boxes
+#                        5: Submit.initial "temporal" (the temporal regressor), the default
 
 # Job kinds (``Submit.kind``) and the stages each reports, in order; the add-on maps stages to panel text.
 KIND_STAGES: Dict[str, Tuple[str, ...]] = {
@@ -83,7 +84,8 @@ class Submit(Message):
     path of an official SMPL model file (.pkl or .npz) or empty for the built-in open body. ``views`` are further
     clips of the same performance, synchronised frame for frame with ``video`` (multi-view capture). ``refine``
     turns ScoreHMR refinement on; ``iterations`` (0 = the worker's default) is its quality; ``temporal`` scales
-    its temporal smoothing (1 = default, 0 = off); ``initial`` is ``learned`` (the regressor) or ``analytic``;
+    its temporal smoothing (1 = default, 0 = off); ``initial`` is ``temporal`` (the temporal regressor over windows of
+    frames, the default), ``learned`` (the per-frame regressor) or ``analytic``;
     ``hypotheses`` > 1 also stores that many alternative poses per frame; ``align`` turns on the HMDiff-style
     alignment in the early refinement steps.
 
@@ -119,7 +121,7 @@ class Submit(Message):
     refine: bool = True
     iterations: int = 0
     temporal: float = 1.0
-    initial: str = "learned"
+    initial: str = "temporal"
     hypotheses: int = 0
     align: bool = False
     motion: str = ""

@@ -3,7 +3,8 @@
 Tensors are float32 on the CPU unless a caller moves them. One view of N frames:
 ``keypoints`` (N, 33, 3) BlazePose image landmarks (pixels, confidence 0..1); ``world`` (N, 33, 3) BlazePose metric
 landmarks or None; ``focal`` (N,) pixels; ``centre`` (N, 2) principal point, pixels; ``image_size`` (N, 2) width,
-height. An estimate: ``x`` (N, 144) 6D pose (joint 0 = global orientation in the camera frame, OpenCV axes),
+height; optionally ``frames`` (N,) int64 the video frame numbers of the rows (a detection gap shows as a jump)
+and ``fps`` the footage's frame rate (None: unknown, taken as 30 and contiguous). An estimate: ``x`` (N, 144) 6D pose (joint 0 = global orientation in the camera frame, OpenCV axes),
 ``betas`` (N, B), ``transl`` (N, 3) SMPL translation in the camera frame (result-file convention).
 """
 from __future__ import annotations
@@ -28,6 +29,8 @@ class Observations:
     centre: Tensor
     image_size: Tensor
     world: Optional[Tensor] = None
+    frames: Optional[Tensor] = None
+    fps: Optional[float] = None
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
@@ -35,19 +38,24 @@ class Observations:
     def select(self, index: Tensor) -> "Observations":
         """The frames ``index`` (a LongTensor or bool mask) of this view."""
         return replace(self, keypoints=self.keypoints[index], focal=self.focal[index], centre=self.centre[index],
-                       image_size=self.image_size[index], world=None if self.world is None else self.world[index])
+                       image_size=self.image_size[index], world=None if self.world is None else self.world[index],
+                       frames=None if self.frames is None else self.frames[index])
 
     @staticmethod
     def from_image(keypoints: Tensor, width: float, height: float, focal: Optional[float] = None,
-                   world: Optional[Tensor] = None) -> "Observations":
+                   world: Optional[Tensor] = None, frames: Optional[Tensor] = None,
+                   fps: Optional[float] = None) -> "Observations":
         """Frames of one camera of ``width`` x ``height`` pixels; focal defaults to max(width, height) (the
-        worker's stated assumption), principal point at the image centre."""
+        worker's stated assumption), principal point at the image centre; ``frames`` and ``fps`` as in the module
+        docstring."""
         n = keypoints.shape[0]
         f = float(focal) if focal else float(max(width, height))
         return Observations(keypoints=keypoints.to(torch.float32), focal=torch.full((n,), f),
                             centre=torch.tensor([width / 2.0, height / 2.0]).expand(n, 2).clone(),
                             image_size=torch.tensor([float(width), float(height)]).expand(n, 2).clone(),
-                            world=None if world is None else world[..., :3].to(torch.float32))
+                            world=None if world is None else world[..., :3].to(torch.float32),
+                            frames=None if frames is None else torch.as_tensor(frames, dtype=torch.int64),
+                            fps=None if fps is None else float(fps))
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ def observations(kps: KeypointSet, view: int) -> Observations:
     width, height = (float(v) for v in kps.image_size[view])
     world = None if kps.world is None else torch.from_numpy(kps.world[view])
     return Observations.from_image(torch.from_numpy(kps.keypoints[view]), width, height,
-                                   float(kps.focal[view]), world)
+                                   float(kps.focal[view]), world, torch.from_numpy(kps.frame_indices.astype("int64")),
+                                   float(kps.fps))
 
 
 def refine_file(path: str, output: str, settings: PipelineSettings, body_model: str = "",

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODES = ("frame", "video", "multiview")
-INITIAL_METHODS = ("learned", "analytic")
+INITIAL_METHODS = ("temporal", "learned", "analytic")
 StatusFn = Callable[[str, int, int, str], None]   # (stage, done, total, message)
 
 
@@ -40,7 +40,7 @@ class PipelineSettings:
     ``threads``: torch threads for the fit. One by default: on a 2-core machine shared with Blender (and the
     detector) two OpenMP threads measured slower than one (they spin-wait on each other when a core is busy)."""
 
-    initial: str = "learned"
+    initial: str = "temporal"
     refine: bool = True
     mode: str = "video"
     iterations: int = 0
@@ -78,13 +78,19 @@ class Models:
     def __init__(self, body: BodyModel, is_builtin: bool) -> None:
         self.body, self.is_builtin = body, is_builtin
         self.skinning = LandmarkSkinning(body)
-        self._regressor, self._denoiser = None, None
+        self._regressor, self._temporal, self._denoiser = None, None, None
 
     def regressor(self):  # -> Regressor
         if self._regressor is None:
             from ..regressor.network import load_regressor
             self._regressor = load_regressor()
         return self._regressor
+
+    def temporal_regressor(self):  # -> TemporalRegressor
+        if self._temporal is None:
+            from ..regressor.temporal import load_temporal_regressor
+            self._temporal = load_temporal_regressor()
+        return self._temporal
 
     def denoiser(self):  # -> Denoiser
         if self._denoiser is None:
@@ -143,11 +149,18 @@ def _with_betas(models: Models, estimate: Estimate, betas: Tensor) -> Estimate:
 
 
 def initial_estimate(models: Models, obs: Observations, settings: PipelineSettings) -> Tuple[Estimate, str]:
-    """Per-frame start of one view and its name: the regressor (``regression``), or the analytic solve
-    (``analytic``: chosen, or as the logged fallback when the regressor's weights are missing or unusable and
-    world landmarks exist). With a user SMPL model the regressor's pose and camera are used and the shape is refit
-    by :func:`_shared_betas`."""
-    if settings.initial == "learned":
+    """Per-frame start of one view and its name: the temporal regressor over the clip (``temporal``, the
+    default), the per-frame regressor (``regression``; also the logged fallback when the temporal model's weights
+    are missing or unusable), or the analytic solve (``analytic``: chosen, or as the logged fallback when the
+    regressor's weights are missing or unusable and world landmarks exist). With a user SMPL model the
+    regressor's pose and camera are used and the shape is refit by :func:`_shared_betas`."""
+    if settings.initial == "temporal":
+        try:
+            from ..regressor.predict import regress_temporal
+            return regress_temporal(models.temporal_regressor(), models.skinning, obs), "temporal"
+        except WeightsError as exc:
+            log.warning("temporal regressor unavailable (%s); using the per-frame regressor", exc.message)
+    if settings.initial in ("learned", "temporal"):
         try:
             from ..regressor.predict import regress
             return regress(models.regressor(), models.skinning, obs), "regression"

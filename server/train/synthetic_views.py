@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -92,7 +92,7 @@ def look_at_rotation(azimuth: Tensor, elevation: Tensor, roll: Tensor) -> Tensor
     return rotvec_to_rotmat_torch(torch.stack([0 * roll, 0 * roll, roll], -1)) @ rot
 
 
-def _cameras(n: int, cfg: ViewConfig, g: torch.Generator) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+def cameras(n: int, cfg: ViewConfig, g: torch.Generator) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """-> rotation (N, 3, 3) world -> camera (with the pan that puts the person off-centre), image size (N, 2),
     focal (N,), the hips' centre in camera coordinates (N, 3)."""
     rad = math.pi / 180.0
@@ -141,7 +141,7 @@ def synthesize_views(skinning: LandmarkSkinning, poses: Tensor, g: torch.Generat
     """poses (N, 24, 3) axis-angle, root in SMPL's canonical world frame (y up) -> a random view of each."""
     n = poses.shape[0]
     betas = (torch.randn(n, skinning.num_betas, generator=g) * cfg.beta_std).clamp(-3.0, 3.0)
-    return _observe(skinning, poses, betas, _cameras(n, cfg, g), cfg, g)
+    return observe(skinning, poses, betas, cameras(n, cfg, g), cfg, g)
 
 
 def synthesize_clip_views(skinning: LandmarkSkinning, poses: Tensor, g: torch.Generator,
@@ -152,8 +152,8 @@ def synthesize_clip_views(skinning: LandmarkSkinning, poses: Tensor, g: torch.Ge
     at the same image point; the mocap's root translation is not used)."""
     t = poses.shape[0]
     betas = (torch.randn(1, skinning.num_betas, generator=g) * cfg.beta_std).clamp(-3.0, 3.0)
-    camera = tuple(c.expand(t, *c.shape[1:]).clone() for c in _cameras(1, cfg, g))
-    return _observe(skinning, poses, betas.expand(t, -1).clone(), camera, cfg, g)
+    camera = tuple(c.expand(t, *c.shape[1:]).clone() for c in cameras(1, cfg, g))
+    return observe(skinning, poses, betas.expand(t, -1).clone(), camera, cfg, g)
 
 
 def synthesize_multiview_clip(skinning: LandmarkSkinning, poses: Tensor, views: int, g: torch.Generator,
@@ -164,18 +164,19 @@ def synthesize_multiview_clip(skinning: LandmarkSkinning, poses: Tensor, views: 
     betas = (torch.randn(1, skinning.num_betas, generator=g) * cfg.beta_std).clamp(-3.0, 3.0).expand(t, -1).clone()
     out = []
     for _ in range(views):
-        camera = tuple(c.expand(t, *c.shape[1:]).clone() for c in _cameras(1, cfg, g))
-        out.append(_observe(skinning, poses, betas, camera, cfg, g))
+        camera = tuple(c.expand(t, *c.shape[1:]).clone() for c in cameras(1, cfg, g))
+        out.append(observe(skinning, poses, betas, camera, cfg, g))
     return out
 
 
-def _observe(skinning: LandmarkSkinning, poses: Tensor, betas: Tensor, camera: Tuple[Tensor, Tensor, Tensor, Tensor],
-             cfg: ViewConfig, g: torch.Generator) -> SyntheticViews:
-    """poses (N, 24, 3), betas (N, B), camera = :func:`_cameras`'s (rotation, size, focal, hips) per sample ->
-    the detector's view (per-sample noise, visibility and swaps drawn from ``g``)."""
+def observe(skinning: LandmarkSkinning, poses: Tensor, betas: Tensor, camera: Tuple[Tensor, Tensor, Tensor, Tensor],
+            cfg: ViewConfig, g: torch.Generator, posed: Optional[Tuple[Tensor, Tensor]] = None) -> SyntheticViews:
+    """poses (N, 24, 3) axis-angle or (N, 24, 3, 3), betas (N, B), camera = :func:`cameras`'s (rotation, size, focal, hips) per sample ->
+    the detector's view (per-sample noise, visibility and swaps drawn from ``g``). ``posed``: the body-frame
+    ``skinning(poses, betas)`` when the caller already has it."""
     n = poses.shape[0]
     with torch.no_grad():
-        joints, lms = skinning(poses, betas)                                  # (N, 24|33, 3) body frame
+        joints, lms = skinning(poses, betas) if posed is None else posed       # (N, 24|33, 3) body frame
     rot, size, focal, hips_cam = camera
     hips = 0.5 * (lms[:, _HIPS[0]] + lms[:, _HIPS[1]])
     centred = lms - hips[:, None]
@@ -197,6 +198,6 @@ def _observe(skinning: LandmarkSkinning, poses: Tensor, betas: Tensor, camera: T
     swap = torch.rand(n, generator=g) < cfg.swap_prob
     keypoints = torch.where(swap[:, None, None], keypoints[:, _SWAP], keypoints)
     world = torch.where(swap[:, None, None], world[:, _SWAP], world)
-    root = rot @ rotvec_to_rotmat_torch(poses[:, 0])
-    rotmats = torch.cat([root[:, None], rotvec_to_rotmat_torch(poses[:, 1:])], 1)
+    mats = poses if poses.shape[-2:] == (3, 3) else rotvec_to_rotmat_torch(poses)
+    rotmats = torch.cat([(rot @ mats[:, 0])[:, None], mats[:, 1:]], 1)
     return SyntheticViews(poses_to_x(rotmats), keypoints, world, size, focal, rot, betas, transl)

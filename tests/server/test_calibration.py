@@ -1,0 +1,138 @@
+"""Calibrated cameras: projection with distortion, its inverse, and the Pose2Sim TOML / Qualisys QCA readers."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from server.calibration import (QCA_FLIP, QCA_SUBPIXELS, CalibrationError, CameraCalibration, read_calibration,
+                                read_pose2sim_toml, read_qca, rodrigues_to_rotmat)
+from tests.server.camera_samples import body_points, look_at, ring
+
+
+def test_project_applies_the_opencv_distortion_and_hides_points_behind() -> None:
+    cam = look_at("a", (0.0, -4.0, 1.0))
+    point = np.array([[0.3, 0.5, 1.4]])
+    x, y, z = cam.R @ point[0] + cam.t
+    xn, yn = x / z, y / z
+    k1, k2, p1, p2, _ = cam.distortion
+    r2 = xn * xn + yn * yn
+    radial = 1 + k1 * r2 + k2 * r2 * r2
+    xd = xn * radial + 2 * p1 * xn * yn + p2 * (r2 + 2 * xn * xn)
+    yd = yn * radial + p1 * (r2 + 2 * yn * yn) + 2 * p2 * xn * yn
+    expected = [cam.K[0, 0] * xd + cam.K[0, 2], cam.K[1, 1] * yd + cam.K[1, 2]]
+    np.testing.assert_allclose(cam.project(point)[0], expected, atol=1e-9)
+    assert np.isnan(cam.project(np.array([[0.0, -6.0, 1.0]]))).all()
+
+
+def test_undistort_points_inverts_the_distortion() -> None:
+    cam = look_at("a", (3.0, -3.0, 2.0))
+    points = body_points(4).reshape(-1, 3)
+    ideal = (points @ cam.projection[:, :3].T + cam.projection[:, 3])
+    ideal = ideal[:, :2] / ideal[:, 2:]
+    np.testing.assert_allclose(cam.undistort_points(cam.project(points)), ideal, atol=1e-6)
+    np.testing.assert_allclose(cam.R @ cam.centre + cam.t, 0.0, atol=1e-12)
+
+
+def test_rodrigues_to_rotmat() -> None:
+    np.testing.assert_allclose(rodrigues_to_rotmat([0.0, 0.0, math.pi / 2]) @ [1.0, 0.0, 0.0], [0.0, 1.0, 0.0],
+                               atol=1e-12)
+    np.testing.assert_allclose(rodrigues_to_rotmat([0.0, 0.0, 0.0]), np.eye(3))
+
+
+def _rotvec(rot: np.ndarray) -> np.ndarray:
+    angle = math.acos(np.clip((np.trace(rot) - 1.0) / 2.0, -1.0, 1.0))
+    axis = np.array([rot[2, 1] - rot[1, 2], rot[0, 2] - rot[2, 0], rot[1, 0] - rot[0, 1]]) / (2.0 * math.sin(angle))
+    return axis * angle
+
+
+def _toml(cameras) -> str:
+    text = ""
+    for cam in cameras:
+        k, d, r = cam.K, cam.distortion, _rotvec(cam.R)
+        text += (f'[{cam.name}]\nname = "{cam.name}"\nsize = [ {cam.image_size[0]}.0, {cam.image_size[1]}.0]\n'
+                 f"matrix = [ [ {k[0, 0]!r}, 0.0, {k[0, 2]!r}], [ 0.0, {k[1, 1]!r}, {k[1, 2]!r}], [ 0.0, 0.0, 1.0]]\n"
+                 f"distortions = [ {d[0]!r}, {d[1]!r}, {d[2]!r}, {d[3]!r}]\n"
+                 f"rotation = [ {r[0]!r}, {r[1]!r}, {r[2]!r}]\ntranslation = [ {cam.t[0]!r}, {cam.t[1]!r}, {cam.t[2]!r}]\n"
+                 "fisheye = false\n\n")
+    return text + "[metadata]\nadjusted = false\nerror = 0.0\n"
+
+
+def test_pose2sim_toml_round_trip(tmp_path: Path) -> None:
+    cameras = ring(3)
+    path = tmp_path / "Calib.toml"
+    path.write_text(_toml(cameras))
+    read = read_calibration(path)
+    assert [c.name for c in read] == ["cam01", "cam02", "cam03"] and read[0].image_size == (1080, 1920)
+    points = body_points(2).reshape(-1, 3)
+    for ours, theirs in zip(read, cameras):
+        np.testing.assert_allclose(ours.R, theirs.R, atol=1e-9)
+        np.testing.assert_allclose(ours.project(points), theirs.project(points), atol=1e-6)
+
+
+def _qca(cameras, left: int = 0, top: int = 0) -> str:
+    """A Qualisys export of ``cameras``: 1/64 px intrinsics, pose as camera position (mm) + rotation by column."""
+    body = ""
+    for cam in cameras:
+        stored = QCA_FLIP @ cam.R
+        pos = cam.centre * 1000.0
+        r = " ".join(f'r{i + 1}{j + 1}="{stored[i, j]!r}"' for i in range(3) for j in range(3))
+        k, d, s = cam.K, cam.distortion, QCA_SUBPIXELS
+        w, h = cam.image_size
+        body += (f'<camera serial="{cam.name}" model="none"><fov_video left="{left}" top="{top}" '
+                 f'right="{left + w - 1}" bottom="{top + h - 1}"/>'
+                 f'<transform {r} x="{pos[0]!r}" y="{pos[1]!r}" z="{pos[2]!r}"/>'
+                 f'<intrinsic focalLengthU="{k[0, 0] * s!r}" focalLengthV="{k[1, 1] * s!r}" '
+                 f'centerPointU="{(k[0, 2] + left) * s!r}" centerPointV="{(k[1, 2] + top) * s!r}" '
+                 f'radialDistortion1="{d[0]!r}" radialDistortion2="{d[1]!r}" radialDistortion3="0" '
+                 f'tangentalDistortion1="{d[2]!r}" tangentalDistortion2="{d[3]!r}"/></camera>')
+    return f"<?xml version='1.0'?><calibration><cameras>{body}</cameras></calibration>"
+
+
+def test_qca_reads_subpixels_millimetres_and_the_camera_pose(tmp_path: Path) -> None:
+    cameras = ring(2)
+    path = tmp_path / "Calib.qca.txt"
+    path.write_text(_qca(cameras[::-1], left=8, top=4))
+    read = read_calibration(path)
+    assert [c.name for c in read] == ["cam01", "cam02"]
+    points = body_points(2).reshape(-1, 3)
+    for ours, theirs in zip(read, cameras):
+        assert ours.image_size == theirs.image_size
+        np.testing.assert_allclose(ours.centre, theirs.centre, atol=1e-9)
+        np.testing.assert_allclose(ours.project(points), theirs.project(points), atol=1e-6)
+
+
+GOOD = _toml(ring(1))
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[cam01\nname = 1", "not valid TOML"),
+    (GOOD.replace("rotation =", "rot ="), "lacks rotation"),
+    (GOOD.replace("[ 0.0, 0.0, 1.0]]", "[ 0.0, 0.0]]"), "camera matrix"),
+    (GOOD.replace("fisheye = false", "fisheye = true"), "fisheye"),
+    (GOOD.replace("distortions = [", "distortions = [ 0.1, 0.2, 0.3,"), "distortion"),
+    ("[metadata]\nerror = 0.0\n", "no camera"),
+    ('title = "x"\n', "not a camera table"),
+])
+def test_malformed_toml_is_a_clear_error(tmp_path: Path, text: str, words: str) -> None:
+    path = tmp_path / "Calib.toml"
+    path.write_text(text)
+    with pytest.raises(CalibrationError) as info:
+        read_pose2sim_toml(path)
+    assert words in info.value.message and info.value.hint and isinstance(info.value, ValueError)
+
+
+def test_malformed_qca_and_unknown_files_are_clear_errors(tmp_path: Path) -> None:
+    bad_xml = tmp_path / "a.qca.txt"
+    bad_xml.write_text("<calibration><cameras>")
+    missing = tmp_path / "b.qca.txt"
+    missing.write_text(_qca(ring(1)).replace('focalLengthU="', 'focalU="'))
+    for path, words in ((bad_xml, "not a Qualisys"), (missing, "lacks focalLengthU")):
+        with pytest.raises(CalibrationError, match=words):
+            read_qca(path)
+    with pytest.raises(CalibrationError, match="unknown calibration format"):
+        read_calibration(tmp_path / "calib.json")
+    with pytest.raises(CalibrationError, match="not a rotation"):
+        CameraCalibration("x", (10, 10), np.eye(3), np.zeros(4), np.diag([1.0, 1.0, -1.0]), np.zeros(3))
