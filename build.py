@@ -10,6 +10,8 @@ extension zip with the worker bundled inside, in ``dist/``), ``validate`` (Blend
 mocap archive from ../shared into the cache, build the pose dataset, train the diffusion prior into
 ``server/assets/weights/prior.pt``; extra arguments go to the trainer, e.g. ``--minutes 45``; by default ``--steps`` of the shipped run),
 ``train-regressor`` (the same data, the initial-estimate regressor into ``server/assets/weights/regressor.pt``),
+``train-temporal`` (the temporal regressor on windows of the same data, on top of the shipped per-frame regressor,
+into ``server/assets/weights/temporal_regressor.pt``),
 ``benchmark`` (the refinement benchmarks on synthetic held-out subjects and on the real Sports2D and Pose2Sim clips).
 
 Runs on the system Python (3.11) with the standard library only; everything else runs inside ``.venv``.
@@ -98,6 +100,7 @@ def fetch_sample() -> Path:
 
 
 MULTIVIEW_WHEEL = "pose2sim==0.10.49"
+# The wheel ships the demo's calibration only as Calib.qca.txt (no Pose2Sim Calib*.toml; checked in 0.10.49).
 MULTIVIEW_MEMBERS = {f"Pose2Sim/Demo_SinglePerson/{member}": Path(member).name for member in
                      ("videos/cam01.mp4", "videos/cam02.mp4", "videos/cam03.mp4", "videos/cam04.mp4",
                       "calibration/Calib.qca.txt")}
@@ -127,9 +130,10 @@ def fetch_multiview() -> Path:
 
 
 def benchmark(extra: list) -> int:
-    """The benchmarks: refinement on synthetic held-out subjects (needs the pose dataset), the real clips, keyframe
-    cleanup and foot locking on held-out mocap clips, and the capture's world placement (synthetic cameras and the
-    Sports2D clip). ``extra`` goes to benchmark_refine.py."""
+    """The benchmarks: refinement on synthetic held-out subjects (needs the pose dataset), the real clips (and each
+    Pose2Sim view alone against the four views' triangulation), keyframe cleanup and foot locking on held-out mocap
+    clips, and the capture's world placement (synthetic cameras and the Sports2D clip). ``extra`` goes to
+    benchmark_refine.py."""
     dataset = pose_dataset()
     fetch_multiview()
     env = {**os.environ, "SCOREHMR_CACHE": str(cache_dir())}
@@ -138,6 +142,8 @@ def benchmark(extra: list) -> int:
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_real.py"),
                                    "--sample", str(sample_video()), "--multiview", str(multiview_dir())],
                                   cwd=ROOT, env=env).returncode
+    code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_pose2sim.py"),
+                                   "--multiview", str(multiview_dir()), "--threads", "1"], cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_cleanup.py"), "--dataset",
                                    str(dataset), "--threads", "1"], cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_feet.py"), "--dataset",
@@ -208,6 +214,7 @@ PRIOR_STEPS = 46003  # the shipped checkpoint's run (30.5 minutes on the 2-core 
 
 
 REGRESSOR_STEPS = 12000  # the shipped regressor's run, on one thread (see regressor.json for its minutes)
+TEMPORAL_STEPS = 3600    # the shipped temporal regressor's run, on two threads (temporal_regressor.json)
 
 
 def pose_dataset() -> Path:
@@ -246,7 +253,7 @@ def main(argv: list) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["setup", "test", "demo", "build", "validate", "stage", "train-prior",
-                                            "train-regressor", "benchmark"])
+                                            "train-regressor", "train-temporal", "benchmark"])
     args, rest = parser.parse_known_args(argv)
     if args.command == "setup":
         setup()
@@ -260,6 +267,8 @@ def main(argv: list) -> int:
         return benchmark(rest)
     elif args.command == "train-regressor":
         return train("regressor", "regressor.pt", REGRESSOR_STEPS, 1, rest)
+    elif args.command == "train-temporal":
+        return train("temporal_regressor", "temporal_regressor.pt", TEMPORAL_STEPS, 2, rest)
     elif args.command == "stage":
         print(stage())
     else:

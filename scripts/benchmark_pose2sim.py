@@ -162,8 +162,8 @@ def mean_over_views(per_view: List[Dict[str, Dict[str, object]]], row: str, key:
 def print_tables(per_view: List[Dict[str, Dict[str, object]]], ref_jitter: float, names: Sequence[str],
                  calibrated: List[Dict[str, float]]) -> None:
     rows = list(per_view[0])
-    frames = [v[WORLD_ROW]["frames"] for v in per_view]
-    print(f"\nEach view alone against the triangulated reference ({min(frames)}-{max(frames)} frames, 12 limb "
+    frames = sorted({v[WORLD_ROW]["frames"] for v in per_view})
+    print(f"\nEach view alone against the triangulated reference ({'-'.join(map(str, frames))} frames, 12 limb "
           "landmarks)")
     cams = " ".join(f"{n:>6}" for n in names)
     print(f"{'method':<28}{'PA-MPJPE mm ' + cams + '   mean':>48}{'jitter mm/f^2 ' + cams + '   mean':>50}")
@@ -244,7 +244,7 @@ def main(argv: List[str] = None) -> int:
     torch.set_num_threads(args.threads)
     cameras, kps, ref = load_reference(args.multiview.resolve())
     names = [c.name for c in cameras]
-    reference = reference_figures(ref)
+    reference = reference_figures(ref, kps, cameras)
     heights = camera_heights(ref, cameras)
     print_reference(reference, cameras, heights)
     noise = noise_statistics(kps, ref, cameras)

@@ -40,7 +40,8 @@ from server.fitting.state import Estimate, Observations, posed_body, reproject  
 from server.refine.metrics import accel_error, mpjpe, pa_mpjpe  # noqa: E402
 from server.refine.optimise import OptimiseSettings, optimise  # noqa: E402
 from server.regressor.network import load_regressor  # noqa: E402
-from server.regressor.predict import regress  # noqa: E402
+from server.regressor.predict import regress, regress_temporal  # noqa: E402
+from server.regressor.temporal import load_temporal_regressor  # noqa: E402
 from server.train.pose_data import dataset_api  # noqa: E402
 from server.train.synthetic_views import SyntheticViews, synthesize_clip_views, synthesize_views  # noqa: E402
 
@@ -227,6 +228,39 @@ def multiview_figures(skinning: LandmarkSkinning, regressor: torch.nn.Module, pr
     return table
 
 
+def iteration_rows(prior: torch.nn.Module, skinning: LandmarkSkinning, counts: str) -> Dict[str, Method]:
+    """``+ ScoreHMR, K iterations`` rows (video mode) for each K in the comma-separated ``counts``."""
+    from server.refine.scorehmr import RefineSettings, refine
+
+    def make(k: int) -> Method:
+        settings = RefineSettings.for_quality(k, 1.0)
+        return lambda obs, start, video: refine(prior, skinning, obs, start, settings,
+                                                mode="video" if video else "frame").estimate
+    return {f"+ ScoreHMR, {int(k)} iterations": make(int(k)) for k in counts.split(",") if k.strip()}
+
+
+def video_from_temporal(args: argparse.Namespace, skinning: LandmarkSkinning, prior: torch.nn.Module,
+                        rows: Dict[str, Method], batches: List[Batch], figures: Dict[str, object]) -> None:
+    """The video rows again from the temporal regressor's start (same clips), and the iteration sweeps."""
+    if args.iterations:
+        sweep = iteration_rows(prior, skinning, args.iterations)
+        start = lambda obs: shared_betas(skinning, regress(load_regressor(args.regressor), skinning, obs))  # noqa
+        figures["video_iterations"] = run_batches(batches, start, sweep, skinning, True)
+        print_table("Video, per-frame start: ScoreHMR outer iterations", figures["video_iterations"])
+    if args.no_temporal:
+        return
+    temporal = load_temporal_regressor(args.temporal)
+    start = lambda obs: shared_betas(skinning, regress_temporal(temporal, skinning, obs))  # noqa: E731
+    named = {("temporal regression" if name == ROWS[0] else name): fn for name, fn in rows.items()}
+    figures["video_temporal"] = run_batches(batches, start, named, skinning, True)
+    print_table(f"Video from the temporal regressor's start (same {len(batches)} clips)", figures["video_temporal"])
+    if args.iterations:
+        figures["video_temporal_iterations"] = run_batches(batches, start, iteration_rows(prior, skinning,
+                                                                                           args.iterations),
+                                                           skinning, True)
+        print_table("Video, temporal start: ScoreHMR outer iterations", figures["video_temporal_iterations"])
+
+
 def print_table(title: str, table: Dict[str, Dict[str, float]]) -> None:
     print(f"\n{title}")
     print(f"{'':28s} {'MPJPE':>8s} {'PA-MPJPE':>9s} {'accel':>8s} {'2D px':>8s} {'s/frame':>9s}")
@@ -245,6 +279,12 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--clip-length", type=int, default=240)
     parser.add_argument("--regressor", type=Path, default=None, help="regressor checkpoint (default: resolved)")
     parser.add_argument("--prior", type=Path, default=None, help="prior checkpoint (default: resolved)")
+    parser.add_argument("--temporal", type=Path, default=None,
+                        help="temporal regressor checkpoint (default: resolved; video mode also runs every row "
+                             "from its start)")
+    parser.add_argument("--no-temporal", action="store_true", help="skip the rows from the temporal start")
+    parser.add_argument("--iterations", default="",
+                        help="comma-separated ScoreHMR outer iterations to compare from each video start")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=OptimiseSettings().steps, help="optimisation steps")
@@ -283,6 +323,7 @@ def main(argv: List[str]) -> int:
         figures["video"] = run_batches(batches, start, rows, skinning, True)
         print_table(f"Video: {len(batches)} held-out clips x {args.clip_length} frames, {args.threads} threads",
                     figures["video"])
+        video_from_temporal(args, skinning, prior, rows, batches, figures)
     if args.views > 1 and args.mv_clips > 0:
         figures["multiview"] = multiview_figures(skinning, regressor, prior, poses, clip_id, args.mv_clips,
                                                  args.clip_length, args.views, args.seed)

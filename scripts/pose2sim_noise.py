@@ -128,8 +128,9 @@ def world_stats(world: np.ndarray, ref: Reference, seen: np.ndarray) -> Dict[str
     size = 1.0 / scale
     groups = {name: {k: v for k, v in stats.items() if k != "outliers"}
               for name, stats in group_stats(residual, ref.frame_indices).items()}
-    return {"groups": groups, "size_ratio": {"median": float(np.median(size)), "std": float(np.std(size)),
-                                             "p10": float(np.percentile(size, 10)), "p90": float(np.percentile(size, 90))}}
+    spread = {"median": float(np.median(size)), "std": float(np.std(size)), "p10": float(np.percentile(size, 10)),
+              "p90": float(np.percentile(size, 90))}
+    return {"groups": groups, "size_ratio": spread}
 
 
 def view_stats(kps: KeypointSet, ref: Reference, camera: CameraCalibration, view: int) -> Dict[str, object]:
@@ -183,8 +184,8 @@ def print_noise(stats: Dict[str, object]) -> None:
     print("median residual % by visibility " + ", ".join(
         f"{b}: {100 * _mean_over_views(stats, 'visibility', b, 'median'):.2f}" for b in bins))
     for name, view in stats["views"].items():
-        swaps = ", ".join(f"{limb} {100 * s['share']:.1f}% ({s['runs']} runs, longest {max(s['run_lengths'], default=0)})"
-                          for limb, s in view["swaps"].items())
+        swaps = ", ".join(f"{limb} {100 * s['share']:.1f}% ({s['runs']} runs, longest "
+                          f"{max(s['run_lengths'], default=0)})" for limb, s in view["swaps"].items())
         size = view["world"]["size_ratio"]
         print(f"{name}: box {view['box_height_px']:.0f} px; left/right swaps {swaps}; world size ratio "
               f"{size['median']:.3f} (p10 {size['p10']:.3f}, p90 {size['p90']:.3f})")

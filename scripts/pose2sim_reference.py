@@ -7,9 +7,10 @@ following the person the other views see) and ``four_views_reference.keypoints.n
 with the calibrated focal lengths).
 
 Why the re-detection: the capture follows the most visible person of the first view, and in cam01 that is a
-bystander standing still in the background, not the performer; so each view is checked against the others
-(leave-one-out triangulation reprojected into it) and a view whose detections disagree by more than
-:data:`WRONG_PERSON` of the person's height is detected again, guided by the boxes of that reprojection.
+bystander standing still in the background, not the performer. So the view whose removal leaves the other views
+most consistent is checked against them (their triangulation reprojected into it); when its detections disagree
+by more than :data:`WRONG_PERSON` of the person's height it is detected again, guided by the boxes of that
+reprojection (repeated while 3 views remain).
 """
 from __future__ import annotations
 
@@ -74,13 +75,34 @@ def leave_one_out(keypoints: np.ndarray, cameras: Sequence[CameraCalibration], v
     return reprojected(tri.points, cameras[view])
 
 
+def _confident(keypoints: np.ndarray) -> np.ndarray:
+    """(..., 33, 3) detections -> (..., 33, 2) pixels, NaN where the confidence is below 0.5."""
+    return np.where(keypoints[..., 2:3] >= 0.5, keypoints[..., :2], np.nan)
+
+
 def disagreement(keypoints: np.ndarray, cameras: Sequence[CameraCalibration], view: int) -> float:
-    """Median distance (fraction of the box height) between a view's confident detections (>= 0.5) and the other
-    views' triangulation reprojected into it."""
-    proj = leave_one_out(keypoints, cameras, view)
-    dist = np.linalg.norm(keypoints[view, ..., :2] - proj, axis=-1) / box_heights(proj)[:, None]
-    dist[keypoints[view, ..., 2] < 0.5] = np.nan
+    """Median distance (fraction of the detected box height) between a view's confident detections (>= 0.5) and
+    the other views' triangulation reprojected into it."""
+    image = _confident(keypoints[view])
+    dist = np.linalg.norm(image - leave_one_out(keypoints, cameras, view), axis=-1) / box_heights(image)[:, None]
     return float(np.nanmedian(dist)) if np.isfinite(dist).any() else float("inf")
+
+
+def consistency(keypoints: np.ndarray, cameras: Sequence[CameraCalibration]) -> float:
+    """Median reprojection error (fraction of each view's detected box height) of the views' own triangulation."""
+    tri = triangulate(keypoints[..., :2], keypoints[..., 2], cameras)
+    heights = box_heights(_confident(keypoints))[..., None]                    # (V, N, 1)
+    error = np.where(tri.used, tri.residual_px, np.nan) / heights
+    return float(np.nanmedian(error)) if np.isfinite(error).any() else float("inf")
+
+
+def odd_view_out(keypoints: np.ndarray, cameras: Sequence[CameraCalibration]) -> int:
+    """The view whose removal leaves the most consistent other views (the one most likely on someone else)."""
+    views = range(len(cameras))
+    rest = [consistency(keypoints[[o for o in views if o != v]], [cameras[o] for o in views if o != v])
+            for v in views]
+    log.info("the other views' consistency without each view (box heights): %s", np.round(rest, 3).tolist())
+    return int(np.argmin(rest))
 
 
 def guided_detection(video: Path, frames: np.ndarray, boxes: np.ndarray, out: Path) -> Path:
@@ -109,13 +131,14 @@ def consistent_keypoints(folder: Path, cameras: Sequence[CameraCalibration]) -> 
     out = folder / "four_views_reference.keypoints.npz"
     if out.exists():
         return load_keypoints(str(out))
-    kps = load_keypoints(str(detect_cached([folder / f"{n}.mp4" for n in CAMERAS], folder / "four_views.keypoints.npz")))
+    videos = [folder / f"{n}.mp4" for n in CAMERAS]
+    kps = load_keypoints(str(detect_cached(videos, folder / "four_views.keypoints.npz")))
     keypoints, world = kps.keypoints.copy(), kps.world.copy()
     for _ in range(len(CAMERAS) - 2):
-        errors = [disagreement(keypoints, cameras, v) for v in range(len(CAMERAS))]
-        worst = int(np.argmax(errors))
-        log.info("views' disagreement with the others (box heights): %s", np.round(errors, 3).tolist())
-        if errors[worst] <= WRONG_PERSON:
+        worst = odd_view_out(keypoints, cameras)
+        error = disagreement(keypoints, cameras, worst)
+        log.info("%s disagrees with the other views by %.3f box heights", CAMERAS[worst], error)
+        if error <= WRONG_PERSON:
             break
         proj = leave_one_out(keypoints, cameras, worst)
         with np.errstate(invalid="ignore"):
@@ -182,12 +205,16 @@ def camera_heights(ref: Reference, cameras: Sequence[CameraCalibration]) -> List
     return [float(c.centre @ ref.up - ref.floor) for c in cameras]
 
 
-def reference_figures(ref: Reference) -> Dict[str, object]:
-    """The verification of the reference: per view the median reprojection error (pixels) of the landmarks it was
-    used for, and the share of its confident detections the robust step dropped; counts of what was triangulated."""
+def reference_figures(ref: Reference, kps: KeypointSet, cameras: Sequence[CameraCalibration]) -> Dict[str, object]:
+    """The verification of the reference: per view the median reprojection error (pixels, and in % of the
+    person's box height) of the landmarks it was used for, and the share of its confident detections (>= 0.5) the
+    robust step dropped; counts of what was triangulated."""
     tri = ref.tri
     used_err = np.where(tri.used, tri.residual_px, np.nan)
-    return {"median_reprojection_px": [float(np.nanmedian(e)) for e in used_err],
+    heights = [float(np.nanmedian(box_heights(reprojected(ref.points, c)))) for c in cameras]
+    confident = (kps.keypoints[..., 2] >= 0.5) & np.isfinite(tri.points[..., 0])[None]
+    return {"median_reprojection_px": [float(np.nanmedian(e)) for e in used_err], "box_height_px": heights,
+            "dropped_share": [float((c & ~u).sum() / max(c.sum(), 1)) for c, u in zip(confident, tri.used)],
             "views_per_landmark": float(tri.used.sum(0)[np.isfinite(tri.points[..., 0])].mean()),
             "frames": int(len(ref.valid)), "frames_with_all_limbs": int(ref.valid.sum()),
             "landmarks_triangulated": int(np.isfinite(tri.points[..., 0]).sum()),
@@ -202,9 +229,11 @@ def print_reference(figures: Dict[str, object], cameras: Sequence[CameraCalibrat
     axis = "xyz"[int(np.argmax(np.abs(figures["up_axis"])))]
     sign = "+" if max(figures["up_axis"], key=abs) > 0 else "-"
     print(f"world up = {sign}{axis} (hip -> shoulder), floor at {figures['floor_m']:+.3f} m along it")
-    print(f"{'camera':<8}{'median reproj px':>18}{'height above floor m':>22}")
-    for cam, px, height in zip(cameras, figures["median_reprojection_px"], heights):
-        print(f"{cam.name:<8}{px:>18.1f}{height:>22.3f}")
+    print(f"{'camera':<8}{'median reproj px':>18}{'% of box':>10}{'dropped':>9}{'height above floor m':>22}")
+    for v, (cam, height) in enumerate(zip(cameras, heights)):
+        px = figures["median_reprojection_px"][v]
+        print(f"{cam.name:<8}{px:>18.1f}{100 * px / figures['box_height_px'][v]:>9.1f}%"
+              f"{100 * figures['dropped_share'][v]:>8.1f}%{height:>22.3f}")
 
 
 def load_reference(folder: Path) -> Tuple[List[CameraCalibration], KeypointSet, Reference]:

@@ -7,8 +7,13 @@ right, y down, z forward), then the distortion on the normalised coordinates, th
   [w, h], ``matrix`` (3, 3), ``distortions`` [k1, k2, p1, p2(, k3)], ``rotation`` (a Rodrigues vector,
   world->camera), ``translation`` (metres, world->camera), ``fisheye``; a ``[metadata]`` table is skipped).
 - :func:`read_qca`: Qualisys ``.qca.txt`` (XML). Its pixel quantities are in 1/64 pixel (focal length, principal
-  point, sensor), its ``transform`` is the camera's pose in the world (position in millimetres, a rotation stored
-  by column), and its camera looks along -z with y up; read as Pose2Sim's ``calib_qca_fun`` converts it.
+  point, sensor; the principal point counts from the sensor's corner, so ``fov_video``'s left/top is taken off),
+  its ``transform`` is the camera's pose in the world (position in millimetres, a rotation stored by column), and
+  its camera looks along -z with y up; read as Pose2Sim's ``calib_qca_fun`` converts it. Checked on the Pose2Sim
+  demo by triangulating BlazePose on its four views: 8-13 px median reprojection error (about 1.4% of the
+  person's height, the detector's own disagreement between views), against 130-200 px with the rotation read by
+  row. The distortion coefficients are taken as they are (normalised coordinates); Pose2Sim divides them by 64
+  too, which the demo cannot tell apart (<= 3.6 px anywhere on the body, 0.02 px on the median residual).
 - :func:`read_calibration` picks one by the file name.
 
 A file that cannot be used raises :class:`CalibrationError` (a ValueError) with a message and a hint.

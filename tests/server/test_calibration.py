@@ -55,7 +55,8 @@ def _toml(cameras) -> str:
         text += (f'[{cam.name}]\nname = "{cam.name}"\nsize = [ {cam.image_size[0]}.0, {cam.image_size[1]}.0]\n'
                  f"matrix = [ [ {k[0, 0]!r}, 0.0, {k[0, 2]!r}], [ 0.0, {k[1, 1]!r}, {k[1, 2]!r}], [ 0.0, 0.0, 1.0]]\n"
                  f"distortions = [ {d[0]!r}, {d[1]!r}, {d[2]!r}, {d[3]!r}]\n"
-                 f"rotation = [ {r[0]!r}, {r[1]!r}, {r[2]!r}]\ntranslation = [ {cam.t[0]!r}, {cam.t[1]!r}, {cam.t[2]!r}]\n"
+                 f"rotation = [ {r[0]!r}, {r[1]!r}, {r[2]!r}]\n"
+                 f"translation = [ {cam.t[0]!r}, {cam.t[1]!r}, {cam.t[2]!r}]\n"
                  "fisheye = false\n\n")
     return text + "[metadata]\nadjusted = false\nerror = 0.0\n"
 

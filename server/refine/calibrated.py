@@ -1,0 +1,105 @@
+"""Multi-view with known cameras: one body in one world frame, seen by V calibrated cameras.
+
+Uncalibrated multi-view (:func:`.scorehmr.refine_multiview`) shares the body pose between the views but leaves each
+view its own global orientation and camera translation. With the cameras' extrinsics known (``R_v``, ``t_v``: world
+-> camera v, metres) the body has ONE orientation and ONE position in the world; here both are fused:
+
+- orientation: the chordal mean of the views' ``R_v^T G_v`` (G_v the global orientation seen by view v), weighted
+  by how many confident landmarks each view has in the frame, projected back onto a rotation (SVD);
+- position: the SMPL translation in the world ``T`` that minimises the confidence-weighted linearised reprojection
+  error of the posed body's 33 landmarks in ALL views at once (linear least squares, 3 unknowns per frame: a
+  triangulation of the whole body), so depth is measured from the cameras' baseline instead of the body's size.
+
+Each view's estimate is then the same world body seen by that camera. Body pose and betas are left as they are.
+SMPL's root rotates about the rest pelvis ``J0``: a world body (G_w, T_w) is, in camera v, ``G_v = R_v G_w`` and
+``T_v = R_v (J0 + T_w) + t_v - J0``. Keypoints must be undistorted pixels (``CameraCalibration.undistort_points``)
+with the cameras' own focal length and principal point in the Observations.
+"""
+from __future__ import annotations
+
+from typing import List, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from ..body.fast import LandmarkSkinning
+from ..body.rot6d import rotmat_to_rot6d, x_to_rotmats
+from ..fitting.state import Estimate, Observations
+
+MIN_CONFIDENCE = 0.3
+RIDGE = 1e-6
+
+
+def project_to_rotation(m: Tensor) -> Tensor:
+    """(..., 3, 3) matrices -> the nearest rotations (SVD, determinant +1)."""
+    u, _, vh = torch.linalg.svd(m)
+    d = torch.sign(torch.linalg.det(u @ vh))
+    fix = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
+    return u @ fix @ vh
+
+
+def view_weights(views: Sequence[Observations]) -> Tensor:
+    """(V, N) each view's number of landmarks with confidence >= MIN_CONFIDENCE per frame (at least 1e-3)."""
+    return torch.stack([(v.keypoints[..., 2] >= MIN_CONFIDENCE).sum(-1).to(torch.float32) for v in views]) + 1e-3
+
+
+def world_orientation(global_views: Tensor, rotations: Tensor, weights: Tensor) -> Tensor:
+    """G_v (V, N, 3, 3) camera-frame global orientations, R_v (V, 3, 3), weights (V, N) -> (N, 3, 3) in the world."""
+    in_world = rotations.transpose(1, 2)[:, None] @ global_views
+    return project_to_rotation((weights[..., None, None] * in_world).sum(0))
+
+
+def world_translation(skinning: LandmarkSkinning, rotmats: Tensor, betas: Tensor, views: Sequence[Observations],
+                      rotations: Tensor, translations: Tensor) -> Tensor:
+    """World-frame pose (N, 24, 3, 3), betas (N, B), V views, R_v (V, 3, 3), t_v (V, 3) -> SMPL translation (N, 3)
+    in the world. Each confident landmark l of view v gives ``f (r0 . (P + T) + t_x) = du (r2 . (P + T) + t_z)``
+    (and the same in y), linear in T; the normal equations are solved per frame (a small ridge keeps frames
+    that no view sees finite)."""
+    with torch.no_grad():
+        _, points = skinning(rotmats, betas)                                   # (N, 33, 3), no translation
+    n = points.shape[0]
+    ata = torch.zeros(n, 3, 3)
+    atb = torch.zeros(n, 3)
+    for v, obs in enumerate(views):
+        r, t = rotations[v], translations[v]
+        conf = obs.keypoints[..., 2]
+        w = torch.where(conf >= MIN_CONFIDENCE, conf, torch.zeros_like(conf))          # (N, 33)
+        f = obs.focal[:, None]
+        rp = torch.einsum("ab,nlb->nla", r, points) + t                              # (N, 33, 3)
+        for axis in (0, 1):
+            du = obs.keypoints[..., axis] - obs.centre[:, None, axis]               # (N, 33)
+            rows = f[..., None] * r[axis] - du[..., None] * r[2]                     # (N, 33, 3)
+            rhs = du * rp[..., 2] - f * rp[..., axis]
+            ata += torch.einsum("nl,nla,nlb->nab", w, rows, rows)
+            atb += torch.einsum("nl,nla,nl->na", w, rows, rhs)
+    ridge = RIDGE * ata.diagonal(dim1=1, dim2=2).mean(-1).clamp_min(1.0)[:, None, None] * torch.eye(3)
+    return torch.linalg.solve(ata + ridge, atb[..., None])[..., 0]
+
+
+def in_camera(skinning: LandmarkSkinning, rotmats: Tensor, transl: Tensor, betas: Tensor, rotation: Tensor,
+              translation: Tensor) -> Estimate:
+    """A world body (pose (N, 24, 3, 3), translation (N, 3)) as an Estimate in the camera (R (3, 3), t (3,))."""
+    rest_pelvis = skinning.joint_template[0] + torch.einsum("cb,nb->nc", skinning.joint_shapedirs[0, :, :betas.shape[1]],
+                                                            betas)
+    root = rotation @ rotmats[:, 0]
+    cam_rot = torch.cat([root[:, None], rotmats[:, 1:]], 1)
+    cam_transl = torch.einsum("ab,nb->na", rotation, rest_pelvis + transl) + translation - rest_pelvis
+    return Estimate(rotmat_to_rot6d(cam_rot).reshape(rotmats.shape[0], -1), betas, cam_transl)
+
+
+def fuse_calibrated(skinning: LandmarkSkinning, views: Sequence[Observations], estimates: Sequence[Estimate],
+                    extrinsics: Sequence[Tuple[Tensor, Tensor]]) -> Tuple[List[Estimate], Tensor, Tensor]:
+    """V views' estimates of the same N frames (body pose shared) and each camera's (R (3, 3), t (3,)) ->
+    (the fused world body in every view's camera frame, world pose (N, 24, 3, 3), world translation (N, 3))."""
+    if not len(views) == len(estimates) == len(extrinsics) >= 2:
+        raise ValueError(f"need >= 2 views with one estimate and one camera each, got {len(views)}, "
+                         f"{len(estimates)}, {len(extrinsics)}")
+    rotations = torch.stack([torch.as_tensor(r, dtype=torch.float32) for r, _ in extrinsics])
+    translations = torch.stack([torch.as_tensor(t, dtype=torch.float32).reshape(3) for _, t in extrinsics])
+    rots = torch.stack([x_to_rotmats(e.x.detach()) for e in estimates])               # (V, N, 24, 3, 3)
+    glob = world_orientation(rots[:, :, 0], rotations, view_weights(views))
+    world = torch.cat([glob[:, None], rots[0, :, 1:]], 1)
+    betas = estimates[0].betas.detach()
+    transl = world_translation(skinning, world, betas, views, rotations, translations)
+    fused = [in_camera(skinning, world, transl, betas, rotations[v], translations[v]) for v in range(len(views))]
+    return fused, world, transl
