@@ -140,7 +140,7 @@ def benchmark(extra: list) -> int:
     code = subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_refine.py"), "--dataset",
                            str(dataset), *extra], cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_real.py"),
-                                   "--sample", str(sample_video()), "--multiview", str(multiview_dir())],
+                                   "--sample", str(sample_video())],
                                   cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_pose2sim.py"),
                                    "--multiview", str(multiview_dir()), "--threads", "1"], cwd=ROOT, env=env).returncode

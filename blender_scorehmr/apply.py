@@ -31,6 +31,7 @@ class CaptureRequest:
     job_dir: str
     body_mesh: bool = True  # add the skinned body mesh when the result has one
     views: Tuple[str, ...] = ()   # further synchronised clips (multi-view capture)
+    calibration: str = ""         # multi-view: the cameras' calibration file (absolute), or ""
     refine: bool = True
     initial: str = "temporal"     # the first estimate: "temporal" (windows of frames) or "learned" (per frame)
     iterations: int = 0           # 0 = the worker's default

@@ -103,13 +103,26 @@ def make_request(context: bpy.types.Context, job_dir: Path, job_id: str) -> Capt
     return CaptureRequest(job_id=job_id, video=video, start=start, end=end, scene_start=settings.scene_start,
                           match_scene_fps=settings.match_scene_fps, fit_scene_range=settings.fit_scene_range,
                           target_name=target, job_dir=str(job_dir), body_mesh=settings.body_mesh,
-                          views=view_paths(settings, video), refine=settings.refine,
+                          views=view_paths(settings, video), calibration=calibration_path(settings),
+                          refine=settings.refine,
                           initial="temporal" if settings.temporal_estimate else "learned",
                           iterations=settings.iterations, temporal=settings.temporal,
                           alternatives=settings.alternatives if settings.refine else 0,
                           match_camera=settings.match_camera, place=settings.place_on_ground,
                           lock_feet=settings.place_on_ground and settings.lock_feet,
                           foot_strength=settings.foot_strength)
+
+
+def calibration_path(settings) -> str:
+    """The multi-view calibration file (absolute), or "" (none chosen, or Multi-View off); raise ScoreHMRError
+    when it is chosen but missing."""
+    if not settings.use_views or not settings.calibration:
+        return ""
+    path = str(Path(bpy.path.abspath(settings.calibration)).resolve())
+    if not Path(path).is_file():
+        raise ScoreHMRError(f"The calibration file {path} does not exist.", "Pick it again or clear it",
+                            "bad_calibration")
+    return path
 
 
 def view_paths(settings, main_video: str) -> tuple:
@@ -160,7 +173,8 @@ def start_capture(context: bpy.types.Context) -> WorkerJob:
     job_dir.mkdir(parents=True, exist_ok=True)
     submit = protocol.Submit(job_id=job_id, kind="capture", video=request.video, job_dir=str(job_dir),
                              start=request.start, end=request.end,
-                             body_model=body_model, views=list(request.views), refine=request.refine,
+                             body_model=body_model, views=list(request.views), calibration=request.calibration,
+                             refine=request.refine,
                              initial=request.initial, iterations=request.iterations, temporal=request.temporal,
                              hypotheses=request.alternatives, place=request.place, lock_feet=request.lock_feet,
                              foot_strength=request.foot_strength, **chosen_person(context.scene.scorehmr,

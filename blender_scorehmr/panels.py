@@ -159,6 +159,7 @@ def _draw_fit(layout: bpy.types.UILayout, settings) -> None:
             row.prop(view, "filepath", text=f"Camera {index + 2}")
             row.operator("scorehmr.view_remove", text="", icon="X").index = index
         box.operator("scorehmr.view_add", icon="ADD")
+        box.prop(settings, "calibration")
 
 
 def _draw_error(layout: bpy.types.UILayout, st) -> None:

@@ -102,6 +102,10 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
                             "they share the body, each keeps its own camera; the result is in the main camera's view",
                             default=False)
     views: CollectionProperty(type=SCOREHMR_PG_view)
+    calibration: StringProperty(name="Calibration", description="Optional: the cameras' calibration (Pose2Sim or "
+                                "Caliscope .toml, Qualisys .qca.txt), one camera per clip, matched by name "
+                                "(cam01.mp4 for cam01) or in order. With it the cameras are fixed and the body is "
+                                "fitted in one world frame", subtype="FILE_PATH")
     people: CollectionProperty(type=SCOREHMR_PG_person)
     people_index: IntProperty(name="Person", description="The person to capture", default=0, min=0)
     people_key: StringProperty(name="Listed For", description="Footage and frame range the people were listed for "

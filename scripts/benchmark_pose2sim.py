@@ -25,6 +25,7 @@ hip-shoulder-elbow, left and right), jitter (mean acceleration of the hip-centre
 reference's own next to it). Camera height: the capture's place stage on each pipeline row against the calibrated
 camera centre's height above the floor, the floor being the low percentile of the resting heels' and foot indices'
 height along the world's up axis (the calibration axis nearest the body's hip -> shoulder direction).
+Then all four views fitted together, uncalibrated and with the calibration (:mod:`pose2sim_multiview`).
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from pose2sim_multiview import multiview_rows, print_multiview  # noqa: E402
 from pose2sim_noise import noise_statistics, print_noise  # noqa: E402
 from pose2sim_reference import (LIMBS, Reference, camera_heights, load_reference, print_reference,  # noqa: E402
                                 reference_figures)
@@ -260,10 +262,13 @@ def main(argv: List[str] = None) -> int:
     calibrated = [{"height_m": h, "height_above_world_zero_m": float(c.centre @ ref.up), **calibrated_view(c, ref)}
                   for c, h in zip(cameras, heights)]
     print_tables(per_view, ref_jitter, names, calibrated)
+    together = multiview_rows(models, kps, ref, cameras, figures,
+                              "temporal" if "temporal" in INITIAL_METHODS else "learned")
+    print_multiview(together, list(ANGLES))
     if args.json:
         write_json(args.json, {"reference": {**reference, "cameras": dict(zip(names, calibrated)),
                                              "jitter_mm_per_frame2": ref_jitter},
-                               "views": dict(zip(names, per_view)), "noise": noise})
+                               "views": dict(zip(names, per_view)), "multiview": together, "noise": noise})
     return 0
 
 

@@ -1,24 +1,19 @@
-"""Refinement on real footage: the Sports2D clip (one camera) and the Pose2Sim four-view clip (calibrated).
+"""Refinement on real footage without a 3-D reference: the Sports2D clip (one camera).
 
-    .venv/bin/python scripts/benchmark_real.py --sample SPORTS2D.mp4 --multiview POSE2SIM_DIR [--json OUT]
+    .venv/bin/python scripts/benchmark_real.py --sample SPORTS2D.mp4 [--json OUT]
 
-(``python3 build.py benchmark`` fetches both and runs this after the synthetic benchmark.) BlazePose keypoints are
+(``python3 build.py benchmark`` fetches it and runs this after the synthetic benchmark.) BlazePose keypoints are
 detected once and cached next to the footage (``<video>.keypoints.npz``).
 
-Sports2D: for each method (the analytic solve, the regressor, + ScoreHMR frame mode, + ScoreHMR video mode), the
-2D reprojection error against the detector (pixels, landmarks with confidence >= 0.5), the jitter (mean joint
-acceleration, mm/frame^2, pelvis-aligned), the root's jitter (acceleration of the translation, mm/frame^2) and
-seconds per frame of the fit.
-Pose2Sim: each view alone (regression, + ScoreHMR video) against the four-view result (PA-MPJPE, mm), each result's
-2D error in its own view, and the multi-view gain measured against the calibration: the rotation between two
-cameras must equal the difference of the body's global orientation seen by them, so the error of
-``angle(G_a G_b^T)`` against ``angle(R_a R_b^T)`` over the six camera pairs (degrees; the angle is used because it
-does not depend on the calibration file's axis conventions) says how consistent the views' estimates are.
+For each method (the analytic solve, the per-frame regressor, the temporal regressor, + ScoreHMR frame mode,
++ ScoreHMR video mode from each start, regression + keyframe cleanup), the 2D reprojection error against the
+detector (pixels, landmarks with confidence >= 0.5), the jitter (mean joint acceleration, mm/frame^2,
+pelvis-aligned), the root's jitter (acceleration of the translation, mm/frame^2) and milliseconds per frame of the
+fit. Real footage WITH a reference (Pose2Sim's calibrated views, triangulated) is scripts/benchmark_pose2sim.py.
 """
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import logging
 import math
@@ -35,7 +30,6 @@ sys.path.insert(0, str(ROOT))
 
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
 from server.body.rot6d import poses_to_x, rotmat_to_rotvec_torch, x_to_rotmats  # noqa: E402
-from server.calibration import read_qca  # noqa: E402
 from server.capture import run_detect  # noqa: E402
 from server.cleanup.methods import cleanup  # noqa: E402
 from server.cleanup.sequence import make_sequence  # noqa: E402
@@ -57,16 +51,6 @@ def detect_cached(videos: List[Path], out: Path) -> Path:
     return out
 
 
-def qca_cameras(path: Path) -> Dict[str, Dict[str, np.ndarray]]:
-    """Calib.qca.txt -> {serial: {"focal": pixels, "rotation": (3, 3) world -> camera}} (:func:`read_qca`)."""
-    return {cam.name: {"focal": float(cam.K[0, 0]), "rotation": cam.R} for cam in read_qca(path)}
-
-
-def angle_deg(rot: np.ndarray) -> np.ndarray:
-    """(..., 3, 3) rotations -> (...,) angles in degrees."""
-    return np.degrees(np.arccos(np.clip((np.trace(rot, axis1=-2, axis2=-1) - 1.0) / 2.0, -1.0, 1.0)))
-
-
 def fit(models: Models, views: List[Observations], settings: PipelineSettings) -> Dict[str, object]:
     tick = time.perf_counter()
     out = run_pipeline(models, views, settings)
@@ -86,9 +70,11 @@ def sports2d(models: Models, video: Path) -> Dict[str, Dict[str, float]]:
     kps = load_keypoints(str(detect_cached([video], video.with_suffix(".keypoints.npz"))))
     obs = observations(kps, 0)
     rows = {"analytic": PipelineSettings(initial="analytic", refine=False, mode="frame"),
-            "regression": PipelineSettings(refine=False, mode="frame"),
-            "+ ScoreHMR (frame)": PipelineSettings(mode="frame"),
-            "+ ScoreHMR (video)": PipelineSettings(mode="video")}
+            "regression": PipelineSettings(initial="learned", refine=False, mode="frame"),
+            "+ ScoreHMR (frame)": PipelineSettings(initial="learned", mode="frame"),
+            "+ ScoreHMR (video)": PipelineSettings(initial="learned", mode="video"),
+            "temporal regression": PipelineSettings(initial="temporal", refine=False, mode="video"),
+            "+ ScoreHMR from temporal": PipelineSettings(initial="temporal", mode="video")}
     table = {}
     estimates = {}
     for name, settings in rows.items():
@@ -99,9 +85,9 @@ def sports2d(models: Models, video: Path) -> Dict[str, Dict[str, float]]:
     cleaned = cleanup_estimate(models, estimates["regression"], float(kps.fps))
     table["regression + cleanup"] = figures(models, cleaned, obs, time.perf_counter() - tick)
     print(f"\nSports2D clip ({len(obs)} frames with a person, {kps.image_size[0, 0]:.0f}x{kps.image_size[0, 1]:.0f})")
-    print(f"{'method':<22}{'2D error px':>12}{'jitter mm/f^2':>15}{'root jitter':>13}{'ms/frame':>10}")
+    print(f"{'method':<26}{'2D error px':>12}{'jitter mm/f^2':>15}{'root jitter':>13}{'ms/frame':>10}")
     for name, row in table.items():
-        print(f"{name:<22}{row['reprojection_px']:>12.1f}{row['jitter_mm_per_frame2']:>15.1f}"
+        print(f"{name:<26}{row['reprojection_px']:>12.1f}{row['jitter_mm_per_frame2']:>15.1f}"
               f"{row['root_jitter_mm_per_frame2']:>13.1f}{row['ms_per_frame']:>10.1f}")
     return table
 
@@ -125,55 +111,9 @@ def cleanup_estimate(models: Models, est: Estimate, fps: float) -> Estimate:
                     torch.from_numpy(out.transl).reshape(len(out), 3))
 
 
-def pose2sim(models: Models, folder: Path) -> Dict[str, object]:
-    names = ["cam01", "cam02", "cam03", "cam04"]
-    cams = qca_cameras(folder / "Calib.qca.txt")
-    path = detect_cached([folder / f"{n}.mp4" for n in names], folder / "four_views.keypoints.npz")
-    kps = load_keypoints(str(path))
-    calibrated = folder / "four_views_calibrated.keypoints.npz"
-    save_keypoints(str(calibrated), kps.keypoints, kps.image_size, kps.world, [cams[n]["focal"] for n in names],
-                   kps.fps, kps.frame_indices)
-    kps = load_keypoints(str(calibrated))
-    views = [observations(kps, v) for v in range(len(names))]
-    four = fit(models, views, PipelineSettings(mode="multiview"))
-    ref = joints(models, four["views"][0])
-    mono = {}
-    for label, settings in (("regression", PipelineSettings(refine=False, mode="video")),
-                            ("+ ScoreHMR (video)", PipelineSettings(mode="video"))):
-        mono[label] = [fit(models, [v], settings)["views"][0] for v in views]
-
-    def pair_error(estimates: List[Estimate]) -> float:
-        glob = [x_to_rotmats(e.x)[:, 0].detach().numpy() for e in estimates]    # (N, 3, 3) per view
-        errs = []
-        for a, b in itertools.combinations(range(len(names)), 2):
-            truth = angle_deg(cams[names[a]]["rotation"] @ cams[names[b]]["rotation"].T)
-            ours = angle_deg(glob[a] @ np.transpose(glob[b], (0, 2, 1)))
-            errs.append(np.abs(ours - truth))
-        return float(np.mean(errs))
-
-    table = {"frames": len(views[0]), "four_view_seconds": four["seconds"], "rows": {}}
-    for label, ests in mono.items():
-        table["rows"][label] = {
-            "pa_mpjpe_vs_four_view_mm": [float(pa_mpjpe(joints(models, e), ref).mean()) for e in ests],
-            "reprojection_px": [error_px(models, e, v) for e, v in zip(ests, views)],
-            "camera_pair_angle_error_deg": pair_error(ests)}
-    table["rows"]["four views"] = {"pa_mpjpe_vs_four_view_mm": [0.0] * 4,
-                                   "reprojection_px": [error_px(models, e, v) for e, v in zip(four["views"], views)],
-                                   "camera_pair_angle_error_deg": pair_error(four["views"])}
-    print(f"\nPose2Sim four-view clip ({table['frames']} frames, calibrated focal lengths; four-view fit "
-          f"{four['seconds']:.1f} s)")
-    print(f"{'method':<22}{'PA-MPJPE vs 4-view (cam1..4)':>32}{'2D px (cam1..4)':>28}{'pair angle err':>16}")
-    for label, row in table["rows"].items():
-        pa = " ".join(f"{v:6.1f}" for v in row["pa_mpjpe_vs_four_view_mm"])
-        px = " ".join(f"{v:6.1f}" for v in row["reprojection_px"])
-        print(f"{label:<22}{pa:>32}{px:>28}{row['camera_pair_angle_error_deg']:>14.1f} deg")
-    return table
-
-
 def main(argv: List[str] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sample", type=Path, required=True, help="the Sports2D demo clip")
-    parser.add_argument("--multiview", type=Path, required=True, help="folder with cam01..04.mp4 + Calib.qca.txt")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -181,7 +121,7 @@ def main(argv: List[str] = None) -> int:
     log.setLevel(logging.INFO)
     torch.set_num_threads(args.threads)
     models = Models(load_body_model(default_body_model_path()), is_builtin=True)
-    figures = {"sports2d": sports2d(models, args.sample), "pose2sim": pose2sim(models, args.multiview)}
+    figures = {"sports2d": sports2d(models, args.sample)}
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else v))
     return 0

@@ -249,3 +249,28 @@ def read_calibration(path: Path) -> List[CameraCalibration]:
     if name.endswith((".qca.txt", ".qca")):
         return read_qca(Path(path))
     raise CalibrationError(f"{path}: unknown calibration format (expected .toml or .qca.txt).")
+
+
+def _plain(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def match_cameras(cameras: List[CameraCalibration], videos: List[str]) -> List[CameraCalibration]:
+    """The calibration's camera for each video: by name when every video's file name contains exactly one
+    camera's name (``cam01.mp4`` <- ``cam01`` / ``cam_01``) and no camera is used twice, else in file order when
+    the counts agree. Raises CalibrationError otherwise."""
+    stems = [_plain(Path(v).name.split(".")[0]) for v in videos]
+    picked = []
+    for stem in stems:
+        hits = [c for c in cameras if _plain(c.name) and _plain(c.name) in stem]
+        longest = max((len(_plain(c.name)) for c in hits), default=0)
+        hits = [c for c in hits if len(_plain(c.name)) == longest]
+        picked.append(hits[0] if len(hits) == 1 else None)
+    if None not in picked and len({id(c) for c in picked}) == len(picked):
+        return picked
+    if len(cameras) == len(videos):
+        return list(cameras)
+    raise CalibrationError(f"The calibration has {len(cameras)} cameras ({', '.join(c.name for c in cameras)}) "
+                           f"for {len(videos)} clips, and their names do not match the clips' file names.",
+                           "Give one camera per clip: name the clips after the cameras (cam01.mp4 for cam01), "
+                           "or list the cameras in the clips' order.")

@@ -43,6 +43,8 @@ class CaptureRequest:
     (``temporal``, ``learned`` or ``analytic``), ``hypotheses`` and ``align`` map to :class:`server.refine.pipeline.PipelineSettings`.
     ``place`` steadies the root depth and finds the ground, the foot contacts and the camera height; ``lock_feet``
     then holds the feet still during contacts at ``foot_strength`` (:mod:`server.world.capture_world`).
+    ``calibration`` (multi-view): a calibration file of the cameras (:func:`server.calibration.read_calibration`);
+    the views' cameras are then fixed and the body is fitted in one world frame.
     """
 
     video: str
@@ -62,6 +64,7 @@ class CaptureRequest:
     foot_strength: float = 1.0
     person: int = -1                                  # 1-based id of :mod:`server.people_job`; < 1: most visible
     person_boxes: Tuple[Tuple[float, ...], ...] = ()  # [frame, x0, y0, x1, y1] rows: follow them (no discovery)
+    calibration: str = ""                             # multi-view: the cameras' calibration (Pose2Sim TOML, QCA)
 
 
 @dataclass
@@ -137,6 +140,7 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     info = video.probe(request.video)
     start, stop = video.resolve_range(info, request.start, request.end)
     others = [_probe_view(path, start, stop) for path in request.views]
+    cameras = _cameras(request)
     settings = _settings(request)  # before detection: bad options and a bad model file fail in a second
     models = _load_models(request.body_model)
     timings["open"] = time.perf_counter() - tick
@@ -151,7 +155,7 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     if cancelled():
         raise Cancelled()
 
-    arrays = _estimate(found, extra, info, models, settings, progress, cancelled, timings)
+    arrays = _estimate(found, extra, info, models, settings, progress, cancelled, timings, cameras)
     if cancelled():
         raise Cancelled()
     notes = _place(arrays, models, request, progress, cancelled, timings) if request.place else []
@@ -277,17 +281,46 @@ def _align_view(found: Detections, other: Detections) -> Tuple[np.ndarray, np.nd
     return image, world
 
 
+def _cameras(request: CaptureRequest) -> Optional[list]:
+    """The calibrated cameras of a multi-view capture, one per clip (None without a calibration); raises
+    JobError ``bad_calibration`` with what to do."""
+    if not request.calibration:
+        return None
+    from .calibration import CalibrationError, match_cameras, read_calibration
+    if not request.views:
+        raise JobError("bad_request", "A camera calibration needs a multi-view capture.",
+                       "Add the other cameras' clips, or clear the calibration file.")
+    try:
+        return match_cameras(read_calibration(request.calibration), [request.video, *request.views])
+    except OSError as exc:
+        raise JobError("bad_calibration", f"Cannot read the calibration {request.calibration}: {exc}.",
+                       "Pick the calibration file again.") from exc
+    except CalibrationError as exc:
+        raise JobError("bad_calibration", exc.message, exc.hint) from exc
+
+
 def _estimate(found: Detections, extra: List[Detections], info: video.VideoInfo, models: "Models",
               settings: "PipelineSettings", progress: ProgressFn, cancelled: CancelFn,
-              timings: Dict[str, float]) -> Dict[str, np.ndarray]:
-    """Detections -> the pipeline (regression, refinement) -> every array the result schema names."""
+              timings: Dict[str, float], cameras: Optional[list] = None) -> Dict[str, np.ndarray]:
+    """Detections -> the pipeline (regression, refinement) -> every array the result schema names. ``cameras``:
+    the views' calibrations (:func:`_cameras`): keypoints undistorted, focal lengths and principal points taken
+    from them, the body fitted in one world frame."""
     from .refine.pipeline import run_pipeline
 
     aligned = [_align_view(found, f) for f in [found] + extra]
     views = [_observations(kp, wl[..., :3], info, found.frame_indices) for kp, wl in aligned]
-    out = run_pipeline(models, views, settings, progress, cancelled)
+    extrinsics, focal = None, None
+    if cameras is not None:
+        from .refine.calibrated import calibrated_observations, extrinsics_of
+        try:
+            views = [calibrated_observations(v, c) for v, c in zip(views, cameras)]
+        except ValueError as exc:
+            raise JobError("bad_calibration", f"The calibration does not fit the clips: {exc}.",
+                           "Use the calibration made for these cameras at this resolution.") from exc
+        extrinsics, focal = [extrinsics_of(c) for c in cameras], float(views[0].focal[0])
+    out = run_pipeline(models, views, settings, progress, cancelled, extrinsics)
     timings.update(out.seconds)
-    arrays = result_arrays(models.body, out, info.width, info.height, info.fps)
+    arrays = result_arrays(models.body, out, info.width, info.height, info.fps, focal)
     arrays.update({"frame_indices": np.array(found.frame_indices, dtype=np.int32), "keypoints_2d": aligned[0][0],
                    "world_landmarks": aligned[0][1], "source_video": np.array(info.path),
                    "frame_count": np.int32(info.frame_count)})

@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     capture.add_argument("-o", "--output", required=True, help="the result .npz (schema in the README)")
     capture.add_argument("--view", action="append", default=[], metavar="VIDEO",
                          help="another clip of the same performance, synchronised frame for frame (multi-view)")
+    capture.add_argument("--calibration", default="", metavar="FILE",
+                         help="multi-view: the cameras' calibration (Pose2Sim/Caliscope .toml or Qualisys .qca.txt), "
+                              "one camera per clip (by name, else in order); the body is fitted in one world frame")
     _range_arguments(capture)
     _fit_arguments(capture)
     capture.add_argument("--no-place", dest="place", action="store_false", help="leave the body where the camera "
@@ -148,7 +151,8 @@ def run_capture_cli(args: argparse.Namespace) -> int:
                              body_model=args.body, views=tuple(args.view), refine=args.refine,
                              iterations=args.iterations, temporal=args.temporal, initial=args.initial,
                              hypotheses=args.hypotheses, align=args.align, place=args.place,
-                             lock_feet=args.lock_feet, foot_strength=args.foot_strength, person=args.person)
+                             lock_feet=args.lock_feet, foot_strength=args.foot_strength, person=args.person,
+                             calibration=args.calibration)
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
         summary = run_capture(request, progress, cancelled)

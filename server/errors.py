@@ -15,6 +15,7 @@ EXIT_CODES: Dict[str, int] = {
     "missing_weights": 8,
     "bad_weights": 9,
     "bad_keypoints": 10,
+    "bad_calibration": 11,
     "cancelled": 130,
 }
 

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, Union
 PROTOCOL_VERSION = 5   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength, keep_root, lock_feet
 #                        4: the capture's "place" stage, Submit.place and foot_strength, Result.notes;
 #                           job kind "people", Submit.person and person_boxes
-#                        5: Submit.initial "temporal" (the temporal regressor), the default
+#                        5: Submit.initial "temporal" (the temporal regressor), the default; Submit.calibration
 
 # Job kinds (``Submit.kind``) and the stages each reports, in order; the add-on maps stages to panel text.
 KIND_STAGES: Dict[str, Tuple[str, ...]] = {
@@ -41,6 +41,7 @@ ERROR_CODES: Tuple[str, ...] = (
     "missing_weights",  # a trained model's checkpoint was found nowhere it was looked for
     "bad_weights",      # a checkpoint file is corrupt, not ours, or does not match the model
     "bad_keypoints",    # a keypoints file (refine) is missing, malformed or has no usable landmarks
+    "bad_calibration",  # a camera calibration file is unreadable or does not fit the clips
     "cancelled",        # the job was cancelled by the user
     "internal",         # an unexpected error inside the worker
 )
@@ -107,6 +108,10 @@ class Submit(Message):
     from that listing (< 1: the most visible person); ``person_boxes`` (that listing's ``boxes`` of the chosen
     person, rows ``[frame, x0, y0, x1, y1]`` in pixels) makes the capture follow that person without listing the
     people again. A capture where the captured person crosses another says so in ``Result.notes``.
+
+    Multi-view with known cameras: ``calibration`` is an absolute path of the cameras' calibration (Pose2Sim /
+    Caliscope ``.toml`` or Qualisys ``.qca.txt``), one camera per clip (matched by name, else in order); the
+    body is then fitted in one world frame (errors: ``bad_calibration``).
     """
 
     TYPE: ClassVar[str] = "submit"
@@ -132,6 +137,7 @@ class Submit(Message):
     foot_strength: float = 1.0
     person: int = -1
     person_boxes: List[List[float]] = field(default_factory=list)
+    calibration: str = ""
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,8 @@ class JobThread(threading.Thread):
                                           initial=req.initial, hypotheses=req.hypotheses,
                                           align=req.align, place=req.place, lock_feet=req.lock_feet,
                                           foot_strength=req.foot_strength, person=req.person,
-                                          person_boxes=tuple(tuple(row) for row in req.person_boxes)),
+                                          person_boxes=tuple(tuple(row) for row in req.person_boxes),
+                                          calibration=req.calibration),
                            progress, self.cancel_event.is_set)
 
 

@@ -1,6 +1,8 @@
 """Joints and the 33 landmarks from pose and shape without skinning every vertex (torch, batched, differentiable).
 
-Each landmark is a fixed combination of vertices, ``L_l = sum_v R_lv v_v``, and each skinned vertex is
+Each landmark is a fixed combination of vertices, ``L_l = sum_v R_lv v_v`` (except those at a joint centre:
+shoulders, elbows, wrists, hips, knees and ankles are the posed joints themselves, :func:`joints_into_landmarks`),
+and each skinned vertex is
 ``v_v = sum_j w_vj (G_j (t_v + S_v beta + P_v f) + o_j)`` (G_j global rotation, o_j its offset, f the pose
 feature). Swapping the sums gives, per landmark and joint ``(l, j)``,
 
@@ -19,7 +21,20 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .layout import JOINT_LANDMARKS, NUM_LANDMARKS
 from .model import BodyModel
+
+_AT_JOINT = torch.zeros(NUM_LANDMARKS, dtype=torch.bool)
+_AT_JOINT[[lm for lm, _ in JOINT_LANDMARKS]] = True
+_JOINT_OF = torch.zeros(NUM_LANDMARKS, dtype=torch.long)
+_JOINT_OF[[lm for lm, _ in JOINT_LANDMARKS]] = torch.tensor([j for _, j in JOINT_LANDMARKS])
+
+
+def joints_into_landmarks(landmarks: Tensor, joints: Tensor) -> Tensor:
+    """landmarks (N, 33, 3), posed joints (N, 24, 3) -> landmarks whose joint-centre rows
+    (:data:`.layout.JOINT_LANDMARKS`: shoulders, elbows, wrists, hips, knees, ankles) are the joints (out of place,
+    differentiable)."""
+    return torch.where(_AT_JOINT[:, None], joints[:, _JOINT_OF], landmarks)
 
 
 def rotvec_to_rotmat_torch(rotvec: Tensor) -> Tensor:
@@ -132,7 +147,7 @@ class LandmarkSkinning(nn.Module):
             local = local + torch.einsum("pcf,nf->npc", self.pair_posedirs, _pose_feature(rot))
         g = glob[:, self.pair_joint]                                                         # (N, P, 3, 3)
         points = (g @ local[..., None])[..., 0] + self.pair_weight[:, None] * offset[:, self.pair_joint]
-        landmarks = torch.einsum("lp,npc->nlc", self.gather, points)
+        landmarks = joints_into_landmarks(torch.einsum("lp,npc->nlc", self.gather, points), joints)
         if transl is not None:
             t = transl.to(joints)[:, None]
             joints, landmarks = joints + t, landmarks + t
@@ -174,7 +189,7 @@ class FullSkinning(nn.Module):
         if transl is not None:
             t = transl.to(verts)[:, None]
             verts, joints = verts + t, joints + t
-        landmarks = torch.einsum("lv,nvc->nlc", self.landmark_regressor, verts)
+        landmarks = joints_into_landmarks(torch.einsum("lv,nvc->nlc", self.landmark_regressor, verts), joints)
         return verts, joints, landmarks
 
 

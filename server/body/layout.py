@@ -28,3 +28,12 @@ BLAZEPOSE_NAMES: Tuple[str, ...] = (
 )
 NUM_LANDMARKS = len(BLAZEPOSE_NAMES)
 LANDMARK_INDEX: Dict[str, int] = {name: i for i, name in enumerate(BLAZEPOSE_NAMES)}
+
+# BlazePose landmarks that sit at a joint centre, and that joint: a posed body's landmark IS its posed joint.
+# (A vertex combination cannot stand in for them: the built-in body's joint regressor averages vertices as far
+# away as the shoulder and the wrist for the elbow -- exact at rest, on the shoulder-wrist line once the arm bends.)
+JOINT_LANDMARKS: Tuple[Tuple[int, int], ...] = tuple(
+    (LANDMARK_INDEX[f"{side}_{part}"], JOINT_INDEX[f"{side}_{joint}"])
+    for side in ("left", "right")
+    for part, joint in (("shoulder", "shoulder"), ("elbow", "elbow"), ("wrist", "wrist"), ("hip", "hip"),
+                        ("knee", "knee"), ("ankle", "ankle")))

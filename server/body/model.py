@@ -21,7 +21,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import BodyModelError
-from .layout import NUM_JOINTS, NUM_LANDMARKS, SMPL_PARENTS
+from .layout import JOINT_LANDMARKS, NUM_JOINTS, NUM_LANDMARKS, SMPL_PARENTS
 from .rotations import forward_kinematics_rotmat, rotvec_to_rotmat
 from .smpl_landmarks import SMPL_NUM_VERTICES, smpl_landmark_regressor
 from .smpl_pickle import load_smpl_pickle, loads_restricted, to_plain
@@ -279,6 +279,11 @@ def skin(model: BodyModel, poses: np.ndarray, betas: np.ndarray,
     return verts, joints
 
 
-def landmarks_from_vertices(model: BodyModel, vertices: np.ndarray) -> np.ndarray:
-    """vertices (..., V, 3) -> (..., 33, 3) BlazePose landmarks."""
-    return np.einsum("lv,...vc->...lc", model.landmark_regressor, vertices)
+def landmarks_from_vertices(model: BodyModel, vertices: np.ndarray, joints: Optional[np.ndarray] = None) -> np.ndarray:
+    """vertices (..., V, 3) -> (..., 33, 3) BlazePose landmarks; with the posed ``joints`` (..., 24, 3) the
+    landmarks at joint centres are those joints (:data:`.layout.JOINT_LANDMARKS`), as the skinning paths do."""
+    out = np.einsum("lv,...vc->...lc", model.landmark_regressor, vertices)
+    if joints is not None:
+        lm, jt = (list(v) for v in zip(*JOINT_LANDMARKS))
+        out[..., lm, :] = np.asarray(joints)[..., jt, :]
+    return out

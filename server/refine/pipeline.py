@@ -194,13 +194,24 @@ def _fill_unseen(starts: List[Estimate], views: Sequence[Observations]) -> List[
 
 
 def run_pipeline(models: Models, views: Sequence[Observations], settings: PipelineSettings,
-                 status: Optional[StatusFn] = None, cancelled: Optional[Callable[[], bool]] = None) -> PipelineOutput:
+                 status: Optional[StatusFn] = None, cancelled: Optional[Callable[[], bool]] = None,
+                 extrinsics: Optional[Sequence[Tuple[Tensor, Tensor]]] = None) -> PipelineOutput:
     """Observations of N frames in each of V views -> the body in view 0's camera frame (see :func:`_run`),
-    with torch limited to ``settings.threads`` threads meanwhile."""
+    with torch limited to ``settings.threads`` threads meanwhile. ``extrinsics``: each view's calibrated camera
+    (R (3, 3), t (3,) world -> camera; multi-view only): the views then see one body in one world frame
+    (:func:`server.refine.calibrated.fuse_calibrated`)."""
+    if extrinsics is not None and (settings.mode != "multiview" or len(extrinsics) != len(views)):
+        raise ValueError(f"calibrated cameras need multi-view mode and one camera per view "
+                         f"({len(extrinsics)} cameras, {len(views)} views)")
     previous = torch.get_num_threads()
     torch.set_num_threads(max(1, settings.threads))
     try:
-        return _run(models, views, settings, status, cancelled)
+        out = _run(models, views, settings, status, cancelled)
+        if extrinsics is not None:
+            from .calibrated import fuse_calibrated
+            fused, _, _ = fuse_calibrated(models.skinning, views, out.views, extrinsics)
+            out = replace(out, estimate=fused[0], views=fused, method=out.method + "+calibrated")
+        return out
     finally:
         torch.set_num_threads(previous)
 

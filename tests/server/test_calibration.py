@@ -137,3 +137,21 @@ def test_malformed_qca_and_unknown_files_are_clear_errors(tmp_path: Path) -> Non
         read_calibration(tmp_path / "calib.json")
     with pytest.raises(CalibrationError, match="not a rotation"):
         CameraCalibration("x", (10, 10), np.eye(3), np.zeros(4), np.diag([1.0, 1.0, -1.0]), np.zeros(3))
+
+
+def test_cameras_match_clips_by_name_else_in_order() -> None:
+    from server.calibration import CalibrationError, CameraCalibration, match_cameras
+    import numpy as np
+    import pytest
+
+    def cam(name: str) -> CameraCalibration:
+        return CameraCalibration(name, (1920, 1080), np.array([[1000.0, 0, 960], [0, 1000.0, 540], [0, 0, 1]]),
+                                 np.zeros(4), np.eye(3), np.zeros(3))
+
+    cams = [cam("cam_01"), cam("cam_02"), cam("cam_10")]
+    picked = match_cameras(cams, ["/v/take_cam10.mp4", "/v/cam01.mp4"])
+    assert [c.name for c in picked] == ["cam_10", "cam_01"]
+    assert [c.name for c in match_cameras(cams, ["/v/a.mp4", "/v/b.mp4", "/v/c.mp4"])] == ["cam_01", "cam_02",
+                                                                                         "cam_10"]
+    with pytest.raises(CalibrationError, match="3 cameras .* for 2 clips"):
+        match_cameras(cams, ["/v/a.mp4", "/v/b.mp4"])

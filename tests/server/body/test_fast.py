@@ -1,6 +1,7 @@
 """Fast joints + landmarks (no full skinning) equal smplx's forward pass and our full skinning, with gradients."""
 from __future__ import annotations
 
+import math
 import numpy as np
 import pytest
 import torch
@@ -25,7 +26,7 @@ def test_fast_float32_equals_smplx_within_1e5(body_model: BodyModel) -> None:
     joints, landmarks = fast(_t(poses, torch.float32), _t(betas, torch.float32), _t(transl, torch.float32))
     assert joints.dtype == torch.float32 and landmarks.shape == (16, 33, 3)
     ref_verts, ref_joints = smplx_forward(body_model, poses, betas, transl)
-    ref_landmarks = landmarks_from_vertices(body_model, ref_verts)
+    ref_landmarks = landmarks_from_vertices(body_model, ref_verts, ref_joints)
     assert np.abs(joints.numpy() - ref_joints).max() < 1e-5
     assert np.abs(landmarks.numpy() - ref_landmarks).max() < 1e-5
 
@@ -36,7 +37,8 @@ def test_fast_float64_equals_numpy_and_torch_full_skinning(body_model: BodyModel
     fast_joints, fast_landmarks = LandmarkSkinning(body_model, dtype=T64)(_t(poses), _t(betas), _t(transl))
     full_verts, full_joints, full_landmarks = full_skinning(body_model, _t(poses), _t(betas), _t(transl))
     np.testing.assert_allclose(fast_joints.numpy(), joints, rtol=0, atol=1e-10)
-    np.testing.assert_allclose(fast_landmarks.numpy(), landmarks_from_vertices(body_model, verts), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fast_landmarks.numpy(), landmarks_from_vertices(body_model, verts, joints), rtol=0,
+                               atol=1e-10)
     np.testing.assert_allclose(full_verts.numpy(), verts, rtol=0, atol=1e-10)
     np.testing.assert_allclose(full_joints.numpy(), joints, rtol=0, atol=1e-10)
     np.testing.assert_allclose(full_landmarks.numpy(), fast_landmarks.numpy(), rtol=0, atol=1e-10)
@@ -90,3 +92,21 @@ def test_rodrigues_is_exact_and_smooth_at_zero() -> None:
     zero = torch.zeros(4, 3, dtype=T64, requires_grad=True)
     rotvec_to_rotmat_torch(zero).sum().backward()
     assert torch.isfinite(zero.grad).all()
+
+
+def test_a_bent_elbow_landmark_stays_on_the_elbow(body_model: BodyModel) -> None:
+    """Landmarks at joint centres are the posed joints: bending the elbow 90 degrees bends the landmark arm too
+    (the built-in body's vertex regressor for the elbow left it on the shoulder-wrist line, 143 mm off)."""
+    from server.body.layout import JOINT_INDEX, LANDMARK_INDEX
+    poses = torch.zeros(1, 24, 3, dtype=T64)
+    poses[0, JOINT_INDEX["right_elbow"], 1] = math.pi / 2
+    joints, landmarks = LandmarkSkinning(body_model, dtype=T64)(poses)
+    for side in ("left", "right"):
+        for part in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle"):
+            torch.testing.assert_close(landmarks[0, LANDMARK_INDEX[f"{side}_{part}"]],
+                                       joints[0, JOINT_INDEX[f"{side}_{part}"]])
+    from server.body.model import default_body_model_path, load_body_model
+    _, landmarks = LandmarkSkinning(load_body_model(default_body_model_path()), dtype=T64)(poses)   # T-posed arm
+    s, e, w = (landmarks[0, LANDMARK_INDEX[f"right_{p}"]] for p in ("shoulder", "elbow", "wrist"))
+    angle = torch.rad2deg(torch.arccos(torch.dot(s - e, w - e) / ((s - e).norm() * (w - e).norm())))
+    assert abs(float(angle) - 90.0) < 5.0
