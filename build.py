@@ -213,8 +213,8 @@ MOCAP_ARCHIVE = ROOT.parent / "shared" / "data" / "mocap" / "mocap.tar.xz"
 PRIOR_STEPS = 46003  # the shipped checkpoint's run (30.5 minutes on the 2-core CPU): --steps reproduces it exactly
 
 
-REGRESSOR_STEPS = 12000  # the shipped regressor's run, on one thread (see regressor.json for its minutes)
-TEMPORAL_STEPS = 3600    # the shipped temporal regressor's run, on two threads (temporal_regressor.json)
+REGRESSOR_STEPS = 12000  # the shipped regressor's run, on two threads (see regressor.json for its minutes)
+TEMPORAL_STEPS = 3000    # the shipped temporal regressor's run, on two threads (temporal_regressor.json)
 
 
 def pose_dataset() -> Path:
@@ -266,7 +266,7 @@ def main(argv: list) -> int:
     elif args.command == "benchmark":
         return benchmark(rest)
     elif args.command == "train-regressor":
-        return train("regressor", "regressor.pt", REGRESSOR_STEPS, 1, rest)
+        return train("regressor", "regressor.pt", REGRESSOR_STEPS, 2, rest)
     elif args.command == "train-temporal":
         return train("temporal_regressor", "temporal_regressor.pt", TEMPORAL_STEPS, 2, rest)
     elif args.command == "stage":

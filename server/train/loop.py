@@ -175,3 +175,15 @@ def main_of(cfg: Any, train: Callable[[Any], Dict[str, Any]], logger: logging.Lo
     figures = train(cfg)
     logger.info("done: %s", json.dumps(json_safe({k: v for k, v in figures.items() if k != "history"})))
     return 0
+
+
+def optimiser_step(run: Dict[str, Any], lr: float, loss: torch.Tensor) -> float:
+    """One optimiser step of a trainer's ``run`` (``opt``, ``model``, ``ema``) on ``loss`` at learning rate
+    ``lr``; the EMA follows. -> the loss as a float."""
+    for group in run["opt"].param_groups:
+        group["lr"] = lr
+    run["opt"].zero_grad(set_to_none=True)
+    loss.backward()
+    run["opt"].step()
+    run["ema"].update(run["model"])
+    return float(loss.detach())

@@ -33,7 +33,8 @@ from ..diffusion.condition import keypoints_to_condition
 from ..diffusion.denoiser import Denoiser, DenoiserConfig, checkpoint_dict, num_parameters
 from ..diffusion.schedule import cosine_alphas_cumprod, q_sample
 from .ema import Ema
-from .loop import LOOP_ARGUMENTS, LoopConfig, LoopState, add_arguments, json_safe, main_of, prepare, run_loop
+from .loop import (LOOP_ARGUMENTS, LoopConfig, LoopState, add_arguments, json_safe, main_of, optimiser_step, prepare,
+                   run_loop)
 from .pose_data import load_training_set
 from .synthetic_views import synthesize_views
 
@@ -149,14 +150,7 @@ def train_step(run: Dict[str, Any], cfg: TrainConfig, lr: float) -> float:
     mask = torch.rand(n, generator=g) >= cfg.cond_dropout
     t = torch.randint(len(ac), (n,), generator=g)
     noise = torch.randn(batch["x0"].shape, generator=g)
-    for group in run["opt"].param_groups:
-        group["lr"] = lr
-    loss = diffusion_loss(model, batch["x0"], batch["cond"], mask, t, noise, ac)
-    run["opt"].zero_grad(set_to_none=True)
-    loss.backward()
-    run["opt"].step()
-    run["ema"].update(model)
-    return float(loss.detach())
+    return optimiser_step(run, lr, diffusion_loss(model, batch["x0"], batch["cond"], mask, t, noise, ac))
 
 
 def train(cfg: TrainConfig) -> Dict[str, Any]:

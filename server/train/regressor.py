@@ -28,7 +28,8 @@ from ..fitting.camera import position_to_box_camera
 from ..regressor.network import Regressor, RegressorConfig, checkpoint_dict
 from .ema import Ema
 from .pose_data import load_training_set
-from .loop import LOOP_ARGUMENTS, LoopConfig, LoopState, add_arguments, main_of, prepare, run_loop
+from .loop import (LOOP_ARGUMENTS, LoopConfig, LoopState, add_arguments, main_of, optimiser_step, prepare,
+                   run_loop)
 from .prior import save_checkpoint
 from .synthetic_views import synthesize_views
 
@@ -115,14 +116,7 @@ def train_step(run: Dict[str, Any], cfg: RegressorTrainConfig, lr: float) -> flo
     idx = torch.multinomial(run["weights"], cfg.batch, replacement=True, generator=g)
     with torch.no_grad():
         batch = make_batch(run["skinning"], run["model"], run["train"][idx], g)
-    for group in run["opt"].param_groups:
-        group["lr"] = lr
-    loss = regression_loss(run["skinning"], run["model"](batch["features"]), batch)["total"]
-    run["opt"].zero_grad(set_to_none=True)
-    loss.backward()
-    run["opt"].step()
-    run["ema"].update(run["model"])
-    return float(loss.detach())
+    return optimiser_step(run, lr, regression_loss(run["skinning"], run["model"](batch["features"]), batch)["total"])
 
 
 def train(cfg: RegressorTrainConfig) -> Dict[str, Any]:

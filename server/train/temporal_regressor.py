@@ -30,7 +30,8 @@ from ..regressor.network import load_regressor
 from ..regressor.temporal import TemporalConfig, TemporalRegressor, checkpoint_dict, num_trainable
 from .clip_windows import ClipSet, load_clip_sets, sample_frames, stack_windows, synthesize_window
 from .ema import Ema
-from .loop import LOOP_ARGUMENTS, LoopConfig, LoopState, add_arguments, main_of, prepare, run_loop
+from .loop import (LOOP_ARGUMENTS, LoopConfig, LoopState, add_arguments, main_of, optimiser_step, prepare,
+                   run_loop)
 from .prior import save_checkpoint
 from .regressor import WORLD_DROPOUT, regression_loss
 
@@ -141,14 +142,8 @@ def train_step(run: Dict[str, Any], cfg: TemporalTrainConfig, lr: float) -> floa
     model = run["model"]
     with torch.no_grad():
         batch = make_batch(run["skinning"], model, run["train"], cfg.batch, cfg.window, run["g"])
-    for group in run["opt"].param_groups:
-        group["lr"] = lr
-    loss = temporal_loss(run["skinning"], model(batch["features"], batch["frame"], batch["fps"]), batch)["total"]
-    run["opt"].zero_grad(set_to_none=True)
-    loss.backward()
-    run["opt"].step()
-    run["ema"].update(model)
-    return float(loss.detach())
+    out = model(batch["features"], batch["frame"], batch["fps"])
+    return optimiser_step(run, lr, temporal_loss(run["skinning"], out, batch)["total"])
 
 
 def train(cfg: TemporalTrainConfig) -> Dict[str, Any]:

@@ -312,6 +312,10 @@ def test_fit_settings_and_views_reach_the_request(bl, fake_video, tmp_path):
     settings.refine, settings.iterations, settings.temporal = False, 7, 0.5
     request = bridge.make_request(b.context, tmp_path, "job")
     assert (request.refine, request.iterations, request.temporal, request.views) == (False, 7, 0.5, ())
+    assert request.initial == "temporal" and request.calibration == ""
+    settings.temporal_estimate = False
+    assert bridge.make_request(b.context, tmp_path, "job").initial == "learned"
+    settings.temporal_estimate = True
     settings.use_views = True
     try:
         with pytest.raises(bl.sub("errors").ScoreHMRError, match="no other camera"):
@@ -329,11 +333,20 @@ def test_fit_settings_and_views_reach_the_request(bl, fake_video, tmp_path):
         shutil.copy(fake_video, other)
         settings.views[0].filepath = str(other)
         assert bridge.make_request(b.context, tmp_path, "job").views == (str(other.resolve()),)
+        assert bridge.make_request(b.context, tmp_path, "job").calibration == ""
+        settings.calibration = str(tmp_path / "missing.toml")
+        with pytest.raises(bl.sub("errors").ScoreHMRError, match="calibration file .* does not exist"):
+            bridge.make_request(b.context, tmp_path, "job")
+        calib = tmp_path / "Calib.toml"
+        calib.write_text("[cam01]\n")
+        settings.calibration = str(calib)
+        assert bridge.make_request(b.context, tmp_path, "job").calibration == str(calib.resolve())
         assert b.ops.scorehmr.view_remove(index=0) == {"FINISHED"} and len(settings.views) == 0
         assert b.ops.scorehmr.view_remove(index=0) == {"CANCELLED"}
     finally:
         settings.views.clear()
         settings.use_views, settings.refine, settings.iterations, settings.temporal = False, True, 2, 1.0
+        settings.calibration = ""
 
 
 def test_alternative_takes(bl, fake_pythons, fake_video):

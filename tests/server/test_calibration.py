@@ -155,3 +155,25 @@ def test_cameras_match_clips_by_name_else_in_order() -> None:
                                                                                          "cam_10"]
     with pytest.raises(CalibrationError, match="3 cameras .* for 2 clips"):
         match_cameras(cams, ["/v/a.mp4", "/v/b.mp4"])
+
+
+def test_capture_reads_the_calibration_before_detecting(tmp_path: Path) -> None:
+    """A calibrated capture fails in a second, with what to do, on a calibration that cannot work."""
+    import pytest
+    from server.capture import CaptureRequest, _cameras
+    from server.errors import JobError
+
+    assert _cameras(CaptureRequest(video="/v/cam01.mp4", output="o.npz")) is None
+    good = tmp_path / "Calib.toml"
+    good.write_text(_toml(ring(2)))
+    request = CaptureRequest(video="/v/a.mp4", output="o.npz", views=("/v/b.mp4",), calibration=str(good))
+    assert len(_cameras(request)) == 2
+    cases = [(CaptureRequest(video="/v/a.mp4", output="o.npz", calibration=str(good)), "bad_request"),
+             (CaptureRequest(video="/v/a.mp4", output="o.npz", views=("/v/b.mp4", "/v/c.mp4"),
+                             calibration=str(good)), "bad_calibration"),
+             (CaptureRequest(video="/v/a.mp4", output="o.npz", views=("/v/b.mp4",),
+                             calibration=str(tmp_path / "missing.toml")), "bad_calibration")]
+    for bad, code in cases:
+        with pytest.raises(JobError) as caught:
+            _cameras(bad)
+        assert caught.value.code == code and caught.value.hint
