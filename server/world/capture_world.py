@@ -40,6 +40,18 @@ class WorldReport:
     note: str = ""
 
 
+def detector_landmarks(arrays: Dict[str, np.ndarray]) -> Optional[np.ndarray]:
+    """The capture's BlazePose world landmarks (N, 33, 3; camera axes, metres) when the result has them for every
+    frame (``world_landmarks``, rows of the poses), else None (imported or keyed motion, other detectors)."""
+    world = arrays.get("world_landmarks")
+    if world is None or np.shape(world)[:2] != (len(arrays["poses"]), 33):
+        return None
+    points = np.asarray(world, dtype=np.float64)[..., :3]
+    if not np.all(np.isfinite(points)) or np.any(np.abs(points).sum((1, 2)) == 0.0):
+        return None
+    return points
+
+
 def place_capture(arrays: Dict[str, np.ndarray], body, lock: bool = False, strength: float = 1.0,
                   progress: Optional[Progress] = None, cancelled: Callable[[], bool] = lambda: False,
                   settings: CleanupSettings = CleanupSettings()) -> "tuple[Dict[str, np.ndarray], WorldReport]":
@@ -57,7 +69,8 @@ def place_capture(arrays: Dict[str, np.ndarray], body, lock: bool = False, stren
     skinning = LandmarkSkinning(body)
     joints = sequence_joints(skinning, seq)
     try:
-        placement = place(joints, seq.fps, lambda j, fps: low_passed(j, fps, settings))
+        placement = place(joints, seq.fps, lambda j, fps: low_passed(j, fps, settings),
+                          landmarks=detector_landmarks(arrays))
     except ValueError as exc:
         note = f"The ground was not found ({exc}); the body keeps the camera's level and the feet are not locked."
         log.warning(note)

@@ -9,7 +9,7 @@ pelvis (the pelvis stays on the same pixel) and
 1. smooths the depth with a Whittaker smoother (second differences, :func:`whittaker`) whose strength is set by the
    depth's measured noise against a plausible root acceleration (:data:`ROOT_ACCEL`);
 2. fits the ground plane and the foot contacts on the steadied, low-passed joints (:func:`camera_ground`: the
-   body's median up direction as the slope prior; :func:`camera_contacts`: a single view's thresholds).
+   body's up while it stands on both feet, read on the detector's metric landmarks, as a tight slope prior; :func:`camera_contacts`: a single view's thresholds).
 
 A slow depth error (the body's size misjudged for a second) stays: contacts on the found ground could pin the depth
 only for a camera looking down steeply, and measured (scripts/benchmark_place.py, cameras pitched 0-45 degrees)
@@ -35,8 +35,14 @@ ANKLES = (JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"])
 log = logging.getLogger(__name__)
 
 ROOT_ACCEL = 3.0            # m/s^2: std of the root's acceleration along the depth axis the smoother allows
-CAMERA_SLOPE_PRIOR = 0.1    # prior std of the ground's slope against the body's up (tan 6 degrees)
-BODY_UP_MAX_DEG = 30.0      # the body's up is trusted within this of a level camera's
+CAMERA_SLOPE_PRIOR = float(np.tan(np.radians(1.0)))   # prior std of the ground's slope against the body's up
+BODY_UP_MAX_DEG = 60.0      # the body's up is trusted within this of a level camera's (cameras pitched 20-25 degrees
+                            # and rolled are 26-34 degrees off it: Pose2Sim)
+DOUBLE_SUPPORT = 0.10       # metres: both feet's lowest points this close along the up: the body stands on both
+MIN_SUPPORT_FRAMES = 10
+# (hips, ankles, left foot points, right foot points, neck) in BlazePose's 33 landmarks and in SMPL's 24 joints
+BLAZEPOSE_LAYOUT = ((23, 24), (27, 28), (27, 29, 31), (28, 30, 32), (11, 12))
+SMPL_LAYOUT = ((0,), ANKLES, (ANKLES[0], JOINT_INDEX["left_foot"]), (ANKLES[1], JOINT_INDEX["right_foot"]), (NECK,))
 MIN_DEPTH_NOISE = 0.005     # metres
 CAMERA_CONTACT_HEIGHT = 0.10  # metres: contact thresholds of a single view (looser than mocap's 5 cm, 0.25 m/s:
 CAMERA_CONTACT_SPEED = 0.40   # m/s    the detector's foot keypoints jitter by 1-5 px at rest, ~0.1-0.6 m/s at 7 m)
@@ -117,14 +123,39 @@ def depth_noise(depth: np.ndarray) -> float:
     return max(float(np.median(np.abs(d3))) / 0.6745 / np.sqrt(20.0), MIN_DEPTH_NOISE)
 
 
-def body_up(joints: np.ndarray, level_up: np.ndarray, max_deg: float = BODY_UP_MAX_DEG) -> np.ndarray:
-    """(3,) unit: the body's median neck - mid-ankle direction over the clip (people mostly stand: on held-out
-    mocap clips 0.5-6 degrees off the vertical, except lying or crouching ones), or ``level_up`` when that is more
-    than ``max_deg`` away from it (lying, or the camera turned on its side)."""
-    axis = joints[:, NECK] - joints[:, list(ANKLES)].mean(1)
-    axis = axis / np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), 1e-9)
-    up = np.median(axis, axis=0)
-    up = up / max(float(np.linalg.norm(up)), 1e-9)
+def _median_direction(vectors: np.ndarray) -> np.ndarray:
+    """(N, 3) -> (3,) unit: the median of the unit vectors, normalised."""
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-9)
+    m = np.median(unit, axis=0)
+    return m / max(float(np.linalg.norm(m)), 1e-9)
+
+
+def support_up(points: np.ndarray, layout=SMPL_LAYOUT) -> np.ndarray:
+    """Points (N, J, 3) of the body (``layout`` names hips, ankles, each foot's points, neck) -> (3,) unit: the
+    median mid-ankle -> mid-hip direction over the frames where the body stands on both feet (their lowest points
+    within DOUBLE_SUPPORT along the current up; three passes from the neck -> mid-ankle median, the tolerance
+    widened 1.5 x until MIN_SUPPORT_FRAMES frames qualify). A standing body's legs are vertical then, while its
+    trunk leans and a kick or a one-legged stance tilts the neck -> ankles axis (Pose2Sim: 11 degrees off)."""
+    hips, ankles, left, right, neck = (list(i) for i in layout)
+    mid_ankle = points[:, ankles].mean(1)
+    legs = points[:, hips].mean(1) - mid_ankle
+    up = _median_direction(points[:, neck].mean(1) - mid_ankle)
+    for _ in range(3):
+        gap = np.abs((points[:, left] @ up).min(1) - (points[:, right] @ up).min(1))
+        tolerance = DOUBLE_SUPPORT
+        while (gap < tolerance).sum() < min(MIN_SUPPORT_FRAMES, len(points)) and tolerance < 1.0:
+            tolerance *= 1.5
+        up = _median_direction(legs[gap < tolerance])
+    return up
+
+
+def body_up(joints: np.ndarray, level_up: np.ndarray, max_deg: float = BODY_UP_MAX_DEG,
+            landmarks: Optional[np.ndarray] = None) -> np.ndarray:
+    """(3,) unit: the body's up (:func:`support_up`) from the detector's own metric landmarks (N, 33, 3, camera
+    axes) when given -- measured on Pose2Sim's calibrated views 1.6-5.4 degrees off the truth, against 10-15 for
+    our joints' tilt, which the regressor biases towards a level camera -- else from the joints (N, 24, 3); or
+    ``level_up`` when that is more than ``max_deg`` away from it (someone lying, a camera on its side)."""
+    up = support_up(landmarks, BLAZEPOSE_LAYOUT) if landmarks is not None else support_up(joints)
     level_up = np.asarray(level_up, dtype=np.float64) / np.linalg.norm(level_up)
     return up if float(up @ level_up) > np.cos(np.radians(max_deg)) else level_up
 
@@ -136,10 +167,12 @@ def seen_from_afar(joints: np.ndarray) -> bool:
     return bool(np.all(np.asarray(joints)[:, 0, 2] > MIN_CAMERA_DEPTH))
 
 
-def camera_ground(joints: np.ndarray, fps: float, level_up: np.ndarray) -> Ground:
-    """:func:`.feet.fit_ground` for a camera-frame clip: the body's up as the prior (:func:`body_up`), rest at twice
-    the contact speed, read across the camera rays when :func:`seen_from_afar`."""
-    return fit_ground(joints, fps, body_up(joints, level_up), slope_prior=CAMERA_SLOPE_PRIOR,
+def camera_ground(joints: np.ndarray, fps: float, level_up: np.ndarray,
+                  landmarks: Optional[np.ndarray] = None) -> Ground:
+    """:func:`.feet.fit_ground` for a camera-frame clip: the body's up as a tight prior (:func:`body_up`, 1 degree:
+    the feet's own plane is tilted by the single view's depth error, 6-26 degrees on Pose2Sim), rest at twice the
+    contact speed, read across the camera rays when :func:`seen_from_afar`."""
+    return fit_ground(joints, fps, body_up(joints, level_up, landmarks=landmarks), slope_prior=CAMERA_SLOPE_PRIOR,
                       rest_speed=2.0 * CAMERA_CONTACT_SPEED, across_rays=seen_from_afar(joints))
 
 
@@ -157,10 +190,12 @@ def _shift_to(joints: np.ndarray, depth: np.ndarray) -> np.ndarray:
 
 
 def place(joints: np.ndarray, fps: float, low_pass: LowPass, up: Optional[np.ndarray] = None,
-          accel: float = ROOT_ACCEL) -> Placement:
+          accel: float = ROOT_ACCEL, landmarks: Optional[np.ndarray] = None) -> Placement:
     """Camera-frame joints (N, 24, 3) of a static camera's clip -> the :class:`Placement` (see the module
     docstring). ``low_pass`` smooths joints for their noise before the ground and the contacts are read; ``up`` the
-    camera frame's up prior (default: a level camera, -y). Raises ValueError when no foot ever rests (no ground)."""
+    camera frame's level up (default: a level camera, -y); ``landmarks`` (N, 33, 3) the detector's metric world
+    landmarks (camera axes), which give the body's up (:func:`body_up`). Raises ValueError when no foot ever rests
+    (no ground)."""
     joints = np.asarray(joints, dtype=np.float64)
     if not np.all(joints[:, 0, 2] > 0.1):
         raise ValueError("the body is behind or at the camera")
@@ -170,7 +205,7 @@ def place(joints: np.ndarray, fps: float, low_pass: LowPass, up: Optional[np.nda
     lam = (noise / (accel / fps ** 2)) ** 2
     steady = whittaker(depth, np.ones(len(depth)), lam)
     moved = low_pass(joints + _shift_to(joints, steady)[:, None], fps)
-    ground = camera_ground(moved, fps, up)
+    ground = camera_ground(moved, fps, up, landmarks)
     contacts = camera_contacts(moved, ground, fps)
     shift = _shift_to(joints, steady)
     log.info("placement: root depth noise %.3f m/frame, camera %.2f m above the ground, %.0f%% foot contact",

@@ -82,3 +82,32 @@ def test_no_resting_foot_means_no_ground() -> None:
     walk[:, :, 0] += np.arange(60)[:, None] * 3.0 * CAMERA_CONTACT_SPEED / FPS   # everything runs sideways
     with pytest.raises(ValueError):
         place(_seen_by_camera(walk, 1.4, 10.0, 5.0), FPS, lambda joints, fps: joints)
+
+
+def test_the_body_up_is_read_on_both_feet_not_on_a_leaning_trunk() -> None:
+    """BlazePose-layout points: legs vertical while both feet are down, the trunk leaning 30 degrees forward and
+    one leg kicked up on half the frames -> support_up finds the vertical; the neck -> ankles median does not."""
+    from server.world.place import BLAZEPOSE_LAYOUT, body_up, support_up
+    rng = np.random.default_rng(3)
+    n = 60
+    points = np.zeros((n, 33, 3))
+    up = np.array([0.0, -np.cos(0.4), -np.sin(0.4)])             # a camera pitched 23 degrees down
+    fwd = np.cross(up, [1.0, 0.0, 0.0])
+    hips = 0.9 * up
+    points[:, [23, 24]] = hips + np.array([[0.1, 0, 0], [-0.1, 0, 0]])
+    points[:, [27, 29, 31]] = [0.1, 0, 0]
+    points[:, [28, 30, 32]] = [-0.1, 0, 0]
+    lean = np.cos(np.radians(30)) * up + np.sin(np.radians(30)) * fwd
+    points[:, [11, 12]] = hips + 0.5 * lean
+    kick = np.arange(n) % 2 == 1                                   # the right foot up in front on odd frames
+    points[np.ix_(kick, [28, 30, 32])] = np.array([-0.1, 0, 0]) + 0.4 * up + 0.4 * fwd
+    points += rng.normal(0, 0.005, points.shape)
+    found = support_up(points, BLAZEPOSE_LAYOUT)
+    assert np.degrees(np.arccos(found @ up)) < 2.0
+    neck_ankles = points[:, [11, 12]].mean(1) - points[:, [27, 28]].mean(1)
+    naive = np.median(neck_ankles / np.linalg.norm(neck_ankles, axis=-1, keepdims=True), 0)
+    assert np.degrees(np.arccos(naive @ up / np.linalg.norm(naive))) > 4.0
+    level = np.array([0.0, -1.0, 0.0])
+    np.testing.assert_allclose(body_up(np.zeros((n, 24, 3)), level, landmarks=points), found)
+    lying = points[..., [0, 2, 1]] * [1, 1, -1]                       # the body turned onto its side
+    np.testing.assert_allclose(body_up(np.zeros((n, 24, 3)), level, landmarks=lying), level)
