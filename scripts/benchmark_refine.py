@@ -22,7 +22,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -92,12 +92,10 @@ def perturbed(estimate: Estimate, radians: float, seed: int) -> Estimate:
     return Estimate(rotmat_to_rot6d(rot).reshape(len(estimate), -1), estimate.betas, estimate.transl)
 
 
-def methods(skinning: LandmarkSkinning, prior: torch.nn.Module, settings: OptimiseSettings,
-            overrides: Optional[Dict[str, float]] = None) -> Dict[str, Method]:
-    """Row name -> refinement of (obs, start, video) (the regression row is the start itself). ``overrides``:
-    RefineSettings fields for the ScoreHMR rows (e.g. start_weight)."""
+def methods(skinning: LandmarkSkinning, prior: torch.nn.Module, settings: OptimiseSettings) -> Dict[str, Method]:
+    """Row name -> refinement of (obs, start, video) (the regression row is the start itself)."""
     from server.refine.scorehmr import RefineSettings, refine
-    base = replace(RefineSettings(), **(overrides or {}))
+    base = RefineSettings()
 
     def score(obs: Observations, start: Estimate, video: bool) -> Estimate:
         return refine(prior, skinning, obs, start, base, mode="video" if video else "frame").estimate
@@ -231,28 +229,22 @@ def multiview_figures(skinning: LandmarkSkinning, regressor: torch.nn.Module, pr
     return table
 
 
-def iteration_rows(prior: torch.nn.Module, skinning: LandmarkSkinning, counts: str,
-                   overrides: Optional[Dict[str, float]] = None) -> Dict[str, Method]:
+def iteration_rows(prior: torch.nn.Module, skinning: LandmarkSkinning, counts: str) -> Dict[str, Method]:
     """``+ ScoreHMR, K iterations`` rows (video mode) for each K in the comma-separated ``counts``."""
     from server.refine.scorehmr import RefineSettings, refine
 
     def make(k: int) -> Method:
-        settings = replace(RefineSettings.for_quality(k, 1.0), **(overrides or {}))
+        settings = RefineSettings.for_quality(k, 1.0)
         return lambda obs, start, video: refine(prior, skinning, obs, start, settings,
                                                 mode="video" if video else "frame").estimate
     return {f"+ ScoreHMR, {int(k)} iterations": make(int(k)) for k in counts.split(",") if k.strip()}
-
-
-def overrides(args: argparse.Namespace) -> Dict[str, float]:
-    """RefineSettings fields the command line sets for every ScoreHMR row."""
-    return {} if args.start_weight is None else {"start_weight": args.start_weight}
 
 
 def video_from_temporal(args: argparse.Namespace, skinning: LandmarkSkinning, prior: torch.nn.Module,
                         rows: Dict[str, Method], batches: List[Batch], figures: Dict[str, object]) -> None:
     """The video rows again from the temporal regressor's start (same clips), and the iteration sweeps."""
     if args.iterations:
-        sweep = iteration_rows(prior, skinning, args.iterations, overrides(args))
+        sweep = iteration_rows(prior, skinning, args.iterations)
         start = lambda obs: shared_betas(skinning, regress(load_regressor(args.regressor), skinning, obs))  # noqa
         figures["video_iterations"] = run_batches(batches, start, sweep, skinning, True)
         print_table("Video, per-frame start: ScoreHMR outer iterations", figures["video_iterations"])
@@ -265,8 +257,7 @@ def video_from_temporal(args: argparse.Namespace, skinning: LandmarkSkinning, pr
     print_table(f"Video from the temporal regressor's start (same {len(batches)} clips)", figures["video_temporal"])
     if args.iterations:
         figures["video_temporal_iterations"] = run_batches(batches, start, iteration_rows(prior, skinning,
-                                                                                           args.iterations,
-                                                                                           overrides(args)),
+                                                                                           args.iterations),
                                                            skinning, True)
         print_table("Video, temporal start: ScoreHMR outer iterations", figures["video_temporal_iterations"])
 
@@ -293,8 +284,6 @@ def main(argv: List[str]) -> int:
                         help="temporal regressor checkpoint (default: resolved; video mode also runs every row "
                              "from its start)")
     parser.add_argument("--no-temporal", action="store_true", help="skip the rows from the temporal start")
-    parser.add_argument("--start-weight", type=float, default=None,
-                        help="ScoreHMR's pull towards the start (RefineSettings.start_weight; default: its own)")
     parser.add_argument("--iterations", default="",
                         help="comma-separated ScoreHMR outer iterations to compare from each video start")
     parser.add_argument("--seed", type=int, default=0)
@@ -313,7 +302,7 @@ def main(argv: List[str]) -> int:
     skinning = LandmarkSkinning(load_body_model(default_body_model_path()))
     regressor, prior = load_regressor(args.regressor), load_prior(args.prior)
     settings = OptimiseSettings(steps=args.steps, seed=args.seed)
-    rows = methods(skinning, prior, settings, overrides(args))
+    rows = methods(skinning, prior, settings)
     if not args.align:
         rows.pop(ALIGN_ROW)
     if args.rows:

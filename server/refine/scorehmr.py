@@ -92,8 +92,6 @@ class RefineSettings:
     align_rate: float = 0.5         # step on the clean estimate along -grad of the alignment term (z units)
     refit_translation: bool = False # closed-form camera translation for the start pose before the loop
     hypothesis_t_start: int = 150   # Diff-HMR: noise level of the stochastic start of the first iteration
-    start_weight: float = 0.0       # pull of each clean estimate towards the start (raw 6D, squared): keeps the
-                                    # learned initial estimate's evidence, so more iterations do not drift away
 
     @staticmethod
     def for_quality(iterations: int, temporal: float) -> "RefineSettings":
@@ -131,7 +129,6 @@ class _Run:
     alphas: Tensor = field(default_factory=cosine_alphas_cumprod)   # (T,) alpha-bar of the prior's schedule
     smooth: Optional[Tuple[Tensor, Tensor]] = None   # implicit temporal step: eigenbasis (L, L), eigenvalues (L,)
                                                      # of one window of L = min(F, SMOOTH_WINDOW) frames
-    anchor: Optional[Tensor] = None  # (M, 144) the start, for RefineSettings.start_weight
 
 
 def _new_run(denoiser, blocks: Sequence[Observations], betas: Sequence[Tensor], **kw) -> _Run:
@@ -194,8 +191,6 @@ def _losses(skinning: LandmarkSkinning, run: _Run, s: RefineSettings, x0: Tensor
         total = total + s.temporal_weight * guidance.video_term(x0, run.frames, s.temporal_order).sum()
     if run.views > 1 and s.multiview_weight > 0:
         total = total + s.multiview_weight * guidance.multiview_term(x0, run.views).sum()
-    if s.start_weight > 0 and run.anchor is not None:
-        total = total + s.start_weight * ((x0 - run.anchor) ** 2).sum()
     return kp, total, px
 
 
@@ -334,7 +329,6 @@ def _iterate(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSettings,
     if run.frames > s.temporal_order and s.temporal_implicit and s.temporal_weight > 0:
         run.smooth = difference_basis(min(run.frames, SMOOTH_WINDOW), s.temporal_order)
     x = orthonormal_x(x)
-    run.anchor = x.clone()
     if s.refit_translation:
         transl = guidance.refit_translation(skinning, run.ev, x, transl)
     cam = _MaskedAdam(transl, s.cam_lr)
