@@ -120,7 +120,7 @@ def test_fit_options_reach_the_job(worker: WorkerSession, sample_video: Path, tm
     assert isinstance(end, protocol.Result), end
     assert "refine" not in [s for s, v in end.timings.items() if v > 0]
     with np.load(end.path, allow_pickle=False) as data:
-        assert str(data["method"]) == "regression"
+        assert str(data["method"]) == "temporal"
 
 
 def test_import_motion_job(worker: WorkerSession, tmp_path: Path) -> None:

@@ -24,9 +24,11 @@ def _error_px(models: Models, est, obs) -> float:
 
 def test_regression_start_then_refinement_fits_the_keypoints_better(models: Models, views) -> None:
     obs = as_observations(views)
-    start = run_pipeline(models, [obs], PipelineSettings(mode="frame", refine=False))
-    refined = run_pipeline(models, [obs], PipelineSettings(mode="frame"))
+    start = run_pipeline(models, [obs], PipelineSettings(mode="frame", refine=False, initial="learned"))
+    refined = run_pipeline(models, [obs], PipelineSettings(mode="frame", initial="learned"))
     assert start.method == "regression" and refined.method == "regression+scorehmr(frame)"
+    temporal = run_pipeline(models, [obs], PipelineSettings(mode="video", refine=False))
+    assert temporal.method == "temporal"                                      # the default start
     assert torch.equal(start.estimate.betas, refined.estimate.betas)       # refinement keeps the shared shape
     assert (start.estimate.betas == start.estimate.betas[:1]).all()          # one shape for the clip
     assert _error_px(models, refined.estimate, obs) < _error_px(models, start.estimate, obs)
@@ -40,7 +42,9 @@ def test_analytic_start_and_fallback(models: Models, views, monkeypatch) -> None
     def missing() -> None:
         raise WeightsError("no regressor here")
     fresh = Models(models.body, is_builtin=True)
-    monkeypatch.setattr(fresh, "regressor", missing)
+    monkeypatch.setattr(fresh, "temporal_regressor", missing)           # temporal -> per frame
+    assert run_pipeline(fresh, [obs], PipelineSettings(mode="frame", refine=False)).method == "regression"
+    monkeypatch.setattr(fresh, "regressor", missing)                    # ... -> analytic
     assert run_pipeline(fresh, [obs], PipelineSettings(mode="frame", refine=False)).method == "analytic"
     no_world = as_observations(views).select(torch.arange(len(obs)))
     no_world = type(no_world)(no_world.keypoints, no_world.focal, no_world.centre, no_world.image_size, None)
