@@ -64,6 +64,8 @@ def regress_temporal(model: TemporalRegressor, skinning: LandmarkSkinning, obs: 
     memory flat in N, and the output does not depend on ``block``. Above 75 fps every ``stride``-th frame forms
     one sequence (:func:`.temporal.stride_for`), the phases run separately and are interleaved again. A segment
     of any length works, down to one frame (its evidence repeated)."""
+    if len(obs) == 0:
+        raise ValueError("the temporal regressor needs at least one frame")
     fps = float(obs.fps or REFERENCE_FPS)
     stride = stride_for(fps)
     xs, betas, transl = torch.empty(len(obs), 144), None, torch.empty(len(obs), 3)

@@ -50,6 +50,8 @@ def test_blocks_equal_one_pass_and_any_length_runs(skinning: LandmarkSkinning) -
     for n in (1, 2, 5):   # shorter than the receptive field (15 frames): the ends are repeated
         est = regress_temporal(model, skinning, _obs(n))
         assert est.x.shape == (n, 144) and torch.isfinite(est.transl).all()
+    with pytest.raises(ValueError, match="at least one frame"):
+        regress_temporal(model, skinning, _obs(3).select(torch.arange(0)))
 
 
 def test_untrained_heads_give_the_per_frame_regressor(skinning: LandmarkSkinning) -> None:
