@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,9 +34,9 @@ from server.cleanup.methods import cleanup  # noqa: E402
 from server.cleanup.sequence import make_sequence  # noqa: E402
 from server.fitting.losses import reprojection_error  # noqa: E402
 from server.fitting.state import Estimate, Observations, posed_body, reproject  # noqa: E402
-from server.keypoints_io import load_keypoints, save_keypoints  # noqa: E402
+from server.keypoints_io import load_keypoints  # noqa: E402
 from server.refine.from_keypoints import observations  # noqa: E402
-from server.refine.metrics import acceleration, pa_mpjpe  # noqa: E402
+from server.refine.metrics import acceleration  # noqa: E402
 from server.refine.pipeline import Models, PipelineSettings, run_pipeline  # noqa: E402
 
 log = logging.getLogger("benchmark_real")

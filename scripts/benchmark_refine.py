@@ -22,7 +22,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -240,12 +240,13 @@ def iteration_rows(prior: torch.nn.Module, skinning: LandmarkSkinning, counts: s
     return {f"+ ScoreHMR, {int(k)} iterations": make(int(k)) for k in counts.split(",") if k.strip()}
 
 
-def video_from_temporal(args: argparse.Namespace, skinning: LandmarkSkinning, prior: torch.nn.Module,
-                        rows: Dict[str, Method], batches: List[Batch], figures: Dict[str, object]) -> None:
+def video_from_temporal(args: argparse.Namespace, skinning: LandmarkSkinning, regressor: torch.nn.Module,
+                        prior: torch.nn.Module, rows: Dict[str, Method], batches: List[Batch],
+                        figures: Dict[str, object]) -> None:
     """The video rows again from the temporal regressor's start (same clips), and the iteration sweeps."""
     if args.iterations:
         sweep = iteration_rows(prior, skinning, args.iterations)
-        start = lambda obs: shared_betas(skinning, regress(load_regressor(args.regressor), skinning, obs))  # noqa
+        start = lambda obs: shared_betas(skinning, regress(regressor, skinning, obs))  # noqa: E731
         figures["video_iterations"] = run_batches(batches, start, sweep, skinning, True)
         print_table("Video, per-frame start: ScoreHMR outer iterations", figures["video_iterations"])
     if args.no_temporal:
@@ -324,7 +325,7 @@ def main(argv: List[str]) -> int:
         figures["video"] = run_batches(batches, start, rows, skinning, True)
         print_table(f"Video: {len(batches)} held-out clips x {args.clip_length} frames, {args.threads} threads",
                     figures["video"])
-        video_from_temporal(args, skinning, prior, rows, batches, figures)
+        video_from_temporal(args, skinning, regressor, prior, rows, batches, figures)
     if args.views > 1 and args.mv_clips > 0:
         figures["multiview"] = multiview_figures(skinning, regressor, prior, poses, clip_id, args.mv_clips,
                                                  args.clip_length, args.views, args.seed)

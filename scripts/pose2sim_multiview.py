@@ -12,7 +12,6 @@ import time
 from typing import Dict, List, Sequence
 
 import numpy as np
-import torch
 
 from pose2sim_reference import LIMBS, Reference
 from server.calibration import CameraCalibration

@@ -34,7 +34,8 @@ def joints_into_landmarks(landmarks: Tensor, joints: Tensor) -> Tensor:
     """landmarks (N, 33, 3), posed joints (N, 24, 3) -> landmarks whose joint-centre rows
     (:data:`.layout.JOINT_LANDMARKS`: shoulders, elbows, wrists, hips, knees, ankles) are the joints (out of place,
     differentiable)."""
-    return torch.where(_AT_JOINT[:, None], joints[:, _JOINT_OF], landmarks)
+    at_joint, joint_of = _AT_JOINT.to(landmarks.device), _JOINT_OF.to(landmarks.device)
+    return torch.where(at_joint[:, None], joints[:, joint_of], landmarks)
 
 
 def rotvec_to_rotmat_torch(rotvec: Tensor) -> Tensor:

@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -187,3 +188,37 @@ def optimiser_step(run: Dict[str, Any], lr: float, loss: torch.Tensor) -> float:
     run["opt"].step()
     run["ema"].update(run["model"])
     return float(loss.detach())
+
+
+def save_checkpoint(ema: Any, cfg: Any, training: Dict[str, Any], figures: Dict[str, Any],
+                    make: Callable[..., Dict[str, Any]]) -> None:
+    """Atomically write the EMA model to ``cfg.out`` (``make(model, figures, training)`` builds the checkpoint
+    dict) and its JSON sidecar. ``cfg`` is any dataclass with ``out`` (and ``dataset``, ``log``)."""
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plain_cfg = {k: v for k, v in asdict(cfg).items() if v is not None}
+    for key in ("dataset", "out", "log"):  # file names only: no local paths in a shipped file
+        if key in plain_cfg:
+            plain_cfg[key] = Path(plain_cfg[key]).name
+    ckpt = make(ema.model, figures, {**training, "config": plain_cfg})
+    tmp = out.with_name(out.name + ".tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, out)
+    sidecar = {"format": ckpt["format"], "model": ckpt["config"], "training": ckpt["training"], "figures": figures}
+    out.with_suffix(".json").write_text(json.dumps(json_safe(sidecar), indent=2, sort_keys=True) + "\n")
+    log.info("saved %s", out)
+
+
+def run_training(cfg: Any, name: str, run: Dict[str, Any], step: Callable[[float], float],
+                 validate: Callable[[], Dict[str, float]], make: Callable[..., Dict[str, Any]], parameters: int,
+                 **counts: Any) -> Dict[str, Any]:
+    """A trainer's whole run: :func:`run_loop` with a save that writes ``run["ema"]``'s model through ``make``
+    (:func:`save_checkpoint`), its figures (training loss, ``validate()``, ``parameters``, the last 50 validation
+    records) and ``counts`` (e.g. train/val sizes) in the training record."""
+    def save(state: LoopState) -> Dict[str, Any]:
+        figures = {"train_loss": state.running, **validate(), "parameters": parameters,
+                   "history": state.history[-50:]}
+        save_checkpoint(run["ema"], cfg, state.record(cfg, **counts), figures, make)
+        return figures
+
+    return run_loop(cfg, name, step, validate, save)

@@ -17,12 +17,9 @@ sidecar with the config and figures next to it, and a log file (``--log``, defau
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -33,8 +30,7 @@ from ..diffusion.condition import keypoints_to_condition
 from ..diffusion.denoiser import Denoiser, DenoiserConfig, checkpoint_dict, num_parameters
 from ..diffusion.schedule import cosine_alphas_cumprod, q_sample
 from .ema import Ema
-from .loop import (LOOP_ARGUMENTS, LoopConfig, LoopState, add_arguments, json_safe, main_of, optimiser_step, prepare,
-                   run_loop)
+from .loop import LOOP_ARGUMENTS, LoopConfig, add_arguments, main_of, optimiser_step, prepare, run_training
 from .pose_data import load_training_set
 from .synthetic_views import synthesize_views
 
@@ -106,25 +102,6 @@ def validate(model: Denoiser, fixed: Optional[Dict[str, Tensor]], ac: Tensor) ->
     return out
 
 
-def save_checkpoint(ema: Ema, cfg: Any, training: Dict[str, Any], figures: Dict[str, Any],
-                    make: Callable[..., Dict[str, Any]] = checkpoint_dict) -> None:
-    """Atomically write the EMA model to ``cfg.out`` (``make(model, figures, training)`` builds the checkpoint
-    dict) and its JSON sidecar. ``cfg`` is any dataclass with ``out`` (and ``dataset``, ``log``)."""
-    out = Path(cfg.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    plain_cfg = {k: v for k, v in asdict(cfg).items() if v is not None}
-    for key in ("dataset", "out", "log"):  # file names only: no local paths in a shipped file
-        if key in plain_cfg:
-            plain_cfg[key] = Path(plain_cfg[key]).name
-    ckpt = make(ema.model, figures, {**training, "config": plain_cfg})
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, out)
-    sidecar = {"format": ckpt["format"], "model": ckpt["config"], "training": ckpt["training"], "figures": figures}
-    out.with_suffix(".json").write_text(json.dumps(json_safe(sidecar), indent=2, sort_keys=True) + "\n")
-    log.info("saved %s", out)
-
-
 def build(cfg: TrainConfig) -> Dict[str, Any]:
     """Model, EMA, optimiser, data and the fixed validation set of a run."""
     torch.manual_seed(cfg.seed)
@@ -157,16 +134,9 @@ def train(cfg: TrainConfig) -> Dict[str, Any]:
     """Run the training described by ``cfg``; writes the checkpoint and returns its figures."""
     prepare(cfg)
     run = build(cfg)
-
-    def save(state: LoopState) -> Dict[str, Any]:
-        figures = {"train_loss": state.running, **validate(run["ema"].model, run["fixed"], run["ac"]),
-                   "parameters": num_parameters(run["model"]), "history": state.history[-50:]}
-        save_checkpoint(run["ema"], cfg, state.record(cfg, train_poses=run["train_poses"],
-                                                      val_poses=run["val_poses"]), figures)
-        return figures
-
-    return run_loop(cfg, "prior", lambda lr: train_step(run, cfg, lr),
-                    lambda: validate(run["ema"].model, run["fixed"], run["ac"]), save)
+    return run_training(cfg, "prior", run, lambda lr: train_step(run, cfg, lr),
+                        lambda: validate(run["ema"].model, run["fixed"], run["ac"]), checkpoint_dict,
+                        num_parameters(run["model"]), train_poses=run["train_poses"], val_poses=run["val_poses"])
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> TrainConfig:

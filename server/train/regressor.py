@@ -28,9 +28,7 @@ from ..fitting.camera import position_to_box_camera
 from ..regressor.network import Regressor, RegressorConfig, checkpoint_dict
 from .ema import Ema
 from .pose_data import load_training_set
-from .loop import (LOOP_ARGUMENTS, LoopConfig, LoopState, add_arguments, main_of, optimiser_step, prepare,
-                   run_loop)
-from .prior import save_checkpoint
+from .loop import LOOP_ARGUMENTS, LoopConfig, add_arguments, main_of, optimiser_step, prepare, run_training
 from .synthetic_views import synthesize_views
 
 log = logging.getLogger("server.train.regressor")
@@ -123,15 +121,9 @@ def train(cfg: RegressorTrainConfig) -> Dict[str, Any]:
     """Run the training described by ``cfg``; writes the checkpoint and returns its figures."""
     prepare(cfg)
     run = build(cfg)
-
-    def save(state: LoopState) -> Dict[str, Any]:
-        figures = {"train_loss": state.running, **validate(run), "parameters": num_parameters(run["model"]),
-                   "history": state.history[-50:]}
-        save_checkpoint(run["ema"], cfg, state.record(cfg, train_poses=run["train_poses"],
-                                                      val_poses=run["val_poses"]), figures, make=checkpoint_dict)
-        return figures
-
-    return run_loop(cfg, "regressor", lambda lr: train_step(run, cfg, lr), lambda: validate(run), save)
+    return run_training(cfg, "regressor", run, lambda lr: train_step(run, cfg, lr), lambda: validate(run),
+                        checkpoint_dict, num_parameters(run["model"]), train_poses=run["train_poses"],
+                        val_poses=run["val_poses"])
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> RegressorTrainConfig:

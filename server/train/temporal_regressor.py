@@ -30,9 +30,7 @@ from ..regressor.network import load_regressor
 from ..regressor.temporal import TemporalConfig, TemporalRegressor, checkpoint_dict, num_trainable
 from .clip_windows import ClipSet, load_clip_sets, sample_frames, stack_windows, synthesize_window
 from .ema import Ema
-from .loop import (LOOP_ARGUMENTS, LoopConfig, LoopState, add_arguments, main_of, optimiser_step, prepare,
-                   run_loop)
-from .prior import save_checkpoint
+from .loop import LOOP_ARGUMENTS, LoopConfig, add_arguments, main_of, optimiser_step, prepare, run_training
 from .regressor import WORLD_DROPOUT, regression_loss
 
 log = logging.getLogger("server.train.temporal_regressor")
@@ -151,15 +149,9 @@ def train(cfg: TemporalTrainConfig) -> Dict[str, Any]:
     prepare(cfg)
     run = build(cfg)
     run["model"].frame.eval()
-
-    def save(state: LoopState) -> Dict[str, Any]:
-        figures = {"train_loss": state.running, **validate(run), "parameters": num_trainable(run["model"]),
-                   "history": state.history[-50:]}
-        save_checkpoint(run["ema"], cfg, state.record(cfg, train_frames=run["train_frames"],
-                                                      val_frames=run["val_frames"]), figures, make=checkpoint_dict)
-        return figures
-
-    return run_loop(cfg, "temporal regressor", lambda lr: train_step(run, cfg, lr), lambda: validate(run), save)
+    return run_training(cfg, "temporal regressor", run, lambda lr: train_step(run, cfg, lr), lambda: validate(run),
+                        checkpoint_dict, num_trainable(run["model"]), train_frames=run["train_frames"],
+                        val_frames=run["val_frames"])
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> TemporalTrainConfig:
