@@ -111,10 +111,11 @@ def tune(gt: np.ndarray, sigma_mm: float, seed: int) -> Dict[str, object]:
             "butterworth": best(BW_GRID, lambda hz: butterworth_lowpass(x, hz, FPS))}
 
 
-def ours(names: List[str], threads: int) -> Tuple[Dict[str, Method], Optional[Callable], Dict[str, Callable],
-                                                  Dict[str, KeyMethod]]:
+def ours(names: List[str], threads: int, motion_path: Optional[Path] = None, use_motion: bool = True
+         ) -> Tuple[Dict[str, Method], Optional[Callable], Dict[str, Callable], Dict[str, KeyMethod]]:
     """Row -> our method (server.cleanup.methods at default settings; "dposer" also without its diffusion prior,
-    the ablation); the default method over many clips in one call (for throughput); row -> our method told the
+    the ablation, and with the motion prior's windows unless ``use_motion`` is False); the default method over
+    many clips in one call (for throughput); row -> our method told the
     root (rotation (T, 3, 3) and pelvis (T, 3), world frame; keep_root); row -> our cleanup of keyed motion
     (poses, transl). ({}, None, {}, {}) without the module."""
     if not names:
@@ -129,32 +130,39 @@ def ours(names: List[str], threads: int) -> Tuple[Dict[str, Method], Optional[Ca
     torch.set_num_threads(threads)
     skinning = LandmarkSkinning(load_body_model(default_body_model_path()))
     prior = load_prior()
+    windows = None
+    if use_motion:
+        from server.diffusion.motion import load_motion_prior
+        windows = load_motion_prior(motion_path)
     betas = np.zeros(skinning.num_betas, np.float32)
 
-    def solve(x: np.ndarray, conf: Optional[np.ndarray], settings, segments=(), root=None) -> np.ndarray:
+    def solve(x: np.ndarray, conf: Optional[np.ndarray], settings, segments=(), root=None,
+              with_motion: bool = False) -> np.ndarray:
         joints = np.nan_to_num(x).astype(np.float32)
-        motion = cleanup_joints(prior, skinning, joints, betas, FPS, conf, settings, segments=segments, root=root)
+        motion = cleanup_joints(prior, skinning, joints, betas, FPS, conf, settings, segments=segments, root=root,
+                                motion=windows if with_motion else None)
         with torch.no_grad():
             out, _ = skinning(torch.as_tensor(np.asarray(motion.poses), dtype=torch.float32),
                               torch.as_tensor(np.asarray(motion.betas), dtype=torch.float32),
                               torch.as_tensor(np.asarray(motion.transl), dtype=torch.float32))
         return out.numpy().astype(np.float64)
 
-    def make(settings) -> Method:
-        return lambda x, conf: solve(x, conf, settings)
+    def make(settings, with_motion: bool = False) -> Method:
+        return lambda x, conf: solve(x, conf, settings, with_motion=with_motion)
 
     def batched(inputs: np.ndarray) -> np.ndarray:
         """inputs (C, T, 24, 3) -> (C, T, 24, 3): every clip in one call at default settings."""
         c, t = inputs.shape[:2]
-        return solve(inputs.reshape(c * t, 24, 3), None, CleanupSettings(), (t,) * c).reshape(inputs.shape)
+        return solve(inputs.reshape(c * t, 24, 3), None, CleanupSettings(), (t,) * c,
+                     with_motion=windows is not None).reshape(inputs.shape)
 
-    def make_rooted(settings) -> Callable:
-        return lambda x, root: solve(x, None, replace(settings, keep_root=True), root=root)
+    def make_rooted(settings, with_motion: bool = False) -> Callable:
+        return lambda x, root: solve(x, None, replace(settings, keep_root=True), root=root, with_motion=with_motion)
 
-    def make_keys(settings) -> KeyMethod:
+    def make_keys(settings, with_motion: bool = False) -> KeyMethod:
         def run(poses: np.ndarray, transl: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
             seq = make_sequence(poses.astype(np.float32), transl.astype(np.float32), betas, FPS, None, "world")
-            out = cleanup(prior, skinning, seq, settings)
+            out = cleanup(prior, skinning, seq, settings, motion=windows if with_motion else None)
             return np.asarray(out.poses, np.float64), np.asarray(out.transl, np.float64)
         return run
 
@@ -163,6 +171,8 @@ def ours(names: List[str], threads: int) -> Tuple[Dict[str, Method], Optional[Ca
         keys[f"ours: {name}"] = make_keys(CleanupSettings(method=name))
         if name == "dposer":
             keys["ours: dposer, no prior"] = make_keys(CleanupSettings(method=name, prior_weight=0.0))
+        if windows is not None:
+            keys[f"ours: {name}, motion prior"] = make_keys(CleanupSettings(method=name), True)
     rows, rooted = {}, {}
     for name in names:
         rows[f"ours: {name}"] = make(CleanupSettings(method=name))
@@ -171,6 +181,9 @@ def ours(names: List[str], threads: int) -> Tuple[Dict[str, Method], Optional[Ca
             rows["ours: dposer, no prior"] = make(CleanupSettings(method=name, prior_weight=0.0))
             rooted["ours: dposer, no prior, root given"] = make_rooted(CleanupSettings(method=name,
                                                                                        prior_weight=0.0))
+        if windows is not None:
+            rows[f"ours: {name}, motion prior"] = make(CleanupSettings(method=name), True)
+            rooted[f"ours: {name}, motion prior, root given"] = make_rooted(CleanupSettings(method=name), True)
     return rows, batched, rooted, keys
 
 
@@ -311,6 +324,8 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--no-completion", action="store_true", help="skip the completion figures")
     parser.add_argument("--no-dposer-protocol", action="store_true", help="skip the DPoser-scoring figures")
     parser.add_argument("--no-keyframe-noise", action="store_true", help="skip the jittery-keys figures")
+    parser.add_argument("--motion", type=Path, default=None, help="motion prior checkpoint (default: resolved)")
+    parser.add_argument("--no-motion", action="store_true", help="skip the motion prior's rows")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -319,7 +334,8 @@ def main(argv: List[str]) -> int:
         rest = skinning(torch.zeros(1, 24, 3))[0][0].numpy().astype(np.float64)
     gt = ground_truth(skinning, *load_clips(args.dataset, args.clips, args.length, args.seed))
     tune_gt = ground_truth(skinning, *load_clips(args.dataset, args.clips, args.length, args.seed + 1))
-    mine, batched, rooted, mine_keys = ours([m for m in args.methods.split(",") if m], args.threads)
+    mine, batched, rooted, mine_keys = ours([m for m in args.methods.split(",") if m], args.threads, args.motion,
+                                            not args.no_motion)
     figures: dict = {"settings": {**vars(args), "dataset": str(args.dataset), "json": str(args.json),
                                   "torch": torch.__version__}, "clips": args.clips, "length": args.length}
     figures["denoising"], figures["parameters"] = denoising(gt, tune_gt, rest, mine, args.seed)

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from server.body.fast import LandmarkSkinning  # noqa: E402
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
 from server.diffusion.denoiser import load_prior  # noqa: E402
+from server.diffusion.motion import load_motion_prior  # noqa: E402
 from server.fitting.losses import reprojection_error  # noqa: E402
 from server.fitting.state import Estimate, Observations, posed_body, reproject  # noqa: E402
 from server.refine.metrics import accel_error, mpjpe, pa_mpjpe  # noqa: E402
@@ -49,6 +50,21 @@ log = logging.getLogger("benchmark_refine")
 DEFAULT_DATASET = Path("~/.cache/blender_scorehmr/pose_dataset.npz").expanduser()
 ROWS = ("regression", "+ optimisation", "+ optimisation with prior", "+ ScoreHMR")
 ALIGN_ROW = "+ ScoreHMR with alignment"
+MOTION_ROW = "+ ScoreHMR, motion prior"
+NO_PRIOR_ROW = "+ ScoreHMR loop, no prior"
+
+
+class NoPrior:
+    """The ablation of the learned prior: the same guided loop with the network's noise estimate held at 0 (so
+    each step's clean estimate is ``z_t / sqrt(abar_t)``: guidance, schedule and temporal step alone), in the
+    per-frame prior's normalised state."""
+
+    def __init__(self, prior: torch.nn.Module) -> None:
+        self.config, self.x_mean, self.x_std = prior.config, prior.x_mean, prior.x_std
+        self.normalize, self.denormalize = prior.normalize, prior.denormalize
+
+    def __call__(self, x_t: torch.Tensor, t, cond=None, cond_mask=None) -> torch.Tensor:
+        return torch.zeros_like(x_t)
 Method = Callable[[Observations, Estimate, bool], Estimate]
 Batch = Tuple[SyntheticViews, Observations]
 
@@ -92,8 +108,10 @@ def perturbed(estimate: Estimate, radians: float, seed: int) -> Estimate:
     return Estimate(rotmat_to_rot6d(rot).reshape(len(estimate), -1), estimate.betas, estimate.transl)
 
 
-def methods(skinning: LandmarkSkinning, prior: torch.nn.Module, settings: OptimiseSettings) -> Dict[str, Method]:
-    """Row name -> refinement of (obs, start, video) (the regression row is the start itself)."""
+def methods(skinning: LandmarkSkinning, prior: torch.nn.Module, settings: OptimiseSettings,
+            motion: Optional[torch.nn.Module] = None) -> Dict[str, Method]:
+    """Row name -> refinement of (obs, start, video) (the regression row is the start itself); with a ``motion``
+    prior also ScoreHMR guiding its windows in video mode (frame mode: the per-frame prior, as in capture)."""
     from server.refine.scorehmr import RefineSettings, refine
     base = RefineSettings()
 
@@ -104,13 +122,21 @@ def methods(skinning: LandmarkSkinning, prior: torch.nn.Module, settings: Optimi
         return refine(prior, skinning, obs, start, replace(base, align=True),
                       mode="video" if video else "frame").estimate
 
-    return {
+    def windows(obs: Observations, start: Estimate, video: bool) -> Estimate:
+        return refine(prior, skinning, obs, start, base, mode="video" if video else "frame", motion=motion).estimate
+
+    rows = {
         ROWS[0]: lambda obs, start, video: start,
         ROWS[1]: lambda obs, start, video: optimise(skinning, obs, start, settings, video=video),
         ROWS[2]: lambda obs, start, video: optimise(skinning, obs, start, settings, denoiser=prior, video=video),
         ROWS[3]: score,
         ALIGN_ROW: aligned,
     }
+    if motion is not None:
+        rows[MOTION_ROW] = windows
+    rows[NO_PRIOR_ROW] = lambda obs, start, video: refine(NoPrior(prior), skinning, obs, start, base,
+                                                          mode="video" if video else "frame").estimate
+    return rows
 
 
 def evaluate(skinning: LandmarkSkinning, views: SyntheticViews, obs: Observations, est: Estimate,
@@ -229,20 +255,23 @@ def multiview_figures(skinning: LandmarkSkinning, regressor: torch.nn.Module, pr
     return table
 
 
-def iteration_rows(prior: torch.nn.Module, skinning: LandmarkSkinning, counts: str) -> Dict[str, Method]:
-    """``+ ScoreHMR, K iterations`` rows (video mode) for each K in the comma-separated ``counts``."""
+def iteration_rows(prior: torch.nn.Module, skinning: LandmarkSkinning, counts: str,
+                   motion: Optional[torch.nn.Module] = None) -> Dict[str, Method]:
+    """``+ ScoreHMR, K iterations`` rows (video mode) for each K in the comma-separated ``counts`` (with the
+    ``motion`` prior's windows when given)."""
     from server.refine.scorehmr import RefineSettings, refine
 
     def make(k: int) -> Method:
         settings = RefineSettings.for_quality(k, 1.0)
         return lambda obs, start, video: refine(prior, skinning, obs, start, settings,
-                                                mode="video" if video else "frame").estimate
-    return {f"+ ScoreHMR, {int(k)} iterations": make(int(k)) for k in counts.split(",") if k.strip()}
+                                                mode="video" if video else "frame", motion=motion).estimate
+    name = "+ ScoreHMR{}, {} iterations".format(", motion prior" if motion is not None else "", "{}")
+    return {name.format(int(k)): make(int(k)) for k in counts.split(",") if k.strip()}
 
 
 def video_from_temporal(args: argparse.Namespace, skinning: LandmarkSkinning, regressor: torch.nn.Module,
                         prior: torch.nn.Module, rows: Dict[str, Method], batches: List[Batch],
-                        figures: Dict[str, object]) -> None:
+                        figures: Dict[str, object], motion: Optional[torch.nn.Module] = None) -> None:
     """The video rows again from the temporal regressor's start (same clips), and the iteration sweeps."""
     if args.iterations:
         sweep = iteration_rows(prior, skinning, args.iterations)
@@ -257,9 +286,10 @@ def video_from_temporal(args: argparse.Namespace, skinning: LandmarkSkinning, re
     figures["video_temporal"] = run_batches(batches, start, named, skinning, True)
     print_table(f"Video from the temporal regressor's start (same {len(batches)} clips)", figures["video_temporal"])
     if args.iterations:
-        figures["video_temporal_iterations"] = run_batches(batches, start, iteration_rows(prior, skinning,
-                                                                                           args.iterations),
-                                                           skinning, True)
+        sweep = iteration_rows(prior, skinning, args.iterations)
+        if motion is not None:
+            sweep.update(iteration_rows(prior, skinning, args.iterations, motion))
+        figures["video_temporal_iterations"] = run_batches(batches, start, sweep, skinning, True)
         print_table("Video, temporal start: ScoreHMR outer iterations", figures["video_temporal_iterations"])
 
 
@@ -285,6 +315,9 @@ def main(argv: List[str]) -> int:
                         help="temporal regressor checkpoint (default: resolved; video mode also runs every row "
                              "from its start)")
     parser.add_argument("--no-temporal", action="store_true", help="skip the rows from the temporal start")
+    parser.add_argument("--motion", type=Path, default=None,
+                        help="motion prior checkpoint (default: resolved; a row guiding its windows in video mode)")
+    parser.add_argument("--no-motion", action="store_true", help="skip the motion prior's rows")
     parser.add_argument("--iterations", default="",
                         help="comma-separated ScoreHMR outer iterations to compare from each video start")
     parser.add_argument("--seed", type=int, default=0)
@@ -303,11 +336,13 @@ def main(argv: List[str]) -> int:
     skinning = LandmarkSkinning(load_body_model(default_body_model_path()))
     regressor, prior = load_regressor(args.regressor), load_prior(args.prior)
     settings = OptimiseSettings(steps=args.steps, seed=args.seed)
-    rows = methods(skinning, prior, settings)
+    motion = None if args.no_motion else load_motion_prior(args.motion)
+    rows = methods(skinning, prior, settings, motion)
     if not args.align:
         rows.pop(ALIGN_ROW)
     if args.rows:
-        keep = [ROWS[int(i)] for i in args.rows.split(",")] + ([ALIGN_ROW] if args.align else [])
+        keep = ([ROWS[int(i)] for i in args.rows.split(",")] + ([ALIGN_ROW] if args.align else [])
+                + ([MOTION_ROW] if motion is not None else []) + [NO_PRIOR_ROW])
         rows = {name: rows[name] for name in keep}
     poses, clip_id = load_val(args.dataset)
     figures = {"settings": {**vars(args), "dataset": str(args.dataset), "json": str(args.json),
@@ -325,7 +360,7 @@ def main(argv: List[str]) -> int:
         figures["video"] = run_batches(batches, start, rows, skinning, True)
         print_table(f"Video: {len(batches)} held-out clips x {args.clip_length} frames, {args.threads} threads",
                     figures["video"])
-        video_from_temporal(args, skinning, regressor, prior, rows, batches, figures)
+        video_from_temporal(args, skinning, regressor, prior, rows, batches, figures, motion)
     if args.views > 1 and args.mv_clips > 0:
         figures["multiview"] = multiview_figures(skinning, regressor, prior, poses, clip_id, args.mv_clips,
                                                  args.clip_length, args.views, args.seed)

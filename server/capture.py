@@ -65,6 +65,7 @@ class CaptureRequest:
     person: int = -1                                  # 1-based id of :mod:`server.people_job`; < 1: most visible
     person_boxes: Tuple[Tuple[float, ...], ...] = ()  # [frame, x0, y0, x1, y1] rows: follow them (no discovery)
     calibration: str = ""                             # multi-view: the cameras' calibration (Pose2Sim TOML, QCA)
+    motion_prior: bool = True                         # refine with the motion prior (False: the per-frame prior)
 
 
 @dataclass
@@ -244,7 +245,8 @@ def _settings(request: CaptureRequest) -> "PipelineSettings":
     try:
         return PipelineSettings(initial=request.initial, refine=request.refine,
                                 mode="multiview" if request.views else "video", iterations=request.iterations,
-                                temporal=request.temporal, hypotheses=request.hypotheses, align=request.align)
+                                temporal=request.temporal, hypotheses=request.hypotheses, align=request.align,
+                                motion_prior=request.motion_prior)
     except ValueError as exc:
         raise JobError("bad_request", f"Bad capture options: {exc}.", "Reset the capture settings.") from exc
 

@@ -110,6 +110,8 @@ def _fit_arguments(parser: argparse.ArgumentParser) -> None:
                         help="initial estimate: the temporal regressor over windows of frames (default), the "
                              "per-frame regressor, or the analytic solve")
     parser.add_argument("--align", action="store_true", help="HMDiff-style keypoint alignment in the early steps")
+    parser.add_argument("--per-frame-prior", dest="motion_prior", action="store_false",
+                        help="refine clips with the per-frame prior instead of the motion prior's windows")
     parser.add_argument("--hypotheses", type=int, default=0, help="also store K alternative poses per frame (Diff-HMR)")
 
 
@@ -152,7 +154,7 @@ def run_capture_cli(args: argparse.Namespace) -> int:
                              iterations=args.iterations, temporal=args.temporal, initial=args.initial,
                              hypotheses=args.hypotheses, align=args.align, place=args.place,
                              lock_feet=args.lock_feet, foot_strength=args.foot_strength, person=args.person,
-                             calibration=args.calibration)
+                             calibration=args.calibration, motion_prior=args.motion_prior)
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
         summary = run_capture(request, progress, cancelled)
@@ -212,7 +214,7 @@ def run_refine_cli(args: argparse.Namespace) -> int:
     try:
         settings = PipelineSettings(initial=args.initial, refine=args.refine, mode=args.mode,
                                     iterations=args.iterations, temporal=args.temporal, align=args.align,
-                                    hypotheses=args.hypotheses)
+                                    hypotheses=args.hypotheses, motion_prior=args.motion_prior)
     except ValueError as exc:
         log.error("%s", exc)
         return EXIT_CODES["bad_request"]

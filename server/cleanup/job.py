@@ -31,6 +31,7 @@ def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", m
     from ..body.fast import LandmarkSkinning
     from ..body.model import default_body_model_path, load_body_model
     from ..diffusion.denoiser import load_prior
+    from ..diffusion.motion import motion_prior_or_none
 
     timings = {}
     tick = time.perf_counter()
@@ -41,6 +42,7 @@ def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", m
     settings = replace(DEFAULT, method=method or DEFAULT.method, strength=max(0.0, float(strength)),
                        keep_root=bool(keep_root))
     denoiser = load_prior()
+    motion = motion_prior_or_none("cleanup uses the per-frame prior")
     skinning = LandmarkSkinning(load_body_model(body_model or default_body_model_path()))
     timings["load"] = time.perf_counter() - tick
     tick = time.perf_counter()
@@ -50,9 +52,9 @@ def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", m
         report = lambda done, total: progress("cleanup", done, total, "")  # noqa: E731
         if lock_feet:
             from ..world.lock import lock_feet as lock
-            out, feet = lock(denoiser, skinning, seq, 1.0, settings, report, cancelled)
+            out, feet = lock(denoiser, skinning, seq, 1.0, settings, report, cancelled, motion=motion)
         else:
-            out, feet = cleanup(denoiser, skinning, seq, settings, report, cancelled), None
+            out, feet = cleanup(denoiser, skinning, seq, settings, report, cancelled, motion=motion), None
     finally:
         torch.set_num_threads(previous)
     timings["cleanup"] = time.perf_counter() - tick

@@ -20,6 +20,8 @@ from torch import Tensor
 from ..body.fast import LandmarkSkinning, rotvec_to_rotmat_torch
 from ..body.layout import NUM_JOINTS
 from ..body.rot6d import orthonormal_x, rotmat_to_rot6d, rotmat_to_rotvec_torch, x_to_rotmats
+from ..diffusion.motion import MotionDenoiser
+from ..diffusion.windows import WindowedPrior
 from ..errors import JobError
 from . import dposer, guided
 from .problem import (CAMERA_FROM_WORLD, OBSERVED, Problem, analytic_start, check_segments, estimate_noise,
@@ -50,6 +52,7 @@ class CleanupSettings:
     accel_tail: float = 1.0                 # heavy tail of the acceleration penalty (0 = Gaussian)
     accel_wide: float = 0.03                # metres per frame^2: the wide Gaussian bound on top (0 = none)
     prior_weight: float = 0.3               # the one-step-denoise term (per frame, z-scored units)
+    motion_prior_weight: float = 0.3        # ... the same term with the motion prior's windows (when given)
     t_range: Tuple[float, float] = (0.2, 0.05)             # DPoser's motion denoising schedule (fractions of T)
     completion_t_range: Tuple[float, float] = (0.15, 0.05)  # ... and its completion schedule (some joint masked)
     prior_every: int = 10                   # steps between renewals of the prior's target (DPoser: 1)
@@ -65,6 +68,9 @@ class CleanupSettings:
     iterations: int = 2
     grad_norm: float = 30.0                 # each frame's guidance gradient w.r.t. z_t rescaled to this norm
     temporal_weight: float = 1000.0         # implicit jerk step on the clean estimate (raw 6D)
+    # with the motion prior (its windows): the guided method starts from this much higher noise level
+    motion_t_start: int = 600
+    motion_stride: int = 30
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -75,16 +81,25 @@ class CleanupSettings:
             raise ValueError("steps and fit_steps must be >= 1")
 
 
+def _prior(denoiser, motion: Optional[MotionDenoiser], problem: Problem):
+    """The prior the methods use on ``problem``: the motion prior's windows over its clips when there is one."""
+    return denoiser if motion is None else WindowedPrior(motion, problem.clips)
+
+
 def _run(denoiser, problem: Problem, settings: CleanupSettings, progress: Optional[Progress],
-         cancelled: Optional[IsCancelled]) -> Tuple[Tensor, Tensor]:
+         cancelled: Optional[IsCancelled], motion: Optional[MotionDenoiser] = None) -> Tuple[Tensor, Tensor]:
     """Dispatch -> (x (N, 144), pelvis (N, 3)) in the prior's domain."""
     completing = bool((problem.weight < OBSERVED).any())
     if settings.method == "guided":
-        parts = [guided.refine(denoiser, part, settings, progress, cancelled) for part in _split(problem)]
+        if motion is not None:
+            settings = replace(settings, t_start=settings.motion_t_start, stride=settings.motion_stride)
+        parts = [guided.refine(_prior(denoiser, motion, part), part, settings, progress, cancelled)
+                 for part in _split(problem)]
         return torch.cat([x for x, _ in parts]), torch.cat([p for _, p in parts])
     t_range = settings.completion_t_range if completing else settings.t_range
-    return dposer.optimise(denoiser, problem, settings, t_range, settings.steps, settings.prior_weight, progress,
-                           cancelled)
+    weight = settings.prior_weight if motion is None else settings.motion_prior_weight
+    return dposer.optimise(_prior(denoiser, motion, problem), problem, settings, t_range, settings.steps, weight,
+                           progress, cancelled)
 
 
 def _split(problem: Problem) -> list:
@@ -113,8 +128,8 @@ def _check_joints(joints: np.ndarray, betas: np.ndarray) -> None:
 def cleanup_joints(denoiser, skinning: LandmarkSkinning, joints: np.ndarray, betas: np.ndarray, fps: float,
                    confidence: Optional[np.ndarray] = None, settings: CleanupSettings = CleanupSettings(),
                    progress: Optional[Progress] = None, cancelled: Optional[IsCancelled] = None,
-                   segments: Sequence[int] = (), root: Optional[Tuple[np.ndarray, np.ndarray]] = None
-                   ) -> MotionSequence:
+                   segments: Sequence[int] = (), root: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+                   motion: Optional[MotionDenoiser] = None) -> MotionSequence:
     """Recover poses from (noisy) joint positions (the DPoser motion-denoising protocol).
 
     joints (N, 24, 3) metres in SMPL's canonical world frame (y up); betas (B,); confidence (N, 24) or None
@@ -151,7 +166,7 @@ def cleanup_joints(denoiser, skinning: LandmarkSkinning, joints: np.ndarray, bet
     problem = Problem(target, weight, rest, x, pelvis, float(fps), noise, segments)
     log.info("cleanup of %d frames: measured joint noise %.1f mm (median over joints)", n,
              float(noise.median()) * 1000.0)
-    x, pelvis = _run(denoiser, problem, settings, progress, cancelled)
+    x, pelvis = _run(denoiser, problem, settings, progress, cancelled, motion)
     return _to_sequence(x, pelvis, rest, betas, fps, conf, world=True)
 
 
@@ -210,7 +225,7 @@ def _sequence_problem(denoiser, skinning: LandmarkSkinning, seq: MotionSequence,
 
 def cleanup(denoiser, skinning: LandmarkSkinning, seq: MotionSequence, settings: CleanupSettings = CleanupSettings(),
             progress: Optional[Progress] = None, cancelled: Optional[IsCancelled] = None,
-            feet: Optional[tuple] = None) -> MotionSequence:
+            feet: Optional[tuple] = None, motion: Optional[MotionDenoiser] = None) -> MotionSequence:
     """Clean up ``seq``: fit its own joint positions (confidence-weighted) under the prior and the temporal term;
     joints with low confidence are completed. ``strength`` 0 returns ``seq`` unchanged. ``feet``: foot locking,
     (contact weights (N, 24), anchors (N, 24, 3), floor normal (3,), floor offset, release (N, 24)) in the
@@ -228,7 +243,7 @@ def cleanup(denoiser, skinning: LandmarkSkinning, seq: MotionSequence, settings:
         give = torch.maximum(contact, release)
         weight = problem.weight * (1.0 - (1.0 - settings.contact_data) * give)   # the lock wins on the legs
         problem = replace(problem, contact=contact, anchor=anchor, floor=(normal, float(feet[3])), weight=weight)
-    x, pelvis = _run(denoiser, problem, settings, progress, cancelled)
+    x, pelvis = _run(denoiser, problem, settings, progress, cancelled, motion)
     out = _to_sequence(x, pelvis, problem.rest, seq.betas, seq.fps, seq.confidence, seq.root_frame == "world")
     log.info("cleaned %d frames (%s, strength %.2f)", len(seq), settings.method, settings.strength)
     return out

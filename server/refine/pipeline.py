@@ -37,6 +37,8 @@ StatusFn = Callable[[str, int, int, str], None]   # (stage, done, total, message
 class PipelineSettings:
     """What the panel and the CLI choose. ``iterations`` 0 = the refinement's default; ``temporal`` scales the
     default temporal weight (0 = none); ``hypotheses`` > 0 also samples that many Diff-HMR hypotheses.
+    ``motion_prior``: clips (video, multi-view) are refined with the motion prior's windows (the per-frame prior
+    when its weights are missing, logged).
     ``threads``: torch threads for the fit. One by default: on a 2-core machine shared with Blender (and the
     detector) two OpenMP threads measured slower than one (they spin-wait on each other when a core is busy)."""
 
@@ -49,6 +51,7 @@ class PipelineSettings:
     hypotheses: int = 0
     seed: int = 0
     threads: int = 1
+    motion_prior: bool = True
 
     def __post_init__(self) -> None:
         if self.initial not in INITIAL_METHODS:
@@ -79,6 +82,7 @@ class Models:
         self.body, self.is_builtin = body, is_builtin
         self.skinning = LandmarkSkinning(body)
         self._regressor, self._temporal, self._denoiser = None, None, None
+        self._motion, self._motion_missing = None, False
 
     def regressor(self):  # -> Regressor
         if self._regressor is None:
@@ -97,6 +101,14 @@ class Models:
             from ..diffusion.denoiser import load_prior
             self._denoiser = load_prior()
         return self._denoiser
+
+    def motion_prior(self):  # -> Optional[MotionDenoiser]
+        """The motion prior, or None (logged once) when its weights are missing or unusable."""
+        if self._motion is None and not self._motion_missing:
+            from ..diffusion.motion import motion_prior_or_none
+            self._motion = motion_prior_or_none("clips are refined with the per-frame prior")
+            self._motion_missing = self._motion is None
+        return self._motion
 
 
 def _analytic(models: Models, obs: Observations, world4: Tensor) -> Estimate:
@@ -258,17 +270,20 @@ def _run(models: Models, views: Sequence[Observations], settings: PipelineSettin
     from .scorehmr import guided_steps, refine, refine_multiview, sample_hypotheses
     refine_settings = _refine_settings(settings)
     denoiser = models.denoiser()
+    motion = models.motion_prior() if settings.motion_prior and mode != "frame" else None
     progress = (lambda done, total: report("refine", done, total, "ScoreHMR refinement"))
-    progress(0, guided_steps(refine_settings))
+    progress(0, guided_steps(refine_settings if motion is None else refine_settings.with_motion()))
     if mode == "multiview":
         outs = refine_multiview(denoiser, models.skinning, views, starts, refine_settings,
-                                video=len(views[0]) > 1 and settings.temporal > 0, progress=progress, cancelled=stop)
+                                video=len(views[0]) > 1 and settings.temporal > 0, progress=progress, cancelled=stop,
+                                motion=motion)
         refined = [o.estimate.detach() for o in outs]
     else:
         out = refine(denoiser, models.skinning, views[0], starts[0], refine_settings, mode=mode, progress=progress,
-                     cancelled=stop)
+                     cancelled=stop, motion=motion)
         refined = [out.estimate.detach()]
-    result = PipelineOutput(refined[0], f"{method}+scorehmr({mode})", views=refined, seconds=seconds)
+    prior = "" if motion is None else ", motion prior"
+    result = PipelineOutput(refined[0], f"{method}+scorehmr({mode}{prior})", views=refined, seconds=seconds)
     if settings.hypotheses >= 1:
         report("refine", 0, 1, f"{settings.hypotheses} alternative poses per frame")
         result.hypotheses, _ = sample_hypotheses(denoiser, models.skinning, views[0], starts[0],

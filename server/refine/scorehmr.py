@@ -38,7 +38,12 @@ synthetic views, regression start, tuned on seeds 7 and 3):
 - the condition is keypoint evidence (:mod:`server.diffusion.condition`), not image features;
 - the multi-view term is ADDED to the keypoint losses (their code replaces one with the other), and each view keeps
   its own global orientation and camera; betas are averaged over views;
-- optional HMDiff-style alignment (``align``), and Diff-HMR-style hypotheses (:func:`sample_hypotheses`).
+- optional HMDiff-style alignment (``align``), and Diff-HMR-style hypotheses (:func:`sample_hypotheses`);
+- video and multi-view clips can be guided through the MOTION prior (:mod:`server.diffusion.motion`, ``motion``):
+  the same loop, with every noise estimate the blend of the motion prior's overlapping windows over the clip
+  (:class:`~server.diffusion.windows.WindowedPrior`), so each frame's prior sees a second of its neighbours and
+  their keypoints; :meth:`RefineSettings.with_motion` holds that run's t*, stride and share of the jerk term.
+  Frame mode and hypotheses keep the per-frame prior.
 """
 from __future__ import annotations
 
@@ -52,8 +57,10 @@ from torch import Tensor
 from ..body.fast import LandmarkSkinning
 from ..body.rot6d import orthonormal_x
 from ..diffusion.condition import keypoints_to_condition
+from ..diffusion.motion import MotionDenoiser
 from ..diffusion.sampler import bind, ddim_invert
 from ..diffusion.schedule import alpha_bar, cosine_alphas_cumprod, ddim_timesteps, predict_eps, predict_x0, q_sample
+from ..diffusion.windows import WindowedPrior
 from ..errors import Cancelled
 from ..fitting.state import Estimate, Observations
 from . import guidance
@@ -92,6 +99,14 @@ class RefineSettings:
     align_rate: float = 0.5         # step on the clean estimate along -grad of the alignment term (z units)
     refit_translation: bool = False # closed-form camera translation for the start pose before the loop
     hypothesis_t_start: int = 150   # Diff-HMR: noise level of the stochastic start of the first iteration
+    motion_t_start: int = 50        # with the motion prior (video mode): t*, ...
+    motion_stride: int = 4          # ... the DDIM stride ...
+    motion_temporal_scale: float = 1.0   # ... and the share of the hand-set jerk term that stays
+
+    def with_motion(self) -> "RefineSettings":
+        """The settings of a run guided by the motion prior's windows."""
+        return replace(self, t_start=self.motion_t_start, stride=self.motion_stride,
+                       temporal_weight=self.temporal_weight * self.motion_temporal_scale)
 
     @staticmethod
     def for_quality(iterations: int, temporal: float) -> "RefineSettings":
@@ -363,17 +378,26 @@ def guided_steps(settings: RefineSettings) -> int:
     return settings.iterations * len(ddim_timesteps(settings.t_start, settings.stride))
 
 
+def video_prior(denoiser, motion: Optional[MotionDenoiser], clips: Sequence[int]):
+    """The prior of a video-mode run: the motion prior over overlapping windows of the clips
+    (:class:`~server.diffusion.windows.WindowedPrior`) when there is one, else the per-frame ``denoiser``."""
+    return denoiser if motion is None else WindowedPrior(motion, clips)
+
+
 def refine(denoiser, skinning: LandmarkSkinning, obs: Observations, init: Estimate,
            settings: RefineSettings = RefineSettings(), mode: str = "frame", progress: Optional[Progress] = None,
-           cancelled: Optional[IsCancelled] = None) -> RefineOutput:
+           cancelled: Optional[IsCancelled] = None, motion: Optional[MotionDenoiser] = None) -> RefineOutput:
     """Refine N frames of one view. ``mode`` "frame": every frame on its own (still one batch); "video": the N
-    frames are one clip (consecutive, one camera) and the temporal term joins the loss (N >= 2, else ValueError).
+    frames are one clip (consecutive, one camera) and the temporal term joins the loss (N >= 2, else ValueError);
+    with a ``motion`` prior, video mode inverts and guides its windows instead of the per-frame ``denoiser``.
     Betas are used as given (the caller averages them over a clip). Raises Cancelled when ``cancelled()``."""
     if mode not in ("frame", "video"):
         raise ValueError(f"mode must be 'frame' or 'video', got {mode!r}")
     _validate(obs, init)
     if mode == "video" and len(obs) < 2:
         raise ValueError("video mode needs a clip of at least 2 frames")
+    if mode == "video" and motion is not None:
+        denoiser, settings = video_prior(denoiser, motion, [len(obs)]), settings.with_motion()
     run = _new_run(denoiser, [obs], [init.betas], frames=len(obs) if mode == "video" else 0)
     x, transl, kp, runs, align_steps = _iterate(denoiser, skinning, run, settings, init.x, init.transl,
                                                 progress, cancelled)
@@ -382,10 +406,11 @@ def refine(denoiser, skinning: LandmarkSkinning, obs: Observations, init: Estima
 
 def refine_multiview(denoiser, skinning: LandmarkSkinning, views: Sequence[Observations], inits: Sequence[Estimate],
                      settings: RefineSettings = RefineSettings(), video: bool = True,
-                     progress: Optional[Progress] = None,
-                     cancelled: Optional[IsCancelled] = None) -> List[RefineOutput]:
+                     progress: Optional[Progress] = None, cancelled: Optional[IsCancelled] = None,
+                     motion: Optional[MotionDenoiser] = None) -> List[RefineOutput]:
     """V synchronised views of the same N frames -> V outputs. Loss: keypoint loss of every view +
-    multiview_weight x cross-view agreement of the 23 body joints' 6D (+ temporal term per view if ``video``).
+    multiview_weight x cross-view agreement of the 23 body joints' 6D (+ temporal term per view if ``video``; with
+    a ``motion`` prior, each view's clip is then guided through its windows).
     Betas are averaged over views; each view keeps its own global orientation and camera translation; the final
     body pose (joints 1..23) is the mean over views, orthonormalised, written into every view."""
     if len(views) != len(inits) or len(views) == 0:
@@ -398,6 +423,8 @@ def refine_multiview(denoiser, skinning: LandmarkSkinning, views: Sequence[Obser
     if video and n < 2:
         raise ValueError("video mode needs a clip of at least 2 frames")
     betas = torch.stack([e.betas for e in inits]).mean(0)
+    if video and motion is not None:
+        denoiser, settings = video_prior(denoiser, motion, [n] * len(views)), settings.with_motion()
     run = _new_run(denoiser, views, [betas] * len(views), frames=n if video else 0, views=len(views),
                    group=torch.arange(n).repeat(len(views)))
     x, transl, _, runs, align_steps = _iterate(denoiser, skinning, run, settings, torch.cat([e.x for e in inits]),

@@ -84,12 +84,14 @@ def place_capture(arrays: Dict[str, np.ndarray], body, lock: bool = False, stren
         note = "No ground contact was found: no foot is low and still on any frame, so the feet were not locked."
     elif lock:
         from ..diffusion.denoiser import load_prior
+        from ..diffusion.motion import motion_prior_or_none
         moved = make_sequence(arrays["poses"], out["transl"], arrays["betas"], seq.fps)
         previous = torch.get_num_threads()
         torch.set_num_threads(1)        # like the cleanup job: faster than 2 threads on a busy 2-core CPU
         try:
             locked, _ = lock_feet(load_prior(), skinning, moved, strength, settings, progress, cancelled,
-                                  found=(placement.ground, placement.contacts))
+                                  found=(placement.ground, placement.contacts),
+                                  motion=motion_prior_or_none("foot locking uses the per-frame prior"))
         finally:
             torch.set_num_threads(previous)
         out["poses"], out["transl"] = locked.poses.astype(np.float32), locked.transl.astype(np.float32)

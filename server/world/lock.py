@@ -82,9 +82,11 @@ def find_feet(smooth: np.ndarray, fps: float, root_frame: str) -> "tuple[Ground,
 def lock_feet(denoiser, skinning: LandmarkSkinning, seq: MotionSequence, strength: float = 1.0,
               settings: CleanupSettings = CleanupSettings(), progress: Optional[Progress] = None,
               cancelled: Optional[IsCancelled] = None,
-              found: "Optional[tuple[Ground, np.ndarray]]" = None) -> "tuple[MotionSequence, FootReport]":
+              found: "Optional[tuple[Ground, np.ndarray]]" = None,
+              motion=None) -> "tuple[MotionSequence, FootReport]":
     """Fit the ground and contacts on ``seq`` (low-passed; or take ``found`` = (ground, contacts (N, 4))), clean it
-    up with the foot terms at ``strength`` (0 = no locking).
+    up with the foot terms at ``strength`` (0 = no locking; ``motion``: the motion prior, as in
+    :func:`server.cleanup.methods.cleanup`).
     Raises JobError (bad_request) when the feet never rest on a ground (no contact to lock)."""
     joints = sequence_joints(skinning, seq)
     smooth = low_passed(joints, seq.fps, settings)
@@ -92,7 +94,7 @@ def lock_feet(denoiser, skinning: LandmarkSkinning, seq: MotionSequence, strengt
     feet = (contact_weights(contacts, len(seq)), contact_anchors(smooth, contacts), ground.normal, ground.offset,
             leg_release(contacts, len(seq)))
     out = cleanup(denoiser, skinning, seq, replace(settings, feet_weight=max(0.0, float(strength))), progress,
-                  cancelled, feet=feet)
+                  cancelled, feet=feet, motion=motion)
     after = sequence_joints(skinning, out)
     report = FootReport(ground, contacts, camera_height(ground), foot_sliding(joints, contacts, ground),
                         foot_sliding(after, contacts, ground), ground_penetration(joints, ground),

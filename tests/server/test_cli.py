@@ -87,7 +87,7 @@ def test_detect_then_refine_on_real_clip(sample_video: Path, tmp_path: Path) -> 
         frames = data["frame_indices"]
         assert frames.tolist() == kp["frame_indices"].tolist() and 100 <= frames.min() and frames.max() <= 111
         assert data["poses"].shape == (len(frames), 24, 3) and np.isfinite(data["poses"]).all()
-        assert str(data["method"]) == "temporal+scorehmr(video)"
+        assert str(data["method"]) == "temporal+scorehmr(video, motion prior)"
         assert data["keypoints_2d"].shape == (len(frames), 33, 3) and data["fps"] > 20
 
 
@@ -106,5 +106,5 @@ def test_multiview_capture_on_real_clip(sample_video: Path, tmp_path: Path) -> N
     run = _cli("capture", str(sample_video), "--view", str(other), "-o", str(out), "--start", "120", "--end", "128")
     assert run.returncode == 0, run.stderr[-2000:]
     with np.load(out, allow_pickle=False) as data:
-        assert str(data["method"]) == "temporal+scorehmr(multiview)"
+        assert str(data["method"]) == "temporal+scorehmr(multiview, motion prior)"
         assert data["poses"].shape == (len(data["frame_indices"]), 24, 3) and len(data["frame_indices"]) >= 6

@@ -216,3 +216,49 @@ def test_video_mode_smooths_the_root_path(prior: Denoiser, skinning: LandmarkSki
         return float((t[:-2] - 2 * t[1:-1] + t[2:]).norm(dim=-1).mean())
 
     assert root_jitter(RefineSettings()) < 0.3 * root_jitter(replace(RefineSettings(), transl_smoothing=0.0))
+
+
+@pytest.fixture(scope="module")
+def motion():
+    from server.diffusion.motion import load_motion_prior
+    return load_motion_prior()
+
+
+def _walk(frames: int, seed: int) -> torch.Tensor:
+    poses = upright_poses(2, seed)
+    s = torch.linspace(0.0, 1.0, frames)[:, None, None]
+    return poses[0] * (1 - s) + poses[1] * s
+
+
+def _walk_clip(skinning: LandmarkSkinning, frames: int, seed: int) -> SyntheticViews:
+    return synthesize_clip_views(skinning, _walk(frames, seed), torch.Generator().manual_seed(seed))
+
+
+def test_motion_prior_guides_clips_of_any_length(prior: Denoiser, motion, skinning: LandmarkSkinning) -> None:
+    """Video mode through the motion prior's windows: smoother than frame mode, fits the keypoints, and a clip
+    shorter than one window (padded) or several windows long (blended) both work."""
+    for frames in (12, 75):
+        clip = _walk_clip(skinning, frames, 3)
+        init, obs = perturbed(clip, 1), as_observations(clip)
+        frame = refine(prior, skinning, obs, init, FAST, mode="frame")
+        video = refine(prior, skinning, obs, init, FAST, mode="video", motion=motion)
+
+        def jitter(est: Estimate) -> float:
+            joints, _ = skinning(x_to_rotmats(est.x), est.betas, est.transl)
+            return float(acceleration(joints).mean())
+        assert bool(torch.isfinite(video.estimate.x).all())
+        assert jitter(video.estimate) < 0.9 * jitter(frame.estimate), (frames, jitter(video.estimate),
+                                                                         jitter(frame.estimate))
+        assert video.keypoint_loss.mean() < loss_of(skinning, init, clip).mean()
+
+
+def test_motion_prior_in_multiview_video(prior: Denoiser, motion, skinning: LandmarkSkinning) -> None:
+    poses = _walk(10, 5)
+    vs = [synthesize_clip_views(skinning, poses, torch.Generator().manual_seed(s)) for s in (6, 7)]
+    inits = [perturbed(v, s) for s, v in enumerate(vs)]
+    outs = refine_multiview(prior, skinning, [as_observations(v) for v in vs], inits, FAST, video=True,
+                            motion=motion)
+    assert len(outs) == 2
+    assert torch.allclose(outs[0].estimate.x[:, 6:], outs[1].estimate.x[:, 6:], atol=1e-5)
+    for out, v, init in zip(outs, vs, inits):
+        assert out.keypoint_loss.mean() < loss_of(skinning, init, v).mean()
