@@ -16,7 +16,10 @@ Rows (see also "Jittery keys" below):
   The filters' parameters (and lam) are tuned per noise level on clips and noise drawn from ``--seed + 1``
   (grid search, lowest MPJPE), then reported on ``--seed``; the chosen values are printed.
 - ours: server.cleanup.methods.cleanup_joints with CleanupSettings(method=...) at default settings (and "dposer,
-  no prior": prior_weight 0, the ablation); its pose sequence is skinned back to joints.
+  no prior": prior_weight 0, the ablation); its pose sequence is skinned back to joints. "guided, motion prior":
+  the guided method through the motion prior's windows (from its t* = motion_t_start), as the cleanup job runs it;
+  "guided, its t* with no prior (eps = 0)": that schedule with the network's noise estimate held at 0
+  (scripts/ablation.py), the motion prior's own share.
 
 Throughput: the default method on every clip in one call (``segments``: no temporal term across clips), as on a
 long action.
@@ -65,6 +68,7 @@ from server.cleanup.filters import (butterworth_lowpass, fill_from_rest_pose, sa
                                     second_difference_smooth)
 from cleanup_clips import (BW_GRID, DEFAULT_DATASET, FPS, MM, SG_GRID, errors, ground_truth,  # noqa: E402
                            load_clips, noisy)
+from ablation import NoPrior  # noqa: E402
 from cleanup_keys import KeyMethod, TRANSL_NOISE_PER_RAD, keyframe_noise  # noqa: E402
 
 log = logging.getLogger("benchmark_cleanup")
@@ -147,6 +151,19 @@ def ours(names: List[str], threads: int, motion_path: Optional[Path] = None, use
                               torch.as_tensor(np.asarray(motion.transl), dtype=torch.float32))
         return out.numpy().astype(np.float64)
 
+    def make_ablation(settings, rooted: bool = False) -> Callable:
+        """The guided method's loop with the network's noise estimate held at 0 (no learned prior)."""
+        def run(x: np.ndarray, second) -> np.ndarray:
+            nonlocal prior
+            saved, prior = prior, NoPrior(prior)
+            try:
+                if rooted:
+                    return solve(x, None, replace(settings, keep_root=True), root=second)
+                return solve(x, second, settings)
+            finally:
+                prior = saved
+        return run
+
     def make(settings, with_motion: bool = False) -> Method:
         return lambda x, conf: solve(x, conf, settings, with_motion=with_motion)
 
@@ -171,7 +188,7 @@ def ours(names: List[str], threads: int, motion_path: Optional[Path] = None, use
         keys[f"ours: {name}"] = make_keys(CleanupSettings(method=name))
         if name == "dposer":
             keys["ours: dposer, no prior"] = make_keys(CleanupSettings(method=name, prior_weight=0.0))
-        if windows is not None:
+        if windows is not None and name == "guided":
             keys[f"ours: {name}, motion prior"] = make_keys(CleanupSettings(method=name), True)
     rows, rooted = {}, {}
     for name in names:
@@ -181,9 +198,13 @@ def ours(names: List[str], threads: int, motion_path: Optional[Path] = None, use
             rows["ours: dposer, no prior"] = make(CleanupSettings(method=name, prior_weight=0.0))
             rooted["ours: dposer, no prior, root given"] = make_rooted(CleanupSettings(method=name,
                                                                                        prior_weight=0.0))
-        if windows is not None:
+        if windows is not None and name == "guided":
             rows[f"ours: {name}, motion prior"] = make(CleanupSettings(method=name), True)
             rooted[f"ours: {name}, motion prior, root given"] = make_rooted(CleanupSettings(method=name), True)
+            schedule = CleanupSettings(method=name, t_start=CleanupSettings().motion_t_start,
+                                       stride=CleanupSettings().motion_stride)
+            rows[f"ours: {name}, its t* with no prior (eps = 0)"] = make_ablation(schedule)
+            rooted[f"ours: {name}, its t* with no prior (eps = 0), root given"] = make_ablation(schedule, True)
     return rows, batched, rooted, keys
 
 

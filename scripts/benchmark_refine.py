@@ -11,6 +11,10 @@ mode: ``--frames`` random val frames, each with its own camera and body. Video m
 (synthesize_clip_views); the start's betas are shared over the clip (median, pelvis kept) as the pipeline does, and
 optimisation and ScoreHMR get their temporal terms.
 
+Rows beyond the four methods: "+ ScoreHMR, motion prior" (video: the motion prior's windows guide the clip, as
+capture does; single frames: the per-frame prior, as capture does) and "+ ScoreHMR loop, no prior" (the ablation:
+the same loop with the network's noise estimate held at 0, scripts/ablation.py).
+
 Columns: MPJPE and PA-MPJPE (24 SMPL joints, mm), acceleration error (mm/frame^2, video only), 2D error (pixels,
 the 33 reprojected landmarks vs the detector keypoints with confidence >= 0.5) and seconds per frame of the row's
 own stage (the refinement rows exclude the regression).
@@ -31,11 +35,13 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from server.body.fast import LandmarkSkinning  # noqa: E402
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
 from server.diffusion.denoiser import load_prior  # noqa: E402
 from server.diffusion.motion import load_motion_prior  # noqa: E402
+from ablation import NoPrior  # noqa: E402
 from server.fitting.losses import reprojection_error  # noqa: E402
 from server.fitting.state import Estimate, Observations, posed_body, reproject  # noqa: E402
 from server.refine.metrics import accel_error, mpjpe, pa_mpjpe  # noqa: E402
@@ -52,19 +58,6 @@ ROWS = ("regression", "+ optimisation", "+ optimisation with prior", "+ ScoreHMR
 ALIGN_ROW = "+ ScoreHMR with alignment"
 MOTION_ROW = "+ ScoreHMR, motion prior"
 NO_PRIOR_ROW = "+ ScoreHMR loop, no prior"
-
-
-class NoPrior:
-    """The ablation of the learned prior: the same guided loop with the network's noise estimate held at 0 (so
-    each step's clean estimate is ``z_t / sqrt(abar_t)``: guidance, schedule and temporal step alone), in the
-    per-frame prior's normalised state."""
-
-    def __init__(self, prior: torch.nn.Module) -> None:
-        self.config, self.x_mean, self.x_std = prior.config, prior.x_mean, prior.x_std
-        self.normalize, self.denormalize = prior.normalize, prior.denormalize
-
-    def __call__(self, x_t: torch.Tensor, t, cond=None, cond_mask=None) -> torch.Tensor:
-        return torch.zeros_like(x_t)
 Method = Callable[[Observations, Estimate, bool], Estimate]
 Batch = Tuple[SyntheticViews, Observations]
 

@@ -52,7 +52,6 @@ class CleanupSettings:
     accel_tail: float = 1.0                 # heavy tail of the acceleration penalty (0 = Gaussian)
     accel_wide: float = 0.03                # metres per frame^2: the wide Gaussian bound on top (0 = none)
     prior_weight: float = 0.3               # the one-step-denoise term (per frame, z-scored units)
-    motion_prior_weight: float = 0.3        # ... the same term with the motion prior's windows (when given)
     t_range: Tuple[float, float] = (0.2, 0.05)             # DPoser's motion denoising schedule (fractions of T)
     completion_t_range: Tuple[float, float] = (0.15, 0.05)  # ... and its completion schedule (some joint masked)
     prior_every: int = 10                   # steps between renewals of the prior's target (DPoser: 1)
@@ -68,7 +67,7 @@ class CleanupSettings:
     iterations: int = 2
     grad_norm: float = 30.0                 # each frame's guidance gradient w.r.t. z_t rescaled to this norm
     temporal_weight: float = 1000.0         # implicit jerk step on the clean estimate (raw 6D)
-    # with the motion prior (its windows): the guided method starts from this much higher noise level
+    # guided with the motion prior (its windows): t* and stride (the per-frame prior measured worse at such t*)
     motion_t_start: int = 600
     motion_stride: int = 30
 
@@ -88,7 +87,9 @@ def _prior(denoiser, motion: Optional[MotionDenoiser], problem: Problem):
 
 def _run(denoiser, problem: Problem, settings: CleanupSettings, progress: Optional[Progress],
          cancelled: Optional[IsCancelled], motion: Optional[MotionDenoiser] = None) -> Tuple[Tensor, Tensor]:
-    """Dispatch -> (x (N, 144), pelvis (N, 3)) in the prior's domain."""
+    """Dispatch -> (x (N, 144), pelvis (N, 3)) in the prior's domain. ``motion``: the guided method resamples
+    through the motion prior's windows from ``motion_t_start``; the dposer method keeps the per-frame prior (its
+    one-step regulariser measured the same with the windows at weights 0.3-10, and worse above)."""
     completing = bool((problem.weight < OBSERVED).any())
     if settings.method == "guided":
         if motion is not None:
@@ -97,9 +98,8 @@ def _run(denoiser, problem: Problem, settings: CleanupSettings, progress: Option
                  for part in _split(problem)]
         return torch.cat([x for x, _ in parts]), torch.cat([p for _, p in parts])
     t_range = settings.completion_t_range if completing else settings.t_range
-    weight = settings.prior_weight if motion is None else settings.motion_prior_weight
-    return dposer.optimise(_prior(denoiser, motion, problem), problem, settings, t_range, settings.steps, weight,
-                           progress, cancelled)
+    return dposer.optimise(denoiser, problem, settings, t_range, settings.steps, settings.prior_weight, progress,
+                           cancelled)
 
 
 def _split(problem: Problem) -> list:
