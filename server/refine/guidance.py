@@ -46,6 +46,15 @@ class Evidence:
                         betas=torch.cat(list(betas)).to(torch.float32), box=person_box(kp))
 
 
+SEEN_CONFIDENCE, SEEN_LANDMARKS = 0.3, 6   # a frame shows the person: this many landmarks at least this confident
+
+
+def seen_frames(keypoints: Tensor) -> Tensor:
+    """(N, 33, 3) keypoints with confidence -> (N,) bool: the frames that show the person (a detection gap's frames
+    do not; the prior then uses its null condition there)."""
+    return (keypoints[..., 2] >= SEEN_CONFIDENCE).sum(-1) >= SEEN_LANDMARKS
+
+
 def landmarks_px(skinning: LandmarkSkinning, ev: Evidence, x: Tensor, transl: Tensor) -> Tensor:
     """6D pose x (M, 144), transl (M, 3) -> projected landmarks (M, 33, 2) pixels."""
     _, lms = skinning(x_to_rotmats(x), ev.betas, transl)

@@ -22,6 +22,7 @@ from ..body.model import BodyModel
 from ..body.rot6d import poses_to_x, x_to_rotmats
 from ..errors import Cancelled, WeightsError
 from ..fitting.state import Estimate, Observations
+from .guidance import seen_frames
 
 if TYPE_CHECKING:
     from .scorehmr import RefineSettings
@@ -186,13 +187,12 @@ def initial_estimate(models: Models, obs: Observations, settings: PipelineSettin
     return _analytic(models, obs, world), "analytic"
 
 
-SEEN_LANDMARKS = 6          # a view sees the person in a frame with this many landmarks of confidence >= 0.3
 
 
 def _fill_unseen(starts: List[Estimate], views: Sequence[Observations]) -> List[Estimate]:
     """Multi-view: where a view saw nobody in a frame (a detection gap), its start's body pose (joints 1..23) is
     the mean of the views that did, so the regressor's guess from empty keypoints cannot pull the shared body."""
-    seen = torch.stack([((v.keypoints[..., 2] >= 0.3).sum(-1) >= SEEN_LANDMARKS) for v in views])   # (V, N)
+    seen = torch.stack([seen_frames(v.keypoints) for v in views])                              # (V, N)
     if bool(seen.all()):
         return starts
     x = torch.stack([e.x for e in starts])                                                       # (V, N, 144)

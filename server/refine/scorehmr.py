@@ -136,6 +136,7 @@ class _Run:
     """Per-run state of one batch of M rows (never stored on a module)."""
 
     cond: Optional[Tensor]          # (M, C); None = unconditional (no world landmarks for a world-conditioned prior)
+    seen: Optional[Tensor]          # (M,) bool: rows whose keypoints show the person (others: the null condition)
     ev: Evidence
     frames: int = 0                 # > 0: video term over consecutive blocks of this many rows
     views: int = 1                  # > 1: multi-view term over V view-major blocks
@@ -153,7 +154,8 @@ def _new_run(denoiser, blocks: Sequence[Observations], betas: Sequence[Tensor], 
         cond = None   # keypoints from a detector without world landmarks: the prior runs unconditionally
     else:
         cond = torch.cat([keypoints_to_condition(b.keypoints, b.world, use_world) for b in blocks])
-    return _Run(cond=cond, ev=Evidence.stack(blocks, betas),
+    seen = torch.cat([guidance.seen_frames(b.keypoints) for b in blocks])
+    return _Run(cond=cond, seen=None if cond is None or bool(seen.all()) else seen, ev=Evidence.stack(blocks, betas),
                 alphas=cosine_alphas_cumprod(denoiser.config.num_timesteps), **kw)
 
 
@@ -234,10 +236,10 @@ def _guided_step(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSetti
     transl = cam.value.detach().requires_grad_(True)
     with torch.enable_grad():
         if s.network_jacobian:
-            eps = denoiser(z_t, t, run.cond)
+            eps = denoiser(z_t, t, run.cond, run.seen)
         else:
             with torch.no_grad():
-                eps = denoiser(z_t, t, run.cond)
+                eps = denoiser(z_t, t, run.cond, run.seen)
         x0 = denoiser.denormalize(predict_x0(z_t, t, eps, ac))
         _, total, px = _losses(skinning, run, s, x0, transl)
         g_z, g_tr = torch.autograd.grad(total, [z_t, transl])
@@ -331,7 +333,7 @@ def _start(denoiser, run: _Run, s: RefineSettings, z0: Tensor, first: bool) -> T
         noise = torch.randn(z0.shape, generator=run.noise)
         return q_sample(z0, steps[0], noise, run.alphas), steps
     steps = ddim_timesteps(s.t_start, s.stride)
-    return ddim_invert(bind(denoiser, run.cond), z0, s.t_start, s.stride, run.alphas), steps
+    return ddim_invert(bind(denoiser, run.cond, run.seen), z0, s.t_start, s.stride, run.alphas), steps
 
 
 @torch.no_grad()

@@ -262,3 +262,19 @@ def test_motion_prior_in_multiview_video(prior: Denoiser, motion, skinning: Land
     assert torch.allclose(outs[0].estimate.x[:, 6:], outs[1].estimate.x[:, 6:], atol=1e-5)
     for out, v, init in zip(outs, vs, inits):
         assert out.keypoint_loss.mean() < loss_of(skinning, init, v).mean()
+
+
+def test_a_detection_gap_gets_the_null_condition_and_a_finite_result(prior: Denoiser, motion,
+                                                                    skinning: LandmarkSkinning) -> None:
+    from server.refine.guidance import seen_frames
+    from server.refine.scorehmr import _new_run
+    clip = _walk_clip(skinning, 40, 4)
+    obs = as_observations(clip)
+    keypoints = obs.keypoints.clone()
+    keypoints[15:25] = 0.0                                   # nobody detected for 10 frames
+    obs = replace(obs, keypoints=keypoints)
+    assert seen_frames(keypoints).tolist() == [True] * 15 + [False] * 10 + [True] * 15
+    run = _new_run(prior, [obs], [clip.betas])
+    assert run.seen is not None and not bool(run.seen[15:25].any())
+    out = refine(prior, skinning, obs, perturbed(clip, 2), FAST, mode="video", motion=motion)
+    assert bool(torch.isfinite(out.estimate.x).all()) and bool(torch.isfinite(out.estimate.transl).all())
