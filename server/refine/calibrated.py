@@ -17,7 +17,8 @@ with the cameras' own focal length and principal point in the Observations.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Sequence, Tuple
+import math
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -25,10 +26,12 @@ from torch import Tensor
 
 from ..body.fast import LandmarkSkinning
 from ..body.rot6d import rotmat_to_rot6d, x_to_rotmats
+from ..errors import Cancelled
 from ..fitting.state import Estimate, Observations
 
 if TYPE_CHECKING:
     from ..calibration import CameraCalibration
+    from .optimise import OptimiseSettings
 
 MIN_CONFIDENCE = 0.3
 RIDGE = 1e-6
@@ -140,3 +143,71 @@ def fuse_calibrated(skinning: LandmarkSkinning, views: Sequence[Observations], e
     transl = world_translation(skinning, world, betas, views, rotations, translations)
     fused = [in_camera(skinning, world, transl, betas, rotations[v], translations[v]) for v in range(len(views))]
     return fused, world, transl
+
+
+def world_fit_objective(skinning: LandmarkSkinning, views: Sequence[Observations], rotations: Tensor,
+                        translations: Tensor, x: Tensor, transl: Tensor, betas: Tensor, start: Tensor,
+                        settings: "OptimiseSettings") -> Tensor:
+    """The calibrated fit's loss per frame (N,): every view's keypoint loss of the ONE world body (6D pose x
+    (N, 144), world translation (N, 3)) seen through its fixed camera, + the pull of the pose to ``start``
+    (N, 144) and, for clips, the acceleration of the pose and of the translation (the optimisation baseline's
+    weights, :class:`server.refine.optimise.OptimiseSettings`)."""
+    from ..fitting.camera import project
+    from ..fitting.losses import keypoint_loss
+    _, points = skinning(x_to_rotmats(x), betas, transl)                     # (N, 33, 3) world
+    loss = torch.zeros(x.shape[0])
+    for v, obs in enumerate(views):
+        cam = torch.einsum("ab,nlb->nla", rotations[v], points) + translations[v]
+        loss = loss + keypoint_loss(project(cam, obs.focal, obs.centre), obs.keypoints, obs.image_size)
+    d = x - start
+    loss = loss + settings.pose_weight * (d[:, 6:] ** 2).sum(-1) + settings.root_weight * (d[:, :6] ** 2).sum(-1)
+    if x.shape[0] >= 3:
+        acc = lambda v: v[:-2] - 2.0 * v[1:-1] + v[2:]   # noqa: E731
+        smooth = (acc(x) ** 2).sum(-1) + WORLD_TRANSL_ACCEL * (acc(transl) ** 2).sum(-1)
+        loss = loss + settings.temporal_weight * torch.cat([smooth.new_zeros(2), smooth])
+    return loss
+
+
+WORLD_TRANSL_ACCEL = 10.0   # metres against 6D entries: a 1 cm/frame^2 jolt costs as much as a 0.03 6D one
+
+
+def fit_world_body(skinning: LandmarkSkinning, views: Sequence[Observations], world: Tensor, transl: Tensor,
+                   betas: Tensor, extrinsics: Sequence[Tuple[Tensor, Tensor]],
+                   settings: "Optional[OptimiseSettings]" = None,
+                   cancelled: Optional[Callable[[], bool]] = None) -> Tuple[Tensor, Tensor]:
+    """Refine the fused world body against every view at once with the cameras fixed: world pose (N, 24, 3, 3),
+    translation (N, 3), betas (N, B) -> the same, fitted (Adam, the optimisation baseline's steps and learning
+    rates, cosine decay). The views' rays then pin each limb's depth, which one view alone cannot. Raises
+    Cancelled when ``cancelled()``."""
+    from ..body.rot6d import orthonormal_x
+    from .optimise import OptimiseSettings
+    s = settings or OptimiseSettings()
+    rotations = torch.stack([torch.as_tensor(r, dtype=torch.float32) for r, _ in extrinsics])
+    translations = torch.stack([torch.as_tensor(t, dtype=torch.float32).reshape(3) for _, t in extrinsics])
+    start = rotmat_to_rot6d(world).reshape(world.shape[0], -1).detach()
+    x = start.clone().requires_grad_(True)
+    tr = transl.detach().clone().requires_grad_(True)
+    opt = torch.optim.Adam([{"params": [x], "lr": s.lr}, {"params": [tr], "lr": s.camera_lr}])
+    for step in range(s.steps):
+        if cancelled is not None and cancelled():
+            raise Cancelled()
+        opt.zero_grad(set_to_none=True)
+        world_fit_objective(skinning, views, rotations, translations, x, tr, betas, start, s).sum().backward()
+        opt.step()
+        decay = s.final_lr_fraction + (1.0 - s.final_lr_fraction) * 0.5 * (1.0 + math.cos(math.pi * (step + 1) / s.steps))
+        for group, base in zip(opt.param_groups, (s.lr, s.camera_lr)):
+            group["lr"] = base * decay
+    return x_to_rotmats(orthonormal_x(x.detach())), tr.detach()
+
+
+def calibrated_fit(skinning: LandmarkSkinning, views: Sequence[Observations], estimates: Sequence[Estimate],
+                   extrinsics: Sequence[Tuple[Tensor, Tensor]], refit: bool = True,
+                   cancelled: Optional[Callable[[], bool]] = None) -> List[Estimate]:
+    """:func:`fuse_calibrated`, then (``refit``) :func:`fit_world_body` -> the world body in every view's camera."""
+    fused, world, transl = fuse_calibrated(skinning, views, estimates, extrinsics)
+    if not refit:
+        return fused
+    betas = fused[0].betas
+    world, transl = fit_world_body(skinning, views, world, transl, betas, extrinsics, cancelled=cancelled)
+    return [in_camera(skinning, world, transl, betas, torch.as_tensor(r, dtype=torch.float32),
+                      torch.as_tensor(t, dtype=torch.float32).reshape(3)) for r, t in extrinsics]

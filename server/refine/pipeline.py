@@ -220,8 +220,8 @@ def run_pipeline(models: Models, views: Sequence[Observations], settings: Pipeli
     try:
         out = _run(models, views, settings, status, cancelled)
         if extrinsics is not None:
-            from .calibrated import fuse_calibrated
-            fused, _, _ = fuse_calibrated(models.skinning, views, out.views, extrinsics)
+            from .calibrated import calibrated_fit
+            fused = calibrated_fit(models.skinning, views, out.views, extrinsics, cancelled=cancelled)
             out = replace(out, estimate=fused[0], views=fused, method=out.method + "+calibrated")
         return out
     finally:
