@@ -17,9 +17,9 @@ Rows (see also "Jittery keys" below):
   (grid search, lowest MPJPE), then reported on ``--seed``; the chosen values are printed.
 - ours: server.cleanup.methods.cleanup_joints with CleanupSettings(method=...) at default settings (and "dposer,
   no prior": prior_weight 0, the ablation); its pose sequence is skinned back to joints. "guided, motion prior":
-  the guided method through the motion prior's windows (from its t* = motion_t_start), as the cleanup job runs it;
-  "guided, its t* with no prior (eps = 0)": that schedule with the network's noise estimate held at 0
-  (scripts/ablation.py), the motion prior's own share.
+  the guided method through the motion prior's windows (from its t* = motion_t_start), as the cleanup job runs it
+  when the root is kept (DPoser protocol, root given); "guided, its t* with no prior (eps = 0)": that schedule with
+  the network's noise estimate held at 0 (scripts/ablation.py), the motion prior's own share.
 
 Throughput: the default method on every clip in one call (``segments``: no temporal term across clips), as on a
 long action.
@@ -151,21 +151,19 @@ def ours(names: List[str], threads: int, motion_path: Optional[Path] = None, use
                               torch.as_tensor(np.asarray(motion.transl), dtype=torch.float32))
         return out.numpy().astype(np.float64)
 
-    def make_ablation(settings, rooted: bool = False) -> Callable:
-        """The guided method's loop with the network's noise estimate held at 0 (no learned prior)."""
-        def run(x: np.ndarray, second) -> np.ndarray:
+    def make_ablation(settings) -> Callable:
+        """The guided method's loop, root given, with the network's noise estimate held at 0 (no learned prior)."""
+        def run(x: np.ndarray, root) -> np.ndarray:
             nonlocal prior
             saved, prior = prior, NoPrior(prior)
             try:
-                if rooted:
-                    return solve(x, None, replace(settings, keep_root=True), root=second)
-                return solve(x, second, settings)
+                return solve(x, None, replace(settings, keep_root=True), root=root)
             finally:
                 prior = saved
         return run
 
-    def make(settings, with_motion: bool = False) -> Method:
-        return lambda x, conf: solve(x, conf, settings, with_motion=with_motion)
+    def make(settings) -> Method:
+        return lambda x, conf: solve(x, conf, settings, with_motion=windows is not None)
 
     def batched(inputs: np.ndarray) -> np.ndarray:
         """inputs (C, T, 24, 3) -> (C, T, 24, 3): every clip in one call at default settings."""
@@ -174,12 +172,13 @@ def ours(names: List[str], threads: int, motion_path: Optional[Path] = None, use
                      with_motion=windows is not None).reshape(inputs.shape)
 
     def make_rooted(settings, with_motion: bool = False) -> Callable:
+        """Root given; ``with_motion``: the motion prior passed (it acts for the guided method only)."""
         return lambda x, root: solve(x, None, replace(settings, keep_root=True), root=root, with_motion=with_motion)
 
-    def make_keys(settings, with_motion: bool = False) -> KeyMethod:
+    def make_keys(settings) -> KeyMethod:
         def run(poses: np.ndarray, transl: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
             seq = make_sequence(poses.astype(np.float32), transl.astype(np.float32), betas, FPS, None, "world")
-            out = cleanup(prior, skinning, seq, settings, motion=windows if with_motion else None)
+            out = cleanup(prior, skinning, seq, settings, motion=windows)   # as the cleanup job passes it
             return np.asarray(out.poses, np.float64), np.asarray(out.transl, np.float64)
         return run
 
@@ -188,8 +187,6 @@ def ours(names: List[str], threads: int, motion_path: Optional[Path] = None, use
         keys[f"ours: {name}"] = make_keys(CleanupSettings(method=name))
         if name == "dposer":
             keys["ours: dposer, no prior"] = make_keys(CleanupSettings(method=name, prior_weight=0.0))
-        if windows is not None and name == "guided":
-            keys[f"ours: {name}, motion prior"] = make_keys(CleanupSettings(method=name), True)
     rows, rooted = {}, {}
     for name in names:
         rows[f"ours: {name}"] = make(CleanupSettings(method=name))
@@ -199,12 +196,10 @@ def ours(names: List[str], threads: int, motion_path: Optional[Path] = None, use
             rooted["ours: dposer, no prior, root given"] = make_rooted(CleanupSettings(method=name,
                                                                                        prior_weight=0.0))
         if windows is not None and name == "guided":
-            rows[f"ours: {name}, motion prior"] = make(CleanupSettings(method=name), True)
             rooted[f"ours: {name}, motion prior, root given"] = make_rooted(CleanupSettings(method=name), True)
             schedule = CleanupSettings(method=name, t_start=CleanupSettings().motion_t_start,
                                        stride=CleanupSettings().motion_stride)
-            rows[f"ours: {name}, its t* with no prior (eps = 0)"] = make_ablation(schedule)
-            rooted[f"ours: {name}, its t* with no prior (eps = 0), root given"] = make_ablation(schedule, True)
+            rooted[f"ours: {name}, its t* with no prior (eps = 0), root given"] = make_ablation(schedule)
     return rows, batched, rooted, keys
 
 

@@ -143,3 +143,21 @@ def test_cli_round_trip_writes_a_result_file(tmp_path: Path, monkeypatch) -> Non
         np.testing.assert_array_equal(data["frame_indices"], np.arange(24) + 5)
         assert "joints_rest" in data and data["confidence"][0, 20] == 0.0
     assert main(["cleanup", str(tmp_path / "missing.npz"), "-o", str(out)]) == 2
+
+
+def test_guided_uses_the_motion_prior_only_when_the_root_is_kept(prior, skinning) -> None:
+    """With keep_root the guided method resamples through the motion prior's windows (from its own t*) and lowers
+    the error; with the root free the motion prior is not used (the result is the per-frame prior's)."""
+    from server.diffusion.motion import load_motion_prior
+    motion = load_motion_prior()
+    clean = smooth_clip(frames=40, seed=8)
+    noise = np.random.default_rng(8).normal(size=clean.poses.shape).astype(np.float32) * 0.08
+    noisy = replace(clean, poses=clean.poses + noise)
+    settings = replace(FAST, method="guided")
+    free = cleanup(prior, skinning, noisy, settings)
+    np.testing.assert_allclose(cleanup(prior, skinning, noisy, settings, motion=motion).poses, free.poses)
+    kept = replace(settings, keep_root=True)
+    with_motion = cleanup(prior, skinning, noisy, kept, motion=motion)
+    assert np.abs(with_motion.poses - cleanup(prior, skinning, noisy, kept).poses).max() > 1e-3
+    truth = joints(skinning, clean)
+    assert mpjpe(joints(skinning, with_motion), truth) < mpjpe(joints(skinning, noisy), truth)
