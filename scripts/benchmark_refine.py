@@ -210,9 +210,10 @@ def clip_batches(skinning: LandmarkSkinning, poses: np.ndarray, clip_id: np.ndar
 
 def multiview_figures(skinning: LandmarkSkinning, regressor: torch.nn.Module, prior: torch.nn.Module,
                       poses: np.ndarray, clip_id: np.ndarray, clips: int, length: int, views: int,
-                      seed: int) -> Dict[str, Dict[str, float]]:
+                      seed: int, motion: Optional[torch.nn.Module] = None) -> Dict[str, Dict[str, float]]:
     """``clips`` val windows, each seen by ``views`` synchronised random cameras of one body: regression per
-    view, ScoreHMR on each view alone (video mode), and ScoreHMR on all views together (multi-view, video).
+    view, ScoreHMR on each view alone (video mode), and ScoreHMR on all views together (multi-view, video); with
+    a ``motion`` prior, both refinements guide its windows (as capture does).
     Metrics per view against that view's ground truth, averaged over views and frames."""
     from server.refine.scorehmr import refine, refine_multiview
     from server.train.synthetic_views import synthesize_multiview_clip
@@ -231,10 +232,10 @@ def multiview_figures(skinning: LandmarkSkinning, regressor: torch.nn.Module, pr
         starts = [shared_betas(skinning, e, betas) for e in starts]
         seconds[rows[0]] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        alone = [refine(prior, skinning, o, e, mode="video").estimate for o, e in zip(obs, starts)]
+        alone = [refine(prior, skinning, o, e, mode="video", motion=motion).estimate for o, e in zip(obs, starts)]
         seconds[rows[1]] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        together = [r.estimate for r in refine_multiview(prior, skinning, obs, starts, video=True)]
+        together = [r.estimate for r in refine_multiview(prior, skinning, obs, starts, video=True, motion=motion)]
         seconds[rows[2]] += time.perf_counter() - t0
         frames += len(window) * views
         for row, ests in zip(rows, (starts, alone, together)):
@@ -356,7 +357,7 @@ def main(argv: List[str]) -> int:
         video_from_temporal(args, skinning, regressor, prior, rows, batches, figures, motion)
     if args.views > 1 and args.mv_clips > 0:
         figures["multiview"] = multiview_figures(skinning, regressor, prior, poses, clip_id, args.mv_clips,
-                                                 args.clip_length, args.views, args.seed)
+                                                 args.clip_length, args.views, args.seed, motion)
         print_table(f"Multi-view: {args.mv_clips} held-out clips x {args.clip_length} frames, {args.views} cameras "
                     f"each, {args.threads} threads", figures["multiview"])
     if args.json is not None:
