@@ -5,7 +5,7 @@ gives a start; then, per outer iteration, the clean estimate is DDIM-inverted to
 steps (eta 0). At each step the unconditional noise estimate is corrected by the gradient of the confidence-weighted
 joint-position loss of the one-step clean estimate (eps held fixed, gradient rescaled per frame to ``grad_norm``, as
 in :mod:`server.refine.scorehmr`'s video mode), the clean estimate gets the implicit jerk step of
-:func:`server.refine.scorehmr.implicit_step`, and the pelvis path is re-solved in closed form (weighted mean offset)
+:func:`server.refine.smoothing.implicit_step`, and the pelvis path is re-solved in closed form (weighted mean offset)
 and smoothed by the same implicit step. ``strength`` scales t* and the temporal weight.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from torch import Tensor
 from ..diffusion.sampler import bind, ddim_invert
 from ..diffusion.schedule import alpha_bar, cosine_alphas_cumprod, ddim_timesteps, predict_eps, predict_x0
 from ..errors import Cancelled
-from ..refine.scorehmr import SMOOTH_WINDOW, difference_basis, implicit_step
+from ..refine.smoothing import SMOOTH_WINDOW, difference_basis, implicit_step
 from . import dposer
 from ..body.rot6d import orthonormal_x
 from .dposer import ROOT_6D

@@ -234,7 +234,7 @@ def smooth_path(points: Tensor, strength, segments: Sequence[int] = ()) -> Tenso
     """Implicit acceleration step on clips of points (N, ..., 3): ``argmin ||p - points||^2 + strength ||D2 p||^2``
     per channel and per clip of ``segments`` (a zero-phase low-pass; 0 = unchanged). ``strength``: a number or a
     tensor of one value per channel (the flattened ``...`` of one frame)."""
-    from ..refine.scorehmr import SMOOTH_WINDOW, difference_basis, implicit_step
+    from ..refine.smoothing import SMOOTH_WINDOW, difference_basis, implicit_step
     strength = torch.as_tensor(strength, dtype=torch.float32)
     if bool((strength <= 0).all()):
         return points
@@ -251,7 +251,7 @@ def smooth_path(points: Tensor, strength, segments: Sequence[int] = ()) -> Tenso
 
 @dataclass
 class Clip:
-    """What :func:`server.refine.scorehmr.implicit_step` needs: clip length, eigenbasis of one window."""
+    """What :func:`server.refine.smoothing.implicit_step` needs: clip length, eigenbasis of one window."""
 
     frames: int
     smooth: Tuple[Tensor, Tensor]

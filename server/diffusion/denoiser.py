@@ -75,7 +75,30 @@ class ResidualBlock(nn.Module):
         return x + self.mlp(torch.cat([h, cond], -1))
 
 
-class Denoiser(nn.Module):
+class ZScored:
+    """The diffusion state of a pose prior: 6D poses z-scored per dimension by training statistics held as the
+    buffers ``x_mean`` and ``x_std`` (both priors, :class:`Denoiser` and the motion prior, mix this into their
+    ``nn.Module``)."""
+
+    def register_normalization(self, dim: int) -> None:
+        self.register_buffer("x_mean", torch.zeros(dim))
+        self.register_buffer("x_std", torch.ones(dim))
+
+    def set_normalization(self, x: Tensor, min_std: float = 1e-2) -> None:
+        """Fit the z-score statistics to sample 6D poses x (M, 144); ``min_std`` guards constant dimensions."""
+        self.x_mean.copy_(x.mean(0))
+        self.x_std.copy_(x.std(0).clamp_min(min_std))
+
+    def normalize(self, x: Tensor) -> Tensor:
+        """6D poses (..., 144) -> diffusion state (..., 144)."""
+        return (x - self.x_mean) / self.x_std
+
+    def denormalize(self, z: Tensor) -> Tensor:
+        """Diffusion state (..., 144) -> 6D poses (..., 144) (not yet Gram-Schmidt orthonormalised)."""
+        return z * self.x_std + self.x_mean
+
+
+class Denoiser(ZScored, nn.Module):
     """eps(z_t, t, c): z_t (N, 144), t (N,) in [0, T), cond (N, C) or None, cond_mask (N,) bool -> (N, 144).
 
     The diffusion runs on the z-scored 6D pose ``z = (x - x_mean) / x_std`` (statistics of the training poses,
@@ -95,21 +118,7 @@ class Denoiser(nn.Module):
         self.blocks = nn.ModuleList(ResidualBlock(p, c, config.hidden, config.time_dim)
                                     for _ in range(config.num_blocks))
         self.out = nn.Linear(p, p)
-        self.register_buffer("x_mean", torch.zeros(p))
-        self.register_buffer("x_std", torch.ones(p))
-
-    def set_normalization(self, x: Tensor, min_std: float = 1e-2) -> None:
-        """Fit the z-score statistics to sample 6D poses x (M, 144); ``min_std`` guards constant dimensions."""
-        self.x_mean.copy_(x.mean(0))
-        self.x_std.copy_(x.std(0).clamp_min(min_std))
-
-    def normalize(self, x: Tensor) -> Tensor:
-        """6D poses (N, 144) -> diffusion state (N, 144)."""
-        return (x - self.x_mean) / self.x_std
-
-    def denormalize(self, z: Tensor) -> Tensor:
-        """Diffusion state (N, 144) -> 6D poses (N, 144) (not yet Gram-Schmidt orthonormalised)."""
-        return z * self.x_std + self.x_mean
+        self.register_normalization(p)
 
     def forward(self, x_t: Tensor, t: Union[Tensor, int], cond: Optional[Tensor] = None,
                 cond_mask: Optional[Tensor] = None) -> Tensor:

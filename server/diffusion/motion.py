@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ..body.rot6d import POSE_6D_DIM
 from .condition import condition_dim
-from .denoiser import plain, timestep_embedding
+from .denoiser import ZScored, plain, timestep_embedding
 from .schedule import NUM_TIMESTEPS
 
 MOTION_CHECKPOINT_FORMAT = "blender_scorehmr.motion_prior"
@@ -83,11 +83,11 @@ class TemporalBlock(nn.Module):
         return h + self.mix(nn.functional.gelu(self.conv(nn.functional.gelu(y))))
 
 
-class MotionDenoiser(nn.Module):
+class MotionDenoiser(ZScored, nn.Module):
     """eps(z_t, t, c): z_t (B, W, 144), t (B,) or int, cond (B, W, C) or None, cond_mask (B, W) bool -> (B, W, 144).
 
-    :meth:`normalize` / :meth:`denormalize` map 6D poses (..., 144) to the diffusion state and back (statistics of
-    the training poses, stored as buffers)."""
+    :meth:`normalize` / :meth:`denormalize` (:class:`~server.diffusion.denoiser.ZScored`) map 6D poses (..., 144)
+    to the diffusion state and back."""
 
     def __init__(self, config: MotionConfig = MotionConfig()) -> None:
         super().__init__()
@@ -103,21 +103,7 @@ class MotionDenoiser(nn.Module):
                                     for i in range(config.num_blocks))
         self.out_norm = nn.GroupNorm(8, c)
         self.out = nn.Linear(c, p)
-        self.register_buffer("x_mean", torch.zeros(p))
-        self.register_buffer("x_std", torch.ones(p))
-
-    def set_normalization(self, x: Tensor, min_std: float = 1e-2) -> None:
-        """Fit the z-score statistics to sample 6D poses x (M, 144)."""
-        self.x_mean.copy_(x.mean(0))
-        self.x_std.copy_(x.std(0).clamp_min(min_std))
-
-    def normalize(self, x: Tensor) -> Tensor:
-        """6D poses (..., 144) -> diffusion state (..., 144)."""
-        return (x - self.x_mean) / self.x_std
-
-    def denormalize(self, z: Tensor) -> Tensor:
-        """Diffusion state (..., 144) -> 6D poses (..., 144) (not yet orthonormalised)."""
-        return z * self.x_std + self.x_mean
+        self.register_normalization(p)
 
     def forward(self, x_t: Tensor, t: Union[Tensor, int], cond: Optional[Tensor] = None,
                 cond_mask: Optional[Tensor] = None) -> Tensor:

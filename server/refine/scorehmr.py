@@ -65,6 +65,7 @@ from ..errors import Cancelled
 from ..fitting.state import Estimate, Observations
 from . import guidance
 from .guidance import Evidence
+from .smoothing import SMOOTH_WINDOW, difference_basis, implicit_step
 
 Progress = Callable[[int, int], None]   # (done, total) guided steps, see guided_steps()
 IsCancelled = Callable[[], bool]
@@ -265,53 +266,17 @@ def _guided_step(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSetti
     return bool((on & active).any())
 
 
-def difference_basis(frames: int, order: int) -> Tuple[Tensor, Tensor]:
-    """Eigen-decomposition of D^T D for the ``order``-th difference operator D over ``frames`` frames ->
-    (eigenvectors (F, F), eigenvalues (F,))."""
-    d = torch.eye(frames, dtype=torch.float64)
-    for _ in range(order):
-        d = d[1:] - d[:-1]
-    vals, vecs = torch.linalg.eigh(d.T @ d)
-    return vecs.to(torch.float32), vals.clamp_min(0.0).to(torch.float32)
-
-
-SMOOTH_BLOCK = 128     # long clips are smoothed in blocks of this many frames ...
-SMOOTH_MARGIN = 32     # ... each solved with this many neighbouring frames on both sides, then dropped
-SMOOTH_WINDOW = SMOOTH_BLOCK + 2 * SMOOTH_MARGIN
-
-
 def _smooth(run: _Run, s: RefineSettings, denoiser, z0: Tensor, h: Tensor) -> Tensor:
     """Implicit temporal step on the clean estimate z0 (M, 144) (z-scored): the minimiser of
     ||z - z0||^2 + h * temporal_weight * ||D x(z)||^2 per clip (x = denormalize(z), D the temporal difference
     operator), i.e. the backward-Euler counterpart of the explicit guided step on the same term (whose step on
     the clean estimate is h = (1 - abar_t) / abar_t times the gradient): unconditionally stable at any weight.
 
-    Clips longer than :data:`SMOOTH_WINDOW` frames are solved in blocks of :data:`SMOOTH_BLOCK` frames, each with
-    :data:`SMOOTH_MARGIN` frames of context on both sides: the solution's dependence on a frame decays within a
-    few frames at the default weights, so the blocks match the whole-clip solution (to ~2e-4 in the tests) at a
-    cost linear in the clip length (a dense F x F eigenbasis would need O(F^2) memory and O(F^3) time)."""
+    Clips longer than :data:`~server.refine.smoothing.SMOOTH_WINDOW` frames are solved in blocks with context on
+    both sides (:mod:`server.refine.smoothing`): the blocks match the whole-clip solution (to ~2e-4 in the tests)
+    at a cost linear in the clip length (a dense F x F eigenbasis would need O(F^2) memory and O(F^3) time)."""
     std2 = denoiser.x_std.reshape(1, -1).to(z0) ** 2                          # (1, 144)
     return implicit_step(run, z0, 2.0 * h * s.temporal_weight * std2)
-
-
-def implicit_step(run: _Run, values: Tensor, strength: Tensor) -> Tensor:
-    """``argmin_v ||v - values||^2 + strength * ||D v||^2`` per clip and channel: values (M, C) (clips of
-    ``run.frames`` rows), strength (1, C) or scalar -> (M, C); blocks for long clips (see :func:`_smooth`)."""
-    vecs, vals = run.smooth
-    gain = 1.0 / (1.0 + vals[:, None] * strength)                             # (L, C)
-    clips = values.reshape(-1, run.frames, values.shape[-1])                  # (K, F, C)
-    length = vecs.shape[0]
-    if length == run.frames:
-        return (vecs @ (gain * (vecs.T @ clips))).reshape(values.shape)
-    starts = list(range(0, run.frames, SMOOTH_BLOCK))
-    lows = [min(max(0, b - SMOOTH_MARGIN), run.frames - length) for b in starts]
-    windows = torch.stack([clips[:, lo:lo + length] for lo in lows], 1)      # (K, W, L, C)
-    solved = vecs @ (gain * (vecs.T @ windows))
-    out = torch.empty_like(clips)
-    for w, (b, lo) in enumerate(zip(starts, lows)):
-        stop = min(b + SMOOTH_BLOCK, run.frames)
-        out[:, b:stop] = solved[:, w, b - lo:stop - lo]
-    return out.reshape(values.shape)
 
 
 def _group_loss(kp: Tensor, group: Tensor) -> Tensor:
@@ -380,12 +345,6 @@ def guided_steps(settings: RefineSettings) -> int:
     return settings.iterations * len(ddim_timesteps(settings.t_start, settings.stride))
 
 
-def video_prior(denoiser, motion: Optional[MotionDenoiser], clips: Sequence[int]):
-    """The prior of a video-mode run: the motion prior over overlapping windows of the clips
-    (:class:`~server.diffusion.windows.WindowedPrior`) when there is one, else the per-frame ``denoiser``."""
-    return denoiser if motion is None else WindowedPrior(motion, clips)
-
-
 def refine(denoiser, skinning: LandmarkSkinning, obs: Observations, init: Estimate,
            settings: RefineSettings = RefineSettings(), mode: str = "frame", progress: Optional[Progress] = None,
            cancelled: Optional[IsCancelled] = None, motion: Optional[MotionDenoiser] = None) -> RefineOutput:
@@ -399,7 +358,7 @@ def refine(denoiser, skinning: LandmarkSkinning, obs: Observations, init: Estima
     if mode == "video" and len(obs) < 2:
         raise ValueError("video mode needs a clip of at least 2 frames")
     if mode == "video" and motion is not None:
-        denoiser, settings = video_prior(denoiser, motion, [len(obs)]), settings.with_motion()
+        denoiser, settings = WindowedPrior(motion, [len(obs)]), settings.with_motion()
     run = _new_run(denoiser, [obs], [init.betas], frames=len(obs) if mode == "video" else 0)
     x, transl, kp, runs, align_steps = _iterate(denoiser, skinning, run, settings, init.x, init.transl,
                                                 progress, cancelled)
@@ -426,7 +385,7 @@ def refine_multiview(denoiser, skinning: LandmarkSkinning, views: Sequence[Obser
         raise ValueError("video mode needs a clip of at least 2 frames")
     betas = torch.stack([e.betas for e in inits]).mean(0)
     if video and motion is not None:
-        denoiser, settings = video_prior(denoiser, motion, [n] * len(views)), settings.with_motion()
+        denoiser, settings = WindowedPrior(motion, [n] * len(views)), settings.with_motion()
     run = _new_run(denoiser, views, [betas] * len(views), frames=n if video else 0, views=len(views),
                    group=torch.arange(n).repeat(len(views)))
     x, transl, _, runs, align_steps = _iterate(denoiser, skinning, run, settings, torch.cat([e.x for e in inits]),

@@ -14,10 +14,7 @@ from server.diffusion.motion import load_motion_prior
 from server.diffusion.schedule import cosine_alphas_cumprod, predict_x0, q_sample
 from server.train.synthetic_views import synthesize_clip_views
 
-
-def _angle_deg(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    cos = (((a.transpose(-1, -2) @ b).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
-    return torch.rad2deg(torch.arccos(cos))
+from .conftest import angle_deg
 
 
 def test_committed_motion_prior_denoises_a_walk_window(monkeypatch) -> None:
@@ -41,9 +38,9 @@ def test_committed_motion_prior_denoises_a_walk_window(monkeypatch) -> None:
     f_t = q_sample(frame.normalize(views.x0), t, noise, ac)
     cond = keypoints_to_condition(views.keypoints, views.world, frame.config.use_world)
     with torch.no_grad():
-        raw = _angle_deg(x_to_rotmats(model.denormalize(z_t / ac[t].sqrt())[0]), truth).mean()
-        window = _angle_deg(x_to_rotmats(model.denormalize(predict_x0(z_t, t, model(z_t, t), ac))[0]), truth).mean()
-        per_frame = _angle_deg(x_to_rotmats(frame.denormalize(predict_x0(f_t, t, frame(f_t, t, cond), ac))),
+        raw = angle_deg(x_to_rotmats(model.denormalize(z_t / ac[t].sqrt())[0]), truth).mean()
+        window = angle_deg(x_to_rotmats(model.denormalize(predict_x0(z_t, t, model(z_t, t), ac))[0]), truth).mean()
+        per_frame = angle_deg(x_to_rotmats(frame.denormalize(predict_x0(f_t, t, frame(f_t, t, cond), ac))),
                                truth).mean()
     assert window < 0.6 * raw, (float(window), float(raw))
     assert window < 0.85 * per_frame, (float(window), float(per_frame))

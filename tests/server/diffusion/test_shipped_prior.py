@@ -11,10 +11,7 @@ from server.diffusion.denoiser import load_prior
 from server.diffusion.schedule import cosine_alphas_cumprod, predict_x0, q_sample
 from server.train.synthetic_views import synthesize_views
 
-
-def _angle_deg(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    cos = (((a.transpose(-1, -2) @ b).diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
-    return torch.rad2deg(torch.arccos(cos))
+from .conftest import angle_deg
 
 
 def test_committed_prior_denoises_walking_like_poses(monkeypatch) -> None:
@@ -32,7 +29,7 @@ def test_committed_prior_denoises_walking_like_poses(monkeypatch) -> None:
     z_t = q_sample(z0, 250, torch.randn(z0.shape, generator=g), ac)
     truth = x_to_rotmats(views.x0)
     with torch.no_grad():
-        raw = _angle_deg(x_to_rotmats(model.denormalize(z_t / ac[250].sqrt())), truth).mean()
-        cond_err = _angle_deg(x_to_rotmats(model.denormalize(predict_x0(z_t, 250, model(z_t, 250, cond), ac))),
+        raw = angle_deg(x_to_rotmats(model.denormalize(z_t / ac[250].sqrt())), truth).mean()
+        cond_err = angle_deg(x_to_rotmats(model.denormalize(predict_x0(z_t, 250, model(z_t, 250, cond), ac))),
                               truth).mean()
     assert cond_err < 0.8 * raw, (float(cond_err), float(raw))

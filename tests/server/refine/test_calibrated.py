@@ -33,6 +33,17 @@ def _cameras(count: int):
     return out
 
 
+def _seen_by(skinning: LandmarkSkinning, world_rot: torch.Tensor, world_t: torch.Tensor, betas: torch.Tensor,
+             r: torch.Tensor, t: torch.Tensor):
+    """A world body through camera (r, t) -> (its Estimate in that camera, exact keypoints as Observations)."""
+    n = world_rot.shape[0]
+    truth = in_camera(skinning, world_rot, world_t, betas, r, t)
+    _, lms = skinning(x_to_rotmats(truth.x), betas, truth.transl)
+    kp = torch.cat([project(lms, torch.full((n,), 1000.0), torch.tensor([[960.0, 540.0]]).expand(n, 2)),
+                    torch.ones(n, 33, 1)], -1)
+    return truth, Observations.from_image(kp, 1920, 1080, focal=1000.0)
+
+
 def _angle(rot: torch.Tensor) -> torch.Tensor:
     return torch.arccos(((rot.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1))
 
@@ -47,11 +58,8 @@ def test_fusion_recovers_the_world_body(skinning: LandmarkSkinning) -> None:
     cams = _cameras(3)
     views, estimates, view_angles = [], [], []
     for r, t in cams:
-        truth = in_camera(skinning, world_rot, world_t, betas, r, t)
-        _, lms = skinning(x_to_rotmats(truth.x), betas, truth.transl)
-        kp = torch.cat([project(lms, torch.full((n,), 1000.0), torch.tensor([[960.0, 540.0]]).expand(n, 2)),
-                        torch.ones(n, 33, 1)], -1)
-        views.append(Observations.from_image(kp, 1920, 1080, focal=1000.0))
+        truth, seen = _seen_by(skinning, world_rot, world_t, betas, r, t)
+        views.append(seen)
         tilt = rotvec_to_rotmat_torch(torch.randn(n, 3, generator=g) * 0.05)           # each view a bit off
         x = truth.x.reshape(n, 24, 6).clone()
         x[:, 0] = rotmat_to_rot6d(tilt @ (r @ world_rot[:, 0]))
@@ -135,11 +143,8 @@ def test_world_fit_with_fixed_cameras_corrects_a_wrong_limb(skinning: LandmarkSk
     wrong = poses.clone()
     wrong[:, [4, 5, 18, 19], 0] += 0.4                                     # knees and elbows bent wrongly
     for r, t in cams:
-        truth = in_camera(skinning, world_rot, world_t, betas, r, t)
-        _, lms = skinning(x_to_rotmats(truth.x), betas, truth.transl)
-        kp = torch.cat([project(lms, torch.full((n,), 1000.0), torch.tensor([[960.0, 540.0]]).expand(n, 2)),
-                        torch.ones(n, 33, 1)], -1)
-        views.append(Observations.from_image(kp, 1920, 1080, focal=1000.0))
+        truth, seen = _seen_by(skinning, world_rot, world_t, betas, r, t)
+        views.append(seen)
         start = in_camera(skinning, rotvec_to_rotmat_torch(wrong), world_t, betas, r, t)
         estimates.append(start)
     true_joints, _ = skinning(world_rot, betas, world_t)
