@@ -16,8 +16,10 @@ import numpy as np
 
 from . import video
 from .body.layout import SMPL_JOINT_NAMES, SMPL_PARENTS
+from .detection.chunks import Detections
+from .detection.clip_pass import detect_footage
+from .detection.pool import default_detectors
 from .errors import Cancelled, JobError
-from .people_job import choose_person
 
 if TYPE_CHECKING:
     from .body.model import BodyModel
@@ -28,6 +30,9 @@ log = logging.getLogger(__name__)
 
 RESULT_SCHEMA_VERSION = 2
 NUM_BETAS = 10
+# The fit runs after detection, when the detector processes have left the cores free: two torch threads there
+# measured 1.37 -> 1.04 s of refinement on the sample clip (one thread stays the default of a fit beside a detector).
+REFINE_THREADS = min(2, default_detectors())
 
 ProgressFn = Callable[[str, int, int, str], None]
 CancelFn = Callable[[], bool]
@@ -66,6 +71,7 @@ class CaptureRequest:
     person_boxes: Tuple[Tuple[float, ...], ...] = ()  # [frame, x0, y0, x1, y1] rows: follow them (no discovery)
     calibration: str = ""                             # multi-view: the cameras' calibration (Pose2Sim TOML, QCA)
     motion_prior: bool = True                         # refine with the motion prior (False: the per-frame prior)
+    detectors: int = 0                                # BlazePose processes (0: one per core, at most 4)
 
 
 @dataclass
@@ -79,15 +85,6 @@ class CaptureSummary:
     notes: List[str] = field(default_factory=list)   # user-facing remarks on a successful job
 
 
-@dataclass
-class Detections:
-    """Per-frame detector output gathered over the clip (only frames where a person was found)."""
-
-    frame_indices: List[int] = field(default_factory=list)
-    image: List[np.ndarray] = field(default_factory=list)
-    world: List[np.ndarray] = field(default_factory=list)
-
-
 def camera_intrinsics(width: int, height: int, focal: Optional[float] = None) -> np.ndarray:
     """(3, 3) pinhole K; ``focal`` None: the stated focal-length assumption ``f = max(width, height)`` pixels.
 
@@ -96,41 +93,6 @@ def camera_intrinsics(width: int, height: int, focal: Optional[float] = None) ->
     """
     focal = float(focal) if focal else float(max(width, height))
     return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]], dtype=np.float32)
-
-
-def _detect(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn, cancelled: CancelFn,
-            timings: Dict[str, float], done_before: int = 0, total: Optional[int] = None,
-            guide: Optional[Dict[int, np.ndarray]] = None) -> Detections:
-    """Run BlazePose over the range, checking for cancel between frames; fills decode/detect timings.
-    Progress counts on from ``done_before`` of ``total`` (several views share one detect stage). ``guide``: the
-    chosen person's boxes (:func:`server.people_job.choose_person`); None: follow the first person found."""
-    from .detect import FollowingDetector
-
-    found = Detections()
-    total = total or stop - start
-    frames = video.iter_frames(info.path, start, stop)
-    with FollowingDetector(guide) as detector:
-        done = done_before
-        while True:
-            if cancelled():
-                raise Cancelled()
-            tick = time.perf_counter()
-            item = next(frames, None)
-            timings["decode"] += time.perf_counter() - tick
-            if item is None:
-                break
-            index, rgb = item
-            tick = time.perf_counter()
-            observation = detector.detect(rgb, index)
-            timings["detect"] += time.perf_counter() - tick
-            if observation is not None:
-                found.frame_indices.append(index)
-                found.image.append(observation.image)
-                found.world.append(observation.world)
-            done += 1
-            progress("detect", done, total, f"frame {index}" + (f" of {os.path.basename(info.path)}"
-                                                                 if done_before or total > stop - start else ""))
-    return found
 
 
 def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: CancelFn) -> CaptureSummary:
@@ -142,16 +104,20 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     start, stop = video.resolve_range(info, request.start, request.end)
     others = [_probe_view(path, start, stop) for path in request.views]
     cameras = _cameras(request)
-    settings = _settings(request)  # before detection: bad options and a bad model file fail in a second
-    models = _load_models(request.body_model)
-    timings["open"] = time.perf_counter() - tick
-    progress("open", 1, 1, f"{info.width}x{info.height} @ {info.fps:.2f} fps, frames {start}..{stop - 1}"
-             + (f", {1 + len(others)} views" if others else ""))
+    loaded: dict = {}
+
+    def load() -> None:  # while the detector processes start: bad options and a bad model file fail in a second
+        loaded["settings"] = _settings(request)
+        loaded["models"] = _load_models(request.body_model)
+        timings["open"] = time.perf_counter() - tick
+        progress("open", 1, 1, f"{info.width}x{info.height} @ {info.fps:.2f} fps, frames {start}..{stop - 1}"
+                 + (f", {1 + len(others)} views" if others else ""))
 
     processed = stop - start
-    guide, crossing_notes = choose_person(info, start, stop, request.person, request.person_boxes, progress,
-                                          cancelled, timings)
-    found, *extra = _detect_views([info] + others, start, stop, progress, cancelled, timings, guide)
+    (found, *extra), crossing_notes = detect_footage(
+        [info] + others, start, stop, request.person, request.person_boxes, request.detectors or default_detectors(),
+        progress, cancelled, timings, load)
+    settings, models = loaded["settings"], loaded["models"]
     log.info("person found in %d of %d frames", len(found.frame_indices), processed)
     if cancelled():
         raise Cancelled()
@@ -193,18 +159,18 @@ def _place(arrays: Dict[str, np.ndarray], models: "Models", request: CaptureRequ
 
 
 def run_detect(videos: List[str], output: str, start: int, end: int, progress: ProgressFn,
-               cancelled: CancelFn, person: int = -1) -> CaptureSummary:
+               cancelled: CancelFn, person: int = -1, detectors: int = 0) -> CaptureSummary:
     """Detection only: one or several synchronised clips -> a keypoints file (:mod:`server.keypoints_io`) with
     one view per clip; a frame where a view saw nobody has confidence 0 in that view. Frames where the first
-    clip saw nobody are left out. ``person``: as :attr:`CaptureRequest.person`."""
+    clip saw nobody are left out. ``person``, ``detectors``: as in :class:`CaptureRequest`."""
     from .keypoints_io import save_keypoints
 
     timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "write": 0.0}
     info = video.probe(videos[0])
     start, stop = video.resolve_range(info, start, end)
     infos = [info] + [_probe_view(path, start, stop) for path in videos[1:]]
-    guide, notes = choose_person(info, start, stop, person, (), progress, cancelled, timings)
-    found = _detect_views(infos, start, stop, progress, cancelled, timings, guide)
+    found, notes = detect_footage(infos, start, stop, person, (), detectors or default_detectors(), progress,
+                                  cancelled, timings)
     aligned = [_align_view(found[0], f) for f in found]
     tick = time.perf_counter()
     save_keypoints(output, np.stack([a[0] for a in aligned]), np.array([[i.width, i.height] for i in infos]),
@@ -213,21 +179,6 @@ def run_detect(videos: List[str], output: str, start: int, end: int, progress: P
     timings["write"] = time.perf_counter() - tick
     return CaptureSummary(path=os.path.abspath(output), frames=len(found[0].frame_indices), processed=stop - start,
                           timings=timings, notes=notes)
-
-
-def _detect_views(infos: List[video.VideoInfo], start: int, stop: int, progress: ProgressFn, cancelled: CancelFn,
-                  timings: Dict[str, float], guide: Optional[Dict[int, np.ndarray]] = None) -> List[Detections]:
-    """BlazePose over the same frames of every view, one detect stage for all; raises ``no_person`` as soon as the
-    first view turns out to have nobody (before the other views are detected). ``guide`` applies to the first view."""
-    total = (stop - start) * len(infos)
-    found: List[Detections] = []
-    for i, info in enumerate(infos):
-        found.append(_detect(info, start, stop, progress, cancelled, timings, (stop - start) * i, total,
-                             guide if i == 0 else None))
-        if i == 0 and not found[0].frame_indices:
-            raise JobError("no_person", f"No person was found in frames {start}..{stop - 1} of {info.path}.",
-                           "Check the frame range, or use footage where the whole body is visible.")
-    return found
 
 
 def _probe_view(path: str, start: int, stop: int) -> video.VideoInfo:
@@ -246,7 +197,7 @@ def _settings(request: CaptureRequest) -> "PipelineSettings":
         return PipelineSettings(initial=request.initial, refine=request.refine,
                                 mode="multiview" if request.views else "video", iterations=request.iterations,
                                 temporal=request.temporal, hypotheses=request.hypotheses, align=request.align,
-                                motion_prior=request.motion_prior)
+                                motion_prior=request.motion_prior, threads=REFINE_THREADS)
     except ValueError as exc:
         raise JobError("bad_request", f"Bad capture options: {exc}.", "Reset the capture settings.") from exc
 

@@ -97,6 +97,8 @@ def _range_arguments(parser: argparse.ArgumentParser) -> None:
 def _person_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--person", type=int, default=-1, metavar="K", help="the person to capture: an id from "
                         "'python -m server people' over the same range (default: the most visible)")
+    parser.add_argument("--detectors", type=int, default=0, metavar="N", help="BlazePose processes side by side "
+                        "(default: one per core, at most 4; 1 = detect in the worker itself)")
 
 
 def _fit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -154,7 +156,7 @@ def run_capture_cli(args: argparse.Namespace) -> int:
                              iterations=args.iterations, temporal=args.temporal, initial=args.initial,
                              hypotheses=args.hypotheses, align=args.align, place=args.place,
                              lock_feet=args.lock_feet, foot_strength=args.foot_strength, person=args.person,
-                             calibration=args.calibration, motion_prior=args.motion_prior)
+                             calibration=args.calibration, motion_prior=args.motion_prior, detectors=args.detectors)
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
         summary = run_capture(request, progress, cancelled)
@@ -168,7 +170,8 @@ def run_detect_cli(args: argparse.Namespace) -> int:
     from .capture import run_detect
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
-        summary = run_detect(args.videos, args.output, args.start, args.end, progress, cancelled, args.person)
+        summary = run_detect(args.videos, args.output, args.start, args.end, progress, cancelled, args.person,
+                             args.detectors)
         for note in summary.notes:
             log.warning("%s", note)
         return f"{summary.path}: person in {summary.frames} of {summary.processed} frames", summary.timings

@@ -26,7 +26,8 @@ import numpy as np
 
 from . import video
 from .errors import Cancelled, JobError
-from .people import Crossing, PeopleConfig, PersonTrack, crossing_message, crossings, detect_people, link_tracks
+from .people import (Crossing, PeopleConfig, PersonTrack, Sighting, crossing_message, crossings, detect_people,
+                     link_tracks)
 from .track import Box
 
 log = logging.getLogger(__name__)
@@ -188,8 +189,24 @@ def choose_person(info: video.VideoInfo, start: int, stop: int, person: int, per
     if person < 1 and len(listing.tracks) <= 1:
         return None, []
     chosen = listing.track(person) if person >= 1 else listing.tracks[0]
-    warnings = [crossing_message(c, chosen.id) for c in listing.crossings if chosen.id in (c.a, c.b)]
-    log.info("capturing person %d of %d (frames %d-%d)", chosen.id, len(listing.tracks), chosen.first_frame,
+    return _follow(chosen, listing.tracks, listing.crossings)
+
+
+def choose_listed(height: int, sightings: Sequence[Tuple[int, List[Sighting]]],
+                  config: PeopleConfig = PeopleConfig()) -> Tuple[Optional[Dict[int, Box]], List[str]]:
+    """:func:`choose_person` with no person chosen, from sightings the capture's own pass made (frames ``height``
+    pixels tall): (the most visible track's guide, or None when there are not several people; warnings)."""
+    tracks = link_tracks(sightings, height, config)
+    if len(tracks) <= 1:
+        return None, []
+    return _follow(tracks[0], tracks, crossings(tracks, config))
+
+
+def _follow(chosen: PersonTrack, tracks: Sequence[PersonTrack],
+            found: Sequence[Crossing]) -> Tuple[Dict[int, Box], List[str]]:
+    """The guide of ``chosen`` and the warnings about the others it crosses."""
+    warnings = [crossing_message(c, chosen.id) for c in found if chosen.id in (c.a, c.b)]
+    log.info("capturing person %d of %d (frames %d-%d)", chosen.id, len(tracks), chosen.first_frame,
              chosen.last_frame)
     for warning in warnings:
         log.warning("%s", warning)

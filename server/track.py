@@ -4,7 +4,8 @@ BlazePose (legacy API) sees one person per image. Left alone on the full frame i
 most prominent when it loses its person (a passer-by, say). The follower keeps the identity of the
 first person it finds: it looks for them in a crop around their predicted box, accepts a detection only
 when it is where that person could be (a gate that widens while the person is lost), and while lost it
-scans crops at the person's scale over the whole frame. Box maths are pure functions.
+scans crops at the person's scale within the gate's reach, on the 1st, 2nd, 4th, 8th ... lost frame. Box maths are
+pure functions.
 
 With a ``guide`` (sampled frame -> box of the chosen person, from :mod:`server.people`) the follower follows that
 person instead of the first one found: before and inside the guide's span it only accepts detections near the
@@ -44,6 +45,7 @@ class TrackConfig:
     max_size_ratio: float = 2.5
     min_visibility: float = 0.3
     min_visible_landmarks: int = 8  # at least this many landmarks at visibility >= 0.5
+    min_scan_fraction: float = 0.5  # scan windows are at least this much of the image's short side
 
 
 def box_from_landmarks(image: np.ndarray, min_visibility: float = 0.3) -> Box:
@@ -89,10 +91,14 @@ def within_gate(candidate: Box, predicted: Box, frames_lost: int, config: TrackC
     return float(np.linalg.norm(box_centre(candidate) - box_centre(predicted))) <= reach
 
 
-def scan_windows(image_size: Tuple[int, int], box: Box, config: TrackConfig) -> List[Tuple[int, int, int]]:
-    """Overlapping square crops at the person's scale covering the whole (width, height) image."""
+def scan_windows(image_size: Tuple[int, int], box: Box, config: TrackConfig,
+                 reach: Optional[float] = None) -> List[Tuple[int, int, int]]:
+    """Overlapping square crops at the person's scale (at least :attr:`TrackConfig.min_scan_fraction` of the short
+    side, so a curled-up person does not cost a hundred windows) covering the (width, height) image; with ``reach``
+    (pixels), only the windows that come within ``reach`` of the box's centre."""
     width, height = image_size
-    side = int(round(max(box_height(box) * config.crop_scale, config.min_crop_side)))
+    side = int(round(max(box_height(box) * config.crop_scale, config.min_crop_side,
+                         config.min_scan_fraction * min(width, height))))
     step = max(side // 2, 1)
     xs = list(range(0, max(width - side, 0) + 1, step)) or [0]
     ys = list(range(0, max(height - side, 0) + 1, step)) or [0]
@@ -100,7 +106,19 @@ def scan_windows(image_size: Tuple[int, int], box: Box, config: TrackConfig) -> 
         xs.append(width - side)
     if ys[-1] + side < height:
         ys.append(height - side)
-    return [(x, y, side) for y in ys for x in xs]
+    windows = [(x, y, side) for y in ys for x in xs]
+    if reach is None:
+        return windows
+    cx, cy = box_centre(box)
+    return [(x, y, s) for x, y, s in windows
+            if np.hypot(cx - min(max(cx, x), x + s), cy - min(max(cy, y), y + s)) <= reach]
+
+
+def scans_on(frames_lost: int) -> bool:
+    """Whether a follower that has lost its person for ``frames_lost`` frames scans for them on this frame: on the
+    1st, 2nd, 4th, 8th ... lost frame (a person gone for long costs a scan now and then, not on every frame)."""
+    count = frames_lost + 1
+    return count & (count - 1) == 0
 
 
 def interpolate_guide(guide: Dict[int, Box], frame: int) -> Tuple[Box, int]:
@@ -192,11 +210,19 @@ class PersonFollower:
                 return candidate
         return None
 
+    def scan_plan(self, image_size: Tuple[int, int], predicted: Box) -> List[Tuple[int, int, int]]:
+        """The windows :meth:`_search` looks at: those within the gate's current reach of the prediction."""
+        reach = (self.config.gate_base + self.config.gate_growth * self.frames_lost) * box_height(predicted)
+        return scan_windows(image_size, predicted, self.config, reach)
+
     def _search(self, rgb: np.ndarray, predicted: Box) -> Optional[Observation]:
-        """Scan crops over the frame; keep the accepted detection nearest to the prediction."""
+        """Scan crops near the prediction (on the frames :func:`scans_on` picks); keep the accepted detection nearest
+        to the prediction."""
+        if not scans_on(self.frames_lost):
+            return None
         best, best_distance = None, np.inf
         height, width = rgb.shape[:2]
-        for x0, y0, side in scan_windows((width, height), predicted, self.config):
+        for x0, y0, side in self.scan_plan((width, height), predicted):
             candidate = self._in_crop(self._scan, rgb, x0, y0, side)
             if candidate is None or not self._accepts(candidate, predicted, (width, height)):
                 continue

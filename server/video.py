@@ -1,8 +1,11 @@
-"""Streaming video decoding with OpenCV: frames one at a time, never the whole clip in memory."""
+"""Streaming video decoding with OpenCV: frames one at a time, never the whole clip in memory; :func:`read_ahead`
+decodes on a thread of its own while the caller works on the frames before."""
 from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from typing import Container, Iterator, Optional, Tuple
 
@@ -99,3 +102,52 @@ def iter_frames(path: str, start: int, stop: int,
             index += 1
     finally:
         capture.release()
+
+
+READ_AHEAD = 4  # frames decoded ahead of the consumer
+
+
+def read_ahead(frames: Iterator[Tuple[int, "object"]], depth: int = READ_AHEAD) -> Iterator[Tuple[int, "object"]]:
+    """Yield ``frames`` (e.g. :func:`iter_frames`) while a thread decodes up to ``depth`` frames ahead; OpenCV
+    releases the GIL while it decodes, so decoding overlaps the caller's work. An exception in the decoder is
+    raised here; closing this generator early stops the thread."""
+    ready: "queue.Queue" = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def offer(item: object) -> bool:
+        """Hand ``item`` to the consumer; False once the consumer has gone."""
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def decode() -> None:
+        try:
+            for item in frames:
+                if not offer(item):
+                    return
+            offer(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer(exc)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=decode, name="decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=2.0)

@@ -6,7 +6,7 @@ from typing import List, Optional
 import numpy as np
 
 from server.track import (Observation, PersonFollower, TrackConfig, box_from_landmarks, crop_window, cut_crop,
-                          scan_windows, shift_observation, within_gate)
+                          scan_windows, scans_on, shift_observation, within_gate)
 
 CONFIG = TrackConfig()
 
@@ -80,6 +80,18 @@ def test_follower_ignores_a_passer_by() -> None:
     assert follower.frames_lost == 1
 
 
+def test_scan_windows_within_reach() -> None:
+    box = np.array([100, 100, 200, 500.0])
+    every = scan_windows((1768, 994), box, CONFIG)
+    near = scan_windows((1768, 994), box, CONFIG, reach=300.0)
+    assert 0 < len(near) < len(every) and set(near) <= set(every)
+    assert all(x <= 150 + 300 for x, _, _ in near)   # no window starts further right than the reach
+
+
+def test_scans_on_doubling_frames() -> None:
+    assert [lost for lost in range(16) if scans_on(lost)] == [0, 1, 3, 7, 15]
+
+
 def test_follower_reacquires_by_scanning() -> None:
     frame = np.zeros((994, 1768, 3), np.uint8)
     hero = person_at(600, 100)
@@ -92,7 +104,7 @@ def test_follower_reacquires_by_scanning() -> None:
 
     follower._scan = scan
     assert follower.step(frame) is None and follower.frames_lost == 1
-    windows = scan_windows((1768, 994), follower.predicted_box(), CONFIG)
+    windows = follower.scan_plan((1768, 994), follower.predicted_box())
     hits = iter(range(len(windows)))
 
     def scan_finds(rgb: np.ndarray) -> Optional[Observation]:

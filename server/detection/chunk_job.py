@@ -1,0 +1,71 @@
+"""Detecting one chunk of a clip: decode ahead on a thread, follow the person, list everyone on sampled frames.
+
+This is what a detector process runs (:mod:`server.detection.pool`); it needs MediaPipe and OpenCV, never torch.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, List, Tuple
+
+import numpy as np
+
+from .. import video
+from ..errors import Cancelled
+from ..people import Sighting
+from .chunks import ChunkResult, ChunkTask
+
+log = logging.getLogger(__name__)
+
+ReportFn = Callable[[int], None]      # kept frames done since the last call
+CancelFn = Callable[[], bool]
+
+
+def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda: False) -> ChunkResult:
+    """Run the follower over ``task``'s frames (warm-up included), or for a discovery task look for everyone on its
+    sampled frames, and return what it found; ``report(1)`` after each kept (or sampled) frame; raises
+    :class:`server.errors.Cancelled` when ``cancelled()`` turns true between frames."""
+    from ..detect import FollowingDetector
+    from ..people_job import guide_from_boxes
+
+    guide = guide_from_boxes(task.guide) if task.guide else None
+    sampled = set(task.sampled)
+    frames: List[int] = []
+    images: List[np.ndarray] = []
+    worlds: List[np.ndarray] = []
+    sightings: List[Tuple[int, List[Sighting]]] = []
+    waited = detected = 0.0
+    with FollowingDetector(guide) as detector:
+        wanted = sampled or None  # a discovery task decodes only its sampled frames
+        stream = video.read_ahead(video.iter_frames(task.path, task.start, task.stop, wanted))
+        try:
+            while True:
+                if cancelled():
+                    raise Cancelled()
+                tick = time.perf_counter()
+                item = next(stream, None)
+                waited += time.perf_counter() - tick
+                if item is None:
+                    break
+                index, rgb = item
+                tick = time.perf_counter()
+                if sampled:
+                    sightings.append((index, detector.everyone(rgb, index)))
+                    detected += time.perf_counter() - tick
+                    report(1)
+                    continue
+                observation = detector.detect(rgb, index)
+                detected += time.perf_counter() - tick
+                if observation is not None:
+                    frames.append(index)
+                    images.append(observation.image)
+                    worlds.append(observation.world)
+                if index >= task.keep:
+                    report(1)
+        finally:
+            stream.close()
+    log.debug("chunk %d of view %d: frames %d..%d, person in %d", task.index, task.view, task.keep, task.stop - 1,
+              sum(f >= task.keep for f in frames))
+    return ChunkResult(task.view, task.index, task.keep, np.array(frames, dtype=np.int64),
+                       np.array(images, dtype=np.float32).reshape(-1, 33, 3),
+                       np.array(worlds, dtype=np.float32).reshape(-1, 33, 4), sightings, waited, detected)
