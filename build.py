@@ -133,8 +133,9 @@ def fetch_multiview() -> Path:
 def benchmark(extra: list) -> int:
     """The benchmarks: refinement on synthetic held-out subjects (needs the pose dataset), the real clips (and each
     Pose2Sim view alone against the four views' triangulation), keyframe cleanup and foot locking on held-out mocap
-    clips, and the capture's world placement (synthetic cameras and the Sports2D clip). ``extra`` goes to
-    benchmark_refine.py."""
+    clips, the capture's world placement (synthetic cameras and the Sports2D clip), the capture's speed against decoding
+    and plain BlazePose (the Sports2D clip and 4x / 16x clips made from it) and Blender's keying of long results.
+    ``extra`` goes to benchmark_refine.py."""
     dataset = pose_dataset()
     fetch_multiview()
     env = {**os.environ, "SCOREHMR_CACHE": str(cache_dir())}
@@ -149,10 +150,14 @@ def benchmark(extra: list) -> int:
                                    str(dataset), "--threads", "1"], cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_feet.py"), "--dataset",
                                    str(dataset), "--threads", "1"], cwd=ROOT, env=env).returncode
-    return code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_place.py"), "--dataset",
+    code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_place.py"), "--dataset",
                                    str(dataset), "--threads", "1", "--sample", str(sample_video()), "--person", "1",
                                    "--person", "2"],
                                   cwd=ROOT, env=env).returncode
+    code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_speed.py"), "--sample",
+                                   str(sample_video())], cwd=ROOT, env=env).returncode
+    return code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_keys.py")], cwd=ROOT,
+                                  env=env).returncode
 
 
 def stage(dest: Path = STAGE_DIR) -> Path:
