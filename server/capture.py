@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
@@ -36,6 +37,7 @@ REFINE_THREADS = min(2, default_detectors())
 
 ProgressFn = Callable[[str, int, int, str], None]
 CancelFn = Callable[[], bool]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,8 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     loaded: dict = {}
 
     def load() -> None:  # while the detector processes start: bad options and a bad model file fail in a second
-        loaded["settings"] = _settings(request)
-        loaded["models"] = _load_models(request.body_model)
+        loaded["settings"], loaded["models"] = wait_cancellable(
+            lambda: (_settings(request), _load_models(request.body_model)), cancelled)
         timings["open"] = time.perf_counter() - tick
         progress("open", 1, 1, f"{info.width}x{info.height} @ {info.fps:.2f} fps, frames {start}..{stop - 1}"
                  + (f", {1 + len(others)} views" if others else ""))
@@ -200,6 +202,29 @@ def _settings(request: CaptureRequest) -> "PipelineSettings":
                                 motion_prior=request.motion_prior, threads=REFINE_THREADS)
     except ValueError as exc:
         raise JobError("bad_request", f"Bad capture options: {exc}.", "Reset the capture settings.") from exc
+
+
+def wait_cancellable(work: Callable[[], T], cancelled: CancelFn, poll: float = 0.05) -> T:
+    """``work()`` on a helper thread, waited for here; raises :class:`Cancelled` as soon as ``cancelled()``, without
+    waiting for ``work`` (importing torch and loading the models takes seconds and cannot be interrupted; it then
+    finishes on its own and its result is dropped). Exceptions of ``work`` are raised here."""
+    outcome: Dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the waiting thread
+            outcome["error"] = exc
+
+    helper = threading.Thread(target=run, name="scorehmr-load", daemon=True)
+    helper.start()
+    while helper.is_alive():
+        if cancelled():
+            raise Cancelled()
+        helper.join(timeout=poll)
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["value"]  # type: ignore[return-value]
 
 
 def _load_models(path: str) -> "Models":

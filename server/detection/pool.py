@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import time
 from typing import Callable, Deque, Optional, Tuple
 
 from ..errors import Cancelled, JobError
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MAX_DETECTORS = 4       # BlazePose processes at most (each holds ~250 MB)
 POLL_SECONDS = 0.1      # how often the pool looks at cancel and at its processes while it waits
+EXIT_SECONDS = 1.0      # how long idle processes get to exit before they are terminated
 
 ProgressFn = Callable[[TaskKey, int], None]  # (view, index) of a task, its frames done since the last call
 DoneFn = Callable[[ChunkResult], None]    # may submit further tasks
@@ -95,7 +97,7 @@ class DetectorPool:
         Cancelled / JobError after terminating the processes."""
         while self._pending:
             if cancelled():
-                self.close()
+                self.close(at_once=True)
                 raise Cancelled()
             try:
                 kind, key, payload = self._events.get(timeout=POLL_SECONDS)
@@ -108,33 +110,39 @@ class DetectorPool:
                 self._pending -= 1
                 on_done(payload)
             else:
-                self.close()
+                self.close(at_once=True)
                 raise JobError(*payload)
 
     def _check_alive(self) -> None:
         for process in self._processes:
             if process.exitcode is not None:
                 code = process.exitcode
-                self.close()
+                self.close(at_once=True)
                 raise JobError("internal", f"A detector process stopped unexpectedly (exit code {code}).", CRASH_HINT)
 
-    def close(self) -> None:
-        """Stop the processes: ask, wait a second, then terminate."""
+    def close(self, at_once: bool = False) -> None:
+        """Stop the processes: ask the idle ones to exit and terminate what is left after :data:`EXIT_SECONDS`;
+        ``at_once`` (a cancel, an error: their work is not wanted) terminates them without waiting. Idempotent."""
+        self._pending = 0
+        if not at_once:
+            for process in self._processes:
+                if process.is_alive():
+                    self._tasks.put(None)
+            deadline = time.monotonic() + EXIT_SECONDS
+            for process in self._processes:
+                process.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._tasks.cancel_join_thread()   # tasks nobody will take must not hold up this process's exit
         for process in self._processes:
-            if process.is_alive():
-                self._tasks.put(None)
-        for process in self._processes:
-            process.join(timeout=1.0)
             if process.is_alive():
                 process.terminate()
-                process.join(timeout=1.0)
-        self._pending = 0
+        for process in self._processes:
+            process.join(timeout=EXIT_SECONDS)
 
     def __enter__(self) -> "DetectorPool":
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        self.close(at_once=exc_info[0] is not None)
 
 
 def open_pool(workers: int) -> "InlinePool | DetectorPool":

@@ -1,6 +1,7 @@
 """The real worker process over stdio: handshake, bad requests, bad footage, missing packages, cancel."""
 from __future__ import annotations
 
+import time
 import venv
 from pathlib import Path
 
@@ -82,6 +83,24 @@ def test_cancel_mid_job(worker: WorkerSession, sample_video: Path, tmp_path: Pat
     detect_done = max(m.done for m in messages if isinstance(m, protocol.Progress) and m.stage == "detect")
     assert detect_done < 20, "cancel must take effect within a few frames"
     assert not (tmp_path / "result.npz").exists()
+
+
+def test_cancel_while_the_models_load(worker: WorkerSession, sample_video: Path, tmp_path: Path) -> None:
+    """Cancel at the job's first message (torch and the models still loading, the detectors starting): the job
+    ends without waiting for them, and the worker still exits cleanly."""
+    worker.send(protocol.Submit(job_id="l", kind="capture", video=str(sample_video), job_dir=str(tmp_path)))
+    sent = []
+
+    def on_progress(message: protocol.Progress) -> None:
+        if not sent:
+            worker.send(protocol.Cancel(job_id="l"))
+            sent.append(time.perf_counter())
+
+    end = worker.read_until_end("l", on_progress)[-1]
+    assert isinstance(end, protocol.Failed) and end.code == "cancelled"
+    assert time.perf_counter() - sent[0] < 1.5   # was 5 s: the load, then a second per busy detector
+    assert not (tmp_path / "result.npz").exists()
+    assert worker.close() == 0
 
 
 def test_missing_packages(tmp_path: Path, empty_video: Path) -> None:
