@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,7 +36,6 @@ REFINE_THREADS = min(2, default_detectors())
 
 ProgressFn = Callable[[str, int, int, str], None]
 CancelFn = Callable[[], bool]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -106,20 +104,20 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     start, stop = video.resolve_range(info, request.start, request.end)
     others = [_probe_view(path, start, stop) for path in request.views]
     cameras = _cameras(request)
-    loaded: dict = {}
+    progress("open", 1, 1, f"{info.width}x{info.height} @ {info.fps:.2f} fps, frames {start}..{stop - 1}"
+             + (f", {1 + len(others)} views" if others else ""))
 
-    def load() -> None:  # while the detector processes start: bad options and a bad model file fail in a second
-        loaded["settings"], loaded["models"] = wait_cancellable(
-            lambda: (_settings(request), _load_models(request.body_model)), cancelled)
-        timings["open"] = time.perf_counter() - tick
-        progress("open", 1, 1, f"{info.width}x{info.height} @ {info.fps:.2f} fps, frames {start}..{stop - 1}"
-                 + (f", {1 + len(others)} views" if others else ""))
+    def load() -> "Tuple[PipelineSettings, Models]":  # beside detection: a bad model file fails it in a second
+        began = time.perf_counter()
+        loaded = _settings(request), _load_models(request.body_model)
+        log.info("settings and models loaded in %.1f s, beside detection", time.perf_counter() - began)
+        return loaded
 
     processed = stop - start
-    (found, *extra), crossing_notes = detect_footage(
+    timings["open"] = time.perf_counter() - tick
+    (found, *extra), crossing_notes, (settings, models) = detect_footage(
         [info] + others, start, stop, request.person, request.person_boxes, request.detectors or default_detectors(),
         progress, cancelled, timings, load)
-    settings, models = loaded["settings"], loaded["models"]
     log.info("person found in %d of %d frames", len(found.frame_indices), processed)
     if cancelled():
         raise Cancelled()
@@ -171,8 +169,8 @@ def run_detect(videos: List[str], output: str, start: int, end: int, progress: P
     info = video.probe(videos[0])
     start, stop = video.resolve_range(info, start, end)
     infos = [info] + [_probe_view(path, start, stop) for path in videos[1:]]
-    found, notes = detect_footage(infos, start, stop, person, (), detectors or default_detectors(), progress,
-                                  cancelled, timings)
+    found, notes, _ = detect_footage(infos, start, stop, person, (), detectors or default_detectors(), progress,
+                                     cancelled, timings)
     aligned = [_align_view(found[0], f) for f in found]
     tick = time.perf_counter()
     save_keypoints(output, np.stack([a[0] for a in aligned]), np.array([[i.width, i.height] for i in infos]),
@@ -202,29 +200,6 @@ def _settings(request: CaptureRequest) -> "PipelineSettings":
                                 motion_prior=request.motion_prior, threads=REFINE_THREADS)
     except ValueError as exc:
         raise JobError("bad_request", f"Bad capture options: {exc}.", "Reset the capture settings.") from exc
-
-
-def wait_cancellable(work: Callable[[], T], cancelled: CancelFn, poll: float = 0.05) -> T:
-    """``work()`` on a helper thread, waited for here; raises :class:`Cancelled` as soon as ``cancelled()``, without
-    waiting for ``work`` (importing torch and loading the models takes seconds and cannot be interrupted; it then
-    finishes on its own and its result is dropped). Exceptions of ``work`` are raised here."""
-    outcome: Dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:  # handed to the waiting thread
-            outcome["error"] = exc
-
-    helper = threading.Thread(target=run, name="scorehmr-load", daemon=True)
-    helper.start()
-    while helper.is_alive():
-        if cancelled():
-            raise Cancelled()
-        helper.join(timeout=poll)
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["value"]  # type: ignore[return-value]
 
 
 def _load_models(path: str) -> "Models":

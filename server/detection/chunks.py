@@ -83,12 +83,14 @@ class Detections:
 def plan_chunks(start: int, stop: int, workers: int, chunk_frames: int = CHUNK_FRAMES,
                 min_chunk: int = MIN_CHUNK_FRAMES) -> List[Tuple[int, int]]:
     """Cut ``start <= i < stop`` into consecutive ``[first, stop)`` spans of kept frames: as many as ``workers`` (or
-    more, each at most ``chunk_frames``), none shorter than ``min_chunk`` unless the range is; one span for one
-    worker."""
+    more, each at most ``chunk_frames``, then a multiple of ``workers`` so no process is left alone with the last
+    one), none shorter than ``min_chunk`` unless the range is; one span for one worker."""
     count = stop - start
     if count <= 0:
         return []
     pieces = 1 if workers <= 1 else max(min(workers, count // max(min_chunk, 1)), math.ceil(count / chunk_frames), 1)
+    if pieces > workers > 1:
+        pieces = workers * math.ceil(pieces / workers)
     edges = [start + round(count * k / pieces) for k in range(pieces + 1)]
     return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 

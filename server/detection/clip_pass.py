@@ -13,15 +13,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from .. import video
-from ..errors import JobError
+from ..errors import Cancelled, JobError
 from ..people import PeopleConfig, Sighting
 from .chunks import (DISCOVERY_INDEX, ChunkResult, ChunkTask, Detections, GuideRows, chunk_tasks, continues, discovery_tasks,
                      join_chunks, seed_guide)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ProgressFn = Callable[[str, int, int, str], None]
 CancelFn = Callable[[], bool]
@@ -168,15 +169,18 @@ def pool_size(workers: int, start: int, stop: int, views: int) -> int:
 
 def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, person: int,
                    person_boxes: Sequence[Sequence[float]], workers: int, progress: ProgressFn, cancelled: CancelFn,
-                   timings: Dict[str, float],
-                   meanwhile: Callable[[], None] = lambda: None) -> Tuple[List[Detections], List[str]]:
-    """The capture's detection: (one :class:`Detections` per view, user-facing warnings).
+                   timings: Dict[str, float], meanwhile: Callable[[], T] = lambda: None
+                   ) -> Tuple[List[Detections], List[str], T]:
+    """The capture's detection: (one :class:`Detections` per view, user-facing warnings, ``meanwhile()``).
 
     The person followed on the first view: ``person_boxes`` given, those; ``person`` >= 1, that track of a people
     listing made first (:func:`server.people_job.choose_person`); otherwise the pass itself lists everyone and
     follows the most visible person (:func:`server.people_job.choose_listed`; the first one found when there are
-    not several). ``meanwhile`` runs once the detector processes have their work (the capture loads its models).
+    not several). ``meanwhile`` runs on a helper thread (:class:`server.background.Background`) once the detector
+    processes have their work, beside the pass (the capture loads torch and its models); an error there stops the
+    pass and is raised, and a cancel does not wait for it.
     """
+    from ..background import Background
     from ..people_job import choose_listed, choose_person
     from .chunks import guide_rows
     from .pool import open_pool
@@ -192,6 +196,10 @@ def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, pers
 
     with open_pool(pool_size(workers, start, stop, len(infos))) as pool:
         detection = ClipPass(pool, infos, start, stop, guide_rows(guide), None if guide is not None else choose)
-        meanwhile()
-        found = detection.collect(progress, cancelled, timings)
-    return found.views, notes
+        beside = Background(meanwhile, name="scorehmr-load")
+        try:
+            found = detection.collect(progress, lambda: cancelled() or beside.failed, timings)
+        except Cancelled:
+            beside.raise_error()   # the pass stopped because the work beside it failed: that error, not a cancel
+            raise
+    return found.views, notes, beside.wait(cancelled)

@@ -1,15 +1,10 @@
 """The capture job on the real sample clip: schema of the result and agreement with the footage."""
 from __future__ import annotations
 
-import threading
-import time
-
 import numpy as np
-import pytest
 
 from server.body.layout import JOINT_INDEX, LANDMARK_INDEX, SMPL_JOINT_NAMES, SMPL_PARENTS
-from server.capture import camera_intrinsics, wait_cancellable
-from server.errors import Cancelled
+from server.capture import camera_intrinsics
 
 # SMPL joints that sit where a BlazePose landmark is (for the reprojection check).
 JOINT_TO_LANDMARK = {
@@ -130,20 +125,3 @@ def test_intrinsics_assumption() -> None:
     K = camera_intrinsics(1920, 1080)
     assert K[0, 0] == K[1, 1] == 1920 and K[0, 2] == 960 and K[1, 2] == 540
 
-
-def test_wait_cancellable_returns_and_raises() -> None:
-    def bad() -> None:
-        raise ValueError("bad model file")
-
-    assert wait_cancellable(lambda: 7, lambda: False) == 7
-    with pytest.raises(ValueError, match="bad model file"):
-        wait_cancellable(bad, lambda: False)
-
-
-def test_wait_cancellable_does_not_wait_for_the_work_once_cancelled() -> None:
-    release = threading.Event()
-    began = time.perf_counter()
-    with pytest.raises(Cancelled):
-        wait_cancellable(lambda: release.wait(10.0), lambda: time.perf_counter() - began > 0.2)
-    assert time.perf_counter() - began < 1.0   # not the work's 10 s
-    release.set()

@@ -34,7 +34,9 @@ def test_plan_chunks_sizes() -> None:
     assert plan_chunks(0, 230, 1) == [(0, 230)]           # one worker: one chunk, however long
     assert plan_chunks(0, 230, 2) == [(0, 115), (115, 230)]
     assert len(plan_chunks(0, 100, 4)) == 1               # chunks shorter than 60 frames do not pay off
-    assert len(plan_chunks(0, 3680, 2)) == 5              # at most 900 frames each: memory stays flat
+    assert len(plan_chunks(0, 3680, 2)) == 6              # at most 900 frames each (memory stays flat), a
+    assert len(plan_chunks(0, 3680, 4)) == 8              # multiple of the processes (none idles at the end)
+    assert len(plan_chunks(0, 1700, 2)) == 2
     assert plan_chunks(7, 7, 2) == []
 
 
