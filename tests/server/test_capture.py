@@ -124,4 +124,3 @@ def test_body_is_shaped_from_the_clip(captured: dict) -> None:
 def test_intrinsics_assumption() -> None:
     K = camera_intrinsics(1920, 1080)
     assert K[0, 0] == K[1, 1] == 1920 and K[0, 2] == 960 and K[1, 2] == 540
-
