@@ -40,6 +40,11 @@ class Background(Generic[T]):
         if self.failed:
             raise self._error  # type: ignore[misc]
 
+    def settle(self, timeout: float = 30.0) -> None:
+        """Let ``work`` end (at most ``timeout`` seconds), dropping its result: before a job's error ends the process
+        (the CLI), so it never exits while torch is loading on this thread (that aborts the interpreter)."""
+        self._thread.join(timeout=timeout)
+
     def wait(self, cancelled: CancelFn, poll: float = 0.05) -> T:
         """``work``'s result once it is done; raises its error, or :class:`Cancelled` as soon as ``cancelled()``."""
         while self._thread.is_alive():

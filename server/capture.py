@@ -110,6 +110,7 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     def load() -> "Tuple[PipelineSettings, Models]":  # beside detection: a bad model file fails it in a second
         began = time.perf_counter()
         loaded = _settings(request), _load_models(request.body_model)
+        loaded[1].preload(loaded[0])
         log.info("settings and models loaded in %.1f s, beside detection", time.perf_counter() - began)
         return loaded
 

@@ -8,13 +8,12 @@ download their models, so they are never used.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import numpy as np
 
 from .body.layout import NUM_LANDMARKS
 from .errors import JobError
-from .people import PeopleConfig, Sighting, detect_people
 from .track import Box, Observation, PersonFollower
 
 log = logging.getLogger(__name__)
@@ -79,10 +78,6 @@ class FollowingDetector:
     def detect(self, rgb: np.ndarray, index: Optional[int] = None) -> Optional[Observation]:
         """(H, W, 3) uint8 RGB frame number ``index`` -> the followed person's landmarks in frame pixels, or None."""
         return self._follower.step(rgb, index)
-
-    def everyone(self, rgb: np.ndarray, index: int, config: PeopleConfig = PeopleConfig()) -> List[Sighting]:
-        """Everyone in frame ``index`` (:func:`server.people.detect_people`, on the follower's static graph)."""
-        return detect_people(self._graphs[2].detect, rgb, index, config)
 
     def close(self) -> None:
         for graph in self._graphs:

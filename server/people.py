@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Container, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -41,6 +41,8 @@ class PeopleConfig:
     link_size_ratio: float = 3.0    # heights of linked sightings differ by at most this factor (curling up)
     max_gap: int = 45               # frames a track may go unseen and still be continued
     cross_iou: float = 0.3          # two people whose boxes overlap more than this "cross"
+    steady: float = 0.25            # between two looked-at frames (see :func:`look_at_samples`) a frame is skipped when
+    steady_size: float = 1.25       # everyone moved on a line within this much of their height, sizes within this
 
 
 @dataclass(frozen=True)
@@ -209,8 +211,9 @@ def link_tracks(frames: Sequence[Tuple[int, List[Sighting]]], frame_height: int,
         for i, sighting in enumerate(sightings):
             if i not in used_sightings:
                 tracks.append(PersonTrack(id=0, sightings=[sighting]))
+    weights = sample_weights([frame for frame, _ in frames], config.step)
     for track in tracks:
-        track.score = track_score(track, frame_height)
+        track.score = track_score(track, frame_height, weights)
     tracks.sort(key=lambda t: (-t.score, t.first_frame))
     for rank, track in enumerate(tracks, start=1):
         track.id = rank
@@ -229,10 +232,103 @@ def _link_cost(last: Sighting, new: Sighting, config: PeopleConfig) -> Optional[
     return distance if distance <= reach else None
 
 
-def track_score(track: PersonTrack, frame_height: int) -> float:
+def track_score(track: PersonTrack, frame_height: int, weights: Optional[Dict[int, float]] = None) -> float:
     """The "most visible" score: sum over sightings of (fraction of landmarks visible) x (box height / frame
-    height)."""
-    return float(sum(s.visible * box_height(s.box) / max(frame_height, 1) for s in track.sightings))
+    height), each times the number of sampling steps its frame stands for (``weights``, :func:`sample_weights`;
+    1 when not given)."""
+    weights = weights or {}
+    return float(sum(s.visible * box_height(s.box) / max(frame_height, 1) * weights.get(s.frame, 1.0)
+                     for s in track.sightings))
+
+
+def sample_weights(looked: Sequence[int], step: int) -> Dict[int, float]:
+    """Frame -> how many sampling steps it stands for: the gap to the next frame looked at, in steps (at least 1,
+    so every ``step``-th frame weighs 1 each; a frame skipped by :func:`look_at_samples` adds its step to the
+    frame before it)."""
+    frames = sorted(looked)
+    return {f: max(1.0, (after - f) / max(step, 1)) for f, after in zip(frames, frames[1:] + frames[-1:])}
+
+
+def steady_between(before: Optional[List[Sighting]], first: List[Sighting], second: List[Sighting],
+                   config: PeopleConfig = PeopleConfig()) -> bool:
+    """True when nothing happens between two looked-at frames (``first``, ``second``: everyone found there) that a
+    look at the frame between them would add: the same number of people, each of ``second`` near one of ``first``
+    (one to one) where that person's motion from ``before`` (the looked-at frame before ``first``; None: no
+    motion assumed) carries them, within :attr:`PeopleConfig.steady` of their height, at a steady size."""
+    if len(first) != len(second):
+        return False
+    used: set = set()
+    for sighting in second:
+        match = _nearest(first, sighting.box, used)
+        if match is None:
+            return False
+        used.add(id(match))
+        size = box_height(sighting.box) / box_height(match.box)
+        if not 1.0 / config.steady_size <= size <= config.steady_size:
+            return False
+        origin = _nearest(before or [], match.box, set())
+        velocity = np.zeros(2) if origin is None else (
+            (box_centre(match.box) - box_centre(origin.box)) / max(match.frame - origin.frame, 1))
+        predicted = box_centre(match.box) + velocity * (sighting.frame - match.frame)
+        if np.linalg.norm(box_centre(sighting.box) - predicted) > config.steady * box_height(match.box):
+            return False
+    return True
+
+
+def _nearest(candidates: Sequence[Sighting], box: Box, taken: set) -> Optional[Sighting]:
+    """The candidate (not in ``taken``, by id) whose box centre is nearest ``box``'s, within one box height."""
+    best, best_distance = None, 1.0
+    for candidate in candidates:
+        if id(candidate) in taken:
+            continue
+        distance = float(np.linalg.norm(box_centre(candidate.box) - box_centre(box))) / box_height(box)
+        if distance <= best_distance:
+            best, best_distance = candidate, distance
+    return best
+
+
+Look = Callable[[int, np.ndarray], List[Sighting]]
+
+
+def always_looked(start: int, stop: int, step: int) -> List[int]:
+    """The sampled frames :func:`look_at_samples` always looks at: every ``2 * step``-th of ``start <= i < stop``
+    and the last (the sampled frames are every ``step``-th and the last)."""
+    frames = list(range(start, stop, max(2 * step, 1)))
+    if frames[-1] != stop - 1:
+        frames.append(stop - 1)
+    return frames
+
+
+def look_at_samples(frames: Iterable[Tuple[int, np.ndarray]], always: Container[int], look: Look,
+                    config: PeopleConfig = PeopleConfig()) -> Iterator[Tuple[int, Optional[List[Sighting]]]]:
+    """Everyone on sampled frames (``(frame, rgb)`` in order), looking (``look(frame, rgb)``, e.g.
+    :func:`detect_people`) only where it adds something.
+
+    The frames in ``always`` (every other sampled frame: :func:`always_looked`) are always looked at; a frame
+    between two of them only when :func:`steady_between` says something happens there (someone appears, leaves,
+    turns, jumps) or nothing is known before it. Yields ``(frame, sightings)`` in frame order for the frames looked
+    at, and ``(frame, None)`` for each frame skipped (so a caller can count progress); at most one frame is held.
+    """
+    held: Optional[Tuple[int, np.ndarray]] = None
+    before: Optional[List[Sighting]] = None    # the always-looked frame before ``last``
+    last: Optional[List[Sighting]] = None      # the latest always-looked frame
+    for frame, rgb in frames:
+        if frame not in always:
+            if held is not None:   # a between-frame with no always-looked frame after it in this stream
+                yield held[0], look(*held)
+            held = (frame, rgb)
+            continue
+        found = look(frame, rgb)
+        if held is not None:
+            if last is not None and steady_between(before, last, found, config):
+                yield held[0], None
+            else:
+                yield held[0], look(*held)
+            held = None
+        yield frame, found
+        before, last = last, found
+    if held is not None:
+        yield held[0], look(*held)
 
 
 def crossings(tracks: Sequence[PersonTrack], config: PeopleConfig = PeopleConfig()) -> List[Crossing]:

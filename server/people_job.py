@@ -1,13 +1,14 @@
 """The ``people`` job and the capture's person choice: who is in the footage, and which of them to capture.
 
-:func:`discover` runs BlazePose (static images) on every ``step``-th frame of the range (and its first and last),
-finds everyone there (:func:`server.people.detect_people`) and links them into tracks. :func:`run_people` writes the
+:func:`discover` runs BlazePose (static images) on sampled frames of the range (every ``2 * step``-th, the last, and
+the ``step``-th between where something happens: :func:`server.people.look_at_samples`), finds everyone there
+(:func:`server.people.detect_people`) and links them into tracks. :func:`run_people` writes the
 listing as JSON (format below); :func:`choose_person` turns a capture's person choice into the follower's guide.
 
 Listing file ``people.json``: ``{"version": 1, "video", "start", "end" (exclusive), "step", "width", "height",
 "fps", "sampled" (frames looked at), "default" (id of the most visible track, 0 if none), "tracks": [{"id" (1 = most
 visible), "first_frame", "last_frame" (0-based source frames, sampled), "frames_seen" (sampled frames where the person
-was found), "seen" (frames_seen over the sampled frames of their span), "visibility" (mean fraction of landmarks
+was found), "seen" (frames_seen over the frames looked at in their span), "visibility" (mean fraction of landmarks
 visible), "score", "frame", "box" ([x0, y0, x1, y1] pixels: the sighting showing them best), "boxes" ([frame, x0, y0,
 x1, y1] per sighting: what ``Submit.person_boxes`` takes), "crossings" ([{"other", "first_frame", "last_frame"}])}],
 "messages": [crossing warnings]}``.
@@ -26,8 +27,8 @@ import numpy as np
 
 from . import video
 from .errors import Cancelled, JobError
-from .people import (Crossing, PeopleConfig, PersonTrack, Sighting, crossing_message, crossings, detect_people,
-                     link_tracks)
+from .people import (Crossing, PeopleConfig, PersonTrack, Sighting, always_looked, crossing_message, crossings,
+                     detect_people, link_tracks, look_at_samples)
 from .track import Box
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class PeopleListing:
     start: int
     stop: int
     step: int
-    sampled: int
+    looked: List[int]   # the sampled frames looked at (:func:`server.people.look_at_samples`)
     tracks: List[PersonTrack]
     crossings: List[Crossing]
 
@@ -60,13 +61,13 @@ class PeopleListing:
     def to_json(self) -> dict:
         return {"version": LISTING_VERSION, "video": self.info.path, "start": self.start, "end": self.stop,
                 "step": self.step, "width": self.info.width, "height": self.info.height, "fps": self.info.fps,
-                "sampled": self.sampled, "default": self.tracks[0].id if self.tracks else 0,
+                "sampled": len(self.looked), "default": self.tracks[0].id if self.tracks else 0,
                 "tracks": [self._track_json(t) for t in self.tracks],
                 "messages": [crossing_message(c) for c in self.crossings]}
 
     def _track_json(self, track: PersonTrack) -> dict:
         best = track.representative()
-        span_samples = max(1, sum(1 for f in self._sample_frames() if track.first_frame <= f <= track.last_frame))
+        span_samples = max(1, sum(1 for f in self.looked if track.first_frame <= f <= track.last_frame))
         return {"id": track.id, "first_frame": track.first_frame, "last_frame": track.last_frame,
                 "frames_seen": track.frames_seen, "seen": round(min(1.0, track.frames_seen / span_samples), 3),
                 "visibility": round(track.visibility, 3), "score": round(track.score, 3), "frame": best.frame,
@@ -74,9 +75,6 @@ class PeopleListing:
                 "boxes": [[s.frame] + [round(float(v), 1) for v in s.box] for s in track.sightings],
                 "crossings": [{"other": c.b if c.a == track.id else c.a, "first_frame": c.first_frame,
                                "last_frame": c.last_frame} for c in self.crossings if track.id in (c.a, c.b)]}
-
-    def _sample_frames(self) -> List[int]:
-        return sample_indices(self.start, self.stop, self.step)
 
 
 @dataclass
@@ -105,30 +103,42 @@ def iter_sampled(path: str, start: int, stop: int, step: int) -> Iterator[Tuple[
 
 def discover(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn, cancelled: CancelFn,
              timings: Dict[str, float], stage: str = "detect", config: PeopleConfig = PeopleConfig()) -> PeopleListing:
-    """Find and link everyone in the sampled frames; progress on ``stage``; adds to timings decode/detect."""
+    """Find and link everyone in the sampled frames (:func:`server.people.look_at_samples`); progress on ``stage``;
+    adds to timings decode/detect."""
     from .detect import BlazePoseDetector
 
     total = len(sample_indices(start, stop, config.step))
     per_frame: List[Tuple[int, list]] = []
+    done = 0
     frames = iter_sampled(info.path, start, stop, config.step)
-    with BlazePoseDetector(static=True) as detector:
-        while True:
-            if cancelled():
-                raise Cancelled()
+
+    def decoded() -> Iterator[Tuple[int, np.ndarray]]:
+        while not cancelled():
             tick = time.perf_counter()
             item = next(frames, None)
             timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - tick
             if item is None:
-                break
-            index, rgb = item
+                return
+            yield item
+        raise Cancelled()
+
+    with BlazePoseDetector(static=True) as detector:
+        def look(index: int, rgb: np.ndarray) -> list:
             tick = time.perf_counter()
-            per_frame.append((index, detect_people(detector.detect, rgb, index, config)))
+            found = detect_people(detector.detect, rgb, index, config)
             timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - tick
-            progress(stage, len(per_frame), total, f"looking for people: frame {index}, "
-                                                    f"{len(per_frame[-1][1])} found")
+            return found
+
+        for index, found in look_at_samples(decoded(), set(always_looked(start, stop, config.step)), look, config):
+            done += 1
+            if found is not None:
+                per_frame.append((index, found))
+            progress(stage, done, total, f"looking for people: frame {index}"
+                     + (f", {len(found)} found" if found is not None else ""))
     tracks = link_tracks(per_frame, info.height, config)
-    listing = PeopleListing(info, start, stop, config.step, len(per_frame), tracks, crossings(tracks, config))
-    log.info("%d people in %d sampled frames: %s", len(tracks), len(per_frame),
+    listing = PeopleListing(info, start, stop, config.step, [f for f, _ in per_frame], tracks,
+                            crossings(tracks, config))
+    log.info("%d people in %d of %d sampled frames: %s", len(tracks), len(per_frame), total,
              "; ".join(f"{t.id}: frames {t.first_frame}-{t.last_frame}, seen {t.frames_seen}, score {t.score:.2f}"
                        for t in tracks))
     return listing

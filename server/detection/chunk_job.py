@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, List, Tuple
+from typing import Callable, Iterator, List, Tuple
 
 import numpy as np
 
@@ -28,16 +28,15 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
     from ..detect import FollowingDetector
     from ..people_job import guide_from_boxes
 
+    if task.discovers:
+        return _discover(task, report, cancelled)
     guide = guide_from_boxes(task.guide) if task.guide else None
-    sampled = set(task.sampled)
     frames: List[int] = []
     images: List[np.ndarray] = []
     worlds: List[np.ndarray] = []
-    sightings: List[Tuple[int, List[Sighting]]] = []
     waited = detected = 0.0
     with FollowingDetector(guide) as detector:
-        wanted = sampled or None  # a discovery task decodes only its sampled frames
-        stream = video.read_ahead(video.iter_frames(task.path, task.start, task.stop, wanted))
+        stream = video.read_ahead(video.iter_frames(task.path, task.start, task.stop))
         try:
             while True:
                 if cancelled():
@@ -49,11 +48,6 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
                     break
                 index, rgb = item
                 tick = time.perf_counter()
-                if sampled:
-                    sightings.append((index, detector.everyone(rgb, index)))
-                    detected += time.perf_counter() - tick
-                    report(1)
-                    continue
                 observation = detector.detect(rgb, index)
                 detected += time.perf_counter() - tick
                 if observation is not None:
@@ -68,4 +62,47 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
               sum(f >= task.keep for f in frames))
     return ChunkResult(task.view, task.index, task.keep, np.array(frames, dtype=np.int64),
                        np.array(images, dtype=np.float32).reshape(-1, 33, 3),
-                       np.array(worlds, dtype=np.float32).reshape(-1, 33, 4), sightings, waited, detected)
+                       np.array(worlds, dtype=np.float32).reshape(-1, 33, 4), [], waited, detected)
+
+
+def _discover(task: ChunkTask, report: ReportFn, cancelled: CancelFn) -> ChunkResult:
+    """A discovery task: everyone on its sampled frames (:func:`server.people.look_at_samples`; only those frames
+    are decoded to RGB), one ``report(1)`` per sampled frame, looked at or skipped."""
+    from ..detect import BlazePoseDetector
+    from ..people import detect_people, look_at_samples
+
+    sightings: List[Tuple[int, List[Sighting]]] = []
+    waited = detected = 0.0
+    with BlazePoseDetector(static=True) as detector:
+        stream = video.read_ahead(video.iter_frames(task.path, task.start, task.stop, set(task.sampled)))
+
+        def frames() -> Iterator[Tuple[int, np.ndarray]]:
+            nonlocal waited
+            while not cancelled():
+                tick = time.perf_counter()
+                item = next(stream, None)
+                waited += time.perf_counter() - tick
+                if item is None:
+                    return
+                yield item
+            raise Cancelled()
+
+        def look(index: int, rgb: np.ndarray) -> List[Sighting]:
+            nonlocal detected
+            tick = time.perf_counter()
+            found = detect_people(detector.detect, rgb, index)
+            detected += time.perf_counter() - tick
+            return found
+
+        try:
+            for index, found in look_at_samples(frames(), set(task.always or task.sampled), look):
+                if found is not None:
+                    sightings.append((index, found))
+                report(1)
+        finally:
+            stream.close()
+    log.debug("discovery on frames %d..%d: looked at %d of %d sampled frames", task.keep, task.stop - 1,
+              len(sightings), len(task.sampled))
+    empty = np.zeros((0,), dtype=np.int64)
+    return ChunkResult(task.view, task.index, task.keep, empty, np.zeros((0, 33, 3), np.float32),
+                       np.zeros((0, 33, 4), np.float32), sightings, waited, detected)

@@ -32,7 +32,8 @@ class ChunkTask:
 
     ``guide``: [frame, x0, y0, x1, y1] rows of the person to follow (:class:`server.track.PersonFollower`); empty:
     the first person found. ``sampled`` (a discovery task): look only for everyone (:func:`server.people.detect_people`)
-    on these frames, for the people listing; no one is followed.
+    on these frames, for the people listing, always on those in ``always`` and on the others where something
+    happens (:func:`server.people.look_at_samples`); no one is followed.
     """
 
     view: int
@@ -43,6 +44,7 @@ class ChunkTask:
     stop: int
     guide: GuideRows = ()
     sampled: Tuple[int, ...] = ()
+    always: Tuple[int, ...] = ()
 
     @property
     def discovers(self) -> bool:
@@ -81,17 +83,21 @@ class Detections:
 
 
 def plan_chunks(start: int, stop: int, workers: int, chunk_frames: int = CHUNK_FRAMES,
-                min_chunk: int = MIN_CHUNK_FRAMES) -> List[Tuple[int, int]]:
+                min_chunk: int = MIN_CHUNK_FRAMES, warmup: int = 0) -> List[Tuple[int, int]]:
     """Cut ``start <= i < stop`` into consecutive ``[first, stop)`` spans of kept frames: as many as ``workers`` (or
     more, each at most ``chunk_frames``, then a multiple of ``workers`` so no process is left alone with the last
-    one), none shorter than ``min_chunk`` unless the range is; one span for one worker."""
+    one), none shorter than ``min_chunk`` unless the range is; one span for one worker.
+
+    Every span after the first is also detected from ``warmup`` frames before it, so the spans are cut to equal work:
+    the first keeps ``warmup`` frames more than the others (each process decodes and detects as many frames)."""
     count = stop - start
     if count <= 0:
         return []
     pieces = 1 if workers <= 1 else max(min(workers, count // max(min_chunk, 1)), math.ceil(count / chunk_frames), 1)
     if pieces > workers > 1:
         pieces = workers * math.ceil(pieces / workers)
-    edges = [start + round(count * k / pieces) for k in range(pieces + 1)]
+    work = (count + warmup * (pieces - 1)) / pieces   # frames each chunk decodes, warm-up included
+    edges = [start] + [start + round(k * work - (k - 1) * warmup) for k in range(1, pieces)] + [stop]
     return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
@@ -99,16 +105,20 @@ def chunk_tasks(view: int, path: str, start: int, stop: int, workers: int, guide
                 warmup: int = WARMUP_FRAMES) -> List[ChunkTask]:
     """The follow tasks of one view: :func:`plan_chunks` spans, each after the first starting ``warmup`` frames early."""
     return [ChunkTask(view, index, path, max(start, first - warmup), first, last, guide)
-            for index, (first, last) in enumerate(plan_chunks(start, stop, workers))]
+            for index, (first, last) in enumerate(plan_chunks(start, stop, workers, warmup=warmup))]
 
 
-def discovery_tasks(path: str, start: int, stop: int, workers: int, sampled: Sequence[int]) -> List[ChunkTask]:
-    """Discovery tasks (first view) over the sampled frames, cut like :func:`plan_chunks` (indices from 1000)."""
+def discovery_tasks(path: str, start: int, stop: int, workers: int, sampled: Sequence[int],
+                    always: Sequence[int] = ()) -> List[ChunkTask]:
+    """Discovery tasks (first view) over the sampled frames, cut like :func:`plan_chunks` (indices from 1000);
+    ``always``: the sampled frames always looked at (default: all of them)."""
+    always = set(always) if always else set(sampled)
     tasks = []
     for index, (first, last) in enumerate(plan_chunks(start, stop, workers)):
         mine = tuple(f for f in sampled if first <= f < last)
         if mine:
-            tasks.append(ChunkTask(0, DISCOVERY_INDEX + index, path, first, first, last, (), mine))
+            tasks.append(ChunkTask(0, DISCOVERY_INDEX + index, path, first, first, last, (), mine,
+                                   tuple(f for f in mine if f in always)))
     return tasks
 
 

@@ -63,6 +63,7 @@ class ClipPass:
 
     def __init__(self, pool, infos: Sequence[video.VideoInfo], start: int, stop: int, guide: GuideRows = (),
                  choose: Optional[ChooseFn] = None, sample_step: int = CAPTURE_SAMPLE_STEP) -> None:
+        from ..people import always_looked
         from ..people_job import sample_indices
 
         self.pool, self.infos, self.start, self.stop = pool, list(infos), start, stop
@@ -77,7 +78,8 @@ class ClipPass:
         if choose is not None:
             sampled = sample_indices(start, stop, sample_step)
             self.sampled = len(sampled)
-            self._discovering = discovery_tasks(self.infos[0].path, start, stop, pool.workers, sampled)
+            self._discovering = discovery_tasks(self.infos[0].path, start, stop, pool.workers, sampled,
+                                                always_looked(start, stop, sample_step))
             for task in self._discovering:
                 pool.submit(task)
         else:
@@ -201,5 +203,8 @@ def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, pers
             found = detection.collect(progress, lambda: cancelled() or beside.failed, timings)
         except Cancelled:
             beside.raise_error()   # the pass stopped because the work beside it failed: that error, not a cancel
+            raise
+        except JobError:
+            beside.settle()        # e.g. no person: the models finish loading first (see Background.settle)
             raise
     return found.views, notes, beside.wait(cancelled)

@@ -142,7 +142,8 @@ class DetectorPool:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.close(at_once=exc_info[0] is not None)
+        # Every result has arrived (or nothing more is wanted): idle processes hold nothing, so they are not waited for.
+        self.close(at_once=True)
 
 
 def open_pool(workers: int) -> "InlinePool | DetectorPool":

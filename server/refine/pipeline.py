@@ -103,6 +103,20 @@ class Models:
             self._denoiser = load_prior()
         return self._denoiser
 
+    def preload(self, settings: "PipelineSettings") -> None:
+        """Load now the networks ``settings`` will use (a capture does this beside detection, off the critical path).
+        Missing or unusable weights are left to the fallbacks of first use, which log them."""
+        loaders = {"temporal": [self.temporal_regressor], "learned": [self.regressor], "analytic": []}[settings.initial]
+        if settings.refine:
+            loaders.append(self.denoiser)
+            if settings.motion_prior and settings.mode != "frame":
+                loaders.append(self.motion_prior)
+        for load in loaders:
+            try:
+                load()
+            except WeightsError as exc:
+                log.info("not preloaded (%s); first use will fall back", exc.message)
+
     def motion_prior(self):  # -> Optional[MotionDenoiser]
         """The motion prior, or None (logged once) when its weights are missing or unusable."""
         if self._motion is None and not self._motion_missing:

@@ -43,3 +43,13 @@ def test_cancel_does_not_wait_for_the_work() -> None:
         beside.wait(lambda: time.perf_counter() - began > 0.2)
     assert time.perf_counter() - began < 1.0   # not the work's 10 s
     release.set()
+
+
+def test_settle_lets_the_work_end() -> None:
+    release = threading.Event()
+    beside = Background(lambda: release.wait(5.0) and 3)
+    beside.settle(timeout=0.05)                 # bounded: the work is still running
+    assert beside._thread.is_alive()
+    release.set()
+    beside.settle()
+    assert not beside._thread.is_alive() and beside.wait(lambda: False) == 3

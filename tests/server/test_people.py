@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from server.errors import JobError
-from server.people import (PeopleConfig, PersonTrack, Sighting, box_iou, crossing_message, crossings, detect_people,
-                           link_tracks, same_person, square_windows, track_score)
+from server.people import (PeopleConfig, PersonTrack, Sighting, always_looked, box_iou, crossing_message, crossings,
+                           detect_people, link_tracks, look_at_samples, same_person, sample_weights, square_windows,
+                           steady_between, track_score)
 from server.people_job import guide_from_boxes, sample_indices
 from server.track import Observation, PersonFollower, crop_window, interpolate_guide, shift_observation
 
@@ -97,6 +98,61 @@ def test_crossing_found_while_one_hides_the_other() -> None:
     assert crossing_message(found[0]).startswith(f"People {found[0].a} and {found[0].b} cross")
     apart = link_tracks(_frames({"a": lambda f: box(100), "b": lambda f: box(900)}, range(0, 80, 8)), 994)
     assert crossings(apart) == []
+
+
+def test_always_looked_is_every_other_sample_and_the_last() -> None:
+    assert always_looked(10, 60, 8) == [10, 26, 42, 58, 59]
+    assert always_looked(0, 1, 8) == [0]
+    assert set(always_looked(0, 230, 8)) <= set(sample_indices(0, 230, 8))
+
+
+def test_steady_between_predicts_each_person_along_their_motion() -> None:
+    walker = lambda f: [Sighting(f, box(100 + 6 * f), 0.9)]                  # noqa: E731  a steady walk
+    assert steady_between(walker(0), walker(16), walker(32))
+    assert not steady_between(None, walker(16), walker(32)), "no motion known: 96 px is far for a 300 px person"
+    assert steady_between(None, walker(16), [Sighting(32, box(100 + 6 * 16 + 40), 0.9)])
+    jump = [Sighting(32, box(100 + 6 * 32, y=-150), 0.9)]                    # half a height off the line
+    assert not steady_between(walker(0), walker(16), jump)
+    curled = [Sighting(32, box(100 + 6 * 32, h=180), 0.9)]                   # the size changed
+    assert not steady_between(walker(0), walker(16), curled)
+    two = walker(32) + [Sighting(32, box(1200), 0.9)]
+    assert not steady_between(walker(0), walker(16), two), "someone appeared"
+    assert not steady_between(walker(0), two, walker(32)), "someone left"
+    assert steady_between([], [], [])
+
+
+def test_look_at_samples_looks_between_only_where_something_happens() -> None:
+    # A person stands still until frame 40, then runs off to the right; every 8th frame is sampled.
+    where = lambda f: 100.0 if f <= 40 else 100.0 + 30 * (f - 40)           # noqa: E731
+    sampled = sample_indices(0, 100, 8)
+    looked = []
+
+    def look(frame: int, rgb: np.ndarray) -> List[Sighting]:
+        looked.append(frame)
+        return [Sighting(frame, box(where(frame)), 0.9)]
+
+    frames = [(f, np.zeros((4, 4, 3), np.uint8)) for f in sampled]
+    out = list(look_at_samples(frames, set(always_looked(0, 100, 8)), look))
+    assert [f for f, _ in out] == sampled, "every sampled frame once, in order"
+    assert [f for f, found in out if found is None] == [8, 24], "skipped while standing still"
+    assert sorted(looked) == [f for f, found in out if found is not None]
+    assert {40, 56, 72, 88} <= set(looked), "looked between while the person starts and runs (no steady line yet)"
+
+
+def test_sample_weights_count_the_steps_a_frame_stands_for() -> None:
+    assert sample_weights([0, 8, 16, 24, 29], 8) == {0: 1.0, 8: 1.0, 16: 1.0, 24: 1.0, 29: 1.0}
+    assert sample_weights([0, 16, 24, 40], 8) == {0: 2.0, 16: 1.0, 24: 2.0, 40: 1.0}
+    track = PersonTrack(0, [Sighting(f, box(0), 0.9) for f in (0, 16, 24, 40)])
+    assert track_score(track, 994, sample_weights([0, 16, 24, 40], 8)) == pytest.approx(6 * 0.9 * 300 / 994)
+
+
+def test_link_tracks_scores_skipped_frames_like_looked_ones() -> None:
+    """A steady person looked at every 16th frame scores as when looked at every 8th."""
+    dense = link_tracks(_frames({"a": lambda f: box(100)}, range(0, 128, 8)), 994, CONFIG)
+    sparse = link_tracks(_frames({"a": lambda f: box(100)}, range(0, 128, 16)), 994, CONFIG)
+    one_step = 0.9 * 300 / 994
+    assert dense[0].score == pytest.approx(16 * one_step)
+    assert sparse[0].score == pytest.approx(dense[0].score - one_step)   # the dense one also saw frame 120
 
 
 class Painted:

@@ -42,13 +42,23 @@ def test_plan_chunks_sizes() -> None:
 
 def test_chunk_tasks_start_early_for_warm_up() -> None:
     tasks = chunk_tasks(1, "clip.mp4", 0, 230, 2, warmup=12)
-    assert [(t.start, t.keep, t.stop) for t in tasks] == [(0, 0, 115), (103, 115, 230)]
+    assert [(t.start, t.keep, t.stop) for t in tasks] == [(0, 0, 121), (109, 121, 230)]
     assert all(t.view == 1 and not t.discovers for t in tasks)
 
 
+def test_chunks_decode_equal_work_with_their_warm_up() -> None:
+    for start, stop, workers in [(0, 230, 2), (5, 3685, 2), (0, 3680, 4), (0, 1700, 2)]:
+        tasks = chunk_tasks(0, "clip.mp4", start, stop, workers, warmup=12)
+        decoded = [t.stop - t.start for t in tasks]
+        assert max(decoded) - min(decoded) <= 1, decoded
+        assert tasks[0].keep == start and tasks[-1].stop == stop
+        assert all(a.stop == b.keep for a, b in zip(tasks[:-1], tasks[1:]))
+
+
 def test_discovery_tasks_split_the_sampled_frames() -> None:
-    tasks = discovery_tasks("clip.mp4", 0, 230, 2, [0, 8, 112, 120, 229])
+    tasks = discovery_tasks("clip.mp4", 0, 230, 2, [0, 8, 112, 120, 229], always=[0, 112, 229])
     assert [t.sampled for t in tasks] == [(0, 8, 112), (120, 229)]
+    assert [t.always for t in tasks] == [(0, 112), (229,)]
     assert all(t.discovers and t.index >= 1000 for t in tasks)
 
 

@@ -28,7 +28,9 @@ def test_processes_find_what_one_process_finds(sample_video) -> None:
         found, progress = _detect(pool, sample_video, 130)
     assert found.frame_indices == expected.frame_indices and len(found.frame_indices) > 120
     np.testing.assert_allclose(np.stack(found.image), np.stack(expected.image), atol=1e-3)
-    assert [p[1] for p in progress] == list(range(1, 131)) and {p[0] for p in progress} == {"detect"}
+    total = progress[-1][2]   # 130, and the frames of a chunk detected again (it followed someone else)
+    assert total >= 130 and [p[1] for p in progress] == list(range(1, total + 1))
+    assert {p[0] for p in progress} == {"detect"}
     assert "2 detectors" in progress[-1][3]
 
 
@@ -73,7 +75,8 @@ def test_nobody_in_the_footage_is_no_person(empty_video) -> None:
     with DetectorPool(2) as pool:
         with pytest.raises(JobError) as raised:
             ClipPass(pool, [info], 0, info.frame_count, choose=choose).collect(lambda *e: None, lambda: False, {})
-    assert raised.value.code == "no_person" and chosen == [[(f, []) for f in (0, 8, 16, 24, 32, 39)]]
+    # Every 16th frame and the last are looked at; frames 8 and 24 lie between two empty frames: nobody to find there.
+    assert raised.value.code == "no_person" and chosen == [[(f, []) for f in (0, 16, 32, 39)]]
 
 
 def test_eta_text() -> None:
