@@ -21,7 +21,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Container, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -101,16 +101,14 @@ def iter_sampled(path: str, start: int, stop: int, step: int) -> Iterator[Tuple[
     return video.iter_frames(path, start, stop, wanted=set(sample_indices(start, stop, step)))
 
 
-def discover(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn, cancelled: CancelFn,
-             timings: Dict[str, float], stage: str = "detect", config: PeopleConfig = PeopleConfig()) -> PeopleListing:
-    """Find and link everyone in the sampled frames (:func:`server.people.look_at_samples`); progress on ``stage``;
-    adds to timings decode/detect."""
+def look_for_people(frames: Iterator[Tuple[int, np.ndarray]], always: Container[int], cancelled: CancelFn,
+                    timings: Dict[str, float], config: PeopleConfig = PeopleConfig()
+                    ) -> Iterator[Tuple[int, Optional[List[Sighting]]]]:
+    """Everyone on the sampled ``frames`` (``(frame, rgb)`` in order; :func:`server.people.look_at_samples`, on one
+    static BlazePose graph): ``(frame, sightings)``, or ``(frame, None)`` for a frame skipped. Adds the seconds spent
+    waiting for frames to ``timings["decode"]`` and looking to ``timings["detect"]``; raises
+    :class:`server.errors.Cancelled` when ``cancelled()`` turns true between frames."""
     from .detect import BlazePoseDetector
-
-    total = len(sample_indices(start, stop, config.step))
-    per_frame: List[Tuple[int, list]] = []
-    done = 0
-    frames = iter_sampled(info.path, start, stop, config.step)
 
     def decoded() -> Iterator[Tuple[int, np.ndarray]]:
         while not cancelled():
@@ -123,18 +121,28 @@ def discover(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn,
         raise Cancelled()
 
     with BlazePoseDetector(static=True) as detector:
-        def look(index: int, rgb: np.ndarray) -> list:
+        def look(index: int, rgb: np.ndarray) -> List[Sighting]:
             tick = time.perf_counter()
             found = detect_people(detector.detect, rgb, index, config)
             timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - tick
             return found
 
-        for index, found in look_at_samples(decoded(), set(always_looked(start, stop, config.step)), look, config):
-            done += 1
-            if found is not None:
-                per_frame.append((index, found))
-            progress(stage, done, total, f"looking for people: frame {index}"
-                     + (f", {len(found)} found" if found is not None else ""))
+        yield from look_at_samples(decoded(), always, look, config)
+
+
+def discover(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn, cancelled: CancelFn,
+             timings: Dict[str, float], stage: str = "detect", config: PeopleConfig = PeopleConfig()) -> PeopleListing:
+    """Find and link everyone in the sampled frames (:func:`look_for_people`); progress on ``stage``; adds to
+    timings decode/detect."""
+    total = len(sample_indices(start, stop, config.step))
+    per_frame: List[Tuple[int, List[Sighting]]] = []
+    always = set(always_looked(start, stop, config.step))
+    looks = look_for_people(iter_sampled(info.path, start, stop, config.step), always, cancelled, timings, config)
+    for done, (index, found) in enumerate(looks, start=1):
+        if found is not None:
+            per_frame.append((index, found))
+        progress(stage, done, total, f"looking for people: frame {index}"
+                 + (f", {len(found)} found" if found is not None else ""))
     tracks = link_tracks(per_frame, info.height, config)
     listing = PeopleListing(info, start, stop, config.step, [f for f, _ in per_frame], tracks,
                             crossings(tracks, config))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Iterator, List, Tuple
+from typing import Callable, List, Tuple
 
 import numpy as np
 
@@ -66,43 +66,21 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
 
 
 def _discover(task: ChunkTask, report: ReportFn, cancelled: CancelFn) -> ChunkResult:
-    """A discovery task: everyone on its sampled frames (:func:`server.people.look_at_samples`; only those frames
+    """A discovery task: everyone on its sampled frames (:func:`server.people_job.look_for_people`; only those frames
     are decoded to RGB), one ``report(1)`` per sampled frame, looked at or skipped."""
-    from ..detect import BlazePoseDetector
-    from ..people import detect_people, look_at_samples
+    from ..people_job import look_for_people
 
     sightings: List[Tuple[int, List[Sighting]]] = []
-    waited = detected = 0.0
-    with BlazePoseDetector(static=True) as detector:
-        stream = video.read_ahead(video.iter_frames(task.path, task.start, task.stop, set(task.sampled)))
-
-        def frames() -> Iterator[Tuple[int, np.ndarray]]:
-            nonlocal waited
-            while not cancelled():
-                tick = time.perf_counter()
-                item = next(stream, None)
-                waited += time.perf_counter() - tick
-                if item is None:
-                    return
-                yield item
-            raise Cancelled()
-
-        def look(index: int, rgb: np.ndarray) -> List[Sighting]:
-            nonlocal detected
-            tick = time.perf_counter()
-            found = detect_people(detector.detect, rgb, index)
-            detected += time.perf_counter() - tick
-            return found
-
-        try:
-            for index, found in look_at_samples(frames(), set(task.always or task.sampled), look):
-                if found is not None:
-                    sightings.append((index, found))
-                report(1)
-        finally:
-            stream.close()
+    seconds = {"decode": 0.0, "detect": 0.0}
+    stream = video.read_ahead(video.iter_frames(task.path, task.start, task.stop, set(task.sampled)))
+    try:
+        for index, found in look_for_people(stream, set(task.always or task.sampled), cancelled, seconds):
+            if found is not None:
+                sightings.append((index, found))
+            report(1)
+    finally:
+        stream.close()
     log.debug("discovery on frames %d..%d: looked at %d of %d sampled frames", task.keep, task.stop - 1,
               len(sightings), len(task.sampled))
-    empty = np.zeros((0,), dtype=np.int64)
-    return ChunkResult(task.view, task.index, task.keep, empty, np.zeros((0, 33, 3), np.float32),
-                       np.zeros((0, 33, 4), np.float32), sightings, waited, detected)
+    return ChunkResult(task.view, task.index, task.keep, np.zeros((0,), np.int64), np.zeros((0, 33, 3), np.float32),
+                       np.zeros((0, 33, 4), np.float32), sightings, seconds["decode"], seconds["detect"])
