@@ -64,7 +64,8 @@ def _run(cmd: list, **kwargs) -> None:
 
 
 def _requirements_digest() -> str:
-    text = REQUIREMENTS.read_text() + (ROOT / "server" / "requirements.txt").read_text()
+    text = REQUIREMENTS.read_text() + "".join((ROOT / "server" / name).read_text()
+                                               for name in ("requirements.txt", "requirements-batch.txt"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

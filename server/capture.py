@@ -20,6 +20,7 @@ from .detection.chunks import Detections
 from .detection.clip_pass import detect_footage
 from .detection.pool import default_detectors
 from .errors import Cancelled, JobError
+from .result import NUM_BETAS, RESULT_SCHEMA_VERSION, write_result
 
 if TYPE_CHECKING:
     from .body.model import BodyModel
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RESULT_SCHEMA_VERSION = 2
-NUM_BETAS = 10
 # The fit runs after detection, when the detector processes have left the cores free: two torch threads there
 # measured 1.37 -> 1.04 s of refinement on the sample clip (one thread stays the default of a fit beside a detector).
 REFINE_THREADS = min(2, default_detectors())
@@ -72,6 +71,7 @@ class CaptureRequest:
     calibration: str = ""                             # multi-view: the cameras' calibration (Pose2Sim TOML, QCA)
     motion_prior: bool = True                         # refine with the motion prior (False: the per-frame prior)
     detectors: int = 0                                # BlazePose processes (0: one per core, at most 4)
+    threads: int = 0                                  # torch threads of the fit (0: REFINE_THREADS)
 
 
 @dataclass
@@ -124,6 +124,7 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
         raise Cancelled()
 
     arrays = _estimate(found, extra, info, models, settings, progress, cancelled, timings, cameras)
+    arrays["frame_range"] = np.array([start, stop], dtype=np.int32)
     if cancelled():
         raise Cancelled()
     notes = _place(arrays, models, request, progress, cancelled, timings) if request.place else []
@@ -198,7 +199,8 @@ def _settings(request: CaptureRequest) -> "PipelineSettings":
         return PipelineSettings(initial=request.initial, refine=request.refine,
                                 mode="multiview" if request.views else "video", iterations=request.iterations,
                                 temporal=request.temporal, hypotheses=request.hypotheses, align=request.align,
-                                motion_prior=request.motion_prior, threads=REFINE_THREADS)
+                                motion_prior=request.motion_prior,
+                                threads=request.threads or REFINE_THREADS)
     except ValueError as exc:
         raise JobError("bad_request", f"Bad capture options: {exc}.", "Reset the capture settings.") from exc
 
@@ -316,11 +318,3 @@ def result_arrays(body: "BodyModel", out: "PipelineOutput", width: float, height
         arrays["ambiguity"] = out.spread.detach().numpy().astype(np.float32)
     return arrays
 
-
-def write_result(path: str, arrays: Dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` to ``path`` atomically (temporary file, then rename), so a reader never sees half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    partial = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.partial.npz")
-    np.savez_compressed(partial, **arrays)
-    os.replace(partial, path)

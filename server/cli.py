@@ -9,10 +9,12 @@
     python -m server cleanup IN.npz -o OUT.npz [--strength S] [--mask MASK.npz] [--method dposer|guided] [--keep-root]
                                    [--lock-feet]
     python -m server import-motion AMASS.npz -o OUT.npz [--body SMPL_FILE]   # SMPL/AMASS motion -> result file
+    python -m server batch INPUT... -o OUT_DIR [--address ray://HOST:PORT | auto] [--workers N] [--redo]
+                                   [capture options]   # clips, folders or manifests; needs requirements-batch.txt
 
 Exit codes: 0 done, 1 internal error, 2 bad request, 3 video missing, 4 video unreadable, 5 no person,
 6 missing package, 7 bad body model file, 8 weights not found, 9 bad weights, 10 bad keypoints file,
-130 cancelled (Ctrl+C).
+11 bad calibration, 12 batch done but some clips failed (see batch.json), 130 cancelled (Ctrl+C).
 """
 from __future__ import annotations
 
@@ -86,7 +88,29 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("-o", "--output", required=True, help="the result .npz (schema in the README)")
     imp.add_argument("--body", default="", metavar="SMPL_FILE",
                      help="official SMPL model file (.pkl or .npz); default: the built-in open body")
+    _batch_arguments(commands)
     return parser
+
+
+def _batch_arguments(commands: "argparse._SubParsersAction") -> None:
+    batch = commands.add_parser("batch", help="capture many clips on Ray (this machine, or a cluster)")
+    batch.add_argument("inputs", nargs="+", metavar="INPUT", help="clips, folders of clips (searched recursively), "
+                       "or CSV/JSON manifests (clip, start, end, person, views, calibration, name; see the README)")
+    batch.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="the results: <clip>.npz and "
+                       "batch.json (clip, status, frames, seconds, error)")
+    batch.add_argument("--address", default="", help="a running Ray cluster ('auto' or ray://host:port); default: "
+                       "start Ray on this machine")
+    batch.add_argument("--workers", type=int, default=0, metavar="N", help="clips captured at once on this machine "
+                       "(default: one per core)")
+    batch.add_argument("--retries", type=int, default=0, metavar="K", help="run a clip again up to K times when its "
+                       "worker process dies (default 0: record it as failed)")
+    batch.add_argument("--redo", action="store_true", help="capture every clip again, even those already done")
+    batch.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    _fit_arguments(batch)
+    batch.add_argument("--no-place", dest="place", action="store_false", help="leave the bodies where the cameras "
+                       "saw them: no depth steadying, no ground, no camera height")
+    batch.add_argument("--lock-feet", action="store_true", help="hold the feet still while they touch the ground")
+    batch.add_argument("--foot-strength", type=float, default=1.0, help="foot locking strength (1 = default)")
 
 
 def _range_arguments(parser: argparse.ArgumentParser) -> None:
@@ -246,6 +270,49 @@ def run_import_motion_cli(args: argparse.Namespace) -> int:
     return _run_job(job)
 
 
+BATCH_INCOMPLETE = 12   # exit code: the batch ran, but some clips failed
+
+
+def run_batch_cli(args: argparse.Namespace) -> int:
+    """Batch capture: progress bars (or log lines), a summary, exit 0 when every clip is done."""
+    from .batch.inputs import expand_inputs
+    from .batch.runner import BatchOptions, run_batch
+
+    capture = {"body_model": os.path.abspath(args.body) if args.body else "", "refine": args.refine,
+               "iterations": args.iterations, "temporal": args.temporal, "initial": args.initial,
+               "hypotheses": args.hypotheses, "align": args.align, "motion_prior": args.motion_prior,
+               "place": args.place, "lock_feet": args.lock_feet, "foot_strength": args.foot_strength}
+    options = BatchOptions(address=args.address, workers=args.workers, retries=args.retries, redo=args.redo,
+                           progress=args.progress)
+    try:
+        items = expand_inputs(args.inputs)
+        with _tqdm_logging():
+            summary = run_batch(items, os.path.abspath(args.output), capture, options)
+    except JobError as exc:
+        log.error("%s", exc.message)
+        if exc.hint:
+            log.error("hint: %s", exc.hint)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("cancelled")
+        return EXIT_CODES["cancelled"]
+    log.info("batch: %d captured, %d kept from before, %d failed in %.1f s; index %s", summary.done,
+             summary.reused, summary.failed, summary.seconds, summary.index)
+    for failure in summary.failures:
+        log.error("failed: %s", failure)
+    return BATCH_INCOMPLETE if summary.failed or summary.cancelled else 0
+
+
+def _tqdm_logging():
+    """Log lines printed above tqdm's bars (a no-op context without tqdm)."""
+    import contextlib
+    try:
+        from tqdm.contrib.logging import logging_redirect_tqdm
+    except ImportError:
+        return contextlib.nullcontext()
+    return logging_redirect_tqdm()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
@@ -262,6 +329,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return run_cleanup_cli(args)
     if args.command == "import-motion":
         return run_import_motion_cli(args)
+    if args.command == "batch":
+        return run_batch_cli(args)
     from .worker_loop import serve
 
     return serve()

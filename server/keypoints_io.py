@@ -172,7 +172,7 @@ def save_keypoints(path: str, keypoints: np.ndarray, image_size: np.ndarray, wor
                    focal: Optional[np.ndarray] = None, fps: float = DEFAULT_FPS,
                    frame_indices: Optional[np.ndarray] = None) -> None:
     """Write a keypoints file (shapes as in the module docstring) atomically."""
-    from .capture import write_result
+    from .result import write_result
     arrays: Dict[str, np.ndarray] = {"keypoints": np.asarray(keypoints, np.float32),
                                      "image_size": np.asarray(image_size, np.float32), "fps": np.float32(fps)}
     if world is not None:

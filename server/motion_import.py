@@ -26,8 +26,9 @@ import numpy as np
 
 from .body.layout import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
 from .body.rotations import rotmat_to_rotvec, rotvec_to_rotmat
-from .capture import NUM_BETAS, RESULT_SCHEMA_VERSION, CaptureSummary, write_result
+from .capture import CaptureSummary
 from .errors import Cancelled, JobError
+from .result import NUM_BETAS, RESULT_SCHEMA_VERSION, write_result
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,11 @@ def _default_sample() -> Path:
     return Path(cache) / "footage" / "sports2d_demo.mp4"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: runs the real worker, Blender, Ray or training (pytest -m 'not slow' "
+                                       "skips them)")
+
+
 @pytest.fixture(scope="session")
 def sample_video() -> Path:
     """The Sports2D demo clip (a man jumping on a roof and a woman walking past, 230 frames, 1768x994 @ 30 fps),

@@ -147,7 +147,7 @@ def load_mask(path: Union[str, PathLike], frames: int) -> np.ndarray:
 def save_sequence(path: Union[str, PathLike], seq: MotionSequence,
                   like: Optional[Mapping[str, np.ndarray]] = None, method: str = "") -> None:
     """Write ``seq`` as a result-schema .npz (atomic), copying the other keys of ``like`` (the input's arrays)."""
-    from ..capture import RESULT_SCHEMA_VERSION, write_result
+    from ..result import RESULT_SCHEMA_VERSION, write_result
 
     arrays = {k: np.asarray(v) for k, v in (like or {}).items()}
     arrays.setdefault("schema_version", np.int32(RESULT_SCHEMA_VERSION))

@@ -1,0 +1,108 @@
+"""The batch's index, ``batch.json`` in the output folder: one record per clip, rewritten atomically on every change.
+
+Record fields: ``clip``, ``name``, ``output`` (file name in the folder), ``start``, ``end``, ``person``, ``views``,
+``calibration``, ``status`` (``pending``, ``running``, ``done``, ``failed``, ``cancelled``), ``reused`` (done by an
+earlier run, checked and kept), ``worker`` (``host:pid`` while running or when done), ``frames`` (with a person),
+``processed`` (frames in the range), ``seconds``, ``notes`` and ``error`` (``code``, ``message``, ``hint``; null
+unless failed). The index also keeps the capture options of the run, so a rerun with other options redoes every
+clip instead of mixing results made two ways.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import zipfile
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from ..result import check_result
+from .inputs import BatchItem
+
+log = logging.getLogger(__name__)
+
+INDEX_NAME = "batch.json"
+INDEX_VERSION = 1
+STATUSES = ("pending", "running", "done", "failed", "cancelled")
+
+
+def new_record(item: BatchItem) -> Dict[str, object]:
+    """A pending record of ``item``."""
+    return {**item.to_json(), "output": item.output_name, "status": "pending", "reused": False, "worker": "",
+            "frames": 0, "processed": 0, "seconds": 0.0, "notes": [], "error": None}
+
+
+def read_index(folder: str) -> Dict[str, object]:
+    """The folder's index (``{}`` when there is none or it cannot be read: the results are then checked alone)."""
+    path = os.path.join(folder, INDEX_NAME)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        log.warning("ignoring the unreadable %s (%s): every result is checked again", path, exc)
+        return {}
+    return data if isinstance(data, dict) and isinstance(data.get("clips"), list) else {}
+
+
+def write_index(folder: str, records: Sequence[Mapping[str, object]], settings: Mapping[str, object]) -> str:
+    """Write the index atomically (temporary file, then rename); returns its path."""
+    path = os.path.join(folder, INDEX_NAME)
+    partial = os.path.join(folder, f".{INDEX_NAME}.{os.getpid()}.partial")
+    data = {"version": INDEX_VERSION, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "settings": dict(settings),
+            "clips": list(records)}
+    with open(partial, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1)
+        handle.write("\n")
+    os.replace(partial, path)
+    return path
+
+
+def reusable(item: BatchItem, folder: str) -> Optional[str]:
+    """None when ``item``'s result in ``folder`` is complete, valid and of this clip and range (so a rerun keeps
+    it); else why not (a short phrase)."""
+    path = os.path.join(folder, item.output_name)
+    problem = check_result(path)
+    if problem is not None:
+        return problem
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            source = str(data["source_video"]) if "source_video" in data.files else ""
+            frame_range = [int(v) for v in data["frame_range"]] if "frame_range" in data.files else None
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        return f"unreadable ({exc})"
+    if source and os.path.normcase(os.path.abspath(source)) != os.path.normcase(item.clip):
+        return f"made from another clip ({source})"
+    if frame_range is None:
+        return "no frame range (made by an older version)"
+    if frame_range[0] != item.start or (item.end >= 0 and frame_range[1] != item.end):
+        return f"another frame range ({frame_range[0]}-{frame_range[1]})"
+    return None
+
+
+def plan(items: Sequence[BatchItem], folder: str, settings: Mapping[str, object],
+         redo: bool = False) -> List[Dict[str, object]]:
+    """One record per item: ``done`` and ``reused`` where the earlier run's result checks out (and the capture options
+    are the same), ``pending`` otherwise."""
+    earlier = read_index(folder)
+    same_options = not earlier or earlier.get("settings") == dict(settings)
+    if not same_options and not redo:
+        log.warning("the capture options differ from the last run's in %s: every clip is captured again", folder)
+    before = {str(r.get("name")): r for r in earlier.get("clips", []) if isinstance(r, dict)}
+    records = []
+    for item in items:
+        record = new_record(item)
+        why = "redo asked" if redo else None if same_options else "other capture options"
+        why = why or reusable(item, folder)
+        if why is None:
+            old = before.get(item.name, {})
+            record.update(status="done", reused=True, worker=str(old.get("worker", "")),
+                          frames=int(old.get("frames", 0) or 0), processed=int(old.get("processed", 0) or 0),
+                          seconds=float(old.get("seconds", 0.0) or 0.0), notes=list(old.get("notes", []) or []))
+        elif os.path.exists(os.path.join(folder, item.output_name)):
+            log.info("%s: captured again (%s)", item.output_name, why)
+        records.append(record)
+    return records

@@ -1,0 +1,196 @@
+"""Batch capture on Ray: one task per clip (a multi-view take is one task), locally or on a running cluster.
+
+Without an address Ray starts on this machine (``ray.init`` with ``workers`` CPUs, each task one CPU, torch one
+thread); with one (``auto`` or ``ray://host:port``) the tasks go to that cluster, which gets this ``server``
+package shipped with them (``py_modules``) and must have the worker's packages installed.
+
+The driver alone writes into the output folder: each result as it comes back (temporary file, check, rename) and
+``batch.json`` (:mod:`server.batch.index`) after every change, so a killed worker, node or driver never leaves a half
+file, and a rerun keeps every finished result. A clip that fails is recorded with its error and the batch goes on;
+Ctrl+C cancels the tasks still running and records them as ``cancelled``.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Sequence
+
+from ..errors import Cancelled, JobError
+from ..result import check_result
+from .index import plan, write_index
+from .inputs import BatchItem
+from .progress import BatchProgress
+from .task import ProgressBoard, capture_clip
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+INSTALL_HINT = "Install the batch extra into the worker's environment: pip install -r server/requirements-batch.txt"
+DIED_HINT = "Run the batch again: finished clips are kept and this one is captured again"
+SERVER_DIR = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How the batch runs (not what each capture does: that is the capture options)."""
+
+    address: str = ""     # "" = start Ray on this machine; "auto" or "ray://host:port" = a running cluster
+    workers: int = 0      # local CPUs for Ray (0: every core); ignored with an address
+    retries: int = 0      # Ray retries of a clip whose worker process died
+    redo: bool = False    # capture every clip again, even those with a valid result
+    progress: bool = True  # progress bars on stderr
+
+
+@dataclass
+class BatchSummary:
+    """What a batch did: counts by status and the index file."""
+
+    index: str
+    done: int = 0
+    reused: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    seconds: float = 0.0
+    failures: List[str] = field(default_factory=list)   # "name: message" of each failed clip
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or :class:`JobError` (``missing_package``) naming the install command."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise JobError("missing_package", "Batch capture needs Ray, which is not installed.", INSTALL_HINT) from exc
+    return ray
+
+
+@contextlib.contextmanager
+def ray_session(ray: Any, options: BatchOptions) -> Iterator[None]:
+    """Ray started locally (and shut down after) or connected to ``options.address``."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    env = {"OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "GLOG_minloglevel": "2"}
+    if options.address:
+        ray.init(address=options.address, runtime_env={"py_modules": [str(SERVER_DIR)], "env_vars": env},
+                 logging_level=logging.WARNING, log_to_driver=False)
+    else:
+        workers = options.workers or os.cpu_count() or 1
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SERVER_DIR.parent), os.environ.get("PYTHONPATH", ""))
+                                            if p)
+        ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
+                 runtime_env={"env_vars": env})
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def store_result(folder: str, name: str, data: bytes) -> None:
+    """Write a result's bytes to ``folder/name`` atomically, after checking them (:func:`server.result.check_result`);
+    raises :class:`JobError` (``internal``) when they are not a valid result."""
+    path = os.path.join(folder, name)
+    partial = os.path.join(folder, f".{name}.{os.getpid()}.partial.npz")
+    try:
+        with open(partial, "wb") as handle:
+            handle.write(data)
+        problem = check_result(partial)
+        if problem is not None:
+            raise JobError("internal", f"The result of {name} came back damaged: {problem}.", DIED_HINT)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def run_batch(items: Sequence[BatchItem], folder: str, capture: Mapping[str, Any],
+              options: BatchOptions = BatchOptions()) -> BatchSummary:
+    """Capture every item not already done into ``folder`` (``<name>.npz`` and ``batch.json``); ``capture``: the
+    :class:`server.capture.CaptureRequest` options shared by all. Raises :class:`server.errors.Cancelled` on Ctrl+C
+    (after recording it) and :class:`JobError` when Ray is missing or cannot start."""
+    ray = import_ray()
+    began = time.perf_counter()
+    os.makedirs(folder, exist_ok=True)
+    settings = dict(capture)
+    records = {str(r["name"]): r for r in plan(items, folder, settings, options.redo)}
+    save = lambda: write_index(folder, list(records.values()), settings)  # noqa: E731
+    index = save()
+    todo = [item for item in items if records[item.name]["status"] != "done"]
+    log.info("%d clips: %d to capture, %d done before", len(items), len(todo), len(items) - len(todo))
+    if todo:
+        with ray_session(ray, options), BatchProgress(len(items), len(items) - len(todo), options.progress) as bars:
+            _run_tasks(ray, todo, records, capture, options, bars, folder, save)
+    summary = BatchSummary(index=index, seconds=time.perf_counter() - began)
+    for record in records.values():
+        status = record["status"]
+        summary.reused += status == "done" and bool(record["reused"])
+        summary.done += status == "done" and not record["reused"]
+        summary.failed += status == "failed"
+        summary.cancelled += status == "cancelled"
+        if status == "failed":
+            summary.failures.append(f"{record['name']}: {record['error']['message']}")
+    return summary
+
+
+def _run_tasks(ray: Any, todo: Sequence[BatchItem], records: Dict[str, Dict[str, Any]], capture: Mapping[str, Any],
+               options: BatchOptions, bars: BatchProgress, folder: str, save: Callable[[], str]) -> None:
+    """Submit one task per item and record each outcome as it arrives; Ctrl+C cancels what is left."""
+    board = ray.remote(num_cpus=0)(ProgressBoard).remote()
+    remote = ray.remote(num_cpus=1, max_retries=options.retries)(capture_clip)
+    refs = {remote.remote(item.to_json(), dict(capture), board): item for item in todo}
+    pending = list(refs)
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
+            for ref in ready:
+                _record_outcome(ray, ref, refs[ref], records, folder)
+                bars.clip_ended()
+            changed = _note_running(ray.get(board.snapshot.remote()), records, bars)
+            if ready or changed:
+                save()
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+            records[refs[ref].name].update(status="cancelled", worker="")
+        save()
+        raise Cancelled() from None
+
+
+def _note_running(snapshot: Mapping[str, Mapping[str, Any]], records: Dict[str, Dict[str, Any]],
+                  bars: BatchProgress) -> bool:
+    """Mark the clips the board shows started as running (with their worker) and move the frames bar; True when a
+    record changed."""
+    changed = False
+    for name, state in snapshot.items():
+        record = records.get(name)
+        if record is not None and record["status"] == "pending":
+            record.update(status="running", worker=str(state["worker"]))
+            changed = True
+    bars.frames(sum(int(s["done"]) for s in snapshot.values()), sum(int(s["total"]) for s in snapshot.values()))
+    return changed
+
+
+def _record_outcome(ray: Any, ref: Any, item: BatchItem, records: Dict[str, Dict[str, Any]], folder: str) -> None:
+    """Store a finished task's result, or record why it failed."""
+    record = records[item.name]
+    try:
+        outcome = ray.get(ref)
+        if outcome["status"] == "done":
+            store_result(folder, item.output_name, outcome.pop("data"))
+    except JobError as exc:
+        outcome = {"status": "failed", "error": {"code": exc.code, "message": exc.message, "hint": exc.hint}}
+    except ray.exceptions.RayTaskError as exc:   # our code raised in the worker: a bug, with its message
+        outcome = {"status": "failed", "error": {"code": "internal", "message": f"The capture crashed: "
+                                                 f"{type(exc.cause).__name__}: {exc.cause}", "hint": DIED_HINT}}
+    except ray.exceptions.RayError as exc:       # the worker process or its node died (killed, out of memory)
+        outcome = {"status": "failed", "error": {"code": "internal", "message": "The worker process capturing "
+                                                 f"this clip died ({type(exc).__name__}).", "hint": DIED_HINT}}
+    record.update(status=outcome["status"], error=outcome.get("error"), frames=int(outcome.get("frames", 0)),
+                  processed=int(outcome.get("processed", 0)), seconds=round(float(outcome.get("seconds", 0.0)), 2),
+                  notes=list(outcome.get("notes", [])), worker=str(outcome.get("worker", record["worker"])))
+    if record["status"] == "done":
+        log.info("%s: person in %d of %d frames, %.1f s", item.output_name, record["frames"], record["processed"],
+                 record["seconds"])
+    else:
+        log.warning("%s failed: %s", item.name, record["error"]["message"])

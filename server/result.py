@@ -1,0 +1,76 @@
+"""The result file: its schema version, the atomic write, and the check that a file on disk is a whole, valid result.
+
+A result is an ``.npz`` of plain arrays (no pickles), documented in the README ("Result file"). Everything that
+writes one (capture, refine, cleanup, motion import, keypoints IO) writes it through :func:`write_result`; the
+batch runner trusts a result it finds only after :func:`check_result`.
+"""
+from __future__ import annotations
+
+import os
+import zipfile
+from typing import Dict, Optional
+
+import numpy as np
+
+RESULT_SCHEMA_VERSION = 2
+SUPPORTED_SCHEMAS = (1, 2)
+NUM_BETAS = 10
+REQUIRED_KEYS = ("schema_version", "poses", "transl", "joints_rest", "parents", "joint_names", "fps",
+                 "frame_indices")
+
+
+def write_result(path: str, arrays: Dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` atomically (temporary file, then rename), so a reader never sees half a file.
+    Raises ValueError for an object array (a result holds plain arrays only: no pickles)."""
+    pickled = [key for key, value in arrays.items() if np.asarray(value).dtype.hasobject]
+    if pickled:
+        raise ValueError(f"result arrays must not hold Python objects: {', '.join(pickled)}")
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    partial = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.partial.npz")
+    try:
+        np.savez_compressed(partial, **arrays)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def check_result(path: str) -> Optional[str]:
+    """None when ``path`` is a complete, valid result file; else what is wrong with it (a short phrase).
+
+    Reads every array (a truncated or corrupt member fails here, not later), then checks the schema version and
+    the shapes the add-on keys from: poses (N, J, 3), transl (N, 3), frame_indices (N,), joints_rest (J, 3),
+    parents (J,), joint_names (J,), a positive fps, all finite.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: np.asarray(data[key]) for key in data.files}
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        return f"unreadable ({exc})"
+    missing = [key for key in REQUIRED_KEYS if key not in arrays]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if int(arrays["schema_version"]) not in SUPPORTED_SCHEMAS:
+        return f"schema_version {int(arrays['schema_version'])}"
+    return _shape_problem(arrays)
+
+
+def _shape_problem(arrays: Dict[str, np.ndarray]) -> Optional[str]:
+    """What is inconsistent in the required arrays of a result, or None."""
+    poses, transl, frames = arrays["poses"], arrays["transl"], arrays["frame_indices"]
+    joints = arrays["joints_rest"].shape[0] if arrays["joints_rest"].ndim == 2 else -1
+    n = frames.shape[0] if frames.ndim == 1 else -1
+    if n < 1:
+        return "no frames"
+    if poses.shape != (n, joints, 3) or transl.shape != (n, 3) or arrays["joints_rest"].shape != (joints, 3):
+        return f"inconsistent shapes: poses {poses.shape}, transl {transl.shape}, frame_indices {frames.shape}"
+    if arrays["parents"].shape != (joints,) or arrays["joint_names"].shape != (joints,):
+        return "parents or joint_names do not match the joints"
+    if not float(arrays["fps"]) > 0:
+        return "no frame rate"
+    if not (np.isfinite(poses).all() and np.isfinite(transl).all()):
+        return "non-finite poses"
+    return None

@@ -1,0 +1,145 @@
+"""Batch capture end to end on a local Ray (the real worker code on short clips cut from the sample): a failed clip
+is recorded and the batch goes on, a rerun keeps finished results, a killed worker loses nothing finished, Ctrl+C
+cancels cleanly."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from server.cli import BATCH_INCOMPLETE
+from server.errors import EXIT_CODES
+from server.result import check_result
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[3]
+TIMEOUT = 240
+
+
+@pytest.fixture(scope="module")
+def clips(sample_video: Path, tmp_path_factory) -> Dict[str, Path]:
+    """Half-size cuts of the sample: ``short`` (frames 0-29), ``long`` (100-219), and ``bad`` (not a video)."""
+    import cv2
+
+    folder = tmp_path_factory.mktemp("batch_clips")
+    capture = cv2.VideoCapture(str(sample_video))
+    frames = []
+    while len(frames) < 220:
+        ok, frame = capture.read()
+        assert ok
+        frames.append(cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2)))
+    capture.release()
+    out = {}
+    for name, lo, hi in (("short", 0, 30), ("long", 100, 220)):
+        out[name] = folder / f"{name}.mp4"
+        writer = cv2.VideoWriter(str(out[name]), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, frames[0].shape[1::-1])
+        for frame in frames[lo:hi]:
+            writer.write(frame)
+        writer.release()
+    out["bad"] = folder / "bad.mp4"
+    out["bad"].write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 2048)
+    return out
+
+
+def start_batch(inputs: List[str], out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "server", "batch", *inputs, "-o", str(out), "--workers", "2",
+                             "--no-progress", *extra], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def run_batch(inputs: List[str], out: Path, *extra: str) -> subprocess.CompletedProcess:
+    process = start_batch(inputs, out, *extra)
+    stdout, stderr = process.communicate(timeout=TIMEOUT)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def records(out: Path) -> Dict[str, dict]:
+    return {r["name"]: r for r in json.loads((out / "batch.json").read_text())["clips"]}
+
+
+def wait_for(out: Path, ready, process: subprocess.Popen) -> Dict[str, dict]:
+    """Poll batch.json until ``ready(records)``; fails if the batch ends first."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if (out / "batch.json").exists():
+            now = records(out)
+            if ready(now):
+                return now
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        time.sleep(0.1)
+    raise AssertionError("the batch never got there")
+
+
+def test_failed_clip_is_recorded_and_rerun_keeps_finished_results(clips: Dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run = run_batch([str(clips["short"]), str(clips["bad"]), str(clips["long"])], out)
+    assert run.returncode == BATCH_INCOMPLETE, run.stderr[-3000:]
+    done = records(out)
+    assert [done[n]["status"] for n in ("short", "bad", "long")] == ["done", "failed", "done"]
+    assert done["bad"]["error"]["code"] == "video_unreadable" and done["bad"]["error"]["hint"]
+    assert (done["short"]["processed"], done["long"]["processed"]) == (30, 120)
+    assert done["long"]["frames"] > 100 and done["long"]["worker"]
+    assert sorted(os.listdir(out)) == ["batch.json", "long.npz", "short.npz"]   # no partial files
+    for name in ("short", "long"):
+        assert check_result(str(out / f"{name}.npz")) is None
+    stamps = {n: (out / f"{n}.npz").stat().st_mtime_ns for n in ("short", "long")}
+
+    again = run_batch([str(clips["short"]), str(clips["bad"]), str(clips["long"])], out)
+    assert again.returncode == BATCH_INCOMPLETE, again.stderr[-3000:]
+    kept = records(out)
+    assert kept["short"]["reused"] and kept["long"]["reused"] and kept["bad"]["status"] == "failed"
+    assert kept["long"]["frames"] == done["long"]["frames"]
+    assert {n: (out / f"{n}.npz").stat().st_mtime_ns for n in ("short", "long")} == stamps
+
+
+def test_killed_worker_loses_no_finished_result_and_rerun_completes(clips: Dict[str, Path], tmp_path: Path) -> None:
+    manifest = tmp_path / "shots.json"
+    manifest.write_text(json.dumps([{"clip": str(clips["short"])}, {"clip": str(clips["long"])},
+                                    {"clip": str(clips["short"]), "range": "0-20"}]))
+    out = tmp_path / "out"
+    process = start_batch([str(manifest)], out)
+    try:
+        now = wait_for(out, lambda r: r["short"]["status"] == "done" and r["long"]["status"] == "running", process)
+        os.kill(int(now["long"]["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+        _, stderr = process.communicate(timeout=TIMEOUT)
+    finally:
+        process.kill()
+    assert process.returncode == BATCH_INCOMPLETE, stderr[-3000:]
+    after = records(out)
+    assert after["long"]["status"] == "failed" and "died" in after["long"]["error"]["message"]
+    assert after["short"]["status"] == after["short_0-20"]["status"] == "done"
+    assert not (out / "long.npz").exists() and not [f for f in os.listdir(out) if "partial" in f]
+
+    rerun = run_batch([str(manifest)], out)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    final = records(out)
+    assert final["short"]["reused"] and final["short_0-20"]["reused"] and not final["long"]["reused"]
+    assert final["long"]["status"] == "done" and check_result(str(out / "long.npz")) is None
+    with __import__("numpy").load(out / "short_0-20.npz") as data:
+        assert list(data["frame_range"]) == [0, 20] and len(data["frame_indices"]) <= 20
+
+
+def test_ctrl_c_cancels_running_clips_and_leaves_no_partial_files(clips: Dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    process = start_batch([str(clips["long"]), str(clips["short"])], out)
+    try:
+        now = wait_for(out, lambda r: r["long"]["status"] == "running", process)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == EXIT_CODES["cancelled"], stderr[-3000:]
+    assert records(out)["long"]["status"] == "cancelled"
+    assert not [f for f in os.listdir(out) if "partial" in f or f == "long.npz"]
+    worker = int(now["long"]["worker"].rsplit(":", 1)[1])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{worker}").exists():
+        time.sleep(0.2)
+    assert not Path(f"/proc/{worker}").exists(), "the cancelled clip's worker is still running"
