@@ -1,11 +1,13 @@
-"""Turn a result file into an armature action, all or nothing (called by the capture operator only)."""
+"""Turn a result file into an armature action, all or nothing (the capture, motion import and result import
+operators)."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import bpy
 import numpy as np
@@ -41,11 +43,17 @@ class CaptureRequest:
     place: bool = True            # the worker stands the body on the ground it finds (Z up, floor at z = 0)
     lock_feet: bool = False       # ... and holds the feet still while they touch it
     foot_strength: float = 1.0
+    take: str = ""                # names the new armature and action (``ScoreHMR_<take>``, ``<armature>_<take>``)
 
 
-def apply_result(context: bpy.types.Context, request: CaptureRequest, result_path: Path) -> bpy.types.Object:
-    """Key the target armature (or a new one) from ``result_path``; on error the scene is left unchanged."""
-    result = motion.load_result(result_path)   # validates before anything in the scene changes
+def apply_result(context: bpy.types.Context, request: CaptureRequest, result_path: Path,
+                 result: Optional[motion.CaptureResult] = None) -> bpy.types.Object:
+    """Key the target armature (or a new one) from ``result_path`` (or its already loaded ``result``); on error the
+    scene is left unchanged. Without ``request.place`` the result's ground placement is not used (level camera)."""
+    if result is None:
+        result = motion.load_result(result_path)   # validates before anything in the scene changes
+    if not request.place:
+        result = dataclasses.replace(result, world_rotation=None, camera_height=None)
     heads = motion.rest_heads_armature(result.joints_rest)
     scene = context.scene
     video_fps = result.fps
@@ -60,7 +68,7 @@ def apply_result(context: bpy.types.Context, request: CaptureRequest, result_pat
                   scene.render.resolution_percentage, scene.render.pixel_aspect_x, scene.render.pixel_aspect_y)
     try:
         if not reuse:
-            stem = Path(request.video).stem or "capture"
+            stem = request.take or Path(request.video).stem or "capture"
             target = rig.create_armature(context, f"ScoreHMR_{stem}", result.joint_names, result.parents,
                                          heads, result.joints_rest)
             created.append(target)
@@ -71,7 +79,7 @@ def apply_result(context: bpy.types.Context, request: CaptureRequest, result_pat
             _match_camera(context, request, target, result, rest_heads[0], created)
         quats = motion.pose_basis_quaternions(result.poses, rest_rot, result.camera_to_world)
         root_loc = motion.root_locations(result, rest_heads, rest_rot[0])
-        action = bpy.data.actions.new(f"{target.name}_capture")
+        action = bpy.data.actions.new(f"{target.name}_{request.take or 'capture'}")
         created.append(action)
         new_fcurve = keyframes.assign_action(target, action)
         keyframes.write_pose_keys(new_fcurve, result.joint_names, frames, quats, root_loc)

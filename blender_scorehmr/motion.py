@@ -62,6 +62,7 @@ class CaptureResult:
     world_rotation: Optional[np.ndarray] = None     # (3, 3) camera -> Z-up world (the worker's place stage)
     camera_height: Optional[float] = None           # metres of the camera above the ground, with world_rotation
     foot_contacts: Optional[np.ndarray] = None      # (N, 4) bool: left/right heel, left/right toe (CONTACT_PROPS)
+    frame_range: Optional[Tuple[int, int]] = None   # the captured source frames start, stop (exclusive), when given
 
     @property
     def camera_to_world(self) -> np.ndarray:
@@ -106,7 +107,27 @@ def load_result(path: Path) -> CaptureResult:
     rotation, height, contacts = _load_world(arrays, len(result.frame_indices))
     return dataclasses.replace(result, mesh=mesh, hypotheses=hypotheses, ambiguity=ambiguity, image_size=size,
                                camera_intrinsics=k, world_rotation=rotation, camera_height=height,
-                               foot_contacts=contacts)
+                               foot_contacts=contacts, frame_range=_load_range(arrays))
+
+
+def onto_rest(result: CaptureResult, joints_rest: np.ndarray, betas: Optional[np.ndarray] = None) -> CaptureResult:
+    """The result moved onto another skeleton of the same joints (``joints_rest`` (J, 3), SMPL canonical): the same
+    local rotations, ``transl`` shifted so the pelvis follows the same path (:func:`pelvis_world` uses
+    ``transl + joints_rest[0]``), no mesh of its own; ``betas`` (B,) the skeleton's shape, if known."""
+    rest = np.asarray(joints_rest, dtype=np.float64).reshape(result.joints_rest.shape)
+    return dataclasses.replace(result, joints_rest=rest, transl=result.transl + (result.joints_rest[0] - rest[0]),
+                               mesh=None, betas=result.betas if betas is None else np.asarray(betas, np.float64))
+
+
+def _load_range(arrays: Dict[str, np.ndarray]) -> Optional[Tuple[int, int]]:
+    """``frame_range`` (2,) as ``(start, stop)``, or None when absent (results made before captures kept it);
+    a malformed one is an error."""
+    if "frame_range" not in arrays:
+        return None
+    r = np.asarray(arrays["frame_range"])
+    if r.shape != (2,) or not np.issubdtype(r.dtype, np.integer) or r[0] < 0 or r[1] < r[0]:
+        raise _bad(f"frame_range {r.tolist()} is not two frames start <= stop")
+    return int(r[0]), int(r[1])
 
 
 def camera_height_of(path: Path) -> Optional[float]:

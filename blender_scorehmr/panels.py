@@ -58,6 +58,7 @@ class SCOREHMR_PT_capture(_SidebarPanel, bpy.types.Panel):
             layout.operator("scorehmr.cancel", icon="CANCEL")
         else:
             layout.operator("scorehmr.capture", icon="ARMATURE_DATA")
+            layout.operator("scorehmr.import_results", text="Import Capture Results", icon="IMPORT")
             if st.stage:
                 layout.label(text=st.stage, icon="CHECKMARK")
         if st.error:

@@ -7,6 +7,7 @@ import bpy
 
 from . import bridge, properties
 from .operators import OPERATOR_CLASSES
+from .operators_import import IMPORT_CLASSES, menu_import_results
 from .operators_motion import MOTION_OPERATOR_CLASSES, menu_import
 from .operators_retarget import RETARGET_CLASSES
 from .panels import PANEL_CLASSES
@@ -19,6 +20,7 @@ CLASSES = (
     SCOREHMR_AddonPreferences,
     *OPERATOR_CLASSES,
     *MOTION_OPERATOR_CLASSES,
+    *IMPORT_CLASSES,
     *RETARGET_CLASSES,
     *PANEL_CLASSES,
 )
@@ -37,11 +39,13 @@ def register() -> None:
     properties.attach()
     bpy.app.handlers.load_pre.append(_on_load_pre)
     bpy.types.TOPBAR_MT_file_import.append(menu_import)
+    bpy.types.TOPBAR_MT_file_import.append(menu_import_results)
 
 
 def unregister() -> None:
     bridge.stop_all()
     bpy.types.TOPBAR_MT_file_import.remove(menu_import)
+    bpy.types.TOPBAR_MT_file_import.remove(menu_import_results)
     if _on_load_pre in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_on_load_pre)
     properties.detach()
