@@ -135,8 +135,8 @@ def benchmark(extra: list) -> int:
     """The benchmarks: refinement on synthetic held-out subjects (needs the pose dataset), the real clips (and each
     Pose2Sim view alone against the four views' triangulation), keyframe cleanup and foot locking on held-out mocap
     clips, the capture's world placement (synthetic cameras and the Sports2D clip), the capture's speed against decoding
-    and plain BlazePose (the Sports2D clip and 4x / 16x clips made from it) and Blender's keying of long results.
-    ``extra`` goes to benchmark_refine.py."""
+    and plain BlazePose (the Sports2D clip and 4x / 16x clips made from it), batch capture with 1 and 2 local Ray
+    workers on 4 copies of the Sports2D clip, and Blender's keying of long results. ``extra`` goes to benchmark_refine.py."""
     dataset = pose_dataset()
     fetch_multiview()
     env = {**os.environ, "SCOREHMR_CACHE": str(cache_dir())}
@@ -156,6 +156,8 @@ def benchmark(extra: list) -> int:
                                    "--person", "2"],
                                   cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_speed.py"), "--sample",
+                                   str(sample_video())], cwd=ROOT, env=env).returncode
+    code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_batch.py"), "--sample",
                                    str(sample_video())], cwd=ROOT, env=env).returncode
     return code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_keys.py")], cwd=ROOT,
                                   env=env).returncode
