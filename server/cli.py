@@ -154,19 +154,24 @@ class _ProgressLog:
             log.info("%-6s %4d/%-4d %s", stage, done, total, message)
 
 
+def _failed(exc: BaseException) -> int:
+    """Log why a job stopped (a :class:`JobError`'s message and hint, or Ctrl+C) and return its exit code."""
+    if not isinstance(exc, JobError):
+        log.error("cancelled")
+        return EXIT_CODES["cancelled"]
+    log.error("%s", exc.message)
+    if exc.hint:
+        log.error("hint: %s", exc.hint)
+    return exc.exit_code
+
+
 def _run_job(job: Callable[[_ProgressLog, Callable[[], bool]], Tuple[str, Dict[str, float]]]) -> int:
     """Run a job with progress logging; map JobError / Ctrl+C to exit codes."""
     stop = threading.Event()
     try:
         what, timings = job(_ProgressLog(), stop.is_set)
-    except JobError as exc:
-        log.error("%s", exc.message)
-        if exc.hint:
-            log.error("hint: %s", exc.hint)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        log.error("cancelled")
-        return EXIT_CODES["cancelled"]
+    except (JobError, KeyboardInterrupt) as exc:
+        return _failed(exc)
     log.info("wrote %s in %.1f s (%s)", what, sum(timings.values()),
              ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
     return 0
@@ -288,14 +293,8 @@ def run_batch_cli(args: argparse.Namespace) -> int:
         items = expand_inputs(args.inputs)
         with _tqdm_logging():
             summary = run_batch(items, os.path.abspath(args.output), capture, options)
-    except JobError as exc:
-        log.error("%s", exc.message)
-        if exc.hint:
-            log.error("hint: %s", exc.hint)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        log.error("cancelled")
-        return EXIT_CODES["cancelled"]
+    except (JobError, KeyboardInterrupt) as exc:
+        return _failed(exc)
     log.info("batch: %d captured, %d kept from before, %d failed in %.1f s; index %s", summary.done,
              summary.reused, summary.failed, summary.seconds, summary.index)
     for failure in summary.failures:

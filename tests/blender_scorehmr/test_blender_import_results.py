@@ -144,3 +144,18 @@ def test_failure_midway_removes_what_the_import_added(bl, tmp_path, monkeypatch,
     if mode == "ACTIONS":
         assert own.animation_data.action == action and not action.use_fake_user
     assert "keying failed" in bl.status().error
+
+
+def test_reachable_from_the_panel_and_file_import(bl):
+    b = bl.bpy
+    assert "UNDO" in b.types.SCOREHMR_OT_import_results.bl_options
+    assert bl.sub("operators_import").menu_import_results in b.types.TOPBAR_MT_file_import._dyn_ui_initialize()
+    drawn = []
+
+    class Layout:   # records the operators the capture panel draws
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: (drawn.append(args[0]) if name == "operator" else None, Layout())[1]
+
+    panel = b.types.SCOREHMR_PT_capture
+    panel.draw(type("Panel", (), {"layout": Layout()})(), b.context)
+    assert "scorehmr.import_results" in drawn and "scorehmr.capture" in drawn
