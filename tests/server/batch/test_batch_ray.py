@@ -143,3 +143,22 @@ def test_ctrl_c_cancels_running_clips_and_leaves_no_partial_files(clips: Dict[st
     while time.monotonic() < deadline and Path(f"/proc/{worker}").exists():
         time.sleep(0.2)
     assert not Path(f"/proc/{worker}").exists(), "the cancelled clip's worker is still running"
+
+
+def test_address_auto_submits_to_a_running_cluster(clips: Dict[str, Path], tmp_path: Path) -> None:
+    """A Ray cluster started with ``ray start --head`` on this machine: the tasks get this server package shipped
+    with them (py_modules), the results come back to the output folder."""
+    ray_cli = Path(sys.executable).with_name("ray")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    start = subprocess.run([str(ray_cli), "start", "--head", "--num-cpus", "1", "--include-dashboard=false"],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert start.returncode == 0, start.stderr[-2000:]
+    try:
+        out = tmp_path / "out"
+        run = subprocess.run([sys.executable, "-m", "server", "batch", str(clips["short"]), "-o", str(out),
+                              "--address", "auto", "--no-progress"], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=TIMEOUT)
+    finally:
+        subprocess.run([str(ray_cli), "stop"], env=env, capture_output=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert records(out)["short"]["status"] == "done" and check_result(str(out / "short.npz")) is None
