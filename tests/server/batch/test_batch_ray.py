@@ -102,7 +102,7 @@ def test_failed_clip_is_recorded_and_rerun_keeps_finished_results(clips: Dict[st
 def test_killed_worker_loses_no_finished_result_and_rerun_completes(clips: Dict[str, Path], tmp_path: Path) -> None:
     manifest = tmp_path / "shots.json"
     manifest.write_text(json.dumps([{"clip": str(clips["short"])}, {"clip": str(clips["long"])},
-                                    {"clip": str(clips["short"]), "range": "0-20"}]))
+                                    {"clip": str(clips["short"]), "range": "0-20", "views": [str(clips["short"])]}]))
     out = tmp_path / "out"
     process = start_batch([str(manifest)], out)
     try:
@@ -124,6 +124,7 @@ def test_killed_worker_loses_no_finished_result_and_rerun_completes(clips: Dict[
     assert final["long"]["status"] == "done" and check_result(str(out / "long.npz")) is None
     with __import__("numpy").load(out / "short_0-20.npz") as data:
         assert list(data["frame_range"]) == [0, 20] and len(data["frame_indices"]) <= 20
+        assert "multiview" in str(data["method"])   # the take's two views were one task
 
 
 def test_ctrl_c_cancels_running_clips_and_leaves_no_partial_files(clips: Dict[str, Path], tmp_path: Path) -> None:
