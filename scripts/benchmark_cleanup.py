@@ -125,7 +125,8 @@ def ours(names: List[str], threads: int, motion_path: Optional[Path] = None, use
     if not names:
         return {}, None, {}, {}
     try:
-        from server.cleanup.methods import CleanupSettings, cleanup, cleanup_joints
+        from server.cleanup.methods import cleanup, cleanup_joints
+        from server.cleanup.settings import CleanupSettings
         from server.cleanup.sequence import make_sequence
     except ImportError as exc:
         log.warning("server.cleanup.methods is not available (%s); only the baselines run", exc)

@@ -52,7 +52,7 @@ from pose2sim_reference import (LIMBS, Reference, camera_heights, load_reference
                                 reference_figures)
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
 from server.calibration import CameraCalibration  # noqa: E402
-from server.capture import result_arrays  # noqa: E402
+from server.refine.output import result_arrays  # noqa: E402
 from server.fitting.state import posed_body  # noqa: E402
 from server.keypoints_io import KeypointSet  # noqa: E402
 from server.refine.from_keypoints import observations  # noqa: E402

@@ -9,23 +9,21 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import video
-from .body.layout import SMPL_JOINT_NAMES, SMPL_PARENTS
 from .detection.chunks import Detections
 from .detection.clip_pass import detect_footage
 from .detection.pool import default_detectors
 from .errors import Cancelled, JobError
-from .result import NUM_BETAS, RESULT_SCHEMA_VERSION, write_result
+from .result import CaptureSummary, write_result
 
 if TYPE_CHECKING:
-    from .body.model import BodyModel
     from .fitting.state import Observations
-    from .refine.pipeline import Models, PipelineOutput, PipelineSettings
+    from .refine.pipeline import Models, PipelineSettings
 
 log = logging.getLogger(__name__)
 
@@ -73,26 +71,6 @@ class CaptureRequest:
     detectors: int = 0                                # BlazePose processes (0: one per core, at most 4)
     threads: int = 0                                  # torch threads of the fit (0: REFINE_THREADS)
 
-
-@dataclass
-class CaptureSummary:
-    """What a finished job reports: the result path, frames with a person, seconds per stage."""
-
-    path: str
-    frames: int
-    processed: int
-    timings: Dict[str, float] = field(default_factory=dict)
-    notes: List[str] = field(default_factory=list)   # user-facing remarks on a successful job
-
-
-def camera_intrinsics(width: int, height: int, focal: Optional[float] = None) -> np.ndarray:
-    """(3, 3) pinhole K; ``focal`` None: the stated focal-length assumption ``f = max(width, height)`` pixels.
-
-    That is a ~53 degree field of view across the long side, typical of phone and action cameras;
-    only the root's distance from the camera depends on it.
-    """
-    focal = float(focal) if focal else float(max(width, height))
-    return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]], dtype=np.float32)
 
 
 def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: CancelFn) -> CaptureSummary:
@@ -261,6 +239,7 @@ def _estimate(found: Detections, extra: List[Detections], info: video.VideoInfo,
     """Detections -> the pipeline (regression, refinement) -> every array the result schema names. ``cameras``:
     the views' calibrations (:func:`_cameras`): keypoints undistorted, focal lengths and principal points taken
     from them, the body fitted in one world frame."""
+    from .refine.output import result_arrays
     from .refine.pipeline import run_pipeline
 
     aligned = [_align_view(found, f) for f in [found] + extra]
@@ -281,40 +260,3 @@ def _estimate(found: Detections, extra: List[Detections], info: video.VideoInfo,
                    "world_landmarks": aligned[0][1], "source_video": np.array(info.path),
                    "frame_count": np.int32(info.frame_count)})
     return arrays
-
-
-def result_arrays(body: "BodyModel", out: "PipelineOutput", width: float, height: float, fps: float,
-                  focal: Optional[float] = None) -> Dict[str, np.ndarray]:
-    """The pipeline's body (view 0's camera frame) as result-file arrays (everything but the per-source keys:
-    frame_indices, keypoints_2d, world_landmarks, source_video, frame_count)."""
-    from .body.model import shaped_vertices
-    from .body.rot6d import x_to_rotmats, rotmat_to_rotvec_torch
-
-    est = out.estimate
-    betas = est.betas[0].detach().numpy().astype(np.float64)
-    vertices = shaped_vertices(body, betas)
-    poses = rotmat_to_rotvec_torch(x_to_rotmats(est.x.detach())).numpy()
-    arrays = {
-        "schema_version": np.int32(RESULT_SCHEMA_VERSION),
-        "poses": poses.astype(np.float32),
-        "betas": np.pad(betas, (0, max(0, NUM_BETAS - len(betas))))[:NUM_BETAS].astype(np.float32),
-        "transl": est.transl.detach().numpy().astype(np.float32),
-        "joints_rest": (body.J_regressor @ vertices).astype(np.float32),
-        "mesh_vertices": vertices.astype(np.float32),
-        "mesh_faces": body.faces.astype(np.int32),
-        "skin_weights": body.weights.astype(np.float32),
-        "body_model": np.array(body.name),
-        "parents": np.array(SMPL_PARENTS, dtype=np.int32),
-        "joint_names": np.array(SMPL_JOINT_NAMES, dtype="<U16"),
-        "fps": np.float32(fps),
-        "image_size": np.array([width, height], dtype=np.int32),
-        "camera_intrinsics": camera_intrinsics(int(width), int(height), focal),
-        "method": np.array(out.method),
-    }
-    if out.hypotheses is not None:
-        k, n = out.hypotheses.shape[:2]
-        rot = x_to_rotmats(out.hypotheses.reshape(k * n, -1).detach())
-        arrays["hypotheses"] = rotmat_to_rotvec_torch(rot).reshape(k, n, 24, 3).numpy().astype(np.float32)
-        arrays["ambiguity"] = out.spread.detach().numpy().astype(np.float32)
-    return arrays
-

@@ -257,7 +257,7 @@ def run_refine_cli(args: argparse.Namespace) -> int:
 
 
 def run_cleanup_cli(args: argparse.Namespace) -> int:
-    from .cleanup.job import run_cleanup
+    from .cleanup_job import run_cleanup
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
         summary = run_cleanup(args.input, args.output, args.strength, args.mask, args.method, progress, cancelled,

@@ -26,9 +26,8 @@ import numpy as np
 
 from .body.layout import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
 from .body.rotations import rotmat_to_rotvec, rotvec_to_rotmat
-from .capture import CaptureSummary
 from .errors import Cancelled, JobError
-from .result import NUM_BETAS, RESULT_SCHEMA_VERSION, write_result
+from .result import NUM_BETAS, RESULT_SCHEMA_VERSION, CaptureSummary, write_result
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import zipfile
-from typing import Dict, Optional
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -17,6 +18,27 @@ SUPPORTED_SCHEMAS = (1, 2)
 NUM_BETAS = 10
 REQUIRED_KEYS = ("schema_version", "poses", "transl", "joints_rest", "parents", "joint_names", "fps",
                  "frame_indices")
+
+
+@dataclass
+class CaptureSummary:
+    """What a finished job reports: the result path, frames with a person, seconds per stage."""
+
+    path: str
+    frames: int
+    processed: int
+    timings: Dict[str, float] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)   # user-facing remarks on a successful job
+
+
+def camera_intrinsics(width: int, height: int, focal: Optional[float] = None) -> np.ndarray:
+    """(3, 3) pinhole K; ``focal`` None: the stated focal-length assumption ``f = max(width, height)`` pixels.
+
+    That is a ~53 degree field of view across the long side, typical of phone and action cameras;
+    only the root's distance from the camera depends on it.
+    """
+    focal = float(focal) if focal else float(max(width, height))
+    return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]], dtype=np.float32)
 
 
 def write_result(path: str, arrays: Dict[str, np.ndarray]) -> None:

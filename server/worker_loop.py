@@ -86,7 +86,7 @@ class JobThread(threading.Thread):
                                                  message=message))
 
         if req.kind == "cleanup":
-            from .cleanup.job import run_cleanup
+            from .cleanup_job import run_cleanup
             return run_cleanup(req.motion, output, req.strength, "", "", progress, self.cancel_event.is_set,
                                req.body_model, req.keep_root, req.lock_feet)
         if req.kind == "import_motion":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Iterator, Set, Tuple
+from typing import Dict, Iterator, List, Set, Tuple
 
 import pytest
 
@@ -80,3 +80,77 @@ def test_worker_code_the_addon_imports_is_light():
     assert ROOT / "server" / "protocol.py" in used
     heavy = TORCH_MODULES | {"cv2", "mediapipe", "scipy"}
     assert [f"{p.relative_to(ROOT)} imports {n}" for p in sorted(used) for n, _ in imports(p) if n in heavy] == []
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def server_import_graph() -> Dict[str, Set[str]]:
+    """Module -> the server modules it imports (every import: top level, inside functions, under TYPE_CHECKING)."""
+    files = {_module_name(p): p for p in (ROOT / "server").rglob("*.py")}
+    graph: Dict[str, Set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(package[:len(package) - node.level + 1] + [node.module or ""]).strip(".") \
+                    if node.level else (node.module or "")
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names]
+            else:
+                continue
+            graph[name] |= {t for t in targets if t in files and t != name}
+    return graph
+
+
+def cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
+    """The strongly connected parts of ``graph`` with more than one node (Tarjan), each sorted."""
+    index: Dict[str, int] = {}
+    low: Dict[str, int] = {}
+    stack: List[str] = []
+    found: List[List[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph.get(node, ())):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            part = []
+            while True:
+                other = stack.pop()
+                part.append(other)
+                if other == node:
+                    break
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_server_modules_import_without_cycles():
+    assert cycles(server_import_graph()) == []
+
+
+def test_server_packages_import_one_way():
+    """Packages (and top-level modules) of server/ never import each other back, even through others."""
+    def unit(name: str) -> str:
+        return ".".join(name.split(".")[:2])
+    packages: Dict[str, Set[str]] = {}
+    for name, targets in server_import_graph().items():
+        packages.setdefault(unit(name), set()).update(unit(t) for t in targets if unit(t) != unit(name))
+    assert cycles(packages) == []
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -30,11 +30,11 @@ from torch import Tensor
 
 from ..diffusion.schedule import cosine_alphas_cumprod, predict_x0, q_sample
 from ..errors import Cancelled
-from ..world.feet import OTHER_LEVEL
+from ..feet import OTHER_LEVEL
 from .problem import Problem, acceleration_mask, joints_of
 
 if TYPE_CHECKING:
-    from .methods import CleanupSettings
+    from .settings import CleanupSettings
 
 
 ROOT_6D = 6             # the root rotation's entries at the start of the 6D pose

@@ -25,7 +25,7 @@ from .dposer import ROOT_6D
 from .problem import Clip, Problem, joints_of
 
 if TYPE_CHECKING:
-    from .methods import CleanupSettings
+    from .settings import CleanupSettings
 
 JERK = 3
 

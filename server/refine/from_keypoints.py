@@ -36,8 +36,8 @@ def refine_file(path: str, output: str, settings: PipelineSettings, body_model: 
     """Run the pipeline on a keypoints file and write the result; returns seconds per stage.
     Raises JobError (``bad_keypoints``, ``bad_request``, weights and body-model errors)."""
     from ..body.model import default_body_model_path, load_body_model
-    from ..capture import result_arrays
     from ..result import write_result
+    from .output import result_arrays
 
     timings = {"load": 0.0, "fit": 0.0, "write": 0.0}
     tick = time.perf_counter()

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from ..body.fast import LandmarkSkinning
-from ..cleanup.methods import CleanupSettings
+from ..cleanup.settings import CleanupSettings
 from ..cleanup.sequence import make_sequence
 from ..errors import Cancelled
-from .feet import FOOT_JOINTS, foot_sliding
+from ..feet import FOOT_JOINTS, foot_sliding
 from .lock import lock_feet, low_passed, sequence_joints
 from .place import Placement, camera_to_world, place
 

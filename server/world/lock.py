@@ -11,12 +11,13 @@ import torch
 
 from ..body.fast import LandmarkSkinning
 from ..body.rot6d import poses_to_x
-from ..cleanup.methods import CleanupSettings, IsCancelled, Progress, cleanup, start_smoothing
+from ..cleanup.methods import IsCancelled, Progress, cleanup, start_smoothing
+from ..cleanup.settings import CleanupSettings
 from ..cleanup.problem import estimate_noise, joints_of, rest_joints, smooth_path
 from ..cleanup.sequence import MotionSequence
 from ..errors import JobError
 from .place import camera_contacts, camera_ground, seen_from_afar
-from .feet import (Ground, camera_height, contact_anchors, contact_weights, fit_ground, foot_contacts, foot_sliding,
+from ..feet import (Ground, camera_height, contact_anchors, contact_weights, fit_ground, foot_contacts, foot_sliding,
                    ground_penetration, leg_release)
 
 log = logging.getLogger(__name__)

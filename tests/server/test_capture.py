@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from server.body.layout import JOINT_INDEX, LANDMARK_INDEX, SMPL_JOINT_NAMES, SMPL_PARENTS
-from server.capture import camera_intrinsics
+from server.result import camera_intrinsics
 
 # SMPL joints that sit where a BlazePose landmark is (for the reprojection check).
 JOINT_TO_LANDMARK = {

@@ -6,7 +6,7 @@ import pytest
 
 from server.body.fast import LandmarkSkinning
 from server.body.model import default_body_model_path, load_body_model
-from server.cleanup.methods import CleanupSettings
+from server.cleanup.settings import CleanupSettings
 from server.cleanup.sequence import MotionSequence, make_sequence
 from server.diffusion.denoiser import Denoiser, load_prior
 from tests.server.refine.conftest import upright_poses

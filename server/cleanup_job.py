@@ -4,16 +4,15 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from ..capture import CaptureSummary
-
-from .methods import CleanupSettings, cleanup
-from .sequence import load_mask, load_sequence, make_sequence, read_arrays, save_sequence
+from .cleanup.methods import cleanup
+from .cleanup.sequence import load_mask, load_sequence, make_sequence, read_arrays, save_sequence
+from .cleanup.settings import CleanupSettings
+from .result import CaptureSummary
 
 DEFAULT = CleanupSettings()     # the benchmark's best method and settings
 CLEANUP_THREADS = 1             # like the capture pipeline: 2 OpenMP threads measured slower on a busy 2-core CPU
@@ -22,16 +21,15 @@ ProgressFn = Callable[[str, int, int, str], None]
 
 def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", method: str = "",
                 progress: ProgressFn = lambda *a: None, cancelled: Callable[[], bool] = lambda: False,
-                body_model: str = "", keep_root: bool = False, lock_feet: bool = False) -> "CaptureSummary":
+                body_model: str = "", keep_root: bool = False, lock_feet: bool = False) -> CaptureSummary:
     """Clean ``path`` into ``output`` -> the summary (output path, frames, seconds per stage). ``method`` "" =
     the default; ``keep_root`` leaves the root rotation and translation as they are; ``lock_feet`` also finds the
     ground and the foot contacts and holds the feet during them (:func:`server.world.lock.lock_feet`; the
     result then has ``foot_contacts`` (N, 4) and ``ground`` (4,): normal and offset). Raises JobError."""
-    from ..capture import CaptureSummary
-    from ..body.fast import LandmarkSkinning
-    from ..body.model import default_body_model_path, load_body_model
-    from ..diffusion.denoiser import load_prior
-    from ..diffusion.motion import motion_prior_or_none
+    from .body.fast import LandmarkSkinning
+    from .body.model import default_body_model_path, load_body_model
+    from .diffusion.denoiser import load_prior
+    from .diffusion.motion import motion_prior_or_none
 
     timings = {}
     tick = time.perf_counter()
@@ -51,7 +49,7 @@ def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", m
     try:
         report = lambda done, total: progress("cleanup", done, total, "")  # noqa: E731
         if lock_feet:
-            from ..world.lock import lock_feet as lock
+            from .world.lock import lock_feet as lock
             out, feet = lock(denoiser, skinning, seq, 1.0, settings, report, cancelled, motion=motion)
         else:
             out, feet = cleanup(denoiser, skinning, seq, settings, report, cancelled, motion=motion), None
