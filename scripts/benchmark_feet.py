@@ -1,4 +1,4 @@
-"""Foot figures of the cleanup's foot locking (issue 7): ground plane, foot contacts, sliding and penetration before
+"""Foot figures of the cleanup's foot locking: ground plane, foot contacts, sliding and penetration before
 and after (prints a table; ``--json`` writes the figures). Captures: scripts/benchmark_place.py.
 
     .venv/bin/python scripts/benchmark_feet.py [--dataset POSES.npz] [--clips 16] [--length 120] [--seed 0]

@@ -1,4 +1,4 @@
-"""World placement and foot locking of captures (issue 7): the capture's place stage on synthetic held-out clips
+"""World placement and foot locking of captures: the capture's place stage on synthetic held-out clips
 seen by a known camera, and on a real capture (prints tables; ``--json`` writes the figures).
 
     .venv/bin/python scripts/benchmark_place.py [--dataset POSES.npz] [--clips 16] [--length 150] [--seed 0]

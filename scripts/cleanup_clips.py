@@ -24,7 +24,7 @@ BW_GRID = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8
 
 
 def held_out_arguments(parser: argparse.ArgumentParser, length: int) -> None:
-    """The options every held-out-clip benchmark of issue 7 takes: --clips, --length, --seed, --threads, --dataset,
+    """The options every held-out-clip benchmark of placement and feet takes: --clips, --length, --seed, --threads, --dataset,
     --json."""
     parser.add_argument("--clips", type=int, default=16)
     parser.add_argument("--length", type=int, default=length)

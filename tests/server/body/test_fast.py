@@ -20,7 +20,7 @@ def _t(a: np.ndarray, dtype: torch.dtype = T64) -> torch.Tensor:
 
 
 def test_fast_float32_equals_smplx_within_1e5(body_model: BodyModel) -> None:
-    """The issue's check: joints and landmarks (regressor @ smplx's vertices) within 1e-5 m, float32 default."""
+    """The check: joints and landmarks (regressor @ smplx's vertices) within 1e-5 m, float32 default."""
     poses, betas, transl = random_motion(body_model, 16, seed=11)
     fast = LandmarkSkinning(body_model)
     joints, landmarks = fast(_t(poses, torch.float32), _t(betas, torch.float32), _t(transl, torch.float32))
