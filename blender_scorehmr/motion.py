@@ -1,4 +1,4 @@
-"""The capture result (.npz, schema 1 or 2, see README "Result file") and its conversion to Blender, in numpy
+"""The capture result (.npz, schema 1 or 2, see docs/cli.md, "Result file") and its conversion to Blender, in numpy
 (no bpy). Schema 2 adds the optional shaped body mesh (``mesh_vertices``, ``mesh_faces``, ``skin_weights``) and
 ``body_model``; a schema 1 file simply has no mesh.
 

@@ -76,7 +76,7 @@ def selected_bones(obj: bpy.types.Object, bones: Tuple[str, ...]) -> List[int]:
 
 
 def write_motion_file(path: Path, obj: bpy.types.Object, sample: action_io.MotionSample, fps: float) -> None:
-    """The worker's motion file (README "Motion file"): poses, transl, betas, fps, confidence, root_frame."""
+    """The worker's motion file (docs/protocol.md, the motion file): poses, transl, betas, fps, confidence, root_frame."""
     betas = np.zeros(10, dtype=np.float32)
     stored = np.asarray(list(obj.get(body_mesh.BETAS_KEY, [])), dtype=np.float32)[:10]
     betas[:len(stored)] = stored

@@ -2,7 +2,7 @@
 result ``.npz``. Several synchronised clips of one performance make a multi-view capture.
 
 Stages (reported through ``progress``): open, detect (one unit per frame and view), regress, refine, place, write.
-The result schema is documented in the README ("Result file").
+The result schema is documented in docs/cli.md ("Result file").
 """
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("serve", help="the stdio JSON-lines worker (the default)")
     capture = commands.add_parser("capture", help="capture the motion of the person in a video")
     capture.add_argument("video", help="the footage (any format OpenCV decodes)")
-    capture.add_argument("-o", "--output", required=True, help="the result .npz (schema in the README)")
+    capture.add_argument("-o", "--output", required=True, help="the result .npz (schema in docs/cli.md)")
     capture.add_argument("--view", action="append", default=[], metavar="VIDEO",
                          help="another clip of the same performance, synchronised frame for frame (multi-view)")
     capture.add_argument("--calibration", default="", metavar="FILE",
@@ -55,23 +55,23 @@ def _parser() -> argparse.ArgumentParser:
     _person_argument(capture)
     people = commands.add_parser("people", help="list the people in a video (tracks, frame spans, crossings)")
     people.add_argument("video", help="the footage (any format OpenCV decodes)")
-    people.add_argument("-o", "--output", default="", help="also write the listing (JSON, see the README)")
+    people.add_argument("-o", "--output", default="", help="also write the listing (JSON, see docs/cli.md)")
     people.add_argument("--json", action="store_true", help="print the listing as JSON instead of a table")
     _range_arguments(people)
     detect = commands.add_parser("detect", help="BlazePose keypoints of one or several synchronised clips")
     detect.add_argument("videos", nargs="+", metavar="VIDEO", help="the footage; several clips = several views")
-    detect.add_argument("-o", "--output", required=True, help="the keypoints .npz (format in the README)")
+    detect.add_argument("-o", "--output", required=True, help="the keypoints .npz (format in docs/cli.md)")
     _range_arguments(detect)
     _person_argument(detect)
     refine = commands.add_parser("refine", help="body from 2D keypoints: regression + ScoreHMR refinement")
-    refine.add_argument("keypoints", help="keypoints .npz in BlazePose's 33-point format (README)")
-    refine.add_argument("-o", "--output", required=True, help="the result .npz (schema in the README)")
+    refine.add_argument("keypoints", help="keypoints .npz in BlazePose's 33-point format (docs/cli.md)")
+    refine.add_argument("-o", "--output", required=True, help="the result .npz (schema in docs/cli.md)")
     refine.add_argument("--mode", choices=["frame", "video", "multiview"], default="video",
                         help="frame: each frame alone; video: one clip with temporal smoothing (default); "
                              "multiview: several synchronised views share the body")
     _fit_arguments(refine)
     clean = commands.add_parser("cleanup", help="denoise and complete a pose sequence with the diffusion prior")
-    clean.add_argument("input", help="a pose sequence .npz in the result schema (README)")
+    clean.add_argument("input", help="a pose sequence .npz in the result schema (docs/cli.md)")
     clean.add_argument("-o", "--output", required=True, help="the cleaned result .npz")
     clean.add_argument("--strength", type=float, default=1.0, help="prior and smoothing strength (1 = default, "
                        "0 = unchanged)")
@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     imp = commands.add_parser("import-motion", help="an SMPL/AMASS motion .npz -> a result file (for Blender)")
     imp.add_argument("input", help="AMASS/SMPL .npz: poses (N, 72|66|156|165) or root_orient + pose_body, trans, "
                      "betas, mocap_framerate")
-    imp.add_argument("-o", "--output", required=True, help="the result .npz (schema in the README)")
+    imp.add_argument("-o", "--output", required=True, help="the result .npz (schema in docs/cli.md)")
     imp.add_argument("--body", default="", metavar="SMPL_FILE",
                      help="official SMPL model file (.pkl or .npz); default: the built-in open body")
     _batch_arguments(commands)
@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
 def _batch_arguments(commands: "argparse._SubParsersAction") -> None:
     batch = commands.add_parser("batch", help="capture many clips on Ray (this machine, or a cluster)")
     batch.add_argument("inputs", nargs="+", metavar="INPUT", help="clips, folders of clips (searched recursively), "
-                       "or CSV/JSON manifests (clip, start, end, person, views, calibration, name; see the README)")
+                       "or CSV/JSON manifests (clip, start, end, person, views, calibration, name; see docs/cli.md)")
     batch.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="the results: <clip>.npz and "
                        "batch.json (clip, status, frames, seconds, error)")
     batch.add_argument("--address", default="", help="a running Ray cluster ('auto' or ray://host:port); default: "

@@ -36,7 +36,7 @@ MIN_LANDMARKS = 6          # a frame needs this many landmarks of confidence >= 
 USABLE_CONFIDENCE = 0.3
 DEFAULT_FPS = 30.0
 FORMAT_HINT = ("A keypoints file is an .npz with 'keypoints' (N, 33, 3) or (views, N, 33, 3) in BlazePose order "
-               "(x, y in pixels, confidence 0..1) and 'image_size' (width, height); see the README.")
+               "(x, y in pixels, confidence 0..1) and 'image_size' (width, height); see docs/cli.md.")
 
 
 def _fail(message: str) -> JobError:

@@ -1,4 +1,4 @@
-"""Import of SMPL / AMASS-style motion files (.npz) as a result file in the capture convention (README "Result file").
+"""Import of SMPL / AMASS-style motion files (.npz) as a result file in the capture convention (docs/cli.md, "Result file").
 
 Accepted input (numpy ``.npz``, no pickles):
 

@@ -154,7 +154,7 @@ class Progress(Message):
 
 @dataclass(frozen=True)
 class Result(Message):
-    """Worker -> add-on: the job finished; ``path`` is the result ``.npz`` (schema in the README); ``notes`` are
+    """Worker -> add-on: the job finished; ``path`` is the result ``.npz`` (schema in docs/cli.md); ``notes`` are
     user-facing remarks on the result (e.g. no ground was found)."""
 
     TYPE: ClassVar[str] = "result"

@@ -1,6 +1,6 @@
 """The result file: its schema version, the atomic write, and the check that a file on disk is a whole, valid result.
 
-A result is an ``.npz`` of plain arrays (no pickles), documented in the README ("Result file"). Everything that
+A result is an ``.npz`` of plain arrays (no pickles), documented in docs/cli.md ("Result file"). Everything that
 writes one (capture, refine, cleanup, motion import, keypoints IO) writes it through :func:`write_result`; the
 batch runner trusts a result it finds only after :func:`check_result`.
 """

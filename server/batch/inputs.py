@@ -28,7 +28,7 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".m
                     ".mxf")
 MANIFEST_EXTENSIONS = (".csv", ".json")
 FIELDS = ("clip", "start", "end", "range", "person", "views", "calibration", "name")
-MANIFEST_HINT = "A manifest lists one clip per row: clip[,start,end,person,views,calibration,name] (see the README)"
+MANIFEST_HINT = "A manifest lists one clip per row: clip[,start,end,person,views,calibration,name] (see docs/cli.md)"
 
 
 @dataclass(frozen=True)

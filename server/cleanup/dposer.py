@@ -15,7 +15,7 @@ strength and z0_hat the unconditional denoiser's one-step clean estimate of the 
 linearly over the steps from t_range[0] T to t_range[1] T (DPoser: motion denoising [0.2, 0.05], completion
 [0.15, 0.05]). Accelerations that span two clips of a batch (``Problem.segments``) are left out.
 
-Deviations from DPoser, measured with ``scripts/benchmark_cleanup.py`` (README): one pass of cosine-decayed Adam
+Deviations from DPoser, measured with ``scripts/benchmark_cleanup.py`` (docs/benchmarks.md): one pass of cosine-decayed Adam
 instead of three passes with re-weighting; the data weight comes from the measured noise instead of a fixed
 schedule; the temporal term is a heavy-tailed penalty on joint accelerations instead of a vertex-velocity L2; the
 prior's weight is small because, with our prior, a larger one made the figures worse.

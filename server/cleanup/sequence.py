@@ -1,4 +1,4 @@
-"""Pose sequences for motion cleanup: reading and writing the result schema (README "Result file"), masks.
+"""Pose sequences for motion cleanup: reading and writing the result schema (docs/cli.md, "Result file"), masks.
 
 A :class:`MotionSequence` is N frames of SMPL poses (axis-angle, SMPL joint order), the root translation, the body
 shape and a per-frame, per-joint confidence in [0, 1] (1 trusted, 0 unknown: the cleanup completes such joints from
@@ -25,7 +25,7 @@ from ..errors import JobError
 log = logging.getLogger(__name__)
 
 ROOT_FRAMES = ("camera", "world")
-SCHEMA_HINT = ("Use a result file of a capture (README 'Result file'): poses (N, 24, 3) axis-angle, transl (N, 3), "
+SCHEMA_HINT = ("Use a result file of a capture (docs/cli.md, 'Result file'): poses (N, 24, 3) axis-angle, transl (N, 3), "
                "betas (10,), fps, with at least 2 frames.")
 MASK_HINT = "A mask file holds 'confidence' (N, 24), (N,) or (24,) in [0, 1], or 'joints': SMPL joint names to drop."
 

@@ -1,6 +1,6 @@
 """The ``refine`` job: a keypoints file (:mod:`server.keypoints_io`) -> regression -> ScoreHMR -> result ``.npz``.
 
-The result has the capture result's schema (README, "Result file"), with ``source_video`` empty and
+The result has the capture result's schema (docs/cli.md, "Result file"), with ``source_video`` empty and
 ``keypoints_2d`` / ``world_landmarks`` of the first view, so the add-on imports it like a capture.
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The capture's "place" stage: steady the root depth, find the ground and the foot contacts, optionally lock the
-feet, and record it all in the result arrays (see the README's "Result file": ``ground``, ``foot_contacts``,
+feet, and record it all in the result arrays (docs/cli.md, "Result file": ``ground``, ``foot_contacts``,
 ``camera_height``, ``world_rotation``).
 
 The body stays in the camera frame (the result's convention); ``world_rotation`` (3, 3) and ``camera_height`` tell

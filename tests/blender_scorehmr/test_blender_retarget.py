@@ -1,6 +1,6 @@
 """Retarget the SMPL armature's motion onto a generated Rigify rig, Blender's human metarig and a Mixamo-named rig.
 
-Tolerances (measured on these rigs, see README "Retarget onto your rig"):
+Tolerances (measured on these rigs, see docs/user-guide.md, "Retarget onto your rig"):
 - Mixamo-named rig with the SMPL joint positions but other bone axes and rolls: hands and feet within
   ``MIXAMO_TOL`` (1 mm) of the SMPL wrists and ankles on every frame.
 - Generated Rigify rig (its own proportions and an A-pose, hips 1.17x higher) and the human metarig (hips 1.09x

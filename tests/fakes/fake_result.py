@@ -1,4 +1,4 @@
-"""A small, valid result .npz (README "Result file"): plausible SMPL-like rest joints and smooth motion; schema 2
+"""A small, valid result .npz (docs/cli.md, "Result file"): plausible SMPL-like rest joints and smooth motion; schema 2
 adds a small skinned body (one box per bone, its vertices blended with the parent / child bone)."""
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The committed motion prior loads offline and denoises a motion window: far better than no prior, and better
 than the per-frame prior at the same noise level (the window's temporal context). Its keypoint condition adds
-next to nothing (README, model card), so it is not asserted."""
+next to nothing (docs/models.md, model card), so it is not asserted."""
 from __future__ import annotations
 
 import torch
