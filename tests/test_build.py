@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import build  # noqa: E402  (build.py lives at the repository root)
 
+pytestmark = pytest.mark.slow   # Blender's extension tool
+
 
 @pytest.fixture(scope="module")
 def tool() -> Path:

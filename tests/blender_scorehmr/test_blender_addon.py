@@ -16,7 +16,8 @@ import pytest
 
 from blender_support import scene_snapshot
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the fake interpreter is a POSIX shell script")
+pytestmark = [pytest.mark.slow,   # bpy
+              pytest.mark.skipif(sys.platform == "win32", reason="the fake interpreter is a POSIX shell script")]
 
 
 @pytest.fixture

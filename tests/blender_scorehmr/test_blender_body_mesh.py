@@ -15,7 +15,8 @@ import fake_result
 from blender_support import _action_fcurves, scene_snapshot
 from test_blender_addon import bl  # noqa: F401  (the clean-scene fixture)
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the fake interpreter is a POSIX shell script")
+pytestmark = [pytest.mark.slow,   # bpy
+              pytest.mark.skipif(sys.platform == "win32", reason="the fake interpreter is a POSIX shell script")]
 
 
 def _bodies(b):

@@ -16,7 +16,8 @@ from test_blender_addon import bl  # noqa: F401  (the clean-scene fixture)
 from test_blender_cleanup import make_rig
 from test_blender_retarget import FRAMES, make_mixamo, rt_settings, world_heads  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the fake interpreter is a POSIX shell script")
+pytestmark = [pytest.mark.slow,   # bpy
+              pytest.mark.skipif(sys.platform == "win32", reason="the fake interpreter is a POSIX shell script")]
 
 EXPORT_FRAMES = (3, 8)
 EXPORT_TOL = 1e-4    # metres, after an export / import round trip (measured < 1e-6)

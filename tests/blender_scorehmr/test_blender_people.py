@@ -9,7 +9,8 @@ import pytest
 
 from test_blender_addon import _Layout, bl  # noqa: F401  (the clean-scene fixture)
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the fake interpreter is a POSIX shell script")
+pytestmark = [pytest.mark.slow,   # bpy
+              pytest.mark.skipif(sys.platform == "win32", reason="the fake interpreter is a POSIX shell script")]
 
 
 def _submitted(bl) -> dict:

@@ -16,6 +16,8 @@ import pytest
 from blender_support import _action_fcurves, scene_snapshot
 from test_blender_addon import bl  # noqa: F401  (the clean-scene fixture)
 
+pytestmark = pytest.mark.slow   # bpy and the real worker
+
 
 def test_real_capture_of_the_sample_clip(bl, worker_python, sample_video):
     b = bl.bpy

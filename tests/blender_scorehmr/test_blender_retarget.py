@@ -24,7 +24,8 @@ from blender_support import _action_fcurves, scene_snapshot
 from test_blender_addon import _Layout, bl  # noqa: F401  (the clean-scene fixture)
 from test_blender_cleanup import make_rig
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the fake interpreter is a POSIX shell script")
+pytestmark = [pytest.mark.slow,   # bpy
+              pytest.mark.skipif(sys.platform == "win32", reason="the fake interpreter is a POSIX shell script")]
 
 FRAMES = np.arange(1, 11)
 MIXAMO_TOL = 1e-3     # metres

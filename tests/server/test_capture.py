@@ -1,10 +1,14 @@
 """The capture job on the real sample clip: schema of the result and agreement with the footage."""
 from __future__ import annotations
 
+import pytest
+
 import numpy as np
 
 from server.body.layout import JOINT_INDEX, LANDMARK_INDEX, SMPL_JOINT_NAMES, SMPL_PARENTS
 from server.result import camera_intrinsics
+
+pytestmark = pytest.mark.slow   # a real capture of the sample clip
 
 # SMPL joints that sit where a BlazePose landmark is (for the reprojection check).
 JOINT_TO_LANDMARK = {

@@ -1,6 +1,8 @@
 """``python -m server capture``: exit codes and messages for bad footage, real output on real footage."""
 from __future__ import annotations
 
+import pytest
+
 import os
 import subprocess
 import sys
@@ -9,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from server.errors import EXIT_CODES
+
+pytestmark = pytest.mark.slow   # the real worker's command line
 
 ROOT = Path(__file__).resolve().parents[2]
 

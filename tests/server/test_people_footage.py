@@ -12,6 +12,8 @@ from server.capture import run_detect
 from server.errors import JobError
 from server.people_job import run_people
 
+pytestmark = pytest.mark.slow   # the real worker on real footage
+
 FRAMES, APPEARS, SCALE = 100, 60, 0.5
 
 

@@ -11,6 +11,8 @@ from server import protocol
 
 from .worker_session import WorkerSession
 
+pytestmark = pytest.mark.slow   # the real worker
+
 
 @pytest.fixture()
 def worker(worker_python: str):

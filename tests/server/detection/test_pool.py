@@ -12,6 +12,8 @@ from server.detection.clip_pass import ClipPass, eta_text
 from server.detection.pool import DetectorPool, InlinePool
 from server.errors import Cancelled, JobError
 
+pytestmark = pytest.mark.slow   # detector processes on real footage
+
 
 def _detect(pool, sample_video, stop: int):
     info = video.probe(str(sample_video))

@@ -1,6 +1,8 @@
 """Training the motion prior on tiny data: the held-out loss falls; the command writes a loadable file."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import math
 from pathlib import Path
@@ -11,6 +13,8 @@ from server.diffusion.motion import MOTION_CHECKPOINT_FORMAT, load_motion_prior
 from server.train.loop import learning_rate
 from server.train.motion_prior import (MotionTrainConfig, build, condition_mask, main, sample_timesteps, train_step,
                                        validate)
+
+pytestmark = pytest.mark.slow   # training
 
 TINY = ["--channels", "16", "--blocks", "2", "--batch", "4", "--window", "8", "--val-size", "4", "--warmup", "2",
         "--threads", "1"]

@@ -1,6 +1,8 @@
 """Training the prior on tiny data: the loss falls, the command writes a checkpoint that loads strictly."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import math
 from pathlib import Path
@@ -13,6 +15,8 @@ from server.train.pose_data import load_training_poses, mirror_poses_fallback
 from server.train.loop import learning_rate
 from server.train.prior import TrainConfig, build, diffusion_loss, main, train_step
 from server.weights import load_checkpoint
+
+pytestmark = pytest.mark.slow   # training
 
 TINY = ["--hidden", "32", "--batch", "32", "--val-size", "32", "--warmup", "2", "--threads", "1"]
 

@@ -1,6 +1,8 @@
 """Training the regressor on tiny data: the loss falls; the command writes a compact checkpoint that loads strictly."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import math
 from pathlib import Path
@@ -10,6 +12,8 @@ import torch
 from server.regressor.network import CHECKPOINT_FORMAT, load_regressor
 from server.train.loop import learning_rate
 from server.train.regressor import RegressorTrainConfig, build, main, regression_loss, train_step
+
+pytestmark = pytest.mark.slow   # training
 
 TINY = ["--hidden", "32", "--num-blocks", "1", "--batch", "32", "--val-size", "32", "--warmup", "2", "--threads", "1"]
 

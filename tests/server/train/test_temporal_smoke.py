@@ -1,6 +1,8 @@
 """Training the temporal regressor on tiny data: the held-out loss falls; the command writes a loadable file."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import math
 from pathlib import Path
@@ -11,6 +13,8 @@ from server.regressor.temporal import CHECKPOINT_FORMAT, load_temporal_regressor
 from server.train import regressor as frame_trainer
 from server.train.loop import learning_rate
 from server.train.temporal_regressor import TemporalTrainConfig, build, main, temporal_loss, train_step
+
+pytestmark = pytest.mark.slow   # training
 
 TINY = ["--channels", "16", "--batch", "4", "--window", "8", "--val-size", "4", "--warmup", "2", "--threads", "1"]
 
