@@ -2,7 +2,8 @@
 
 A result is an ``.npz`` of plain arrays (no pickles), documented in docs/cli.md ("Result file"). Everything that
 writes one (capture, refine, cleanup, motion import, keypoints IO) writes it through :func:`write_result`; the
-batch runner trusts a result it finds only after :func:`check_result`.
+batch runner trusts a result it finds only after :func:`read_result` / :func:`check_result`. Also here: the camera
+matrix the result stores (:func:`camera_intrinsics`) and what a job that wrote one reports (:class:`CaptureSummary`).
 """
 from __future__ import annotations
 
@@ -58,26 +59,42 @@ def write_result(path: str, arrays: Dict[str, np.ndarray]) -> None:
             os.remove(partial)
 
 
-def check_result(path: str) -> Optional[str]:
-    """None when ``path`` is a complete, valid result file; else what is wrong with it (a short phrase).
+class ResultFileError(ValueError):
+    """A file that is not a complete, valid result; the message says what is wrong (a short phrase)."""
 
-    Reads every array (a truncated or corrupt member fails here, not later), then checks the schema version and
-    the shapes the add-on keys from: poses (N, J, 3), transl (N, 3), frame_indices (N,), joints_rest (J, 3),
-    parents (J,), joint_names (J,), a positive fps, all finite.
+
+def read_result(path: str) -> Dict[str, np.ndarray]:
+    """Every array of the result file at ``path``, after checking it; raises :class:`ResultFileError`.
+
+    Reads every array (a truncated or corrupt member fails here, not later; pickles are refused), then checks the
+    schema version and the shapes the add-on keys from: poses (N, J, 3), transl (N, 3), frame_indices (N,),
+    joints_rest (J, 3), parents (J,), joint_names (J,), a positive fps, all finite.
     """
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: np.asarray(data[key]) for key in data.files}
-    except FileNotFoundError:
-        return "missing"
+    except FileNotFoundError as exc:
+        raise ResultFileError("missing") from exc
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        return f"unreadable ({exc})"
+        raise ResultFileError(f"unreadable ({exc})") from exc
     missing = [key for key in REQUIRED_KEYS if key not in arrays]
     if missing:
-        return f"missing {', '.join(missing)}"
+        raise ResultFileError(f"missing {', '.join(missing)}")
     if int(arrays["schema_version"]) not in SUPPORTED_SCHEMAS:
-        return f"schema_version {int(arrays['schema_version'])}"
-    return _shape_problem(arrays)
+        raise ResultFileError(f"schema_version {int(arrays['schema_version'])}")
+    problem = _shape_problem(arrays)
+    if problem is not None:
+        raise ResultFileError(problem)
+    return arrays
+
+
+def check_result(path: str) -> Optional[str]:
+    """None when ``path`` is a complete, valid result file (:func:`read_result`); else what is wrong with it."""
+    try:
+        read_result(path)
+    except ResultFileError as exc:
+        return str(exc)
+    return None
 
 
 def _shape_problem(arrays: Dict[str, np.ndarray]) -> Optional[str]:

@@ -13,12 +13,10 @@ import json
 import logging
 import os
 import time
-import zipfile
 from typing import Dict, List, Mapping, Optional, Sequence
 
-import numpy as np
 
-from ..result import check_result
+from ..result import ResultFileError, read_result
 from .inputs import BatchItem
 
 log = logging.getLogger(__name__)
@@ -64,16 +62,12 @@ def write_index(folder: str, records: Sequence[Mapping[str, object]], settings: 
 def reusable(item: BatchItem, folder: str) -> Optional[str]:
     """None when ``item``'s result in ``folder`` is complete, valid and of this clip and range (so a rerun keeps
     it); else why not (a short phrase)."""
-    path = os.path.join(folder, item.output_name)
-    problem = check_result(path)
-    if problem is not None:
-        return problem
     try:
-        with np.load(path, allow_pickle=False) as data:
-            source = str(data["source_video"]) if "source_video" in data.files else ""
-            frame_range = [int(v) for v in data["frame_range"]] if "frame_range" in data.files else None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        return f"unreadable ({exc})"
+        arrays = read_result(os.path.join(folder, item.output_name))
+    except ResultFileError as exc:
+        return str(exc)
+    source = str(arrays["source_video"]) if "source_video" in arrays else ""
+    frame_range = [int(v) for v in arrays["frame_range"]] if "frame_range" in arrays else None
     if source and os.path.normcase(os.path.abspath(source)) != os.path.normcase(item.clip):
         return f"made from another clip ({source})"
     if frame_range is None:

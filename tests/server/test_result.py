@@ -8,7 +8,7 @@ from typing import Dict
 import numpy as np
 import pytest
 
-from server.result import RESULT_SCHEMA_VERSION, check_result, write_result
+from server.result import RESULT_SCHEMA_VERSION, ResultFileError, check_result, read_result, write_result
 
 
 def minimal_result(frames: int = 5, source_video: str = "", frame_range=None) -> Dict[str, np.ndarray]:
@@ -28,6 +28,10 @@ def test_written_result_checks_out_and_leaves_no_partial(tmp_path: Path) -> None
     write_result(str(path), minimal_result())
     assert check_result(str(path)) is None
     assert os.listdir(path.parent) == ["clip.npz"]
+    arrays = read_result(str(path))
+    assert arrays["poses"].shape == (5, 24, 3) and float(arrays["fps"]) == 30.0
+    with pytest.raises(ResultFileError, match="missing"):
+        read_result(str(path.parent / "other.npz"))
 
 
 def test_object_arrays_are_refused(tmp_path: Path) -> None:
