@@ -32,6 +32,9 @@ POLL_SECONDS = 0.5
 INSTALL_HINT = "Install the batch extra into the worker's environment: pip install -r server/requirements-batch.txt"
 DIED_HINT = "Run the batch again: finished clips are kept and this one is captured again"
 SERVER_DIR = Path(__file__).resolve().parents[1]
+CLUSTER_HINT = ("Start the cluster with 'ray start --head' (docs/cli.md), give its address as 'auto' on the head node or "
+                "ray://HEAD_IP:10001 elsewhere; a cluster with token authentication needs its token here "
+                "(RAY_AUTH_TOKEN, or the file 'ray get-auth-token' prints on the head)")
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,13 @@ class BatchSummary:
     failures: List[str] = field(default_factory=list)   # "name: message" of each failed clip
 
 
-def import_ray() -> Any:
-    """The ``ray`` module, or :class:`JobError` (``missing_package``) naming the install command."""
+def import_ray(address: str = "") -> Any:
+    """The ``ray`` module, or :class:`JobError` (``missing_package``) naming the install command. Ray reads its
+    settings when imported: no usage reporting, and for a ``ray://`` address with a token at hand, token
+    authentication (the client then sends the cluster's token)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if address.startswith("ray://") and _have_token():
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
     except ImportError as exc:
@@ -70,21 +78,30 @@ def import_ray() -> Any:
 @contextlib.contextmanager
 def ray_session(ray: Any, options: BatchOptions) -> Iterator[None]:
     """Ray started locally (and shut down after) or connected to ``options.address``."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     env = {"OMP_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "GLOG_minloglevel": "2"}
-    if options.address:
-        ray.init(address=options.address, runtime_env={"py_modules": [str(SERVER_DIR)], "env_vars": env},
-                 logging_level=logging.WARNING, log_to_driver=False)
-    else:
-        workers = options.workers or os.cpu_count() or 1
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SERVER_DIR.parent), os.environ.get("PYTHONPATH", ""))
-                                            if p)
-        ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
-                 runtime_env={"env_vars": env})
+    try:
+        if options.address:
+            ray.init(address=options.address, runtime_env={"py_modules": [str(SERVER_DIR)], "env_vars": env},
+                     logging_level=logging.WARNING, log_to_driver=False)
+        else:
+            workers = options.workers or os.cpu_count() or 1
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SERVER_DIR.parent), os.environ.get("PYTHONPATH", ""))
+                                                if p)
+            ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
+                     runtime_env={"env_vars": env})
+    except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
+        where = f"the Ray cluster at {options.address}" if options.address else "Ray on this machine"
+        raise JobError("bad_request", f"Could not start or reach {where}: {exc}", CLUSTER_HINT) from exc
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def _have_token() -> bool:
+    """Whether a Ray authentication token is at hand (the variables, or the default token file)."""
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.join(os.path.expanduser("~"), ".ray", "auth_token")
+    return bool(os.environ.get("RAY_AUTH_TOKEN")) or os.path.isfile(path)
 
 
 def store_result(folder: str, name: str, data: bytes) -> None:
@@ -109,7 +126,7 @@ def run_batch(items: Sequence[BatchItem], folder: str, capture: Mapping[str, Any
     """Capture every item not already done into ``folder`` (``<name>.npz`` and ``batch.json``); ``capture``: the
     :class:`server.capture.CaptureRequest` options shared by all. Raises :class:`server.errors.Cancelled` on Ctrl+C
     (after recording it) and :class:`JobError` when Ray is missing or cannot start."""
-    ray = import_ray()
+    ray = import_ray(options.address)
     began = time.perf_counter()
     os.makedirs(folder, exist_ok=True)
     settings = dict(capture)

@@ -146,20 +146,30 @@ def test_ctrl_c_cancels_running_clips_and_leaves_no_partial_files(clips: Dict[st
     assert not Path(f"/proc/{worker}").exists(), "the cancelled clip's worker is still running"
 
 
-def test_address_auto_submits_to_a_running_cluster(clips: Dict[str, Path], tmp_path: Path) -> None:
-    """A Ray cluster started with ``ray start --head`` on this machine: the tasks get this server package shipped
-    with them (py_modules), the results come back to the output folder."""
+def test_no_cluster_at_the_address_is_a_clear_error(clips: Dict[str, Path], tmp_path: Path) -> None:
+    run = run_batch([str(clips["short"])], tmp_path / "out", "--address", "auto")
+    assert run.returncode == EXIT_CODES["bad_request"], run.stderr[-3000:]
+    assert "Could not start or reach the Ray cluster at auto" in run.stderr and "ray start --head" in run.stderr
+
+
+def test_address_auto_and_ray_client_submit_to_a_running_cluster(clips: Dict[str, Path], tmp_path: Path) -> None:
+    """A Ray cluster started with ``ray start --head`` on this machine, reached as ``auto`` (on the head node) and
+    through the Ray Client (``ray://``, with the cluster's token): the tasks get this server package shipped with
+    them (py_modules), the results come back to the output folder."""
     ray_cli = Path(sys.executable).with_name("ray")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     start = subprocess.run([str(ray_cli), "start", "--head", "--num-cpus", "1", "--include-dashboard=false"],
                            env=env, capture_output=True, text=True, timeout=120)
     assert start.returncode == 0, start.stderr[-2000:]
+    runs = {}
     try:
-        out = tmp_path / "out"
-        run = subprocess.run([sys.executable, "-m", "server", "batch", str(clips["short"]), "-o", str(out),
-                              "--address", "auto", "--no-progress"], cwd=ROOT, env=env, capture_output=True,
-                             text=True, timeout=TIMEOUT)
+        for address in ("auto", "ray://127.0.0.1:10001"):
+            out = tmp_path / address.replace(":", "_").replace("/", "")
+            runs[address] = (out, subprocess.run(
+                [sys.executable, "-m", "server", "batch", str(clips["short"]), "-o", str(out), "--address", address,
+                 "--no-progress"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT))
     finally:
         subprocess.run([str(ray_cli), "stop"], env=env, capture_output=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert records(out)["short"]["status"] == "done" and check_result(str(out / "short.npz")) is None
+    for address, (out, run) in runs.items():
+        assert run.returncode == 0, (address, run.stderr[-3000:])
+        assert records(out)["short"]["status"] == "done" and check_result(str(out / "short.npz")) is None
