@@ -74,35 +74,43 @@ def import_results(context: bpy.types.Context, entries: List[ResultEntry], optio
     check_writable_target(target)
     guard = _SceneGuard(context, bpy.data.objects.get(target) if target else None)
     keyed, notes, frames = [], [], []
+    finished = False
     try:
         for entry, result in loaded:
-            footage = entry.clip or result.source_video
-            found = bool(footage) and Path(footage).is_file()
-            if options["match_camera"] and not found:
+            request = _request(entry, result, target, options)
+            if options["match_camera"] and not request.match_camera:
                 notes.append(f"{entry.name}: footage not found, no camera")
-            start = result.frame_range[0] if result.frame_range is not None else 0
-            request = CaptureRequest(job_id="", video=footage or entry.name, start=start, end=-1,
-                                     scene_start=int(options["scene_start"]),
-                                     match_scene_fps=bool(options["match_scene_fps"]), fit_scene_range=False,
-                                     target_name=target, job_dir="", body_mesh=bool(options["body_mesh"]),
-                                     match_camera=bool(options["match_camera"]) and found,
-                                     place=bool(options["place"]), take=entry.name)
             obj = apply_result(context, request, entry.path, _onto_target(result, target))
             keyed.append(obj)
-            frames.append(motion.scene_frames(result.frame_indices, start, request.scene_start, result.fps,
+            frames.append(motion.scene_frames(result.frame_indices, request.start, request.scene_start, result.fps,
                                               _scene_fps(context)))
             if options["mode"] == "ACTIONS":
                 target = obj.name
-    except Exception:
-        log.exception("importing the results failed; removing what the import added")
-        guard.restore(context)
-        raise
+        finished = True
+    finally:   # whatever stopped the loop (a bpy error, a bug) propagates; what the import added goes first
+        if not finished:
+            log.error("importing the results failed; removing what the import added")
+            guard.restore(context)
     if len({round(r.fps, 3) for _, r in loaded}) > 1 and options["match_scene_fps"]:
         notes.append(f"the clips' frame rates differ: the scene runs at the last one's ({_scene_fps(context):g})")
     if options["fit_scene_range"]:
         context.scene.frame_start = int(math.floor(min(float(f[0]) for f in frames)))
         context.scene.frame_end = max(context.scene.frame_start, int(math.ceil(max(float(f[-1]) for f in frames))))
     return keyed, notes
+
+
+def _request(entry: ResultEntry, result: motion.CaptureResult, target: str,
+             options: Dict[str, object]) -> CaptureRequest:
+    """How ``apply_result`` keys one entry: the captured range's first frame on Scene Start, the camera matched only
+    when the footage is found, the action and a new armature named after the take."""
+    footage = entry.clip or result.source_video
+    found = bool(footage) and Path(footage).is_file()
+    start = result.frame_range[0] if result.frame_range is not None else 0
+    return CaptureRequest(job_id="", video=footage or entry.name, start=start, end=-1,
+                          scene_start=int(options["scene_start"]), match_scene_fps=bool(options["match_scene_fps"]),
+                          fit_scene_range=False, target_name=target, job_dir="", body_mesh=bool(options["body_mesh"]),
+                          match_camera=bool(options["match_camera"]) and found, place=bool(options["place"]),
+                          take=entry.name)
 
 
 def _onto_target(result: motion.CaptureResult, target: str) -> motion.CaptureResult:

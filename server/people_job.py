@@ -27,6 +27,7 @@ import numpy as np
 
 from . import video
 from .errors import Cancelled, JobError
+from .files import replaced_atomically
 from .people import (Crossing, PeopleConfig, PersonTrack, Sighting, always_looked, crossing_message, crossings,
                      detect_people, link_tracks, look_at_samples)
 from .track import Box
@@ -169,12 +170,8 @@ def run_people(video_path: str, output: str, start: int, end: int, progress: Pro
     tick = time.perf_counter()
     progress("write", 0, 1, "")
     payload = listing.to_json()
-    folder = os.path.dirname(os.path.abspath(output))
-    os.makedirs(folder, exist_ok=True)
-    partial = os.path.join(folder, f".{os.path.basename(output)}.{os.getpid()}.partial")
-    with open(partial, "w", encoding="utf-8") as handle:
+    with replaced_atomically(output) as partial, open(partial, "w", encoding="utf-8") as handle:
         json.dump(payload, handle, indent=1)
-    os.replace(partial, output)
     timings["write"] = time.perf_counter() - tick
     progress("write", 1, 1, "")
     return PeopleSummary(path=os.path.abspath(output), frames=len(listing.tracks), processed=stop - first,

@@ -7,12 +7,13 @@ matrix the result stores (:func:`camera_intrinsics`) and what a job that wrote o
 """
 from __future__ import annotations
 
-import os
 import zipfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import numpy as np
+
+from .files import replaced_atomically
 
 RESULT_SCHEMA_VERSION = 2
 SUPPORTED_SCHEMAS = (1, 2)
@@ -48,15 +49,8 @@ def write_result(path: str, arrays: Dict[str, np.ndarray]) -> None:
     pickled = [key for key, value in arrays.items() if np.asarray(value).dtype.hasobject]
     if pickled:
         raise ValueError(f"result arrays must not hold Python objects: {', '.join(pickled)}")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    partial = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.partial.npz")
-    try:
+    with replaced_atomically(path, ".npz") as partial:
         np.savez_compressed(partial, **arrays)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
 
 
 class ResultFileError(ValueError):

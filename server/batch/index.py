@@ -16,6 +16,7 @@ import time
 from typing import Dict, List, Mapping, Optional, Sequence
 
 
+from ..files import replaced_atomically
 from ..result import ResultFileError, read_result
 from .inputs import BatchItem
 
@@ -49,13 +50,11 @@ def read_index(folder: str) -> Dict[str, object]:
 def write_index(folder: str, records: Sequence[Mapping[str, object]], settings: Mapping[str, object]) -> str:
     """Write the index atomically (temporary file, then rename); returns its path."""
     path = os.path.join(folder, INDEX_NAME)
-    partial = os.path.join(folder, f".{INDEX_NAME}.{os.getpid()}.partial")
     data = {"version": INDEX_VERSION, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "settings": dict(settings),
             "clips": list(records)}
-    with open(partial, "w", encoding="utf-8") as handle:
+    with replaced_atomically(path) as partial, open(partial, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=1)
         handle.write("\n")
-    os.replace(partial, path)
     return path
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Sequence
 
 from ..errors import Cancelled, JobError
+from ..files import replaced_atomically
 from ..result import check_result
 from .index import plan, write_index
 from .inputs import BatchItem
@@ -107,18 +108,12 @@ def _have_token() -> bool:
 def store_result(folder: str, name: str, data: bytes) -> None:
     """Write a result's bytes to ``folder/name`` atomically, after checking them (:func:`server.result.check_result`);
     raises :class:`JobError` (``internal``) when they are not a valid result."""
-    path = os.path.join(folder, name)
-    partial = os.path.join(folder, f".{name}.{os.getpid()}.partial.npz")
-    try:
+    with replaced_atomically(os.path.join(folder, name), ".npz") as partial:
         with open(partial, "wb") as handle:
             handle.write(data)
         problem = check_result(partial)
         if problem is not None:
             raise JobError("internal", f"The result of {name} came back damaged: {problem}.", DIED_HINT)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
 
 
 def run_batch(items: Sequence[BatchItem], folder: str, capture: Mapping[str, Any],
@@ -131,7 +126,10 @@ def run_batch(items: Sequence[BatchItem], folder: str, capture: Mapping[str, Any
     os.makedirs(folder, exist_ok=True)
     settings = dict(capture)
     records = {str(r["name"]): r for r in plan(items, folder, settings, options.redo)}
-    save = lambda: write_index(folder, list(records.values()), settings)  # noqa: E731
+
+    def save() -> str:
+        return write_index(folder, list(records.values()), settings)
+
     index = save()
     todo = [item for item in items if records[item.name]["status"] != "done"]
     log.info("%d clips: %d to capture, %d done before", len(items), len(todo), len(items) - len(todo))
