@@ -75,10 +75,8 @@ def apply_result(context: bpy.types.Context, request: CaptureRequest, result_pat
         if request.body_mesh:
             created += _ensure_body(context, target, result)
         rest_rot, rest_heads = rig.rest_frames(target, result.joint_names)
-        if request.match_camera:
-            _match_camera(context, request, target, result, rest_heads[0], created)
+        result, root_loc = _place_root(context, request, target, result, rest_rot, rest_heads, created)
         quats = motion.pose_basis_quaternions(result.poses, rest_rot, result.camera_to_world)
-        root_loc = motion.root_locations(result, rest_heads, rest_rot[0])
         action = bpy.data.actions.new(f"{target.name}_{request.take or 'capture'}")
         created.append(action)
         new_fcurve = keyframes.assign_action(target, action)
@@ -99,6 +97,21 @@ def apply_result(context: bpy.types.Context, request: CaptureRequest, result_pat
     _update_scene(scene, request, video_fps, frames)
     log.info("keyed %s: %d frames, action %s", target.name, len(frames), action.name)
     return target
+
+
+def _place_root(context: bpy.types.Context, request: CaptureRequest, target: bpy.types.Object,
+                result: motion.CaptureResult, rest_rot: np.ndarray, rest_heads: np.ndarray,
+                created: List[bpy.types.ID]) -> Tuple[motion.CaptureResult, np.ndarray]:
+    """The matched camera (made or reused, :func:`_match_camera`) and the root location keys ``(N, 3)``; through a
+    reused camera the result comes back with that camera's rotation onto ``target``'s space as its own, so the root
+    rotations are keyed in the same world (the camera's, on its ground) as the root path."""
+    shared = _match_camera(context, request, target, result, rest_heads[0], created) \
+        if request.match_camera else None
+    if shared is None:
+        return result, motion.root_locations(result, rest_heads, rest_rot[0])
+    result = dataclasses.replace(result, world_rotation=shared[0], camera_height=None)
+    pelvis = camera_match.pelvis_through_camera(result.transl, result.joints_rest[0], *shared)
+    return result, (pelvis - rest_heads[0]) @ rest_rot[0]
 
 
 AMBIGUITY_PROPERTY = "scorehmr_ambiguity"
@@ -151,21 +164,34 @@ def _ensure_body(context: bpy.types.Context, target: bpy.types.Object,
 
 
 def _match_camera(context: bpy.types.Context, request: CaptureRequest, target: bpy.types.Object,
-                  result: motion.CaptureResult, rest_pelvis, created: List[bpy.types.ID]) -> None:
+                  result: motion.CaptureResult, rest_pelvis,
+                  created: List[bpy.types.ID]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """The camera of the footage (the main view) with the footage behind it, added to ``created``; a result without
-    a camera is logged and skipped. The body, keyed in ``target``'s space, overlays the footage through it."""
+    a camera is logged and skipped. The body, keyed in ``target``'s space, overlays the footage through it.
+
+    When an earlier capture of the same footage (same clip timing) already made that camera, it is reused instead
+    and returned as :func:`camera_match.camera_to_armature`'s ``(rotation, translation)`` for keying the body
+    through it; None when a camera was made (or none could be)."""
     if result.image_size is None:
         log.warning("the result has no camera (image_size / camera_intrinsics): no matched camera")
-        return
+        return None
     if not request.match_scene_fps and abs(context.scene.render.fps / context.scene.render.fps_base
                                            - result.fps) > 1e-3:
         log.warning("the scene's frame rate differs from the footage's: the background plays at the scene's rate "
                     "and drifts from the retimed keys (tick Match Frame Rate)")
+    existing = camera_match.find_footage_camera(context.scene, result, request.video, request.start,
+                                                request.scene_start)
+    if existing is not None:
+        width, height = (int(v) for v in camera_match.result_camera_arrays(result)[0])
+        camera_match.use_footage_camera(context.scene, existing, width, height)
+        log.info("footage camera %s reused: %s is keyed through it, on its ground", existing.name, target.name)
+        return camera_match.camera_to_armature(np.array(existing.matrix_world), np.array(target.matrix_world))
     offset = motion.recentre_offset(result.transl, result.joints_rest, rest_pelvis, result.camera_to_world,
                                     result.camera_height)
     camera_match.create_footage_camera(context, result, offset, request.video, f"{target.name}_Camera",
                                        video_start=request.start, scene_start=request.scene_start,
                                        parent_matrix=np.array(target.matrix_world), created=created)
+    return None
 
 
 def _rollback(created: List[bpy.types.ID], reused: "bpy.types.Object | None", old_action, old_slot) -> None:

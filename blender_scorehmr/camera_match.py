@@ -10,14 +10,21 @@ rotation ``D F`` (90 degrees about world x for a level camera) and lens
 ``sensor * f_px / long side`` with the sensor fitted to the long side. Through it, the posed body projects onto the
 pixels where the worker saw the person (see tests/blender_scorehmr/test_blender_camera_match.py).
 
+Captures of the same footage share one camera: the camera is tagged with its footage, clip timing, size and focal
+(:func:`camera_tag`), and a later capture of that footage (another person, another take) reuses it
+(:func:`find_footage_camera`) and is keyed through it (:func:`camera_to_armature`): its body keeps its pose relative
+to the camera, so everyone stands where the video shows them, on the first capture's ground.
+
 The maths here is numpy only; :func:`create_footage_camera` (bpy imported inside) builds the camera.
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -28,6 +35,8 @@ log = logging.getLogger(__name__)
 BLENDER_FROM_OPENCV = np.diag([1.0, -1.0, -1.0])   # F: OpenCV camera axes -> Blender camera axes
 BACKGROUND_ALPHA = 0.8
 CLIP_START = 0.05                                  # metres
+TAG_KEY = "scorehmr_footage_camera"                # the camera object's custom property: its camera_tag as text
+FOCAL_TOLERANCE = 1e-3                             # relative: focal lengths this close are the same camera
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,64 @@ def clip_frame_start(video_start: int, scene_start: int) -> int:
     return int(scene_start) - int(video_start)
 
 
+def footage_key(footage_path: str) -> str:
+    """The footage's absolute, normalised path: two spellings of one file give one key."""
+    return os.path.normcase(str(Path(footage_path).resolve()))
+
+
+def camera_tag(footage_path: str, clip_start: int, image_size: Tuple[int, int], focal_px: float) -> Dict[str, Any]:
+    """What makes two captures' cameras one camera: the same footage, shown from the same scene frame
+    (:func:`clip_frame_start`), with the same image size and focal length (pixels)."""
+    return {"footage": footage_key(footage_path), "clip_start": int(clip_start),
+            "size": [int(v) for v in np.asarray(image_size).reshape(-1)[:2]], "focal": float(focal_px)}
+
+
+def tags_match(stored: Dict[str, Any], wanted: Dict[str, Any]) -> bool:
+    """Whether a camera tagged ``stored`` is the camera ``wanted`` asks for (focal within :data:`FOCAL_TOLERANCE`)."""
+    try:
+        same = (stored["footage"] == wanted["footage"] and int(stored["clip_start"]) == wanted["clip_start"]
+                and [int(v) for v in stored["size"]] == wanted["size"])
+        focal = float(stored["focal"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return same and abs(focal - wanted["focal"]) <= FOCAL_TOLERANCE * max(abs(wanted["focal"]), 1e-9)
+
+
+def opencv_world_from_camera(camera_matrix_world: np.ndarray) -> np.ndarray:
+    """(4, 4) world <- OpenCV camera frame (x right, y down, z forward) of a Blender camera object whose
+    ``matrix_world`` is ``camera_matrix_world`` (4, 4): ``M diag(F, 1)``."""
+    flip = np.eye(4)
+    flip[:3, :3] = BLENDER_FROM_OPENCV
+    return np.asarray(camera_matrix_world, dtype=np.float64).reshape(4, 4) @ flip
+
+
+def camera_to_armature(camera_matrix_world: np.ndarray, armature_matrix_world: np.ndarray
+                       ) -> Tuple[np.ndarray, np.ndarray]:
+    """``(rotation (3, 3), translation (3,))`` taking a point of the footage camera's OpenCV frame into the space of
+    an armature (``armature_matrix_world`` (4, 4)) so that, seen through the existing camera object
+    (``camera_matrix_world`` (4, 4)), it is where that camera saw it: ``p_arm = rotation p_cam + translation``.
+
+    This is ``world_existing_from_camera @ inverse(world_new_from_camera)`` applied to the new capture's own world
+    positions (``world_new_from_camera`` being how that capture alone would have placed them), expressed in
+    armature space. A scaled armature or camera leaves the rotation orthonormalised (nearest rotation)."""
+    to_arm = np.linalg.inv(np.asarray(armature_matrix_world, dtype=np.float64).reshape(4, 4))
+    m = to_arm @ opencv_world_from_camera(camera_matrix_world)
+    u, _, vt = np.linalg.svd(m[:3, :3])
+    rotation = u @ vt
+    if np.linalg.det(rotation) < 0:   # a mirrored transform: keep a proper rotation
+        rotation = u @ np.diag([1.0, 1.0, -1.0]) @ vt
+    return rotation, m[:3, 3].copy()
+
+
+def pelvis_through_camera(transl: np.ndarray, pelvis_rest: np.ndarray, rotation: np.ndarray,
+                          translation: np.ndarray) -> np.ndarray:
+    """Pelvis path ``(N, 3)`` in armature space of a result seen through a shared camera: ``transl`` (N, 3) plus
+    the rest pelvis ``pelvis_rest`` (3,) is the camera-frame pelvis, mapped by :func:`camera_to_armature`'s
+    ``rotation`` (3, 3) and ``translation`` (3,)."""
+    cam = np.asarray(transl, dtype=np.float64) + np.asarray(pelvis_rest, dtype=np.float64).reshape(3)
+    return cam @ np.asarray(rotation, dtype=np.float64).T + np.asarray(translation, dtype=np.float64).reshape(3)
+
+
 def create_footage_camera(context: Any, result: Any, offset: np.ndarray, footage_path: str, name: str,
                           video_start: int = 0, scene_start: int = 1, parent_matrix: Optional[np.ndarray] = None,
                           created: Optional[List[Any]] = None) -> Any:
@@ -140,14 +207,47 @@ def create_footage_camera(context: Any, result: Any, offset: np.ndarray, footage
     scene.collection.objects.link(camera)
     matrix = spec.matrix_world() if parent_matrix is None else np.asarray(parent_matrix) @ spec.matrix_world()
     camera.matrix_world = Matrix(matrix.tolist())
-    scene.camera = camera
-    scene.render.resolution_x, scene.render.resolution_y = spec.width, spec.height
-    scene.render.resolution_percentage = 100
-    scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
+    camera[TAG_KEY] = json.dumps(camera_tag(footage_path, clip_frame_start(video_start, scene_start),
+                                            (spec.width, spec.height), spec.focal_px))
+    use_footage_camera(scene, camera, spec.width, spec.height)
     _add_background(data, footage_path, clip_frame_start(video_start, scene_start), created)
     log.info("camera %s: %dx%d px, focal %.1f px = %.2f mm, at %s", camera.name, spec.width, spec.height,
              spec.focal_px, data.lens, np.round(np.array(camera.matrix_world.translation), 3).tolist())
     return camera
+
+
+def use_footage_camera(scene: Any, camera: Any, width: int, height: int) -> None:
+    """Make ``camera`` the scene camera and render at the footage's ``width`` x ``height`` pixels."""
+    scene.camera = camera
+    scene.render.resolution_x, scene.render.resolution_y = int(width), int(height)
+    scene.render.resolution_percentage = 100
+    scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
+
+
+def find_footage_camera(scene: Any, result: Any, footage_path: str, video_start: int = 0,
+                        scene_start: int = 1) -> Any:
+    """The camera object in ``scene`` that an earlier capture of the same footage made (same clip timing, size and
+    focal: :func:`tags_match`), the scene camera first when several do; None when there is none or ``result``
+    carries no camera. A camera linked from a library is never reused."""
+    arrays = result_camera_arrays(result)
+    if arrays is None:
+        return None
+    size, k = arrays
+    wanted = camera_tag(footage_path, clip_frame_start(video_start, scene_start), size, k[0, 0])
+    found = [obj for obj in scene.objects
+             if obj.type == "CAMERA" and obj.library is None and tags_match(_stored_tag(obj), wanted)]
+    if not found:
+        return None
+    return scene.camera if scene.camera in found else min(found, key=lambda obj: obj.name)
+
+
+def _stored_tag(obj: Any) -> Dict[str, Any]:
+    """The :func:`camera_tag` a camera object carries, or {} (not made by a capture, or edited into nonsense)."""
+    try:
+        tag = json.loads(str(obj.get(TAG_KEY, "")))
+    except ValueError:
+        return {}
+    return tag if isinstance(tag, dict) else {}
 
 
 def _add_background(data: Any, footage_path: str, frame_start: int, created: List[Any]) -> None:

@@ -6,6 +6,7 @@ Errors are ScoreHMRErrors: reported, shown in the panel (status error + hint), a
 from __future__ import annotations
 
 import logging
+import os
 from typing import Dict, Optional, Set
 
 import bpy
@@ -130,6 +131,26 @@ def export_armature(context: bpy.types.Context) -> bpy.types.Object:
     return obj
 
 
+def export_file_name(name: str, fmt: str) -> str:
+    """``<name>.bvh`` / ``<name>.fbx`` for format ``fmt``: the armature's name made safe as a file name."""
+    return f"{bpy.path.clean_name(name) or 'motion'}.{fmt.lower()}"
+
+
+def default_export_path(context: bpy.types.Context, current: str, fmt: str) -> str:
+    """The path the export dialog offers: the armature to export's name (:func:`export_file_name`) in the folder of
+    ``current`` (the last export's path), else beside the saved .blend file; ``current`` unchanged when there is
+    no armature to export (the operator then says why)."""
+    try:
+        obj = export_armature(context)
+    except ScoreHMRError:
+        return current
+    if current:
+        folder = os.path.dirname(bpy.path.abspath(current))
+    else:
+        folder = os.path.dirname(bpy.data.filepath) if bpy.data.filepath else ""
+    return os.path.join(folder, export_file_name(obj.name, fmt))
+
+
 def export_motion(context: bpy.types.Context, obj: bpy.types.Object, filepath: str, fmt: str,
                   bvh_scale: float = 1.0) -> None:
     """Write ``obj``'s action over its frame range at the scene's frame rate.
@@ -193,11 +214,14 @@ class SCOREHMR_OT_export_motion(bpy.types.Operator, ExportHelper):
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> Set[str]:
         self.filename_ext = "." + self.format.lower()
+        self.filepath = default_export_path(context, self.filepath, self.format)   # named after the armature
         return ExportHelper.invoke(self, context, event)
 
     def execute(self, context: bpy.types.Context) -> Set[str]:
         try:
             obj = export_armature(context)
+            if not os.path.basename(self.filepath):
+                raise ScoreHMRError("No file to export to.", "Pick a file name in the export dialog", "export_failed")
             path = bpy.path.ensure_ext(self.filepath, "." + self.format.lower())
             export_motion(context, obj, path, self.format, self.bvh_scale)
         except ScoreHMRError as exc:

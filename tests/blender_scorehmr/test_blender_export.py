@@ -8,6 +8,7 @@ Shares bpy (imported once per process) and the clean-scene ``bl`` fixture with t
 from __future__ import annotations
 
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -134,3 +135,37 @@ def test_export_bvh_round_trip(bl, rt_settings, import_into, tmp_path):
     rt_settings.retarget_target = None
     with pytest.raises(RuntimeError, match="No armature"):
         b.ops.scorehmr.export_motion(filepath=str(path), format="BVH")
+
+
+@pytest.mark.parametrize("fmt", ["BVH", "FBX"])
+def test_export_dialog_offers_the_armatures_name(bl, tmp_path, fmt):
+    """The export dialog offers ``<armature name>.bvh`` (``.fbx``), the name made safe, in the last export's folder
+    (or beside the .blend file), never "untitled"; with no armature it leaves the path alone."""
+    b = bl.bpy
+    ops = bl.sub("operators_retarget")
+    rig = make_rig(bl)
+    rig.name = "Jump take: 2/3"
+    b.context.view_layer.objects.active = rig
+    assert ops.export_file_name(rig.name, fmt) == f"Jump_take__2_3.{fmt.lower()}"
+    last = str(tmp_path / "exports" / "ScoreHMR_walk.bvh")
+    offered = str(tmp_path / "exports" / f"Jump_take__2_3.{fmt.lower()}")
+    assert ops.default_export_path(b.context, last, fmt) == offered
+    assert ops.default_export_path(b.context, "", fmt) == f"Jump_take__2_3.{fmt.lower()}"   # .blend not saved
+    dialogs = []
+    stand_in = SimpleNamespace(filepath="", format=fmt, filename_ext=".bvh")
+    context = SimpleNamespace(view_layer=b.context.view_layer, scene=b.context.scene, blend_data=b.data,
+                              window_manager=SimpleNamespace(fileselect_add=lambda op: dialogs.append(op.filepath)))
+    assert ops.SCOREHMR_OT_export_motion.invoke(stand_in, context, None) == {"RUNNING_MODAL"}
+    assert dialogs == [f"Jump_take__2_3.{fmt.lower()}"]   # headless Blender runs no dialog: invoke called directly
+    b.context.view_layer.objects.active = None
+    assert ops.default_export_path(b.context, last, fmt) == last
+
+
+def test_export_without_a_file_name_is_refused(bl, tmp_path, monkeypatch):
+    b = bl.bpy
+    rig = make_rig(bl)
+    b.context.view_layer.objects.active = rig
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match="No file to export to"):
+        b.ops.scorehmr.export_motion(filepath="", format="BVH")
+    assert list(tmp_path.iterdir()) == []
