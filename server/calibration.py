@@ -16,7 +16,8 @@ right, y down, z forward), then the distortion on the normalised coordinates, th
   too, which the demo cannot tell apart (<= 3.6 px anywhere on the body, 0.02 px on the median residual).
 - :func:`read_calibration` picks one by the file name.
 
-A file that cannot be used raises :class:`CalibrationError` (a ValueError) with a message and a hint.
+A file that cannot be used raises :class:`CalibrationError` (a ValueError and a JobError ``bad_calibration``)
+with a message that names the camera and the field, and a hint.
 """
 from __future__ import annotations
 
@@ -26,9 +27,11 @@ import tomllib
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Tuple
+from typing import Callable, List, Tuple
 
 import numpy as np
+
+from .errors import JobError
 
 QCA_SUBPIXELS = 64.0            # Qualisys pixel quantities are in 1/64 pixel
 QCA_FLIP = np.diag([1.0, -1.0, -1.0])   # a Qualisys camera looks along -z with y up: pi about x gives OpenCV's axes
@@ -38,24 +41,48 @@ FORMAT_HINT = ("Use a Pose2Sim/Caliscope Calib.toml (one table per camera: name,
                "rotation, translation) or a Qualisys .qca.txt export.")
 
 
-class CalibrationError(ValueError):
-    """A calibration file that cannot be used: ``message`` says what is wrong, ``hint`` what to do."""
+class CalibrationError(JobError, ValueError):
+    """A calibration file that cannot be used (code ``bad_calibration``): ``message`` says what is wrong, ``hint``
+    what to do; ``str()`` is both."""
 
     def __init__(self, message: str, hint: str = FORMAT_HINT) -> None:
-        super().__init__(f"{message} {hint}".strip())
-        self.message = message
-        self.hint = hint
+        super().__init__("bad_calibration", message, hint)
+        self.args = (f"{message} {hint}".strip(),)
+
+
+def _numbers(value: object, what: str) -> np.ndarray:
+    """``value`` (a number or nested lists of numbers) as a float64 array; anything else -> CalibrationError."""
+    if isinstance(value, (str, bytes, dict)):
+        raise CalibrationError(f"{what} is not a list of numbers (it is {type(value).__name__}: {str(value)[:40]!r}).")
+    try:
+        return np.array(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CalibrationError(f"{what} is not a list of numbers, or its rows differ in length.") from exc
 
 
 def _frozen(value: object, shape: Tuple[int, ...], what: str) -> np.ndarray:
-    try:
-        array = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise CalibrationError(f"{what} is not a list of numbers ({exc}).") from exc
-    if array.shape != shape or not np.all(np.isfinite(array)):
-        raise CalibrationError(f"{what} must be {shape} finite numbers, got shape {array.shape}.")
+    array = _numbers(value, what)
+    if array.shape != shape:
+        raise CalibrationError(f"{what} must be {_shape_words(shape)}, got shape {array.shape}.")
+    if not np.all(np.isfinite(array)):
+        raise CalibrationError(f"{what} holds NaN or infinite values.")
     array.setflags(write=False)
     return array
+
+
+def _shape_words(shape: Tuple[int, ...]) -> str:
+    """(3, 3) -> "3 x 3 numbers"; (3,) -> "3 numbers"."""
+    return f"{' x '.join(map(str, shape))} numbers" if shape else "one number"
+
+
+def _image_size(value: object, where: str) -> Tuple[int, int]:
+    """(width, height) in pixels from two positive finite numbers; else CalibrationError."""
+    size = _numbers(value, f"{where}: the image size")
+    if size.shape != (2,) or not np.all(np.isfinite(size)) or np.any(size <= 0) or np.any(size > 1e6):
+        shown = size.tolist() if size.size <= 4 else f"{size.size} values"
+        raise CalibrationError(f"{where}: the image size must be two positive numbers [width, height] in pixels, "
+                               f"got {shown}.")
+    return int(round(float(size[0]))), int(round(float(size[1])))
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,18 +99,16 @@ class CameraCalibration:
 
     def __post_init__(self) -> None:
         where = f"camera {self.name!r}"
-        dist = np.asarray(self.distortion, dtype=np.float64).reshape(-1)
+        dist = _numbers(self.distortion, f"{where}: distortion").reshape(-1)
         if dist.shape not in ((4,), (5,)):
             raise CalibrationError(f"{where}: distortion must be k1, k2, p1, p2 (, k3), got {dist.shape[0]} values.")
         set_ = object.__setattr__
         set_(self, "K", _frozen(self.K, (3, 3), f"{where}: the camera matrix"))
         set_(self, "distortion", _frozen(dist, dist.shape, f"{where}: distortion"))
         set_(self, "R", _frozen(self.R, (3, 3), f"{where}: the rotation"))
-        set_(self, "t", _frozen(np.asarray(self.t, dtype=np.float64).reshape(-1), (3,), f"{where}: the translation"))
-        size = tuple(int(round(float(v))) for v in self.image_size)
-        if len(size) != 2 or min(size) <= 0:
-            raise CalibrationError(f"{where}: the image size must be two positive numbers, got {self.image_size}.")
-        set_(self, "image_size", size)
+        set_(self, "t", _frozen(_numbers(self.t, f"{where}: the translation").reshape(-1), (3,),
+                                f"{where}: the translation"))
+        set_(self, "image_size", _image_size(self.image_size, where))
         if self.K[0, 0] <= 0 or self.K[1, 1] <= 0 or abs(self.K[2, 2] - 1.0) > 1e-9:
             raise CalibrationError(f"{where}: the camera matrix needs positive focal lengths and a last row 0 0 1.")
         if not np.allclose(self.R @ self.R.T, np.eye(3), atol=1e-5) or np.linalg.det(self.R) < 0:
@@ -168,21 +193,42 @@ def _toml_camera(section: str, table: dict) -> CameraCalibration:
     missing = [key for key in ("size", "matrix", "distortions", "rotation", "translation") if key not in table]
     if missing:
         raise CalibrationError(f"camera [{section}] lacks {', '.join(missing)}.")
-    if table.get("fisheye", False):
+    fisheye = table.get("fisheye", False)
+    if not isinstance(fisheye, bool):
+        raise CalibrationError(f"camera [{section}]: fisheye must be true or false, got {fisheye!r}.")
+    if fisheye:
         raise CalibrationError(f"camera [{section}] is a fisheye camera, which is not supported.",
                                "Calibrate it with the pinhole model (fisheye = false).")
+    name = table.get("name", section)
+    if not isinstance(name, (str, int)):
+        raise CalibrationError(f"camera [{section}]: name must be text, got {type(name).__name__}.")
     rotation = _frozen(table["rotation"], (3,), f"camera [{section}]: rotation (a Rodrigues vector)")
-    return CameraCalibration(name=str(table.get("name", section)), image_size=tuple(table["size"]),
+    if not np.linalg.norm(rotation) < 1e6:
+        raise CalibrationError(f"camera [{section}]: rotation (a Rodrigues vector) is far too large: "
+                               f"{rotation.tolist()}.")
+    return CameraCalibration(name=str(name), image_size=table["size"],
                              K=table["matrix"], distortion=table["distortions"], R=rodrigues_to_rotmat(rotation),
                              t=table["translation"])
+
+
+def _in_file(path: Path, build: Callable[[], CameraCalibration]) -> CameraCalibration:
+    """``build()``, with the file named in front of a CalibrationError's message when it does not name it."""
+    try:
+        return build()
+    except CalibrationError as exc:
+        if str(path) in exc.message:
+            raise
+        raise CalibrationError(f"{path}: {exc.message}", exc.hint) from exc
 
 
 def read_pose2sim_toml(path: Path) -> List[CameraCalibration]:
     """A Pose2Sim / Caliscope calibration TOML -> its cameras in file order. Raises CalibrationError."""
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"cannot read {path}: {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise CalibrationError(f"{path} is not a text file, so not a TOML calibration.") from exc
+    except OSError as exc:
+        raise CalibrationError(f"cannot read {path}: {exc.strerror or exc}.", "Check the path.") from exc
     except tomllib.TOMLDecodeError as exc:
         raise CalibrationError(f"{path} is not valid TOML ({exc}).") from exc
     cameras = []
@@ -191,19 +237,26 @@ def read_pose2sim_toml(path: Path) -> List[CameraCalibration]:
             continue
         if not isinstance(table, dict):
             raise CalibrationError(f"{path}: {section!r} is not a camera table.")
-        cameras.append(_toml_camera(section, table))
+        cameras.append(_in_file(path, lambda: _toml_camera(section, table)))
     if not cameras:
         raise CalibrationError(f"{path} holds no camera.")
     return cameras
 
 
 def _qca_floats(element: ElementTree.Element, keys: Tuple[str, ...], where: str) -> List[float]:
-    try:
-        return [float(element.attrib[key]) for key in keys]
-    except KeyError as exc:
-        raise CalibrationError(f"{where} lacks {exc.args[0]}.") from exc
-    except ValueError as exc:
-        raise CalibrationError(f"{where}: {exc}.") from exc
+    """The attributes ``keys`` of ``element`` as finite numbers; a missing or non-numeric one -> CalibrationError."""
+    values = []
+    for key in keys:
+        if key not in element.attrib:
+            raise CalibrationError(f"{where} lacks {key}.")
+        try:
+            value = float(element.attrib[key])
+        except ValueError as exc:
+            raise CalibrationError(f'{where}: {key}="{element.attrib[key][:40]}" is not a number.') from exc
+        if not math.isfinite(value):
+            raise CalibrationError(f'{where}: {key}="{element.attrib[key][:40]}" is not a finite number.')
+        values.append(value)
+    return values
 
 
 def _qca_camera(cam: ElementTree.Element, path: Path) -> CameraCalibration:
@@ -232,10 +285,10 @@ def read_qca(path: Path) -> List[CameraCalibration]:
     try:
         root = ElementTree.parse(path).getroot()
     except OSError as exc:
-        raise CalibrationError(f"cannot read {path}: {exc}.") from exc
+        raise CalibrationError(f"cannot read {path}: {exc.strerror or exc}.", "Check the path.") from exc
     except ElementTree.ParseError as exc:
         raise CalibrationError(f"{path} is not a Qualisys calibration (XML: {exc}).") from exc
-    cameras = [_qca_camera(cam, Path(path)) for cam in root.iter("camera")]
+    cameras = [_in_file(path, lambda: _qca_camera(cam, Path(path))) for cam in root.iter("camera")]
     if not cameras:
         raise CalibrationError(f"{path} holds no camera.")
     return sorted(cameras, key=lambda c: _natural_key(c.name))
@@ -244,11 +297,12 @@ def read_qca(path: Path) -> List[CameraCalibration]:
 def read_calibration(path: Path) -> List[CameraCalibration]:
     """A calibration file by its name: ``*.toml`` (Pose2Sim) or ``*.qca.txt`` / ``*.qca`` (Qualisys)."""
     name = Path(path).name.lower()
-    if name.endswith(".toml"):
-        return read_pose2sim_toml(Path(path))
-    if name.endswith((".qca.txt", ".qca")):
-        return read_qca(Path(path))
-    raise CalibrationError(f"{path}: unknown calibration format (expected .toml or .qca.txt).")
+    if not name.endswith((".toml", ".qca.txt", ".qca")):
+        raise CalibrationError(f"{path}: unknown calibration format (expected .toml or .qca.txt).")
+    if not Path(path).is_file():
+        state = "is a folder, not a file" if Path(path).is_dir() else "does not exist"
+        raise CalibrationError(f"The calibration file {path} {state}.", "Check the path.")
+    return read_pose2sim_toml(Path(path)) if name.endswith(".toml") else read_qca(Path(path))
 
 
 def _plain(name: str) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tupl
 import numpy as np
 
 from . import video
+from .checks import check_capture_options, check_not_an_input
 from .detection.chunks import Detections
 from .detection.clip_pass import detect_footage
 from .detection.pool import default_detectors
@@ -75,6 +76,7 @@ class CaptureRequest:
 
 def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: CancelFn) -> CaptureSummary:
     """Run one capture job end to end and write its ``.npz``; raise :class:`JobError` on user-facing failures."""
+    check_capture_request(request)
     timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "regress": 0.0, "refine": 0.0, "place": 0.0, "write": 0.0}
     tick = time.perf_counter()
     progress("open", 0, 1, os.path.basename(request.video))
@@ -114,6 +116,14 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     progress("write", 1, 1, "")
     return CaptureSummary(path=os.path.abspath(request.output), frames=len(found.frame_indices),
                           processed=processed, timings=timings, notes=crossing_notes + notes)
+
+
+def check_capture_request(request: CaptureRequest) -> None:
+    """Before any work: every numeric option in its range (:data:`server.checks.OPTIONS`) and the output none of
+    the inputs; raises :class:`JobError` ``bad_request`` naming the option or file."""
+    check_capture_options(vars(request))
+    check_not_an_input(request.output, [request.video, *request.views, request.calibration, request.body_model],
+                       flag="The output")
 
 
 def _place(arrays: Dict[str, np.ndarray], models: "Models", request: CaptureRequest, progress: ProgressFn,

@@ -11,12 +11,24 @@ import torch
 
 from .cleanup.methods import cleanup
 from .cleanup.sequence import load_mask, load_sequence, make_sequence, read_arrays, save_sequence
-from .cleanup.settings import CleanupSettings
+from .checks import check_option
+from .cleanup.settings import METHODS, CleanupSettings
+from .errors import JobError
 from .result import CaptureSummary
 
 DEFAULT = CleanupSettings()     # the benchmark's best method and settings
 CLEANUP_THREADS = 1             # like the capture pipeline: 2 OpenMP threads measured slower on a busy 2-core CPU
 ProgressFn = Callable[[str, int, int, str], None]
+
+
+def cleanup_settings(strength: float, method: str = "", keep_root: bool = False) -> CleanupSettings:
+    """The job's settings from its options, checked before any file is read: ``strength`` in the range that
+    :data:`server.checks.OPTIONS` declares, ``method`` "" (the default) or one of :data:`METHODS`. Raises JobError
+    ``bad_request``."""
+    check_option("strength", strength)
+    if method and method not in METHODS:
+        raise JobError("bad_request", f"Unknown cleanup method {method!r}.", f"Use one of {', '.join(METHODS)}.")
+    return replace(DEFAULT, method=method or DEFAULT.method, strength=float(strength), keep_root=bool(keep_root))
 
 
 def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", method: str = "",
@@ -33,12 +45,12 @@ def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", m
 
     timings = {}
     tick = time.perf_counter()
+    settings = cleanup_settings(strength, method, keep_root)
     seq = load_sequence(path)
+    like = read_arrays(path)
     if mask:
         conf = load_mask(mask, len(seq)) * seq.confidence
         seq = make_sequence(seq.poses, seq.transl, seq.betas, seq.fps, conf, seq.root_frame)
-    settings = replace(DEFAULT, method=method or DEFAULT.method, strength=max(0.0, float(strength)),
-                       keep_root=bool(keep_root))
     denoiser = load_prior()
     motion = motion_prior_or_none("cleanup uses the per-frame prior")
     skinning = LandmarkSkinning(load_body_model(body_model or default_body_model_path()))
@@ -57,7 +69,6 @@ def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", m
         torch.set_num_threads(previous)
     timings["cleanup"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    like = read_arrays(path)
     if feet is not None:
         like.update(foot_contacts=feet.contacts.astype(np.uint8),
                     ground=np.r_[feet.ground.normal, feet.ground.offset].astype(np.float32))

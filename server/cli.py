@@ -12,9 +12,14 @@
     python -m server batch INPUT... -o OUT_DIR [--address ray://HOST:PORT | auto] [--workers N] [--redo]
                                    [capture options]   # clips, folders or manifests; needs requirements-batch.txt
 
-Exit codes: 0 done, 1 internal error, 2 bad request, 3 video missing, 4 video unreadable, 5 no person,
-6 missing package, 7 bad body model file, 8 weights not found, 9 bad weights, 10 bad keypoints file,
-11 bad calibration, 12 batch done but some clips failed (see batch.json), 130 cancelled (Ctrl+C).
+Options and paths are checked before any work (server/checks.py): numbers in range and finite, -o writable, not a
+folder and none of the command's inputs.
+
+Exit codes (docs/cli.md, "Exit codes", lists a typical cause of each): 0 done, 1 internal error (one line on
+stderr and the traceback in a log under scorehmr-logs/ in the temporary folder), 2 bad request, 3 video missing,
+4 video unreadable, 5 no person, 6 missing package, 7 bad body model file, 8 weights not found, 9 bad weights,
+10 bad keypoints file, 11 bad calibration, 12 batch done but some clips failed (see batch.json),
+130 cancelled (Ctrl+C).
 """
 from __future__ import annotations
 
@@ -22,10 +27,14 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 import threading
+import time
+import traceback
 from typing import Callable, Dict, List, Optional, Tuple
 
 from . import __version__
+from .checks import OPTIONS, check_apart, check_options, check_output_file, check_output_folder
 from .errors import EXIT_CODES, JobError
 
 log = logging.getLogger("server")
@@ -51,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     capture.add_argument("--no-place", dest="place", action="store_false", help="leave the body where the camera "
                          "saw it: no depth steadying, no ground, no camera height")
     capture.add_argument("--lock-feet", action="store_true", help="hold the feet still while they touch the ground")
-    capture.add_argument("--foot-strength", type=float, default=1.0, help="foot locking strength (1 = default)")
+    _numeric(capture, "foot_strength", "S")
     _person_argument(capture)
     people = commands.add_parser("people", help="list the people in a video (tracks, frame spans, crossings)")
     people.add_argument("video", help="the footage (any format OpenCV decodes)")
@@ -73,8 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     clean = commands.add_parser("cleanup", help="denoise and complete a pose sequence with the diffusion prior")
     clean.add_argument("input", help="a pose sequence .npz in the result schema (docs/cli.md)")
     clean.add_argument("-o", "--output", required=True, help="the cleaned result .npz")
-    clean.add_argument("--strength", type=float, default=1.0, help="prior and smoothing strength (1 = default, "
-                       "0 = unchanged)")
+    _numeric(clean, "strength", "S")
     clean.add_argument("--mask", default="", metavar="MASK.npz", help="confidence (N, 24) / (N,) / (24,) or "
                        "'joints' names: low-confidence joints are completed by the prior")
     clean.add_argument("--method", choices=["dposer", "guided"], default="", help="default: the benchmark's best")
@@ -100,45 +108,46 @@ def _batch_arguments(commands: "argparse._SubParsersAction") -> None:
                        "batch.json (clip, status, frames, seconds, error)")
     batch.add_argument("--address", default="", help="a running Ray cluster ('auto' or ray://host:port); default: "
                        "start Ray on this machine")
-    batch.add_argument("--workers", type=int, default=0, metavar="N", help="clips captured at once on this machine "
-                       "(default: one per core)")
-    batch.add_argument("--retries", type=int, default=0, metavar="K", help="run a clip again up to K times when its "
-                       "worker process dies (default 0: record it as failed)")
+    _numeric(batch, "workers", "N")
+    _numeric(batch, "retries", "K")
     batch.add_argument("--redo", action="store_true", help="capture every clip again, even those already done")
     batch.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     _fit_arguments(batch)
     batch.add_argument("--no-place", dest="place", action="store_false", help="leave the bodies where the cameras "
                        "saw them: no depth steadying, no ground, no camera height")
     batch.add_argument("--lock-feet", action="store_true", help="hold the feet still while they touch the ground")
-    batch.add_argument("--foot-strength", type=float, default=1.0, help="foot locking strength (1 = default)")
+    _numeric(batch, "foot_strength", "S")
+
+
+def _numeric(parser: argparse.ArgumentParser, name: str, metavar: Optional[str] = None) -> None:
+    """A numeric option as :data:`server.checks.OPTIONS` declares it (flag, type, default, help)."""
+    spec = OPTIONS[name]
+    parser.add_argument(spec.flag, type=spec.kind, default=spec.default, metavar=metavar, help=spec.help)
 
 
 def _range_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--start", type=int, default=0, help="first video frame, 0-based (default 0)")
-    parser.add_argument("--end", type=int, default=-1, help="stop before this frame (default: the end)")
+    _numeric(parser, "start", "N")
+    _numeric(parser, "end", "M")
 
 
 def _person_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--person", type=int, default=-1, metavar="K", help="the person to capture: an id from "
-                        "'python -m server people' over the same range (default: the most visible)")
-    parser.add_argument("--detectors", type=int, default=0, metavar="N", help="BlazePose processes side by side "
-                        "(default: one per core, at most 4; 1 = detect in the worker itself)")
+    _numeric(parser, "person", "K")
+    _numeric(parser, "detectors", "N")
 
 
 def _fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--body", default="", metavar="SMPL_FILE",
                         help="official SMPL model file (.pkl or .npz); default: the built-in open body")
     parser.add_argument("--no-refine", dest="refine", action="store_false", help="regression only, no ScoreHMR")
-    parser.add_argument("--iterations", type=int, default=0, help="refinement quality: outer iterations "
-                        "(default 0 = the worker's default)")
-    parser.add_argument("--temporal", type=float, default=1.0, help="temporal smoothing strength (1 = default, 0 = off)")
+    _numeric(parser, "iterations", "K")
+    _numeric(parser, "temporal", "S")
     parser.add_argument("--initial", choices=["temporal", "learned", "analytic"], default="temporal",
                         help="initial estimate: the temporal regressor over windows of frames (default), the "
                              "per-frame regressor, or the analytic solve")
     parser.add_argument("--align", action="store_true", help="HMDiff-style keypoint alignment in the early steps")
     parser.add_argument("--per-frame-prior", dest="motion_prior", action="store_false",
                         help="refine clips with the per-frame prior instead of the motion prior's windows")
-    parser.add_argument("--hypotheses", type=int, default=0, help="also store K alternative poses per frame (Diff-HMR)")
+    _numeric(parser, "hypotheses", "K")
 
 
 class _ProgressLog:
@@ -210,7 +219,6 @@ def run_detect_cli(args: argparse.Namespace) -> int:
 def run_people_cli(args: argparse.Namespace) -> int:
     """List the people: a table (or ``--json``) on stdout, the listing file with ``-o``."""
     import json
-    import tempfile
 
     from .people_job import run_people
 
@@ -291,6 +299,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
                            progress=args.progress)
     try:
         items = expand_inputs(args.inputs)
+        _check_batch_outputs(args, items)
         with _tqdm_logging():
             summary = run_batch(items, os.path.abspath(args.output), capture, options)
     except (JobError, KeyboardInterrupt) as exc:
@@ -300,6 +309,17 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     for failure in summary.failures:
         log.error("failed: %s", failure)
     return BATCH_INCOMPLETE if summary.failed or summary.cancelled else 0
+
+
+def _check_batch_outputs(args: argparse.Namespace, items: list) -> None:
+    """No result file of the batch (``<name>.npz``, ``batch.json``) is one of its clips, views, calibrations or
+    manifests."""
+    from .batch.index import INDEX_NAME
+
+    folder = os.path.abspath(args.output)
+    inputs = [*args.inputs, args.body, *(path for item in items for path in (item.clip, *item.views, item.calibration))]
+    check_apart([os.path.join(folder, item.output_name) for item in items] + [os.path.join(folder, INDEX_NAME)],
+                inputs)
 
 
 def _tqdm_logging():
@@ -312,24 +332,63 @@ def _tqdm_logging():
     return logging_redirect_tqdm()
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """The output can be written (not a folder, in a writable folder) and is none of the command's inputs."""
+    inputs = [getattr(args, name, "") or "" for name in ("video", "keypoints", "input", "calibration", "body", "mask")]
+    inputs += list(getattr(args, "view", [])) + list(getattr(args, "videos", []))
+    if args.command == "batch":
+        check_output_folder(args.output, [*args.inputs, *inputs])
+    elif args.output or args.command != "people":
+        check_output_file(args.output, inputs)
+
+
+def crash_log_folder() -> str:
+    """Where an unexpected error's traceback is written: ``scorehmr-logs`` in the system's temporary folder."""
+    return os.path.join(tempfile.gettempdir(), "scorehmr-logs")
+
+
+def _crashed(command: str, exc: Exception, argv: Optional[List[str]]) -> int:
+    """An unexpected error: its traceback into a log file, ONE line on stderr saying what failed and where the
+    log is -> exit code 1."""
+    what = " ".join(f"{type(exc).__name__}: {exc}".split())
+    what = what if len(what) <= 200 else what[:197] + "..."
+    try:
+        folder = crash_log_folder()
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"{command}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(f"python -m server {' '.join(sys.argv[1:] if argv is None else argv)}\n"
+                         f"server {__version__}, Python {sys.version.split()[0]}\n\n")
+            handle.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        where = f"the details are in {path}"
+    except OSError as error:
+        where = f"the details could not be saved ({error.strerror or error})"
+    log.error("%s stopped on an unexpected error (%s); %s", command, what, where)
+    return EXIT_CODES["internal"]
+
+
+COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
+    "capture": run_capture_cli, "detect": run_detect_cli, "people": run_people_cli, "refine": run_refine_cli,
+    "cleanup": run_cleanup_cli, "import-motion": run_import_motion_cli, "batch": run_batch_cli,
+}
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line -> its exit code (module docstring). Options and paths are checked before any work;
+    an unexpected error prints one line and where its traceback was saved, never the traceback itself."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command == "capture":
-        return run_capture_cli(args)
-    if args.command == "detect":
-        return run_detect_cli(args)
-    if args.command == "people":
-        return run_people_cli(args)
-    if args.command == "refine":
-        return run_refine_cli(args)
-    if args.command == "cleanup":
-        return run_cleanup_cli(args)
-    if args.command == "import-motion":
-        return run_import_motion_cli(args)
-    if args.command == "batch":
-        return run_batch_cli(args)
-    from .worker_loop import serve
+    command = COMMANDS.get(args.command or "serve")
+    if command is None:
+        from .worker_loop import serve
 
-    return serve()
+        return serve()
+    try:
+        check_options(vars(args))
+        _check_paths(args)
+        return command(args)
+    except (JobError, KeyboardInterrupt) as exc:
+        return _failed(exc)
+    except Exception as exc:  # noqa: BLE001 - any other error becomes one line and a log file
+        return _crashed(args.command, exc, argv)

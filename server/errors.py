@@ -41,7 +41,7 @@ class Cancelled(JobError):
     """The user cancelled the job; raised at the next frame or step boundary."""
 
     def __init__(self) -> None:
-        super().__init__("cancelled", "Capture cancelled.", "Nothing was changed; press Capture motion to start again.")
+        super().__init__("cancelled", "Capture cancelled.", "Nothing was changed; press Capture Motion to start again.")
 
 
 BODY_MODEL_HINT = ("Pick SMPL's basicModel_neutral_lbs_10_207_0_v1.0.0.pkl or the .npz from the SMPL website, "

@@ -20,8 +20,6 @@ error naming the key and the expected shape.
 from __future__ import annotations
 
 import logging
-import os
-import zipfile
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
@@ -29,12 +27,15 @@ import numpy as np
 
 from .body.layout import NUM_LANDMARKS
 from .errors import JobError
+from .files import kind_problem, read_npz
 
 log = logging.getLogger(__name__)
 
 MIN_LANDMARKS = 6          # a frame needs this many landmarks of confidence >= USABLE_CONFIDENCE (in some view)
 USABLE_CONFIDENCE = 0.3
 DEFAULT_FPS = 30.0
+NUMERIC_KEYS = ("keypoints", "keypoints_2d", "image_size", "world_landmarks", "focal", "camera_intrinsics", "fps",
+                "frame_indices")
 FORMAT_HINT = ("A keypoints file is an .npz with 'keypoints' (N, 33, 3) or (views, N, 33, 3) in BlazePose order "
                "(x, y in pixels, confidence 0..1) and 'image_size' (width, height); see docs/cli.md.")
 
@@ -66,13 +67,13 @@ class KeypointSet:
 
 
 def _read(path: str) -> Dict[str, np.ndarray]:
-    if not os.path.isfile(path):
-        raise JobError("bad_keypoints", f"The keypoints file {path} does not exist.", "Check the path.")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise _fail(f"{path} is not a readable .npz file ({type(exc).__name__}: {exc}).") from exc
+    """Every array of the keypoints file (no pickles), each of numbers; else JobError ``bad_keypoints``."""
+    arrays = read_npz(path, "keypoints file", "bad_keypoints", FORMAT_HINT)
+    for key, value in arrays.items():
+        held = kind_problem(value)
+        if held is not None and key in NUMERIC_KEYS:
+            raise _fail(f"'{key}' in {path} holds {held} where numbers belong.")
+    return arrays
 
 
 def _per_view(value: np.ndarray, views: int, tail: tuple, key: str) -> np.ndarray:
@@ -112,6 +113,16 @@ def _focal(data: Dict[str, Any], views: int, size: np.ndarray) -> np.ndarray:
     return focal
 
 
+def _frame_indices(data: Dict[str, Any], frames: int) -> np.ndarray:
+    """``frame_indices`` (default 0..N-1): ``frames`` whole frame numbers of 0 or more."""
+    indices = np.asarray(data.get("frame_indices", np.arange(frames)))
+    if indices.shape != (frames,):
+        raise _fail(f"'frame_indices' must be ({frames},), got {indices.shape}.")
+    if not (np.all(np.isfinite(indices)) and np.all(indices == np.round(indices)) and np.all(indices >= 0)):
+        raise _fail("'frame_indices' must be whole frame numbers of 0 or more.")
+    return indices
+
+
 def load_keypoints(path: str) -> KeypointSet:
     """Read and validate a keypoints file (format in the module docstring); raises JobError ``bad_keypoints``."""
     data = _read(path)
@@ -136,9 +147,7 @@ def load_keypoints(path: str) -> KeypointSet:
     fps = float(fps_array.reshape(()))
     if not np.isfinite(fps) or fps <= 0:
         raise _fail(f"'fps' must be positive, got {fps}.")
-    indices = np.asarray(data.get("frame_indices", np.arange(frames)))
-    if indices.shape != (frames,):
-        raise _fail(f"'frame_indices' must be ({frames},), got {indices.shape}.")
+    indices = _frame_indices(data, frames)
 
     conf = kp[..., 2]
     finite_conf = conf[np.isfinite(conf)]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import zipfile
 from typing import Callable, Dict, Mapping
 
 import numpy as np
@@ -27,6 +26,7 @@ import numpy as np
 from .body.layout import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
 from .body.rotations import rotmat_to_rotvec, rotvec_to_rotmat
 from .errors import Cancelled, JobError
+from .files import kind_problem, read_npz
 from .result import NUM_BETAS, RESULT_SCHEMA_VERSION, CaptureSummary, write_result
 
 log = logging.getLogger(__name__)
@@ -46,18 +46,18 @@ def _bad(message: str) -> JobError:
 
 
 def read_motion_arrays(path: str) -> Dict[str, np.ndarray]:
-    """The arrays of ``path`` that an import uses (others, e.g. pickled metadata, are never touched)."""
+    """The arrays of ``path`` that an import uses (others, e.g. pickled metadata, are never touched), each an
+    array of numbers. Raises JobError ``bad_request`` naming the file and what is wrong with it."""
+    wanted = ("poses", "root_orient", "pose_body", "trans", "betas") + FPS_KEYS
+    name = os.path.basename(path)
     if not os.path.isfile(path):
         raise JobError("bad_request", f"The motion file {path} does not exist.", "Check the path.")
-    wanted = ("poses", "root_orient", "pose_body", "trans", "betas") + FPS_KEYS
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise ValueError("a single array, not an .npz archive")
-            return {k: np.asarray(data[k]) for k in data.files if k in wanted}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # not an npz, truncated, or pickled
-        raise _bad(f"The motion file {os.path.basename(path)} is not a readable .npz without pickles ({exc}).") \
-            from exc
+    arrays = read_npz(path, "motion file", "bad_request", HINT, keys=wanted, name=name)
+    for key, value in arrays.items():
+        held = kind_problem(value)
+        if held is not None:
+            raise _bad(f"{name}: '{key}' holds {held} where numbers belong.")
+    return arrays
 
 
 def smpl_poses(arrays: Mapping[str, np.ndarray], name: str = "the file") -> np.ndarray:

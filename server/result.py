@@ -1,25 +1,31 @@
 """The result file: its schema version, the atomic write, and the check that a file on disk is a whole, valid result.
 
 A result is an ``.npz`` of plain arrays (no pickles), documented in docs/cli.md ("Result file"). Everything that
-writes one (capture, refine, cleanup, motion import, keypoints IO) writes it through :func:`write_result`; the
-batch runner trusts a result it finds only after :func:`read_result` / :func:`check_result`. Also here: the camera
+writes one (capture, refine, cleanup, motion import, keypoints IO) writes it through :func:`write_result`, which
+never writes NaN or infinite values (a failed job leaves the earlier file as it was); the batch runner trusts a
+result it finds only after :func:`read_result` / :func:`check_result`. Also here: the camera
 matrix the result stores (:func:`camera_intrinsics`) and what a job that wrote one reports (:class:`CaptureSummary`).
 """
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import numpy as np
 
-from .files import replaced_atomically
+from .errors import JobError
+from .files import NpzUnreadable, kind_problem, load_npz, replaced_atomically
 
 RESULT_SCHEMA_VERSION = 2
 SUPPORTED_SCHEMAS = (1, 2)
 NUM_BETAS = 10
 REQUIRED_KEYS = ("schema_version", "poses", "transl", "joints_rest", "parents", "joint_names", "fps",
                  "frame_indices")
+NUMERIC_KEYS = ("schema_version", "poses", "transl", "joints_rest", "parents", "fps", "frame_indices")
+RESULT_HINT = ("Use a result file written by a capture, a cleanup or an import (docs/cli.md, 'Result file'), "
+               "or run the job again to write it anew.")
+NOT_FINITE_HINT = ("The computation diverged (NaN or infinite numbers). Try again with the default settings; if it "
+                   "happens again, report it with the log.")
 
 
 @dataclass
@@ -43,18 +49,40 @@ def camera_intrinsics(width: int, height: int, focal: Optional[float] = None) ->
     return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]], dtype=np.float32)
 
 
+def non_finite_keys(arrays: Dict[str, np.ndarray]) -> List[str]:
+    """The keys of ``arrays`` whose float (or complex) values hold NaN or infinity."""
+    return [key for key, value in arrays.items()
+            if np.asarray(value).dtype.kind in "fc" and not np.isfinite(np.asarray(value)).all()]
+
+
 def write_result(path: str, arrays: Dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` atomically (temporary file, then rename), so a reader never sees half a file.
-    Raises ValueError for an object array (a result holds plain arrays only: no pickles)."""
+
+    Checked before anything is written (``path`` and its folder are left as they were): an object array raises
+    ValueError (a result holds plain arrays only: no pickles); NaN or infinite values raise JobError
+    ``internal`` naming the arrays (no result file ever holds them)."""
     pickled = [key for key, value in arrays.items() if np.asarray(value).dtype.hasobject]
     if pickled:
         raise ValueError(f"result arrays must not hold Python objects: {', '.join(pickled)}")
+    broken = non_finite_keys(arrays)
+    if broken:
+        raise JobError("internal", f"Nothing was written to {path}: the result's {', '.join(map(repr, broken))} "
+                       f"{'holds' if len(broken) == 1 else 'hold'} NaN or infinite values.", NOT_FINITE_HINT)
     with replaced_atomically(path, ".npz") as partial:
         np.savez_compressed(partial, **arrays)
 
 
-class ResultFileError(ValueError):
-    """A file that is not a complete, valid result; the message says what is wrong (a short phrase)."""
+class ResultFileError(JobError, ValueError):
+    """A file that is not a complete, valid result (code ``bad_request``). ``str()`` is what is wrong as a short
+    phrase (what a batch records); ``message`` the sentence for the user, naming the file."""
+
+    def __init__(self, problem: str, path: str = "") -> None:
+        named = f"The result file {path}" if path else "The result file"
+        super().__init__("bad_request", f"{named} is not usable: {problem}.", RESULT_HINT)
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return self.problem
 
 
 def read_result(path: str) -> Dict[str, np.ndarray]:
@@ -62,23 +90,24 @@ def read_result(path: str) -> Dict[str, np.ndarray]:
 
     Reads every array (a truncated or corrupt member fails here, not later; pickles are refused), then checks the
     schema version and the shapes the add-on keys from: poses (N, J, 3), transl (N, 3), frame_indices (N,),
-    joints_rest (J, 3), parents (J,), joint_names (J,), a positive fps, all finite.
+    joints_rest (J, 3), parents (J,), joint_names (J,) text, one positive fps, every float array finite.
     """
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: np.asarray(data[key]) for key in data.files}
-    except FileNotFoundError as exc:
-        raise ResultFileError("missing") from exc
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ResultFileError(f"unreadable ({exc})") from exc
+        arrays = load_npz(path)
+    except NpzUnreadable as exc:
+        raise ResultFileError("missing" if str(exc) == "missing" else f"unreadable ({exc})", path) from exc
     missing = [key for key in REQUIRED_KEYS if key not in arrays]
     if missing:
-        raise ResultFileError(f"missing {', '.join(missing)}")
-    if int(arrays["schema_version"]) not in SUPPORTED_SCHEMAS:
-        raise ResultFileError(f"schema_version {int(arrays['schema_version'])}")
+        raise ResultFileError(f"missing {', '.join(missing)}", path)
+    problem = _kind_problem(arrays)
+    if problem is not None:
+        raise ResultFileError(problem, path)
+    version = float(arrays["schema_version"])
+    if version not in SUPPORTED_SCHEMAS:
+        raise ResultFileError(f"schema_version {version:g}", path)
     problem = _shape_problem(arrays)
     if problem is not None:
-        raise ResultFileError(problem)
+        raise ResultFileError(problem, path)
     return arrays
 
 
@@ -88,6 +117,21 @@ def check_result(path: str) -> Optional[str]:
         read_result(path)
     except ResultFileError as exc:
         return str(exc)
+    return None
+
+
+def _kind_problem(arrays: Dict[str, np.ndarray]) -> Optional[str]:
+    """What is of the wrong kind in the required arrays (text where numbers belong, a list where one number
+    belongs), or None."""
+    for key in NUMERIC_KEYS:
+        held = kind_problem(arrays[key])
+        if held is not None:
+            return f"'{key}' holds {held} where numbers belong"
+    for key in ("schema_version", "fps"):
+        if arrays[key].size != 1:
+            return f"'{key}' is {arrays[key].size} values, not one number"
+    if arrays["joint_names"].dtype.kind not in "US":
+        return "'joint_names' is not text"
     return None
 
 
@@ -102,8 +146,13 @@ def _shape_problem(arrays: Dict[str, np.ndarray]) -> Optional[str]:
         return f"inconsistent shapes: poses {poses.shape}, transl {transl.shape}, frame_indices {frames.shape}"
     if arrays["parents"].shape != (joints,) or arrays["joint_names"].shape != (joints,):
         return "parents or joint_names do not match the joints"
+    if any(not -1 <= parent < joint for joint, parent in enumerate(arrays["parents"].tolist())):
+        return "parents do not form a skeleton (each joint's parent must come before it)"
     if not float(arrays["fps"]) > 0:
         return "no frame rate"
     if not (np.isfinite(poses).all() and np.isfinite(transl).all()):
         return "non-finite poses"
+    broken = non_finite_keys(arrays)
+    if broken:
+        return f"non-finite values in {', '.join(broken)}"
     return None

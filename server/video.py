@@ -3,6 +3,7 @@ decodes on a thread of its own while the caller works on the frames before."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import threading
@@ -43,17 +44,27 @@ def probe(path: str) -> VideoInfo:
         raise JobError("video_missing", f"The footage file does not exist: {path}",
                        "Pick the video again in the ScoreHMR panel.")
     cv2 = _cv2()
-    capture = cv2.VideoCapture(path)
+    unreadable = JobError("video_unreadable", f"The file could not be decoded as video: {path}",
+                          "Convert it to an H.264 .mp4 (e.g. with ffmpeg) and try again.")
     try:
-        ok, frame = capture.read() if capture.isOpened() else (False, None)
-        if not ok or frame is None:
-            raise JobError("video_unreadable", f"The file could not be decoded as video: {path}",
-                           "Convert it to an H.264 .mp4 (e.g. with ffmpeg) and try again.")
+        capture = cv2.VideoCapture(path)
+    except cv2.error as exc:
+        log.debug("OpenCV cannot open %s: %s", path, exc)
+        raise unreadable from exc
+    try:
+        try:
+            ok, frame = capture.read() if capture.isOpened() else (False, None)
+        except cv2.error as exc:
+            log.debug("OpenCV cannot decode %s: %s", path, exc)
+            ok, frame = False, None
+        if not ok or frame is None or getattr(frame, "ndim", 0) < 2 or min(frame.shape[:2]) < 1:
+            raise unreadable
         fps = float(capture.get(cv2.CAP_PROP_FPS)) or 0.0
         if not 1.0 <= fps <= 1000.0:
             log.warning("video reports %.3f fps; assuming 30", fps)
             fps = 30.0
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        reported = float(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        count = int(reported) if math.isfinite(reported) and 0 < reported < 2 ** 31 else 1
         height, width = frame.shape[:2]
         return VideoInfo(path=os.path.abspath(path), width=int(width), height=int(height), fps=fps,
                          frame_count=max(count, 1))

@@ -35,8 +35,8 @@ DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "assets" / "weights"
 HF_REPO_ID = "blender-scorehmr/weights"
 HF_REVISION = "v0.1.0"  # pin to the upload's commit hash once the repository exists
 _TRUE = {"1", "true", "yes", "on"}
-_LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile,
-                AttributeError, ImportError, IndexError, KeyError, TypeError)
+BAD_WEIGHTS_HINT = ("Pick the model file again (a ScoreHMR .pt checkpoint), or leave the field empty to use the "
+                    "model shipped with the add-on; if that one is damaged, reinstall the add-on.")
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -106,26 +106,50 @@ def load_checkpoint(name: str, explicit: Optional[PathLike] = None, expected_for
     path = resolve_weights(name, explicit, **resolve)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except _LOAD_ERRORS as exc:
-        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''}).", code="bad_weights") from exc
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds; every one becomes bad_weights, logged
+        log.debug("torch.load(%s) failed", path, exc_info=True)
+        raise WeightsError(f"The model file {path} {_load_problem(path, exc)}", BAD_WEIGHTS_HINT,
+                           code="bad_weights") from exc
     if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
-        raise WeightsError(f"{path} is a PyTorch file but not one of our checkpoints (no state_dict).",
-                           code="bad_weights")
+        raise WeightsError(f"The model file {path} is a PyTorch file but not a ScoreHMR checkpoint (it has no "
+                           "trained weights in the expected layout).", BAD_WEIGHTS_HINT, code="bad_weights")
     if expected_format is not None and ckpt.get("format") != expected_format:
-        raise WeightsError(f"{path} holds a '{ckpt.get('format')}' model, expected '{expected_format}'.",
-                           code="bad_weights")
+        raise WeightsError(f"The model file {path} holds a '{ckpt.get('format')}' model where a "
+                           f"'{expected_format}' model belongs.", BAD_WEIGHTS_HINT, code="bad_weights")
     log.info("loaded %s from %s", name, path)
     return dict(ckpt), path
 
 
+def _load_problem(path: Path, exc: BaseException) -> str:
+    """What is wrong with a checkpoint ``torch.load`` refused, in a user's words (never torch's advice)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = -1
+    if size == 0:
+        return "is empty (0 bytes)."
+    if isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile):
+        return f"cannot be read ({exc.strerror or type(exc).__name__})."
+    if isinstance(exc, pickle.UnpicklingError) and "weights only" in str(exc).lower() and zipfile.is_zipfile(path):
+        return ("holds Python objects beyond trained weights, so it is not a ScoreHMR checkpoint; it was not "
+                "loaded (no code ever runs from a model file).")
+    return "is damaged or not a ScoreHMR checkpoint (it is not a readable PyTorch model file)."
+
+
 def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, Any], source: PathLike) -> None:
-    """``model.load_state_dict(state_dict, strict=True)``; a mismatch becomes a WeightsError naming the file."""
+    """``model.load_state_dict(state_dict, strict=True)``; a mismatch, or weights with NaN or infinite values,
+    becomes a WeightsError (``bad_weights``) naming the file."""
+    broken = [key for key, value in state_dict.items() if isinstance(value, torch.Tensor)
+              and value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if broken:
+        raise WeightsError(f"The model file {source} is damaged: its weights {', '.join(broken[:3])} hold NaN or "
+                           "infinite values.", BAD_WEIGHTS_HINT, code="bad_weights")
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as exc:
-        detail = " ".join(str(exc).split())[:600]
-        raise WeightsError(f"The checkpoint {source} does not match this version's model: {detail}",
+        log.info("checkpoint %s does not match the model: %s", source, " ".join(str(exc).split())[:2000])
+        raise WeightsError(f"The model file {source} does not match this version's model (its layers or their "
+                           "sizes differ: it was made for another version).",
                            "Update the add-on and its models together.", code="bad_weights") from exc
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
@@ -21,6 +22,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import BodyModelError
+from ..files import kind_problem
 from .layout import JOINT_LANDMARKS, NUM_JOINTS, NUM_LANDMARKS, SMPL_PARENTS
 from .rotations import forward_kinematics_rotmat, rotvec_to_rotmat
 from .smpl_landmarks import SMPL_NUM_VERTICES, smpl_landmark_regressor
@@ -84,13 +86,20 @@ def _array(data: Mapping[str, Any], keys: Tuple[str, ...], source: str, dtype: t
         if required:
             raise _fail(source, f"it has no '{keys[0]}' array (keys found: {', '.join(sorted(data)) or 'none'})")
         return None
+    held = kind_problem(data[key]) if isinstance(data[key], np.ndarray) else None
+    if held is not None:
+        raise _fail(source, f"'{key}' holds {held} where numbers belong")
     try:
-        arr = np.array(data[key], dtype=dtype)
-    except (TypeError, ValueError) as exc:
-        raise _fail(source, f"'{key}' is not a numeric array ({exc})") from exc
+        arr = np.array(data[key], dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        log.debug("'%s' of %s: %s", key, source, exc)
+        raise _fail(source, f"'{key}' is not an array of numbers") from exc
     if not np.all(np.isfinite(arr)):
         raise _fail(source, f"'{key}' contains NaN or infinite values")
-    return arr
+    if np.issubdtype(dtype, np.integer):
+        if not np.all(arr == np.round(arr)) or (arr.size and np.abs(arr).max() >= 2 ** 62):
+            raise _fail(source, f"'{key}' must hold whole numbers (vertex or joint indices)")
+    return arr.astype(dtype)
 
 
 def _expect(arr: np.ndarray, shape: Tuple[Optional[int], ...], key: str, source: str) -> None:
@@ -188,8 +197,15 @@ def _read_npz(path: Path) -> Dict[str, Any]:
                     continue
                 with archive.open(member) as fp:
                     out[key] = _read_npy(fp, member)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise _fail(str(path), f"it is not a readable .npz archive ({exc})") from exc
+    except BodyModelError as exc:   # a member's problem: said of this file
+        detail = exc.message.rstrip(".").replace("The file is not a usable SMPL model: ", "", 1)
+        raise _fail(str(path), "it " + detail[len("The file "):] if detail.startswith("The file ") else detail) \
+            from exc
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
+        log.debug("reading %s: %s", path, exc, exc_info=True)
+        what = "it is empty (0 bytes)" if path.stat().st_size == 0 else \
+            "it is not a readable .npz archive (another kind of file, or one cut short or damaged)"
+        raise _fail(str(path), what) from exc
     return out
 
 
@@ -202,12 +218,13 @@ def _read_npy(fp: Any, member: str) -> Any:
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran, dtype = read_header(fp)
     except ValueError as exc:
-        raise BodyModelError(f"The .npz member {member} is not a numpy array ({exc}).") from exc
+        log.debug(".npz member %s: %s", member, exc)
+        raise BodyModelError(f"its member {member} is not a numpy array, or it is cut short") from exc
     if not dtype.hasobject:
         count = int(np.prod(shape, dtype=np.int64))
         raw = fp.read(count * dtype.itemsize)
         if len(raw) != count * dtype.itemsize:
-            raise BodyModelError(f"The .npz member {member} is truncated.")
+            raise BodyModelError(f"its member {member} is cut short")
         arr = np.frombuffer(raw, dtype=dtype, count=count)
         return arr.reshape(shape[::-1]).T if fortran else arr.reshape(shape)
     value = loads_restricted(fp.read())
@@ -235,8 +252,11 @@ def load_body_model(path: Union[str, Path]) -> BodyModel:
     file = Path(path).expanduser()
     if not file.is_file():
         raise BodyModelError(f"The body model file {file} does not exist.")
-    kind = _kind(file)
-    data = _read_npz(file) if kind == "npz" else load_smpl_pickle(file)
+    try:
+        kind = _kind(file)
+        data = _read_npz(file) if kind == "npz" else load_smpl_pickle(file)
+    except OSError as exc:
+        raise BodyModelError(f"Cannot read the body model file {file}: {exc.strerror or exc}.") from exc
     model = model_from_arrays(data, str(file))
     log.info("body model %s: %d vertices, %d betas, pose correctives %s (%s)", model.name, model.num_vertices,
              model.num_betas, "yes" if model.has_pose_correctives else "no", file)

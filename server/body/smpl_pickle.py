@@ -168,14 +168,22 @@ def loads_restricted(data: bytes) -> Any:
     except BodyModelError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, UnicodeError, MemoryError) as exc:
-        raise BodyModelError(f"The file is not a readable pickle ({type(exc).__name__}: {exc}).") from exc
+            KeyError, UnicodeError, MemoryError, RecursionError, OverflowError) as exc:
+        log.debug("unpickling failed: %s: %s", type(exc).__name__, exc)
+        what = "it is empty (0 bytes)" if not data else \
+            "it is not a readable pickle (another kind of file, or one cut short or damaged)"
+        raise BodyModelError(f"The file is not a usable SMPL model: {what}.") from exc
     return to_plain(obj)
 
 
 def load_smpl_pickle(path: Path) -> Dict[str, Any]:
     """Read an official SMPL ``.pkl`` into a dict of numpy arrays (and plain values). Raises BodyModelError."""
-    obj = loads_restricted(Path(path).read_bytes())
+    try:
+        obj = loads_restricted(Path(path).read_bytes())
+    except BodyModelError as exc:
+        if exc.message.startswith("The file "):
+            raise BodyModelError(f"{Path(path).name}{exc.message[len('The file'):]}", exc.hint) from exc
+        raise
     if not isinstance(obj, dict):
         raise BodyModelError(f"{Path(path).name} holds a {type(obj).__name__}, not an SMPL model dictionary.")
     return {str(k): v for k, v in obj.items()}

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..body.layout import JOINT_INDEX, NUM_JOINTS
 from ..errors import JobError
+from ..files import kind_problem, read_npz
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,22 @@ def _bad(message: str, hint: str = SCHEMA_HINT) -> JobError:
     return JobError("bad_request", message, hint)
 
 
+def _numbers(value: object, key: str, source: str, hint: str = SCHEMA_HINT) -> np.ndarray:
+    """``value`` as a float32 array; text, Python objects, complex numbers or records -> JobError naming ``key``."""
+    held = kind_problem(value)
+    if held is not None:
+        raise _bad(f"{source}: '{key}' holds {held} where numbers belong.", hint)
+    return np.asarray(value, dtype=np.float32)
+
+
+def _scalar(value: object, key: str, source: str) -> float:
+    """One number stored as an array (``fps``) -> float; anything else -> JobError naming ``key``."""
+    array = _numbers(value, key, source)
+    if array.size != 1:
+        raise _bad(f"{source}: '{key}' must be one number, got {array.size} values of shape {array.shape}.")
+    return float(array.reshape(()))
+
+
 def _fill_translation(transl: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """(N, 3) with rows ``ok`` (N,) finite -> (N, 3): the other rows linearly interpolated (held at the ends)."""
     frames = np.arange(len(transl))
@@ -60,7 +77,7 @@ def make_sequence(poses: np.ndarray, transl: np.ndarray, betas: np.ndarray, fps:
                   confidence: Optional[np.ndarray] = None, root_frame: str = "camera",
                   source: str = "the input") -> MotionSequence:
     """Validate and normalise arrays into a sequence (NaN joints -> confidence 0, filled). Raises JobError."""
-    poses = np.asarray(poses, dtype=np.float32)
+    poses = _numbers(poses, "poses", source)
     if poses.ndim != 3 or poses.shape[1:] != (NUM_JOINTS, 3):
         raise _bad(f"{source}: poses must be (N, 24, 3) axis-angle, got {poses.shape}.")
     n = poses.shape[0]
@@ -68,17 +85,21 @@ def make_sequence(poses: np.ndarray, transl: np.ndarray, betas: np.ndarray, fps:
         raise _bad(f"{source} has no frames: nothing to clean up.")
     if n < 2:
         raise _bad(f"{source} has a single frame: cleanup works on motion.", "Pick a range of at least 2 frames.")
-    transl = np.zeros((n, 3), np.float32) if transl is None else np.asarray(transl, dtype=np.float32)
+    transl = np.zeros((n, 3), np.float32) if transl is None else _numbers(transl, "transl", source)
     if transl.shape != (n, 3):
         raise _bad(f"{source}: transl must be ({n}, 3), got {transl.shape}.")
-    betas = np.asarray(betas, dtype=np.float32).reshape(-1)
+    betas = _numbers(betas, "betas", source)
+    if betas.ndim > 2 or (betas.ndim == 2 and betas.shape[0] != 1):
+        raise _bad(f"{source}: betas must be one body shape (10,), got {betas.shape}.")
+    betas = betas.reshape(-1)
     if not np.isfinite(betas).all():
         raise _bad(f"{source}: betas contain NaN or infinite values.")
     if root_frame not in ROOT_FRAMES:
         raise _bad(f"{source}: root_frame must be one of {ROOT_FRAMES}, got {root_frame!r}.")
     if not (np.isfinite(fps) and fps > 0):
         raise _bad(f"{source}: fps must be positive, got {fps}.")
-    conf = np.ones((n, NUM_JOINTS), np.float32) if confidence is None else broadcast_confidence(confidence, n)
+    conf = np.ones((n, NUM_JOINTS), np.float32) if confidence is None else \
+        broadcast_confidence(confidence, n, source)
     bad_joint = ~np.isfinite(poses).all(-1)                                      # (N, 24)
     bad_frame = ~np.isfinite(transl).all(-1)                                     # (N,)
     if bad_frame.all() or bad_joint.all():
@@ -92,8 +113,13 @@ def make_sequence(poses: np.ndarray, transl: np.ndarray, betas: np.ndarray, fps:
     return MotionSequence(poses, transl, betas, float(fps), conf, root_frame)
 
 
-def broadcast_confidence(confidence: np.ndarray, n: int) -> np.ndarray:
-    """(N, 24), (N,) per frame or (24,) per joint confidence -> (N, 24) float32 clipped to [0, 1]; NaN -> 0."""
+def broadcast_confidence(confidence: np.ndarray, n: int, source: str = "") -> np.ndarray:
+    """(N, 24), (N,) per frame or (24,) per joint confidence -> (N, 24) float32 clipped to [0, 1]; NaN -> 0.
+    ``source`` names the file in errors."""
+    where = f"{source}: " if source else ""
+    held = kind_problem(confidence)
+    if held is not None:
+        raise _bad(f"{where}'confidence' holds {held}, not numbers in [0, 1].", MASK_HINT)
     c = np.asarray(confidence, dtype=np.float32)
     if c.shape == (n, NUM_JOINTS):
         out = c
@@ -102,18 +128,13 @@ def broadcast_confidence(confidence: np.ndarray, n: int) -> np.ndarray:
     elif c.shape == (NUM_JOINTS,):
         out = np.repeat(c[None], n, 0)
     else:
-        raise _bad(f"confidence must be ({n}, 24), ({n},) or (24,), got {c.shape}.", MASK_HINT)
+        raise _bad(f"{where}'confidence' must be ({n}, 24), ({n},) or (24,), got {c.shape}.", MASK_HINT)
     return np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0).astype(np.float32)
 
 
-def _read(path: Union[str, PathLike], what: str) -> Dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except FileNotFoundError as exc:
-        raise JobError("bad_request", f"The {what} {path} does not exist.", "Check the path.") from exc
-    except (OSError, ValueError) as exc:
-        raise _bad(f"The {what} {path} is not a readable .npz file ({exc}).") from exc
+def _read(path: Union[str, PathLike], what: str, hint: str = SCHEMA_HINT) -> Dict[str, np.ndarray]:
+    """Every array of the .npz at ``path`` (no pickles); any damage -> JobError ``bad_request`` naming the file."""
+    return read_npz(str(path), what, "bad_request", hint)
 
 
 def load_sequence(path: Union[str, PathLike]) -> MotionSequence:
@@ -123,19 +144,25 @@ def load_sequence(path: Union[str, PathLike]) -> MotionSequence:
     missing = [k for k in ("poses", "betas") if k not in arrays]
     if missing:
         raise _bad(f"The motion file {path} lacks {missing}.")
-    fps = float(arrays["fps"]) if "fps" in arrays else 30.0
-    root = str(arrays["root_frame"]) if "root_frame" in arrays else "camera"
+    source = f"The motion file {path}"
+    fps = _scalar(arrays["fps"], "fps", source) if "fps" in arrays else 30.0
+    root = arrays.get("root_frame", np.array("camera"))
+    if root.dtype.kind not in "US" or root.size != 1:
+        raise _bad(f"{source}: 'root_frame' must be the text 'camera' or 'world'.")
     return make_sequence(arrays["poses"], arrays.get("transl"), arrays["betas"], fps, arrays.get("confidence"),
-                         root, source=f"The motion file {path}")
+                         str(root.reshape(())), source=source)
 
 
 def load_mask(path: Union[str, PathLike], frames: int) -> np.ndarray:
     """A mask .npz -> confidence (N, 24): its ``confidence`` ((N, 24), (N,) or (24,)) and/or ``joints`` (SMPL
     joint names given confidence 0 in every frame). Raises JobError."""
-    arrays = _read(path, "mask file")
+    arrays = _read(path, "mask file", MASK_HINT)
     if "confidence" not in arrays and "joints" not in arrays:
         raise _bad(f"The mask file {path} has neither 'confidence' nor 'joints'.", MASK_HINT)
-    conf = broadcast_confidence(arrays.get("confidence", np.ones(NUM_JOINTS, np.float32)), frames)
+    if "joints" in arrays and arrays["joints"].dtype.kind not in "US":
+        raise _bad(f"The mask file {path}: 'joints' must be SMPL joint names (text).", MASK_HINT)
+    conf = broadcast_confidence(arrays.get("confidence", np.ones(NUM_JOINTS, np.float32)), frames,
+                                f"The mask file {path}")
     names = [str(j) for j in np.atleast_1d(arrays.get("joints", np.array([], dtype=str)))]
     unknown = [j for j in names if j not in JOINT_INDEX]
     if unknown:
@@ -144,23 +171,42 @@ def load_mask(path: Union[str, PathLike], frames: int) -> np.ndarray:
     return conf
 
 
+OWN_KEYS = ("poses", "transl", "betas", "fps", "confidence", "root_frame", "frame_indices", "schema_version",
+            "method")   # what :func:`save_sequence` writes itself; ``like``'s other keys are copied
+
+
 def save_sequence(path: Union[str, PathLike], seq: MotionSequence,
                   like: Optional[Mapping[str, np.ndarray]] = None, method: str = "") -> None:
-    """Write ``seq`` as a result-schema .npz (atomic), copying the other keys of ``like`` (the input's arrays)."""
-    from ..result import RESULT_SCHEMA_VERSION, write_result
+    """Write ``seq`` as a result-schema .npz (atomic), copying the other keys of ``like`` (the input's arrays;
+    its frame_indices and schema_version only when they fit). Raises JobError (``internal`` for NaN/inf)."""
+    from ..result import RESULT_SCHEMA_VERSION, SUPPORTED_SCHEMAS, write_result
 
     arrays = {k: np.asarray(v) for k, v in (like or {}).items()}
-    arrays.setdefault("schema_version", np.int32(RESULT_SCHEMA_VERSION))
+    version = arrays.get("schema_version")
+    if version is None or kind_problem(version) or version.size != 1 or float(version) not in SUPPORTED_SCHEMAS:
+        arrays["schema_version"] = np.int32(RESULT_SCHEMA_VERSION)
     arrays.update(poses=seq.poses.astype(np.float32), transl=seq.transl.astype(np.float32),
                   betas=seq.betas.astype(np.float32), fps=np.float32(seq.fps),
                   confidence=seq.confidence.astype(np.float32), root_frame=np.array(seq.root_frame))
-    if "frame_indices" not in arrays or len(arrays["frame_indices"]) != len(seq):
+    frames = arrays.get("frame_indices")
+    if frames is None or frames.dtype.kind not in "iuf" or frames.shape != (len(seq),) or \
+            not np.all(np.isfinite(frames)) or not np.all(frames == np.round(frames)):
         arrays["frame_indices"] = np.arange(len(seq), dtype=np.int32)
+    elif frames.dtype.kind == "f":
+        arrays["frame_indices"] = frames.astype(np.int32)
     if method:
         arrays["method"] = np.array(method)
     write_result(str(path), arrays)
 
 
 def read_arrays(path: Union[str, PathLike]) -> Dict[str, np.ndarray]:
-    """All arrays of a .npz (for :func:`save_sequence`'s ``like``). Raises JobError."""
-    return _read(path, "motion file")
+    """All arrays of a motion .npz, for :func:`save_sequence`'s ``like``; an array that would be copied into the
+    result with NaN or infinite values is refused here, before any work. Raises JobError ``bad_request``."""
+    arrays = _read(path, "motion file")
+    broken = [key for key, value in arrays.items()
+              if key not in OWN_KEYS and value.dtype.kind in "fc" and not np.isfinite(value).all()]
+    if broken:
+        raise _bad(f"The motion file {path}: {', '.join(map(repr, broken))} "
+                   f"{'holds' if len(broken) == 1 else 'hold'} NaN or infinite values, and the cleaned file would "
+                   "carry them over.", "Remove those arrays from the file, or replace their NaN values.")
+    return arrays

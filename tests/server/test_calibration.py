@@ -177,3 +177,72 @@ def test_capture_reads_the_calibration_before_detecting(tmp_path: Path) -> None:
         with pytest.raises(JobError) as caught:
             _cameras(bad)
         assert caught.value.code == code and caught.value.hint
+
+
+MATRIX = GOOD.split("matrix = ")[1].split("\n")[0]
+TOML_DAMAGE = [
+    ("size = 5", GOOD.replace("size = [ 1080.0, 1920.0]", "size = 5"), "image size must be two positive numbers"),
+    ("size triple", GOOD.replace("size = [ 1080.0, 1920.0]", "size = [1, 2, 3]"), "image size must be two"),
+    ("size text", GOOD.replace("size = [ 1080.0, 1920.0]", 'size = "1080x1920"'), "image size is not a list"),
+    ("size words", GOOD.replace("size = [ 1080.0, 1920.0]", 'size = ["w", "h"]'), "image size is not a list"),
+    ("size table", GOOD.replace("size = [ 1080.0, 1920.0]", "size = {w = 1}"), "image size is not a list"),
+    ("size nan", GOOD.replace("size = [ 1080.0, 1920.0]", "size = [nan, 1920]"), "image size must be two"),
+    ("size inf", GOOD.replace("size = [ 1080.0, 1920.0]", "size = [inf, 1920]"), "image size must be two"),
+    ("matrix text", GOOD.replace(MATRIX, '"K"'), "camera matrix is not a list of numbers"),
+    ("matrix ragged", GOOD.replace(MATRIX, "[[1, 2], [3]]"), "rows differ in length"),
+    ("matrix 2x2", GOOD.replace(MATRIX, "[[1, 2], [3, 4]]"), "camera matrix must be 3 x 3 numbers"),
+    ("matrix nan", GOOD.replace(MATRIX, "[[nan, 0, 1], [0, 1, 1], [0, 0, 1]]"), "NaN or infinite"),
+    ("distortion text", GOOD.replace("distortions = [", 'distortions = [ "a",'), "distortion is not a list"),
+    ("distortion one", GOOD.replace("distortions = [ -0.05, 0.12, 0.001, -0.0008]", "distortions = 0.0"),
+     "distortion must be"),
+    ("rotation text", GOOD.replace("rotation = [", 'rotation = [ "x",'), "rotation (a Rodrigues vector) is not"),
+    ("rotation huge", GOOD.replace("rotation = [", "rotation = [ 1e308, 1e308, 1e308] #"), "far too large"),
+    ("translation table", GOOD.replace("translation = [", "translation = {x = 1} #"), "translation is not a list"),
+    ("name table", GOOD.replace('name = "cam01"', "name = {a = 1}"), "name must be text"),
+    ("fisheye text", GOOD.replace("fisheye = false", 'fisheye = "no"'), "fisheye must be true or false"),
+    ("empty", "", "holds no camera"),
+]
+
+
+@pytest.mark.parametrize("label, text, words", TOML_DAMAGE, ids=[d[0] for d in TOML_DAMAGE])
+def test_every_malformed_toml_is_a_calibration_error(tmp_path: Path, label: str, text: str, words: str) -> None:
+    path = tmp_path / "Calib.toml"
+    path.write_text(text)
+    with pytest.raises(CalibrationError) as info:
+        read_calibration(path)
+    error = info.value
+    assert words in error.message and str(path) in error.message and error.hint
+    assert error.code == "bad_calibration" and error.exit_code == 11
+
+
+QCA = _qca(ring(1))
+QCA_DAMAGE = [
+    ("cut short", QCA[: len(QCA) // 2], "not a Qualisys calibration"),
+    ("empty", "", "not a Qualisys calibration"),
+    ("not a number", QCA.replace('focalLengthU="', 'focalLengthU="abc'), 'is not a number'),
+    ("nan", QCA.replace('r11="', 'r11="nan" old="'), 'r11="nan" is not a finite number'),
+    ("no intrinsic", QCA.replace("<intrinsic", "<other"), "lacks intrinsic"),
+    ("negative size", QCA.replace('right="1079"', 'right="-5"'), "image size must be two"),
+    ("not a rotation", QCA.replace('r11="', 'r11="5" old="'), "not a rotation"),
+]
+
+
+@pytest.mark.parametrize("label, text, words", QCA_DAMAGE, ids=[d[0] for d in QCA_DAMAGE])
+def test_every_malformed_qca_is_a_calibration_error(tmp_path: Path, label: str, text: str, words: str) -> None:
+    path = tmp_path / "cams.qca.txt"
+    path.write_text(text)
+    with pytest.raises(CalibrationError) as info:
+        read_calibration(path)
+    assert words in info.value.message and str(path) in info.value.message and info.value.hint
+
+
+def test_binary_missing_and_folder_calibrations(tmp_path: Path) -> None:
+    binary = tmp_path / "Calib.toml"
+    binary.write_bytes(bytes(range(128, 256)))
+    folder = tmp_path / "cams.qca.txt"
+    folder.mkdir()
+    for path, words in ((binary, "not a text file"), (tmp_path / "none.toml", "does not exist"),
+                        (folder, "is a folder")):
+        with pytest.raises(CalibrationError, match=words) as info:
+            read_calibration(path)
+        assert info.value.hint

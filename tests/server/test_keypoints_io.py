@@ -9,6 +9,8 @@ import pytest
 from server.errors import EXIT_CODES, JobError
 from server.keypoints_io import MIN_LANDMARKS, load_keypoints, save_keypoints
 
+from .bad_files import CONTAINER_DAMAGE, damaged_containers
+
 
 def _keypoints(n: int = 5, views: int = 0, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -91,3 +93,41 @@ def test_nan_landmarks_become_missing_and_empty_frames_are_dropped(tmp_path: Pat
     kps = load_keypoints(_write(tmp_path / "k.npz", keypoints=kp, image_size=np.array([640, 480])))
     assert np.isfinite(kps.keypoints).all() and kps.keypoints[0, 0, 3, 2] == 0.0
     assert kps.frame_indices.tolist() == [0, 1, 3] and kps.dropped == 1
+
+
+@pytest.mark.parametrize("label", [c[0] for c in CONTAINER_DAMAGE])
+def test_damaged_keypoints_files(tmp_path: Path, label: str) -> None:
+    good = {"keypoints": _keypoints(), "image_size": np.array([640, 480])}
+    found = {name: (path, words) for name, path, words in damaged_containers(tmp_path, good)}
+    path, words = found[label]
+    error = _error(str(path))
+    assert words in error.message and str(path) in error.message and error.hint
+
+
+@pytest.mark.parametrize("override, words", [
+    ({"keypoints": np.full((5, 33, 3), "x")}, "'keypoints' in"),
+    ({"keypoints": np.zeros((5, 33, 3), complex)}, "complex numbers"),
+    ({"image_size": np.array(["640", "480"])}, "'image_size' in"),
+    ({"image_size": np.array([640, 480, 3])}, "'image_size' must have shape"),
+    ({"fps": np.array("thirty")}, "'fps' in"),
+    ({"fps": np.array([30.0, 25.0])}, "'fps' must be one number"),
+    ({"focal": np.array("long")}, "'focal' in"),
+    ({"focal": np.float32(np.nan)}, "focal length must be positive"),
+    ({"frame_indices": np.array(["a"] * 5)}, "'frame_indices' in"),
+    ({"frame_indices": np.array([0, 1, np.nan, 3, 4])}, "whole frame numbers"),
+    ({"frame_indices": np.array([0.5, 1, 2, 3, 4])}, "whole frame numbers"),
+    ({"world_landmarks": np.zeros((5, 33, 3), dtype=[("a", "f4")])}, "records"),
+])
+def test_wrong_kinds_are_bad_keypoints(tmp_path: Path, override: dict, words: str) -> None:
+    arrays = {"keypoints": _keypoints(), "image_size": np.array([640, 480]), **override}
+    error = _error(_write(tmp_path / "k.npz", **arrays))
+    assert words in error.message and error.hint
+
+
+def test_saving_nan_keypoints_is_refused(tmp_path: Path) -> None:
+    kp = _keypoints()
+    kp[1, 2, 0] = np.nan
+    with pytest.raises(JobError) as info:
+        save_keypoints(str(tmp_path / "k.npz"), kp, np.array([640, 480]))
+    assert info.value.code == "internal" and "'keypoints'" in info.value.message
+    assert not (tmp_path / "k.npz").exists()

@@ -12,6 +12,8 @@ from server.cli import main
 from server.errors import JobError
 from server.motion_import import CAMERA_TO_WORLD, import_motion, load_motion
 
+from .bad_files import CONTAINER_DAMAGE, damaged_containers
+
 
 @pytest.fixture(scope="module")
 def body():
@@ -103,10 +105,30 @@ def _bad_files(tmp_path: Path):
         ("trans_shape", {**ok, "trans": ok["trans"][:2]}, "'trans'"),
         ("split_shape", {"root_orient": np.zeros((3, 3)), "pose_body": np.zeros((3, 60))}, "pose_body"),
         ("bad_fps", {**ok, "mocap_framerate": np.array(-1.0)}, "positive"),
+        ("poses_text", {**ok, "poses": np.full((3, 156), "x")}, "'poses' holds text"),
+        ("poses_complex", {**ok, "poses": ok["poses"].astype(complex)}, "'poses' holds complex numbers"),
+        ("poses_record", {**ok, "poses": np.zeros(3, dtype=[("a", "f4")])}, "'poses' holds records"),
+        ("fps_text", {**ok, "mocap_framerate": np.array("thirty")}, "'mocap_framerate' holds text"),
+        ("fps_list", {**ok, "mocap_framerate": np.array([30.0, 60.0])}, "one positive number"),
+        ("betas_text", {**ok, "betas": np.array(["tall"] * 10)}, "'betas' holds text"),
+        ("betas_3d", {**ok, "betas": np.zeros((3, 2, 10))}, "'betas' is"),
+        ("trans_text", {**ok, "trans": np.full((3, 3), "x")}, "'trans' holds text"),
+        ("root_text", {"root_orient": np.full((3, 3), "x"), "pose_body": np.zeros((3, 63))}, "'root_orient' holds"),
     ):
         path = tmp_path / f"{name}.npz"
         np.savez(path, **arrays)
         yield name, path, why
+
+
+@pytest.mark.parametrize("label", [c[0] for c in CONTAINER_DAMAGE])
+def test_damaged_files_are_clear_errors(tmp_path: Path, label: str) -> None:
+    found = {name: (path, words) for name, path, words in damaged_containers(tmp_path / "in", _amass(3))}
+    path, words = found[label]
+    with pytest.raises(JobError) as info:
+        import_motion(str(path), str(tmp_path / "out.npz"))
+    error = info.value
+    assert error.code == "bad_request" and error.hint and words in error.message and path.name in error.message
+    assert not (tmp_path / "out.npz").exists()
 
 
 def test_bad_files_are_clear_errors(tmp_path: Path) -> None:

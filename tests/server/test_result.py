@@ -1,4 +1,5 @@
-"""The result file module: the atomic write and the check a batch trusts before keeping a result."""
+"""The result file module: the atomic write (never of NaN or infinite values), and the check a batch trusts before
+keeping a result (any damage or wrong kind of array is a ResultFileError, a JobError with a hint)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,10 @@ from typing import Dict
 import numpy as np
 import pytest
 
+from server.errors import JobError
 from server.result import RESULT_SCHEMA_VERSION, ResultFileError, check_result, read_result, write_result
+
+from .bad_files import CONTAINER_DAMAGE, damaged_containers
 
 
 def minimal_result(frames: int = 5, source_video: str = "", frame_range=None) -> Dict[str, np.ndarray]:
@@ -87,3 +91,77 @@ def test_check_refuses_pickles_and_missing_files(tmp_path: Path) -> None:
     np.savez(path, **arrays)
     assert "unreadable" in check_result(str(path))
     assert check_result(str(tmp_path / "none.npz")) == "missing"
+
+
+@pytest.mark.parametrize("key, value", [
+    ("poses", np.nan), ("transl", np.inf), ("fps", -np.inf), ("extra", np.nan),
+])
+def test_non_finite_results_are_never_written(tmp_path: Path, key: str, value: float) -> None:
+    path = tmp_path / "clip.npz"
+    write_result(str(path), minimal_result(3))
+    before = path.read_bytes()
+    arrays = minimal_result(3)
+    if key == "fps":
+        arrays["fps"] = np.float32(value)
+    elif key == "extra":
+        arrays["ambiguity"] = np.array([0.1, value, 0.2], np.float32)
+    else:
+        arrays[key] = arrays[key].copy()
+        arrays[key][1, 0] = value
+    with pytest.raises(JobError) as info:
+        write_result(str(path), arrays)
+    error = info.value
+    wanted = "ambiguity" if key == "extra" else key
+    assert error.code == "internal" and error.hint and f"'{wanted}'" in error.message
+    assert "NaN or infinite" in error.message and "Nothing was written" in error.message
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["clip.npz"]
+
+
+def test_refused_result_makes_no_folder(tmp_path: Path) -> None:
+    arrays = minimal_result(2)
+    arrays["transl"] = np.full((2, 3), np.nan, np.float32)
+    with pytest.raises(JobError):
+        write_result(str(tmp_path / "new" / "clip.npz"), arrays)
+    assert os.listdir(tmp_path) == []
+
+
+def _damaged_result(arrays: Dict[str, np.ndarray], damage: str) -> Dict[str, np.ndarray]:
+    """``arrays`` with one array of the wrong kind."""
+    changes = {
+        "poses_text": {"poses": np.full((5, 24, 3), "x")},
+        "fps_text": {"fps": np.array("thirty")},
+        "fps_list": {"fps": np.array([30.0, 25.0], np.float32)},
+        "schema_text": {"schema_version": np.array("two")},
+        "schema_nan": {"schema_version": np.float32(np.nan)},
+        "parents_complex": {"parents": np.zeros(24, complex)},
+        "names_numbers": {"joint_names": np.arange(24)},
+        "frames_record": {"frame_indices": np.zeros(5, dtype=[("a", "i4")])},
+        "extra_nan": {"ambiguity": np.array([np.nan], np.float32)},
+        "parents_loop": {"parents": np.r_[-1, np.arange(2, 25)].astype(np.int32)},
+    }
+    return {**arrays, **changes[damage]}
+
+
+@pytest.mark.parametrize("damage, phrase", [
+    ("poses_text", "'poses' holds text"), ("fps_text", "'fps' holds text"), ("fps_list", "'fps' is 2 values"),
+    ("schema_text", "'schema_version' holds text"), ("schema_nan", "schema_version nan"),
+    ("parents_complex", "'parents' holds complex"), ("names_numbers", "'joint_names' is not text"),
+    ("frames_record", "'frame_indices' holds records"), ("extra_nan", "non-finite values in ambiguity"),
+    ("parents_loop", "parents do not form a skeleton"),
+])
+def test_wrong_kinds_are_result_file_errors(tmp_path: Path, damage: str, phrase: str) -> None:
+    path = tmp_path / "clip.npz"
+    np.savez(path, **_damaged_result(minimal_result(), damage))
+    with pytest.raises(ResultFileError) as info:
+        read_result(str(path))
+    error = info.value
+    assert phrase in str(error) and isinstance(error, JobError) and error.code == "bad_request" and error.hint
+    assert str(path) in error.message and phrase in error.message
+
+
+@pytest.mark.parametrize("label", [c[0] for c in CONTAINER_DAMAGE])
+def test_damaged_containers_are_unreadable_results(tmp_path: Path, label: str) -> None:
+    found = {name: (path, words) for name, path, words in damaged_containers(tmp_path, minimal_result())}
+    path, words = found[label]
+    problem = check_result(str(path))
+    assert problem is not None and problem.startswith("unreadable") and words in problem

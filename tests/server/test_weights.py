@@ -100,21 +100,51 @@ def test_without_huggingface_hub(tmp_path: Path, no_hub) -> None:
     assert "huggingface_hub is not installed" in err.value.message
 
 
-@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04broken zip"])
-def test_corrupt_file_is_a_clear_error(tmp_path: Path, no_hub, content: bytes) -> None:
-    bad = tmp_path / NAME
-    bad.write_bytes(content)
+TORCH_WORDS = ("weights_only", "Re-running", "torch.load", "PytorchStreamReader", "miniz", "UnpicklingError")
+
+
+def _bad_weights(path: Path) -> WeightsError:
+    """The error for the checkpoint at ``path``: bad_weights, naming the file, in the user's words with a hint."""
     with pytest.raises(WeightsError) as err:
-        load_checkpoint(NAME, bad)
-    assert err.value.code == "bad_weights" and str(bad) in err.value.message
+        load_checkpoint(NAME, path)
+    error = err.value
+    assert error.code == "bad_weights" and str(path) in error.message and error.hint
+    words_shown = (error.message + error.hint).replace(str(path), "")
+    assert not any(words in words_shown for words in TORCH_WORDS), error.message
+    return error
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", "empty"), (b"not a checkpoint at all", "damaged or not a ScoreHMR checkpoint"),
+    (b"PK\x03\x04broken zip", "damaged or not a ScoreHMR checkpoint"),
+    (bytes(range(256)) * 4, "damaged or not a ScoreHMR checkpoint"),
+    ("truncated", "damaged or not a ScoreHMR checkpoint"),
+])
+def test_corrupt_file_is_a_clear_error(tmp_path: Path, no_hub, content, words: str) -> None:
+    bad = tmp_path / NAME
+    if content == "truncated":
+        whole = _ckpt(tmp_path / "whole.pt").read_bytes()
+        content = whole[: len(whole) // 2]
+    bad.write_bytes(content)
+    assert words in _bad_weights(bad).message
 
 
 def test_weights_only_refuses_pickled_objects(tmp_path: Path, no_hub) -> None:
     path = tmp_path / NAME
     torch.save({"format": "test.model", "state_dict": {}, "payload": types.SimpleNamespace(a=1)}, path)
+    assert "Python objects" in _bad_weights(path).message
+
+
+def test_other_pytorch_files_and_nan_weights(tmp_path: Path, no_hub) -> None:
+    path = tmp_path / NAME
+    torch.save(torch.zeros(3), path)
+    assert "not a ScoreHMR checkpoint" in _bad_weights(path).message
+    layer = torch.nn.Linear(2, 3)
+    state = {key: value.clone() for key, value in layer.state_dict().items()}
+    state["weight"][0, 0] = float("nan")
     with pytest.raises(WeightsError) as err:
-        load_checkpoint(NAME, path)
-    assert err.value.code == "bad_weights"
+        load_state_dict_strict(layer, state, path)
+    assert err.value.code == "bad_weights" and "'weight'" not in err.value.message and "weight" in err.value.message
 
 
 def test_wrong_format_and_wrong_shapes(tmp_path: Path, no_hub) -> None:

@@ -2,6 +2,7 @@
 against smplx's own forward pass, and clear errors for files that are not SMPL models."""
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Callable, Dict
 
@@ -107,7 +108,11 @@ BAD_NPZ: Dict[str, Callable[[Dict[str, np.ndarray]], Dict[str, np.ndarray]]] = {
     "52 joints": lambda a: _edit(a, kintree_table=np.zeros((2, 52), np.int64)),
     "kinematic tree is not SMPL's": lambda a: _edit(a, kintree_table=np.stack([np.arange(24) - 1, np.arange(24)])),
     "no 'landmark_regressor' and 500 vertices": lambda a: _edit(a, landmark_regressor=None),
-    "'v_template' is not a numeric array": lambda a: _edit(a, v_template=np.array(["a", "b", "c"])),
+    "'v_template' holds text where numbers belong": lambda a: _edit(a, v_template=np.array(["a", "b", "c"])),
+    "'weights' holds complex numbers": lambda a: _edit(a, weights=a["weights"].astype(complex)),
+    r"'shapedirs' holds records \(a structured array\)": lambda a: _edit(a, shapedirs=np.zeros(3, [("x", "f4")])),
+    "'f' must hold whole numbers": lambda a: _edit(a, f=a["f"] + 0.5),
+    "'parents' holds text": lambda a: _edit(a, kintree_table=None, parents=np.array(["root"] * 24)),
 }
 
 
@@ -126,16 +131,23 @@ def test_bad_npz_says_what_is_wrong(tmp_path: Path, open_arrays: Dict[str, np.nd
     ("fake.npz", b"hello, I am a text file\n", "not a readable .npz archive"),
     ("fake.pkl", b"hello, I am a text file\n", "not a readable pickle"),
     ("random.npz", None, "no 'v_template' array"),
+    ("empty.npz", b"", "empty"),
+    ("empty.pkl", b"", "empty"),
+    ("cut.pkl", b"\x80\x02}q\x00(X\x01", "not a readable pickle"),
+    ("member.npz", "bad member", "member v_template.npy is not a numpy array"),
 ])
 def test_files_that_are_not_models(tmp_path: Path, name: str, content: bytes, match: str) -> None:
     path = tmp_path / name
     if content is None:
         np.savez(path, a=np.random.default_rng(0).normal(size=(4, 4)), b=np.arange(3))
+    elif content == "bad member":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("v_template.npy", b"\x93NUMPY garbage")
     else:
         path.write_bytes(content)
     with pytest.raises(BodyModelError, match=match) as err:
         load_body_model(path)
-    assert err.value.hint == BODY_MODEL_HINT and err.value.exit_code == 7
+    assert err.value.hint == BODY_MODEL_HINT and err.value.exit_code == 7 and name in err.value.message
 
 
 def test_missing_file(tmp_path: Path) -> None:
