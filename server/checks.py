@@ -108,11 +108,9 @@ def check_capture_options(values: Mapping[str, Any]) -> None:
 
 def _same_file(a: str, b: str) -> bool:
     """Whether two paths name one file: the same real path, or the same inode (hard links)."""
-    if os.path.realpath(a) == os.path.realpath(b):
-        return True
     try:
-        return os.path.samefile(a, b)
-    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b) or os.path.samefile(a, b)
+    except (OSError, ValueError):   # a missing file, or a name no file system takes (e.g. a NUL in it)
         return False
 
 

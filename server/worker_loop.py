@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import IO, Optional
+from typing import IO, Iterator, Optional, Tuple
 
 from . import __version__, protocol
 from .errors import JobError
@@ -145,25 +145,55 @@ def _handle(message: protocol.Message, job: Optional[JobThread], emitter: Emitte
     return job
 
 
+def read_lines(stream: IO[bytes], limit: int = protocol.MAX_LINE_BYTES) -> Iterator[bytes]:
+    """The lines of ``stream`` (newline included) until it closes, never holding more than ``limit`` bytes of one:
+    a longer line is read to its end and dropped, and ``b""`` stands in for it (answered as a bad request)."""
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
+            continue
+        while line and not line.endswith(b"\n"):
+            line = stream.readline(limit)
+        yield b""
+
+
+def _answer(raw: bytes, job: Optional[JobThread], emitter: Emitter) -> Tuple[bool, Optional[JobThread]]:
+    """Act on one raw line: (whether the loop goes on, the job running afterwards). Whatever the line holds,
+    it gets an answer and the loop goes on (``shutdown`` alone ends it)."""
+    try:
+        if not raw:
+            raise protocol.ProtocolError(f"the line is longer than {protocol.MAX_LINE_BYTES} bytes")
+        message = protocol.from_wire(raw)
+        if isinstance(message, protocol.Shutdown):
+            return False, job
+        return True, _handle(message, job, emitter)
+    except protocol.ProtocolError as exc:
+        log.warning("rejected request: %s", exc)
+        emitter.emit(protocol.Failed(job_id=exc.job_id, code="bad_request", message=f"Bad request: {exc}",
+                                     hint="Update the add-on and the worker together."))
+    except Exception as exc:  # noqa: BLE001 -- no request, however odd, may end the worker
+        log.error("request not handled:\n%s", traceback.format_exc())
+        emitter.emit(protocol.Failed(job_id="", code="bad_request",
+                                     message=f"The worker could not handle a request: {type(exc).__name__}.",
+                                     hint="See the worker log (stderr); update the add-on and the worker together."))
+    return True, job
+
+
 def serve(stdin: Optional[IO[bytes]] = None) -> int:
     """Run the stdio loop until stdin closes or ``shutdown``; returns the process exit code."""
     emitter = Emitter(_protocol_channel())
     stdin = stdin or sys.stdin.buffer
     emitter.emit(protocol.Ready(worker_version=__version__, pid=os.getpid()))
     job: Optional[JobThread] = None
-    for raw in stdin:
-        if not raw.strip():
+    for raw in read_lines(stdin):
+        if raw and not raw.strip():
             continue
-        try:
-            message = protocol.from_wire(raw)
-        except protocol.ProtocolError as exc:
-            log.warning("rejected request: %s", exc)
-            emitter.emit(protocol.Failed(job_id="", code="bad_request", message=f"Bad request: {exc}",
-                                         hint="Update the add-on and the worker together."))
-            continue
-        if isinstance(message, protocol.Shutdown):
+        going_on, job = _answer(raw, job, emitter)
+        if not going_on:
             break
-        job = _handle(message, job, emitter)
     if job is not None and job.is_alive():
         log.info("stdin closed: cancelling job %s", job.request.job_id)
         job.cancel_event.set()

@@ -5,17 +5,19 @@ Record fields: ``clip``, ``name``, ``output`` (file name in the folder), ``start
 earlier run, checked and kept), ``worker`` (``host:pid`` while running or when done), ``frames`` (with a person),
 ``processed`` (frames in the range), ``seconds``, ``notes`` and ``error`` (``code``, ``message``, ``hint``; null
 unless failed). The index also keeps the capture options of the run, so a rerun with other options redoes every
-clip instead of mixing results made two ways.
+clip instead of mixing results made two ways. A clip whose result name the folder's file system refuses (too long,
+a NUL) is failed before anything is captured.
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import time
 from typing import Dict, List, Mapping, Optional, Sequence
 
-
+from ..errors import JobError
 from ..files import replaced_atomically
 from ..result import ResultFileError, read_result
 from .inputs import BatchItem
@@ -25,6 +27,60 @@ log = logging.getLogger(__name__)
 INDEX_NAME = "batch.json"
 INDEX_VERSION = 1
 STATUSES = ("pending", "running", "done", "failed", "cancelled")
+OUTPUT_HINT = "Give -o a folder (new or existing) where this user may write: the results and batch.json go there"
+NAME_HINT = "Give the clip a shorter plain name (the manifest's name field), or rename the clip"
+
+
+class _Probed(Exception):
+    """Ends a name probe without replacing anything."""
+
+
+def prepare_folder(folder: str) -> None:
+    """Make the output folder (if missing); :class:`JobError` (``bad_request``) when ``folder`` is a file or cannot
+    be made."""
+    if os.path.lexists(folder) and not os.path.isdir(folder):
+        raise JobError("bad_request", f"The output {folder} is a file, not a folder.", OUTPUT_HINT)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except (OSError, ValueError) as exc:
+        raise JobError("bad_request", f"Cannot make the output folder {folder}: {_words(exc)}.", OUTPUT_HINT) from exc
+
+
+def output_problem(folder: str, item: BatchItem) -> Optional[str]:
+    """None when ``item``'s result can be written in ``folder`` (its temporary file is made and removed again, the
+    result itself is not touched); else why not, in words."""
+    try:
+        with replaced_atomically(os.path.join(folder, item.output_name), ".npz") as partial:
+            with open(partial, "xb"):
+                pass
+            raise _Probed()
+    except _Probed:
+        return None
+    except FileExistsError:
+        return None
+    except (OSError, ValueError) as exc:
+        return _words(exc)
+
+
+def _words(exc: Exception) -> str:
+    """An OS error (or a path's ValueError) in words."""
+    if isinstance(exc, ValueError):
+        return "it holds a NUL character" if "null" in str(exc) else str(exc)
+    if exc.errno == errno.ENAMETOOLONG:
+        return "the name is too long for the file system"
+    return exc.strerror or str(exc)
+
+
+def shown_name(name: str) -> str:
+    """``name`` for a message: unprintable characters escaped (``\\x00``), more than 60 characters cut short."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def failed_name(item: BatchItem, folder: str, problem: str) -> Dict[str, str]:
+    """The ``error`` of a clip whose result name cannot be a file in ``folder``."""
+    return {"code": "bad_request", "message": f"The result name '{shown_name(item.name)}' ({len(item.name)} "
+            f"characters) cannot be a file in {folder}: {problem}.", "hint": NAME_HINT}
 
 
 def new_record(item: BatchItem) -> Dict[str, object]:
@@ -48,13 +104,17 @@ def read_index(folder: str) -> Dict[str, object]:
 
 
 def write_index(folder: str, records: Sequence[Mapping[str, object]], settings: Mapping[str, object]) -> str:
-    """Write the index atomically (temporary file, then rename); returns its path."""
+    """Write the index atomically (temporary file, then rename); returns its path. :class:`JobError`
+    (``bad_request``) when it cannot be written (the folder is read-only, the disk is full)."""
     path = os.path.join(folder, INDEX_NAME)
     data = {"version": INDEX_VERSION, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "settings": dict(settings),
             "clips": list(records)}
-    with replaced_atomically(path) as partial, open(partial, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1)
-        handle.write("\n")
+    try:
+        with replaced_atomically(path) as partial, open(partial, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1)
+            handle.write("\n")
+    except OSError as exc:
+        raise JobError("bad_request", f"Cannot write the batch index {path}: {_words(exc)}.", OUTPUT_HINT) from exc
     return path
 
 
@@ -78,8 +138,9 @@ def reusable(item: BatchItem, folder: str) -> Optional[str]:
 
 def plan(items: Sequence[BatchItem], folder: str, settings: Mapping[str, object],
          redo: bool = False) -> List[Dict[str, object]]:
-    """One record per item: ``done`` and ``reused`` where the earlier run's result checks out (and the capture options
-    are the same), ``pending`` otherwise."""
+    """One record per item: ``failed`` where the result's name cannot be a file in ``folder``, ``done`` and
+    ``reused`` where the earlier run's result checks out (and the capture options are the same), ``pending``
+    otherwise."""
     earlier = read_index(folder)
     same_options = not earlier or earlier.get("settings") == dict(settings)
     if not same_options and not redo:
@@ -88,6 +149,12 @@ def plan(items: Sequence[BatchItem], folder: str, settings: Mapping[str, object]
     records = []
     for item in items:
         record = new_record(item)
+        problem = output_problem(folder, item)
+        if problem is not None:
+            log.warning("%s", failed_name(item, folder, problem)["message"])
+            record.update(status="failed", error=failed_name(item, folder, problem))
+            records.append(record)
+            continue
         why = "redo asked" if redo else None if same_options else "other capture options"
         why = why or reusable(item, folder)
         if why is None:

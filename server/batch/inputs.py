@@ -10,6 +10,11 @@ one clip (or multi-view take) each. Fields:
 - ``calibration``: the views' calibration file;
 - ``name``: the result's name (``<name>.npz``); default: the clip's name, plus the range when one is given.
 
+A manifest that cannot be read or holds a malformed row (an unknown field, a value of the wrong kind, an empty or
+negative range, a name with a path in it) is refused whole (:class:`JobError` ``bad_request`` naming the file and the
+row). A name the output folder's file system refuses (too long, a NUL) fails that clip alone
+(:func:`server.batch.index.plan`).
+
 Names are unique within a batch (a clip found twice gets ``_2``, ``_3``, ... in the order given), and the same
 inputs always give the same names, so a rerun finds the results of the run before.
 """
@@ -104,7 +109,7 @@ def _folder_entries(folder: str) -> List[_Entry]:
 def _manifest_entries(path: str) -> List[_Entry]:
     rows = _read_manifest(path)
     base = os.path.dirname(path)
-    return [_manifest_entry(row, base, f"{os.path.basename(path)} row {k}") for k, row in enumerate(rows, start=1)]
+    return [_manifest_entry(row, base, f"{path} row {k}") for k, row in enumerate(rows, start=1)]
 
 
 def _read_manifest(path: str) -> List[Dict[str, object]]:
@@ -112,10 +117,13 @@ def _read_manifest(path: str) -> List[Dict[str, object]]:
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             if path.lower().endswith(".csv"):
-                return [{k.strip().lower(): v for k, v in row.items() if k is not None and (v or "").strip()}
-                        for row in csv.DictReader(handle)]
+                return [{k.strip().lower(): v for k, v in row.items() if isinstance(k, str) and isinstance(v, str)
+                         and v.strip()} for row in csv.DictReader(handle)]
             data = json.load(handle)
-    except (OSError, UnicodeDecodeError, csv.Error, json.JSONDecodeError) as exc:
+    except RecursionError as exc:
+        raise JobError("bad_request", f"Cannot read the manifest {path}: its JSON is nested too deeply.",
+                       MANIFEST_HINT) from exc
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:   # ValueError: malformed JSON, huge numbers
         raise JobError("bad_request", f"Cannot read the manifest {path}: {exc}.", MANIFEST_HINT) from exc
     rows = data.get("clips") if isinstance(data, dict) else data
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
@@ -130,17 +138,21 @@ def _manifest_entry(row: Dict[str, object], base: str, where: str) -> _Entry:
                        f"Fields are {', '.join(FIELDS)}")
     if not row.get("clip"):
         raise JobError("bad_request", f"{where}: no clip.", MANIFEST_HINT)
+    for key in ("clip", "name", "calibration"):
+        if row.get(key) and not isinstance(row[key], str):
+            raise JobError("bad_request", f"{where}: {key} must be text, not {type(row[key]).__name__}.", MANIFEST_HINT)
     clip = _resolve(str(row["clip"]), base)
     start, end = _range(row, where)
     views = row.get("views") or ()
     if isinstance(views, str):
         views = [v for v in (part.strip() for part in views.split(";")) if v]
-    if not isinstance(views, (list, tuple)):
+    if not isinstance(views, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in views):
         raise JobError("bad_request", f"{where}: views must be a list of clips.", MANIFEST_HINT)
     ranged = start != 0 or end != -1
     name = str(row.get("name") or (f"{_stem(clip)}_{start}-{end}" if ranged else _stem(clip)))
     if not re.fullmatch(r"[^/\\:*?\"<>|]+", name) or name.startswith("."):
-        raise JobError("bad_request", f"{where}: {name!r} cannot be a file name.", "Pick a plain name for the result")
+        raise JobError("bad_request", f"{where}: {name[:80]!r} cannot be a file name.",
+                       "Pick a plain name for the result")
     return _Entry(clip=clip, name=name, start=start, end=end, person=_int(row.get("person", -1), "person", where),
                   views=tuple(_resolve(str(v), base) for v in views),
                   calibration=_resolve(str(row["calibration"]), base) if row.get("calibration") else "")
@@ -155,16 +167,25 @@ def _range(row: Dict[str, object], where: str) -> Tuple[int, int]:
         value = row["range"]
         parts = value if isinstance(value, (list, tuple)) else str(value).split("-")
         if len(parts) != 2:
-            raise JobError("bad_request", f"{where}: range {value!r} is not 'start-end'.", MANIFEST_HINT)
-        return _int(parts[0], "range", where), _int(parts[1], "range", where)
-    return _int(row.get("start", 0), "start", where), _int(row.get("end", -1), "end", where)
+            raise JobError("bad_request", f"{where}: range {str(value)[:40]!r} is not 'start-end'.", MANIFEST_HINT)
+        start, end = _int(parts[0], "range", where), _int(parts[1], "range", where)
+    else:
+        start, end = _int(row.get("start", 0), "start", where), _int(row.get("end", -1), "end", where)
+    if start < 0 or end < -1 or 0 <= end <= start:
+        raise JobError("bad_request", f"{where}: the range {start}-{end} holds no frames.",
+                       "start is the first frame (0-based), end the frame after the last (-1: to the end)")
+    return start, end
 
 
 def _int(value: object, what: str, where: str) -> int:
+    """``value`` as a whole number (an int, or text of one; not a bool, not a fraction)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise JobError("bad_request", f"{where}: {what} {str(value)[:40]!r} is not a whole number.", MANIFEST_HINT)
     try:
         return int(str(value).strip())
     except ValueError as exc:
-        raise JobError("bad_request", f"{where}: {what} {value!r} is not a whole number.", MANIFEST_HINT) from exc
+        raise JobError("bad_request", f"{where}: {what} {str(value)[:40]!r} is not a whole number.",
+                       MANIFEST_HINT) from exc
 
 
 def _unique(entries: Iterable[_Entry]) -> List[BatchItem]:

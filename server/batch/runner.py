@@ -1,17 +1,22 @@
 """Batch capture on Ray: one task per clip (a multi-view take is one task), locally or on a running cluster.
 
-Without an address Ray starts on this machine (``ray.init`` with ``workers`` CPUs, each task one CPU, torch one
-thread); with one (``auto`` or ``ray://host:port``) the tasks go to that cluster, which gets this ``server``
-package shipped with them (``py_modules``) and must have the worker's packages installed.
+Without an address a new Ray instance starts on this machine (``ray.init`` with ``workers`` CPUs, each task one CPU,
+torch one thread), bound to the loopback address alone: none of its processes listens on a network interface, and
+neither ``RAY_ADDRESS`` nor a Ray already running here is used. With an address (``auto`` or ``ray://host:port``)
+the tasks go to that cluster, which gets this ``server`` package shipped with them (``py_modules``) and must have
+the worker's packages installed.
 
 The driver alone writes into the output folder: each result as it comes back (temporary file, check, rename) and
 ``batch.json`` (:mod:`server.batch.index`) after every change, so a killed worker, node or driver never leaves a half
-file, and a rerun keeps every finished result. A clip that fails is recorded with its error and the batch goes on;
-Ctrl+C cancels the tasks still running and records them as ``cancelled``.
+file, and a rerun keeps every finished result. A clip that fails (its result name cannot be a file there, its capture
+fails, its result cannot be stored) is recorded with its error and the batch goes on; Ctrl+C cancels the tasks
+still running and records them as ``cancelled``. An output that is a file, or a folder that cannot be made or
+written, is refused before Ray starts.
 """
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import time
@@ -22,7 +27,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Sequence
 from ..errors import Cancelled, JobError
 from ..files import replaced_atomically
 from ..result import check_result
-from .index import plan, write_index
+from .index import plan, prepare_folder, shown_name, write_index
 from .inputs import BatchItem
 from .progress import BatchProgress
 from .task import ProgressBoard, capture_clip
@@ -30,6 +35,7 @@ from .task import ProgressBoard, capture_clip
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
+LOOPBACK = "127.0.0.1"
 INSTALL_HINT = "Install the batch extra into the worker's environment: pip install -r server/requirements-batch.txt"
 DIED_HINT = "Run the batch again: finished clips are kept and this one is captured again"
 SERVER_DIR = Path(__file__).resolve().parents[1]
@@ -65,10 +71,13 @@ class BatchSummary:
 def import_ray(address: str = "") -> Any:
     """The ``ray`` module, or :class:`JobError` (``missing_package``) naming the install command. Ray reads its
     settings when imported: no usage reporting, and for a ``ray://`` address with a token at hand, token
-    authentication (the client then sends the cluster's token)."""
+    authentication (the client then sends the cluster's token); without an address, a node on the loopback
+    address (Ray otherwise takes this machine's network address for its node and listens on every interface)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if address.startswith("ray://") and _have_token():
         os.environ.setdefault("RAY_AUTH_MODE", "token")
+    if not address:
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"   # Ray's switch for "this machine only" (loopback)
     try:
         import ray
     except ImportError as exc:
@@ -88,8 +97,9 @@ def ray_session(ray: Any, options: BatchOptions) -> Iterator[None]:
             workers = options.workers or os.cpu_count() or 1
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SERVER_DIR.parent), os.environ.get("PYTHONPATH", ""))
                                                 if p)
-            ray.init(num_cpus=workers, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
-                     runtime_env={"env_vars": env})
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, _node_ip_address=LOOPBACK,
+                     logging_level=logging.WARNING, log_to_driver=False, runtime_env={"env_vars": env})
+            _check_loopback(ray)
     except (ConnectionError, ValueError, RuntimeError, TimeoutError) as exc:
         where = f"the Ray cluster at {options.address}" if options.address else "Ray on this machine"
         raise JobError("bad_request", f"Could not start or reach {where}: {exc}", CLUSTER_HINT) from exc
@@ -97,6 +107,15 @@ def ray_session(ray: Any, options: BatchOptions) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def _check_loopback(ray: Any) -> None:
+    """:class:`JobError` (after shutting Ray down) unless the local node took the loopback address."""
+    node = str(ray.util.get_node_ip_address())
+    if not ipaddress.ip_address(node).is_loopback:
+        ray.shutdown()
+        raise JobError("internal", f"Ray started on the network address {node}, not on {LOOPBACK} alone.",
+                       "Run the batch in a fresh process (python -m server batch), or give a cluster --address")
 
 
 def _have_token() -> bool:
@@ -121,9 +140,9 @@ def run_batch(items: Sequence[BatchItem], folder: str, capture: Mapping[str, Any
     """Capture every item not already done into ``folder`` (``<name>.npz`` and ``batch.json``); ``capture``: the
     :class:`server.capture.CaptureRequest` options shared by all. Raises :class:`server.errors.Cancelled` on Ctrl+C
     (after recording it) and :class:`JobError` when Ray is missing or cannot start."""
+    prepare_folder(folder)
     ray = import_ray(options.address)
     began = time.perf_counter()
-    os.makedirs(folder, exist_ok=True)
     settings = dict(capture)
     records = {str(r["name"]): r for r in plan(items, folder, settings, options.redo)}
 
@@ -131,7 +150,7 @@ def run_batch(items: Sequence[BatchItem], folder: str, capture: Mapping[str, Any
         return write_index(folder, list(records.values()), settings)
 
     index = save()
-    todo = [item for item in items if records[item.name]["status"] != "done"]
+    todo = [item for item in items if records[item.name]["status"] == "pending"]
     log.info("%d clips: %d to capture, %d done before", len(items), len(todo), len(items) - len(todo))
     if todo:
         with ray_session(ray, options), BatchProgress(len(items), len(items) - len(todo), options.progress) as bars:
@@ -144,7 +163,7 @@ def run_batch(items: Sequence[BatchItem], folder: str, capture: Mapping[str, Any
         summary.failed += status == "failed"
         summary.cancelled += status == "cancelled"
         if status == "failed":
-            summary.failures.append(f"{record['name']}: {record['error']['message']}")
+            summary.failures.append(f"{shown_name(str(record['name']))}: {record['error']['message']}")
     return summary
 
 
@@ -186,21 +205,40 @@ def _note_running(snapshot: Mapping[str, Mapping[str, Any]], records: Dict[str, 
     return changed
 
 
+def _failure(code: str, message: str, hint: str = DIED_HINT) -> Dict[str, Any]:
+    """A failed outcome."""
+    return {"status": "failed", "error": {"code": code, "message": message, "hint": hint}}
+
+
+def _task_outcome(ray: Any, ref: Any) -> Dict[str, Any]:
+    """What a finished task returned, or a failed outcome saying how it ended."""
+    try:
+        return ray.get(ref)
+    except JobError as exc:
+        return _failure(exc.code, exc.message, exc.hint)
+    except ray.exceptions.RayTaskError as exc:   # our code raised in the worker: a bug, with its message
+        return _failure("internal", f"The capture crashed: {type(exc.cause).__name__}: {exc.cause}")
+    except ray.exceptions.RayError as exc:       # the worker process or its node died (killed, out of memory)
+        return _failure("internal", f"The worker process capturing this clip died ({type(exc).__name__}).")
+
+
+def _stored(folder: str, item: BatchItem, outcome: Dict[str, Any]) -> Dict[str, Any]:
+    """``outcome`` once its result is written into ``folder``, or a failed outcome saying why it could not be."""
+    try:
+        store_result(folder, item.output_name, outcome.pop("data"))
+    except JobError as exc:
+        return _failure(exc.code, exc.message, exc.hint)
+    except (OSError, ValueError) as exc:   # the folder refuses the file (full, read-only, the name)
+        return _failure("internal", f"Could not write {item.output_name[:80]} in {folder}: {exc}.")
+    return outcome
+
+
 def _record_outcome(ray: Any, ref: Any, item: BatchItem, records: Dict[str, Dict[str, Any]], folder: str) -> None:
     """Store a finished task's result, or record why it failed."""
     record = records[item.name]
-    try:
-        outcome = ray.get(ref)
-        if outcome["status"] == "done":
-            store_result(folder, item.output_name, outcome.pop("data"))
-    except JobError as exc:
-        outcome = {"status": "failed", "error": {"code": exc.code, "message": exc.message, "hint": exc.hint}}
-    except ray.exceptions.RayTaskError as exc:   # our code raised in the worker: a bug, with its message
-        outcome = {"status": "failed", "error": {"code": "internal", "message": f"The capture crashed: "
-                                                 f"{type(exc.cause).__name__}: {exc.cause}", "hint": DIED_HINT}}
-    except ray.exceptions.RayError as exc:       # the worker process or its node died (killed, out of memory)
-        outcome = {"status": "failed", "error": {"code": "internal", "message": "The worker process capturing "
-                                                 f"this clip died ({type(exc).__name__}).", "hint": DIED_HINT}}
+    outcome = _task_outcome(ray, ref)
+    if outcome["status"] == "done":
+        outcome = _stored(folder, item, outcome)
     record.update(status=outcome["status"], error=outcome.get("error"), frames=int(outcome.get("frames", 0)),
                   processed=int(outcome.get("processed", 0)), seconds=round(float(outcome.get("seconds", 0.0)), 2),
                   notes=list(outcome.get("notes", [])), worker=str(outcome.get("worker", record["worker"])))

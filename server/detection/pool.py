@@ -6,7 +6,8 @@ MediaPipe threads), import only MediaPipe, OpenCV and this package's detection m
 :class:`server.detection.chunks.ChunkTask` s from a queue; their events (frames done, a chunk's result, an error) come
 back on another queue. This is internal to the worker: the same code runs on both ends, and nothing of it crosses
 the add-on's JSON-lines boundary. A process that dies becomes a :class:`server.errors.JobError`; a cancel or an error
-terminates them all within a second.
+terminates them all within a second; a worker that dies (even by SIGKILL) takes them with it at once, and a worker
+that exits leaves no process of the pool behind (:mod:`server.detection.lifetime`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Callable, Deque, Optional, Tuple
 
 from ..errors import Cancelled, JobError
 from .chunks import ChunkResult, ChunkTask
+from .lifetime import die_with_parent, stop_tracker_at_exit
 
 TaskKey = Tuple[int, int]
 
@@ -74,10 +76,12 @@ class InlinePool:
 
 
 class DetectorPool:
-    """``workers`` detector processes, started at once (they load MediaPipe while the caller does other work)."""
+    """``workers`` detector processes, started at once (they load MediaPipe while the caller does other work).
+    The thread that opens the pool closes it: the processes die with that thread (see :mod:`.lifetime`)."""
 
     def __init__(self, workers: int) -> None:
         context = multiprocessing.get_context("spawn")
+        stop_tracker_at_exit()
         self.workers = workers
         self._tasks = context.Queue()
         self._events = context.Queue()
@@ -132,11 +136,12 @@ class DetectorPool:
             for process in self._processes:
                 process.join(timeout=max(0.0, deadline - time.monotonic()))
         self._tasks.cancel_join_thread()   # tasks nobody will take must not hold up this process's exit
-        for process in self._processes:
-            if process.is_alive():
-                process.terminate()
-        for process in self._processes:
-            process.join(timeout=EXIT_SECONDS)
+        for stop in ("terminate", "kill"):  # SIGTERM, then SIGKILL for any process still there a second later
+            for process in self._processes:
+                if process.is_alive():
+                    getattr(process, stop)()
+            for process in self._processes:
+                process.join(timeout=EXIT_SECONDS)
 
     def __enter__(self) -> "DetectorPool":
         return self
@@ -153,6 +158,7 @@ def open_pool(workers: int) -> "InlinePool | DetectorPool":
 
 def serve(tasks: "multiprocessing.Queue", events: "multiprocessing.Queue", parent: int) -> None:
     """A detector process: detect tasks until it gets None or the worker that started it is gone."""
+    die_with_parent(parent)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .chunk_job import detect_chunk
 

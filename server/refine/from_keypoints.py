@@ -59,7 +59,9 @@ def refine_file(path: str, output: str, settings: PipelineSettings, body_model: 
     try:
         out = run_pipeline(models, views, settings, progress, cancelled)
     except ValueError as exc:
-        raise JobError("bad_request", f"Cannot refine {path}: {exc}.", "") from exc
+        raise JobError("bad_request", f"Cannot refine {path}: {exc}.",
+                       "Check the keypoints file against docs/cli.md (Keypoints file), or make it anew with "
+                       "'python -m server detect'.") from exc
     timings["fit"] = time.perf_counter() - tick
     tick = time.perf_counter()
     width, height = (float(v) for v in kps.image_size[0])

@@ -47,6 +47,34 @@ def test_garbage_request_is_answered_not_fatal(worker: WorkerSession, tmp_path: 
     assert isinstance(reply, protocol.Failed) and reply.code == "bad_request" and "teleport" in reply.message
 
 
+UNPARSABLE = [   # (line, the job_id its answer names)
+    (b"[" * 200000 + b"]" * 200000, ""),                                    # RecursionError in the JSON parser
+    (b"\xff\xfe{\"type\": \"shutdown\"}", ""),                              # not UTF-8
+    (b'{"type": "cancel", "job_id": ' + b"9" * 5000 + b"}", ""),            # more digits than Python converts
+    (b'{"type": "submit", "job_id": "w", "kind": "capture", "video": [], "job_dir": "/j"}', "w"),   # a wrong type
+    (b'{"type": "submit", "job_id": "n", "kind": "capture", "video": "/v", "job_dir": "/j", "temporal": NaN}', ""),
+    (b'"type"', ""),                                                        # JSON, not an object
+    (b"{" * (protocol.MAX_LINE_BYTES + 10), ""),                           # longer than any request
+]
+
+
+def test_unparsable_lines_are_answered_and_the_worker_serves_on(worker: WorkerSession, empty_video: Path,
+                                                               tmp_path: Path) -> None:
+    """Every line the worker cannot parse gets a ``failed`` bad_request (with the job it names, if any) and the
+    worker keeps serving: a real job after them all still runs to its end."""
+    stdin = worker.proc.stdin.buffer
+    for line, job_id in UNPARSABLE:
+        stdin.write(line + b"\n")
+        stdin.flush()
+        reply = worker.read()
+        assert isinstance(reply, protocol.Failed) and reply.code == "bad_request", (line[:60], reply)
+        assert reply.job_id == job_id
+    assert worker.proc.poll() is None
+    end = _submit(worker, empty_video, tmp_path, job_id="after")
+    assert isinstance(end, protocol.Failed) and end.job_id == "after" and end.code == "no_person"
+    assert worker.close() == 0
+
+
 def test_missing_video(worker: WorkerSession, tmp_path: Path) -> None:
     end = _submit(worker, tmp_path / "nope.mp4", tmp_path)
     assert isinstance(end, protocol.Failed) and end.code == "video_missing"

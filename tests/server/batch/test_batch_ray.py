@@ -1,8 +1,10 @@
 """Batch capture end to end on a local Ray (the real worker code on short clips cut from the sample): a failed clip
 is recorded and the batch goes on, a rerun keeps finished results, a killed worker loses nothing finished, Ctrl+C
-cancels cleanly."""
+cancels cleanly, a local batch listens on the loopback address alone, a name the file system refuses fails its row
+alone."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -10,7 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import pytest
 
@@ -144,6 +146,92 @@ def test_ctrl_c_cancels_running_clips_and_leaves_no_partial_files(clips: Dict[st
     while time.monotonic() < deadline and Path(f"/proc/{worker}").exists():
         time.sleep(0.2)
     assert not Path(f"/proc/{worker}").exists(), "the cancelled clip's worker is still running"
+
+
+def descendants(root: int) -> Dict[int, str]:
+    """pid -> command line of ``root`` and every process below it."""
+    parents, commands = {}, {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            commands[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:300]
+        except (OSError, UnicodeDecodeError, IndexError, ValueError):
+            continue
+    tree, grown = {root}, True
+    while grown:
+        below = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= below
+        grown = bool(below)
+    return {pid: commands.get(pid, "") for pid in tree}
+
+
+def _ip(hex_address: str) -> ipaddress._BaseAddress:
+    """An address of /proc/net/{tcp,udp}[6] (32-bit words in host order, little-endian here)."""
+    raw = bytes.fromhex(hex_address)
+    return ipaddress.ip_address(b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4)))
+
+
+def listening(processes: Dict[int, str]) -> List[Tuple[str, str, int]]:
+    """(command, address, port) of every TCP socket listening and every unconnected UDP socket bound by
+    ``processes``."""
+    owners = {}
+    for pid, command in processes.items():
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:["):
+                    owners[int(link[8:-1])] = command
+        except OSError:
+            continue
+    found = []
+    for table, state in (("tcp", "0A"), ("tcp6", "0A"), ("udp", "07"), ("udp6", "07")):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == state and int(fields[9]) in owners:
+                host, port = fields[1].split(":")
+                found.append((owners[int(fields[9])], str(_ip(host)), int(port, 16)))
+    return found
+
+
+def is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc is Linux's")
+def test_local_batch_listens_on_loopback_only(clips: Dict[str, Path], tmp_path: Path) -> None:
+    """Every socket any process of a local batch (the driver, Ray's GCS, raylet, agents and workers) listens on, for
+    the whole batch, is on the loopback address."""
+    process = start_batch([str(clips["short"])], tmp_path / "out")
+    seen = set()
+    try:
+        while process.poll() is None:
+            seen.update(listening(descendants(process.pid)))
+            time.sleep(0.2)
+        _, stderr = process.communicate(timeout=TIMEOUT)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr[-3000:]
+    assert any("gcs_server" in command for command, _, _ in seen), seen     # Ray's sockets were looked at
+    assert [s for s in seen if not is_loopback(s[1])] == []
+
+
+def test_names_the_file_system_refuses_fail_their_rows_alone(clips: Dict[str, Path], tmp_path: Path) -> None:
+    """Result names the file system refuses (300 characters, a NUL) fail their rows alone, before capture, with the
+    reason in batch.json, while the rest of the batch is captured."""
+    manifest = tmp_path / "shots.json"
+    manifest.write_text(json.dumps([{"clip": str(clips["short"])}, {"clip": str(clips["short"]), "name": "x" * 300},
+                                    {"clip": str(clips["short"]), "name": "a\0b"}]))
+    out = tmp_path / "out"
+    run = run_batch([str(manifest)], out)
+    assert run.returncode == BATCH_INCOMPLETE, run.stderr[-3000:]
+    done = records(out)
+    assert done["short"]["status"] == "done" and check_result(str(out / "short.npz")) is None
+    for name, phrase in (("x" * 300, "too long"), ("a\0b", "NUL")):
+        assert done[name]["status"] == "failed" and phrase in done[name]["error"]["message"]
+        assert done[name]["processed"] == 0 and not done[name]["worker"]   # refused before it was captured
+    assert sorted(os.listdir(out)) == ["batch.json", "short.npz"] and "Traceback" not in run.stderr
 
 
 def test_no_cluster_at_the_address_is_a_clear_error(clips: Dict[str, Path], tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The batch index: which earlier results a rerun keeps (checked, not just present), atomic rewrites."""
+"""The batch index: which earlier results a rerun keeps (checked, not just present), atomic rewrites, names the
+file system refuses, output folders that cannot be one."""
 from __future__ import annotations
 
 import json
@@ -6,9 +7,11 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from server.batch.index import INDEX_NAME, plan, read_index, reusable, write_index
+from server.batch.index import INDEX_NAME, plan, prepare_folder, read_index, reusable, write_index
 from server.batch.inputs import BatchItem
+from server.errors import JobError
 from tests.server.test_result import minimal_result
 
 SETTINGS = {"refine": True, "place": True}
@@ -68,3 +71,29 @@ def test_index_is_written_whole_and_bad_indexes_are_ignored(tmp_path: Path) -> N
     assert data["clips"][0]["error"] is None and data["clips"][0]["output"] == "a.npz"
     Path(path).write_text("{half")
     assert read_index(str(tmp_path)) == {}
+
+
+def test_names_the_file_system_refuses_fail_their_clip_alone(tmp_path: Path) -> None:
+    """A 300-character name and a name with a NUL pass the manifest's check; the plan fails those clips (with the
+    reason) before anything is captured, leaves the others pending, and leaves no file behind."""
+    long, nul, good = item(tmp_path, "x" * 300), item(tmp_path, "a\0b"), item(tmp_path, "good")
+    records = plan([long, nul, good], str(tmp_path), SETTINGS)
+    assert [r["status"] for r in records] == ["failed", "failed", "pending"]
+    assert "too long" in records[0]["error"]["message"] and "300 characters" in records[0]["error"]["message"]
+    assert "NUL" in records[1]["error"]["message"]
+    assert all(r["error"]["code"] == "bad_request" and r["error"]["hint"] for r in records[:2])
+    write_index(str(tmp_path), records, SETTINGS)
+    assert sorted(os.listdir(tmp_path)) == [INDEX_NAME]
+    assert [r["status"] for r in read_index(str(tmp_path))["clips"]] == ["failed", "failed", "pending"]
+
+
+def test_output_that_is_a_file_or_cannot_be_made_is_refused(tmp_path: Path) -> None:
+    afile = tmp_path / "results.npz"
+    afile.write_bytes(b"keep")
+    for folder, phrase in ((afile, "is a file"), (afile / "sub", "Cannot make"), (f"{tmp_path}/a\0b", "NUL")):
+        with pytest.raises(JobError) as err:
+            prepare_folder(str(folder))
+        assert err.value.code == "bad_request" and phrase in err.value.message and err.value.hint
+    assert afile.read_bytes() == b"keep"
+    prepare_folder(str(tmp_path / "new" / "deeper"))
+    assert (tmp_path / "new" / "deeper").is_dir()

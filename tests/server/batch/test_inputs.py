@@ -79,3 +79,35 @@ def test_missing_clip_is_an_item_and_an_empty_folder_an_error(tmp_path: Path) ->
     (tmp_path / "empty").mkdir()
     with pytest.raises(JobError, match="No video files"):
         expand_inputs([str(tmp_path / "empty")])
+
+
+@pytest.mark.parametrize("content, phrase", [
+    (b"[" * 100000, "nested too deeply"),
+    (b'{"clips": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deeply"),
+    (b'[{"clip": "a.mp4", "start": ' + b"9" * 5000 + b"}]", "Cannot read the manifest"),
+    (b'[{"clip": "a.mp4", "name": "\xff\xfe"}]', "Cannot read the manifest"),
+    (b'[{"clip": ["a.mp4"]}]', "clip must be text"),
+    (b'[{"clip": "a.mp4", "name": {"x": 1}}]', "name must be text"),
+    (b'[{"clip": "a.mp4", "views": [1, 2]}]', "views must be a list of clips"),
+    (b'[{"clip": "a.mp4", "start": 1e999}]', "not a whole number"),
+    (b'[{"clip": "a.mp4", "person": true}]', "not a whole number"),
+    (b'[{"clip": "a.mp4", "start": 50, "end": 10}]', "holds no frames"),
+    (b'[{"clip": "a.mp4", "range": "-5--2"}]', "is not 'start-end'"),
+    (b'[{"clip": "a.mp4", "start": -5, "end": -2}]', "holds no frames"),
+    (b'[{"clip": "a.mp4", "range": [3, 3]}]', "holds no frames"),
+])
+def test_any_malformed_manifest_is_a_clear_error_naming_the_file(tmp_path: Path, content: bytes,
+                                                                 phrase: str) -> None:
+    manifest = tmp_path / "clips.json"
+    manifest.write_bytes(content)
+    with pytest.raises(JobError) as err:
+        expand_inputs([str(manifest)])
+    assert err.value.code == "bad_request" and err.value.exit_code == 2 and err.value.hint
+    assert phrase in err.value.message and str(manifest) in err.value.message
+
+
+def test_names_only_the_file_system_refuses_pass_the_manifest(tmp_path: Path) -> None:
+    """A long name or one with a NUL is not the manifest's fault: it becomes an item (its clip fails alone)."""
+    manifest = tmp_path / "clips.json"
+    manifest.write_text(json.dumps([{"clip": "a.mp4", "name": "x" * 300}, {"clip": "a.mp4", "name": "a\0b"}]))
+    assert [len(item.name) for item in expand_inputs([str(manifest)])] == [300, 3]
