@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CaptureRequest:
-    """A snapshot of the panel settings when Capture motion was pressed."""
+    """A snapshot of the panel settings when Capture Motion was pressed."""
 
     job_id: str
     video: str

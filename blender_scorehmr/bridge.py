@@ -2,6 +2,8 @@
 status properties, cancel, and stop every job on unregister or file load.
 
 Only :class:`worker_client.WorkerClient`'s reader threads run off the main thread, and they never touch bpy.
+Every change of a job's state here tags the sidebars for redraw (:func:`redraw_panels`): Blender does not redraw
+a panel for a property changed from Python, so without it the panel shows a finished job until the mouse moves.
 """
 from __future__ import annotations
 
@@ -17,16 +19,14 @@ import bpy
 from . import body_mesh, preferences, rig
 from .apply import CaptureRequest, check_writable_target
 from .errors import ScoreHMRError
+from .panel_state import CANCELLING, STARTING, JobProgress, panel_of
 from .people_list import chosen_person, people_key, people_listed, selected_person_note, source_range
 from .server import protocol
 from .worker_client import JobError, WorkerClient
 
 log = logging.getLogger(__name__)
 
-STAGE_TEXT = {"open": "Opening the footage", "detect": "Detecting the person",
-              "regress": "First estimate", "refine": "Refining (ScoreHMR)", "place": "Finding the ground",
-              "write": "Writing the result",
-              "cleanup": "Cleaning up (prior)", "import": "Importing the motion"}
+PANEL_SPACES = ("VIEW_3D",)   # the editors whose sidebars hold ScoreHMR panels
 KIND_LABEL = {"capture": "Capture", "cleanup": "Clean up", "import_motion": "Import", "people": "Find People"}
 BUSY_TEXT = {"capture": "A capture", "cleanup": "A clean-up", "import_motion": "An import",
              "people": "A search for people"}
@@ -37,12 +37,15 @@ Outcome = Union[protocol.Result, JobError]
 @dataclass
 class WorkerJob:
     """One running job: the worker client and the settings snapshot. ``kind`` is the protocol job kind
-    (capture, cleanup, import_motion, people); ``payload`` what the job's operator needs to apply the result."""
+    (capture, cleanup, import_motion, people); ``payload`` what the job's operator needs to apply the result;
+    ``subject`` the name of the object its outcome line names (set when the result is applied)."""
 
     client: WorkerClient
     request: Optional[CaptureRequest]
     kind: str = "capture"
     payload: Any = None
+    progress: Optional[JobProgress] = None
+    subject: str = ""
 
 
 _active: Optional[WorkerJob] = None
@@ -224,71 +227,114 @@ def start_motion_job(context: bpy.types.Context, kind: str, motion: Path, job_id
 
 def _launch(context: bpy.types.Context, python: str, submit: protocol.Submit, job: WorkerJob) -> WorkerJob:
     """Spawn the worker for ``job``, send ``submit`` and make ``job`` the active one."""
-    global _active
     prefs = preferences.get_prefs(context)
     client = WorkerClient(python, preferences.ADDON_DIR, hang_timeout=prefs.hang_timeout, cwd=Path(submit.job_dir))
     client.start()
     client.submit(submit)
     job.client = client
+    return activate(job, context)
+
+
+def activate(job: WorkerJob, context: Optional[bpy.types.Context] = None) -> WorkerJob:
+    """Make ``job`` (its client started) the running job and show it in its panel, redrawn at once."""
+    global _active
+    job.progress = JobProgress(job.kind)
     _active = job
     st = status(context)
-    st.running, st.progress, st.stage, st.message = True, 0.0, "Starting the worker", ""
-    st.error = st.hint = st.error_code = st.details = ""
+    st.running, st.cancelling, st.progress, st.stage, st.message = True, False, 0.0, STARTING, ""
+    st.error = st.hint = st.error_code = st.details = st.subject = ""
+    st.panel = panel_of(job.kind)
+    redraw_panels()
     return _active
 
 
 def pump(job: WorkerJob, context: Optional[bpy.types.Context] = None) -> Optional[Outcome]:
-    """Drain the job's events into the status properties; return the outcome once the job has ended."""
+    """Drain the job's events into the status properties; return the outcome once the job has ended. The bar
+    (``status.progress``) covers the whole job and never moves back (:class:`panel_state.JobProgress`)."""
     st = status(context)
-    for event in job.client.poll():
+    events = job.client.poll()
+    for event in events:
         if isinstance(event, protocol.Ready):
-            st.stage = "Worker started"
-        elif isinstance(event, protocol.Progress):
-            stages = protocol.KIND_STAGES.get(job.kind, protocol.STAGES)
-            index = stages.index(event.stage) if event.stage in stages else 0
-            part = event.done / event.total if event.total > 0 else 0.0
-            st.progress = min(1.0, (index + part) / len(stages))
-            st.stage = f"{STAGE_TEXT.get(event.stage, event.stage)} {event.done}/{event.total}"
-            st.message = event.message
+            st.stage = "Worker started" if not st.cancelling else CANCELLING
+        elif isinstance(event, protocol.Progress) and not st.cancelling:
+            st.progress = job.progress.update(event.stage, event.done, event.total)
+            st.stage, st.message = job.progress.label, event.message
+    if events:
+        redraw_panels()
     return job.client.outcome
 
 
 def request_cancel() -> bool:
-    """Ask the running job to stop (the operator that owns it reports the outcome)."""
+    """Ask the running job to stop and say so at once; the job ends within a second (the worker answers, or
+    :class:`WorkerClient` stops it) and the operator that owns it reports the outcome."""
     if _active is None:
         return False
     _active.client.cancel()
-    status().stage = "Cancelling"
+    st = status()
+    st.cancelling, st.stage, st.message = True, CANCELLING, ""
+    redraw_panels()
     return True
 
 
 def end_job(job: WorkerJob, context: Optional[bpy.types.Context] = None,
-            error: Optional[ScoreHMRError] = None) -> None:
-    """Forget the job, reap its worker, and show ``error`` (or success) in the panel."""
+            error: Optional[ScoreHMRError] = None, text: str = "") -> None:
+    """Forget the job, reap its worker, and show ``error`` (or the success line ``text``, which names
+    ``job.subject``) in the job's panel, redrawn at once."""
     global _active
     job.client.close()
     if _active is job:
         _active = None
     st = status(context)
-    st.running = False
+    st.running = st.cancelling = False
+    st.panel = st.error_panel = panel_of(job.kind)
     if error is not None:
-        st.progress, st.stage = 0.0, ""
+        st.progress, st.stage, st.message, st.subject = 0.0, "", "", ""
         st.error, st.hint, st.error_code = error.message, error.hint, error.code
         st.details = getattr(error, "details", "")[-2000:]
     else:
-        st.progress, st.stage, st.message = 1.0, "Done", ""
+        st.progress, st.stage, st.message, st.subject = 1.0, text or "Done", "", job.subject
+    redraw_panels()
 
 
-def show_error(error: ScoreHMRError, context: Optional[bpy.types.Context] = None) -> None:
-    """Show an error that happened before a job started."""
+def show_error(error: ScoreHMRError, context: Optional[bpy.types.Context] = None, panel: str = "capture") -> None:
+    """Show an error that happened before a job started (or without one) in ``panel`` (capture, motion or
+    retarget); a running job's progress stays as it is."""
     st = status(context)
-    st.running, st.progress, st.stage = False, 0.0, ""
-    st.error, st.hint, st.error_code, st.details = error.message, error.hint, error.code, ""
+    if _active is None:
+        st.progress, st.stage, st.message, st.subject, st.panel = 0.0, "", "", "", panel
+    st.error, st.hint, st.error_code, st.details, st.error_panel = error.message, error.hint, error.code, "", panel
+    redraw_panels()
+
+
+def show_done(text: str, context: Optional[bpy.types.Context] = None, panel: str = "capture",
+              subject: str = "") -> None:
+    """Show the success line ``text`` of work done without a worker job (retarget, importing results) in
+    ``panel``; ``subject``: the object it names (the line disappears when that object is gone, e.g. undone).
+    While a job runs its progress stays, and the line is only logged (the operator reports it too)."""
+    st = status(context)
+    st.error = st.hint = st.error_code = st.details = ""
+    if _active is None:
+        st.progress, st.stage, st.message, st.subject, st.panel = 1.0, text, "", subject, panel
+    else:
+        log.info("%s", text)
+    redraw_panels()
+
+
+def redraw_panels() -> None:
+    """Tag the sidebar (UI region) of every editor that shows ScoreHMR panels, in every window, for redraw (main
+    thread only). Only the sidebars: tagging the whole area would redraw the 3D view with it on every progress tick."""
+    wm = bpy.context.window_manager
+    for window in wm.windows if wm is not None else ():
+        for area in window.screen.areas if window.screen is not None else ():
+            if area.type in PANEL_SPACES:
+                for region in area.regions:
+                    if region.type == "UI":
+                        region.tag_redraw()
 
 
 def as_error(outcome: JobError, kind: str = "capture") -> ScoreHMRError:
     """The worker's failure as a panel error (a cancel names the job that was cancelled)."""
-    if outcome.code == "cancelled" and kind != "capture":
+    if outcome.code == "cancelled":
         label = KIND_LABEL.get(kind, "Job")
         err = ScoreHMRError(f"{label} cancelled.", "Nothing was changed", "cancelled")
         err.details = outcome.details  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from bpy.props import IntProperty, StringProperty
 from . import bridge, motion, people_list, preferences
 from .apply import apply_result
 from .errors import ScoreHMRError
+from .panel_state import camera_height_text, join_status
 from .server import protocol
 from .worker_setup import WorkerSetup
 
@@ -29,10 +30,12 @@ class WorkerJobOperator:
     """Mixin of the operators that run one worker job (capture, clean up, import): blocking ``execute``, modal
     ``invoke`` on a window timer, and ``_finish``. Subclasses define ``_begin(context) -> bridge.WorkerJob``
     (raise ScoreHMRError for bad input: nothing changes) and ``_apply(context, job, result) -> str`` (the status
-    line; raise ScoreHMRError or let a bpy error through after rolling back its own changes)."""
+    line, most important part first; set ``job.subject`` to the object it names; raise ScoreHMRError or let a bpy
+    error through after rolling back its own changes)."""
 
     _timer = None
     _job: Optional[bridge.WorkerJob] = None
+    panel = "capture"   # the panel that shows this operator's errors before its job starts
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
@@ -58,8 +61,7 @@ class WorkerJobOperator:
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> Set[str]:
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        outcome = bridge.pump(self._job, context)
-        _redraw_sidebars(context)
+        outcome = bridge.pump(self._job, context)   # redraws the sidebars when anything changed
         if outcome is None:
             return {"PASS_THROUGH"}
         context.window_manager.event_timer_remove(self._timer)
@@ -84,7 +86,7 @@ class WorkerJobOperator:
         try:
             self._job = self._begin(context)
         except ScoreHMRError as exc:  # bad settings or no worker: show it, change nothing
-            bridge.show_error(exc, context)
+            bridge.show_error(exc, context, self.panel)
             self.report({"ERROR"}, str(exc))
             return False
         return True
@@ -102,8 +104,7 @@ class WorkerJobOperator:
                 if job.kind == "capture":
                     error.message = f"Applying the capture failed: {exc}"
             else:
-                bridge.end_job(job, context)
-                bridge.status(context).stage = text
+                bridge.end_job(job, context, text=text)
                 self.report({"INFO"}, text)
                 return {"FINISHED"}
         else:
@@ -127,10 +128,11 @@ class SCOREHMR_OT_capture(WorkerJobOperator, bpy.types.Operator):
         tick = time.perf_counter()
         obj = apply_result(context, job.request, Path(result.path))
         bridge.record_success(result, obj, time.perf_counter() - tick)
+        job.subject = obj.name
         height = motion.camera_height_of(Path(result.path))
         parts = [f"Keyed {obj.name}" + (f" ({job.payload})" if job.payload else "")]
-        parts += [f"camera {height:.2f} m above the ground"] if height is not None else []
-        return "; ".join(parts + list(result.notes))
+        parts += [camera_height_text(height)] if height is not None else []
+        return join_status(parts + list(result.notes))
 
 
 class SCOREHMR_OT_find_people(WorkerJobOperator, bpy.types.Operator):
@@ -157,7 +159,7 @@ class SCOREHMR_OT_cancel(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return bridge.active_job() is not None
+        return bridge.active_job() is not None and not context.window_manager.scorehmr_status.cancelling
 
     def execute(self, context: bpy.types.Context) -> Set[str]:
         bridge.request_cancel()
@@ -174,6 +176,7 @@ class SCOREHMR_OT_clear_error(bpy.types.Operator):
     def execute(self, context: bpy.types.Context) -> Set[str]:
         st = bridge.status(context)
         st.error = st.hint = st.error_code = st.details = ""
+        bridge.redraw_panels()
         return {"FINISHED"}
 
 
@@ -251,13 +254,6 @@ class SCOREHMR_OT_view_remove(bpy.types.Operator):
             return {"CANCELLED"}
         views.remove(self.index)
         return {"FINISHED"}
-
-
-def _redraw_sidebars(context: bpy.types.Context) -> None:
-    for window in context.window_manager.windows:
-        for area in window.screen.areas:
-            if area.type == "VIEW_3D":
-                area.tag_redraw()
 
 
 OPERATOR_CLASSES = (SCOREHMR_OT_capture, SCOREHMR_OT_find_people, SCOREHMR_OT_cancel, SCOREHMR_OT_clear_error,

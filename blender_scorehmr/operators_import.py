@@ -188,7 +188,7 @@ class SCOREHMR_OT_import_results(bpy.types.Operator, ImportHelper):
         names = sorted({obj.name for obj in keyed})
         text = f"Imported {len(entries)} clip{'s' * (len(entries) != 1)} onto {', '.join(names)}"
         text = "; ".join([text] + notes + more)
-        bridge.status(context).stage = text
+        bridge.show_done(text, context, subject=names[0] if len(names) == 1 else "")
         self.report({"WARNING"} if notes or more else {"INFO"}, text)
         return {"FINISHED"}
 

@@ -125,6 +125,7 @@ class SCOREHMR_OT_cleanup(WorkerJobOperator, bpy.types.Operator):
     bl_idname = "scorehmr.cleanup"
     bl_label = "Clean up Motion"
     bl_options = {"REGISTER", "UNDO"}
+    panel = "motion"
 
     def _begin(self, context: bpy.types.Context) -> bridge.WorkerJob:
         bridge.check_idle()
@@ -159,6 +160,7 @@ class SCOREHMR_OT_cleanup(WorkerJobOperator, bpy.types.Operator):
         contacts = load_contacts(Path(result.path), len(info.sample.frames))
         new = action_io.write_clean_action(obj, original, info.sample, poses, transl, keep_root=info.keep_root,
                                            curves=contacts)
+        job.subject = obj.name
         frames = info.sample.frames
         text = f"Cleaned {len(frames)} frames ({frames[0]:g}-{frames[-1]:g}) into {new.name}"
         if info.sample.nan_keys:
@@ -181,6 +183,7 @@ class SCOREHMR_OT_import_motion(WorkerJobOperator, bpy.types.Operator, ImportHel
 
     filename_ext = ".npz"
     filter_glob: StringProperty(default="*.npz", options={"HIDDEN"})
+    panel = "motion"
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> Set[str]:
         if not self.filepath and context.window is not None and not bpy.app.background:
@@ -203,6 +206,7 @@ class SCOREHMR_OT_import_motion(WorkerJobOperator, bpy.types.Operator, ImportHel
 
     def _apply(self, context: bpy.types.Context, job: bridge.WorkerJob, result: protocol.Result) -> str:
         obj = apply_result(context, job.request, Path(result.path))
+        job.subject = obj.name
         return f"Imported {result.frames} frames onto {obj.name}"
 
 

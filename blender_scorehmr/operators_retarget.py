@@ -68,12 +68,11 @@ class SCOREHMR_OT_retarget(bpy.types.Operator):
             frames = retarget.action_frames(source)
             action = retarget.retarget(context, source, target, mapping, frames, settings.retarget_align_rest)
         except ScoreHMRError as exc:
-            bridge.show_error(exc, context)
+            bridge.show_error(exc, context, panel="retarget")
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         text = f"Retargeted {len(frames)} frames onto {target.name} as {action.name}"
-        st = bridge.status(context)
-        st.stage, st.error, st.hint, st.error_code = text, "", "", ""
+        bridge.show_done(text, context, panel="retarget", subject=target.name)
         self.report({"INFO"}, text)
         return {"FINISHED"}
 
@@ -225,7 +224,7 @@ class SCOREHMR_OT_export_motion(bpy.types.Operator, ExportHelper):
             path = bpy.path.ensure_ext(self.filepath, "." + self.format.lower())
             export_motion(context, obj, path, self.format, self.bvh_scale)
         except ScoreHMRError as exc:
-            bridge.show_error(exc, context)
+            bridge.show_error(exc, context, panel="retarget")
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Exported {obj.name} to {path}")

@@ -1,9 +1,21 @@
-"""The ScoreHMR tab in the 3D viewport's sidebar."""
+"""The ScoreHMR tab in the 3D viewport's sidebar.
+
+Each panel shows its own jobs' state (``status.panel``): the capture panel captures and Find People, Clean up
+Motion its clean-ups and motion imports, Retarget & Export its retargets and exports. While a panel's job runs it
+shows one forward-only bar, the stage, and Cancel (also in the panel's header, so a collapsed panel still shows
+them); afterwards the outcome, wrapped to the sidebar's width.
+"""
 from __future__ import annotations
 
 import bpy
 
 from . import bridge
+from .panel_state import CANCELLING, chars_per_line, wrap_status
+
+DEFAULT_REGION_WIDTH = 250   # pixels of the sidebar at UI scale 1, for a draw without a region (background mode)
+BOX_CHARS = 3      # characters of room a box's margins take
+BUTTON_CHARS = 4   # characters of room an icon-only button beside a label takes
+PANEL_LABEL = {"capture": "Motion Capture", "motion": "Clean up Motion", "retarget": "Retarget & Export"}
 
 
 class _SidebarPanel:
@@ -22,7 +34,7 @@ def _settings_column(layout: bpy.types.UILayout, context: bpy.types.Context):
 
 
 class SCOREHMR_PT_capture(_SidebarPanel, bpy.types.Panel):
-    """Footage, frame range, Capture motion, progress, Cancel and the last error."""
+    """Footage, frame range, Capture Motion, progress, Cancel and the last error."""
 
     bl_idname = "SCOREHMR_PT_capture"
     bl_label = "Motion Capture"
@@ -51,18 +63,13 @@ class SCOREHMR_PT_capture(_SidebarPanel, bpy.types.Panel):
         sub.enabled = settings.lock_feet
         sub.prop(settings, "foot_strength", text="Strength")
         _draw_fit(col, settings)
-        if st.running:
-            layout.progress(factor=st.progress, type="BAR", text=st.stage or "Working")
-            if st.message:
-                layout.label(text=st.message)
-            layout.operator("scorehmr.cancel", icon="CANCEL")
-        else:
+        if not (st.running and st.panel == "capture"):
             layout.operator("scorehmr.capture", icon="ARMATURE_DATA")
             layout.operator("scorehmr.import_results", text="Import Capture Results", icon="IMPORT")
-            if st.stage:
-                layout.label(text=st.stage, icon="CHECKMARK")
-        if st.error:
-            _draw_error(layout, st)
+        draw_job_state(layout, context, "capture")
+
+    def draw_header_preset(self, context: bpy.types.Context) -> None:
+        draw_job_header(self.layout, context, "capture")
 
 
 class SCOREHMR_PT_motion(_SidebarPanel, bpy.types.Panel):
@@ -73,6 +80,7 @@ class SCOREHMR_PT_motion(_SidebarPanel, bpy.types.Panel):
 
     def draw(self, context: bpy.types.Context) -> None:
         settings, col = _settings_column(self.layout, context)
+        st = context.window_manager.scorehmr_status
         col.prop(settings, "cleanup_strength")
         col.prop(settings, "cleanup_use_scene_range")
         sub = col.column(align=True)
@@ -82,9 +90,14 @@ class SCOREHMR_PT_motion(_SidebarPanel, bpy.types.Panel):
         col.prop(settings, "cleanup_keep_root")
         col.prop(settings, "cleanup_lock_feet")
         col.prop(settings, "cleanup_mask_selected")
-        col.operator("scorehmr.cleanup", icon="MOD_SMOOTH")
-        col.separator()
-        col.operator("scorehmr.import_motion", text="Import Motion (.npz)", icon="IMPORT")
+        if not (st.running and st.panel == "motion"):
+            col.operator("scorehmr.cleanup", icon="MOD_SMOOTH")
+            col.separator()
+            col.operator("scorehmr.import_motion", text="Import Motion (.npz)", icon="IMPORT")
+        draw_job_state(self.layout, context, "motion")
+
+    def draw_header_preset(self, context: bpy.types.Context) -> None:
+        draw_job_header(self.layout, context, "motion")
 
 
 class SCOREHMR_PT_retarget(_SidebarPanel, bpy.types.Panel):
@@ -110,6 +123,10 @@ class SCOREHMR_PT_retarget(_SidebarPanel, bpy.types.Panel):
         row = col.row(align=True)
         row.operator("scorehmr.export_motion", text="Export BVH", icon="EXPORT").format = "BVH"
         row.operator("scorehmr.export_motion", text="Export FBX", icon="EXPORT").format = "FBX"
+        draw_job_state(self.layout, context, "retarget")
+
+    def draw_header_preset(self, context: bpy.types.Context) -> None:
+        draw_job_header(self.layout, context, "retarget")
 
 
 class SCOREHMR_UL_people(bpy.types.UIList):
@@ -163,13 +180,68 @@ def _draw_fit(layout: bpy.types.UILayout, settings) -> None:
         box.prop(settings, "calibration")
 
 
-def _draw_error(layout: bpy.types.UILayout, st) -> None:
-    box = layout.box()
-    row = box.row()
-    row.label(text=st.error, icon="ERROR")
+def text_width(context: bpy.types.Context) -> int:
+    """Characters of label text per line in the sidebar being drawn (its width and the UI scale)."""
+    prefs = getattr(context, "preferences", None)
+    scale = 1.0
+    if prefs is not None:   # system.ui_scale: the effective scale (display and setting; 0 in background mode)
+        scale = prefs.system.ui_scale or prefs.view.ui_scale or 1.0
+    region = getattr(context, "region", None)
+    width = region.width if region is not None and region.width > 1 else DEFAULT_REGION_WIDTH * scale
+    return chars_per_line(width, scale)
+
+
+def _draw_lines(layout: bpy.types.UILayout, text: str, width: int, icon: str = "NONE") -> None:
+    """``text`` wrapped to ``width`` characters, one label per line; lines after the first keep the icon's indent."""
+    col = layout.column(align=True)
+    for index, line in enumerate(wrap_status(text, width)):
+        col.label(text=line, icon=icon if index == 0 else ("BLANK1" if icon != "NONE" else "NONE"))
+
+
+def draw_job_state(layout: bpy.types.UILayout, context: bpy.types.Context, panel: str) -> None:
+    """``panel``'s state: its last error (or cancel); progress, stage and Cancel while its job runs, a note while
+    another panel's job runs; else what its last job did (unless the object that line names is gone)."""
+    st, width = context.window_manager.scorehmr_status, text_width(context)
+    if st.error and st.error_panel == panel:
+        _draw_error(layout, st, width)
+    if st.running and st.panel == panel:
+        layout.progress(factor=st.progress, type="BAR", text=CANCELLING if st.cancelling else st.stage or "Working")
+        if st.cancelling:
+            _draw_lines(layout, "Stopping the worker: nothing will change", width, "INFO")
+            return
+        if st.message:
+            _draw_lines(layout, st.message, width)
+        layout.operator("scorehmr.cancel", icon="CANCEL")
+    elif st.running:
+        label = bridge.BUSY_TEXT.get(getattr(bridge.active_job(), "kind", ""), "A job")
+        _draw_lines(layout, f"{label} is running (see {PANEL_LABEL.get(st.panel, 'its panel')})", width, "INFO")
+    elif st.panel == panel and st.stage and not (st.error and st.error_panel == panel) and (
+            not st.subject or st.subject in bpy.data.objects):
+        _draw_lines(layout, st.stage, width, "CHECKMARK")
+
+
+def draw_job_header(layout: bpy.types.UILayout, context: bpy.types.Context, panel: str) -> None:
+    """The panel header's share: the job's percentage and Cancel while it runs, an error icon after a failure."""
+    st = context.window_manager.scorehmr_status
+    if st.running and st.panel == panel:
+        layout.label(text=CANCELLING if st.cancelling else f"{st.progress:.0%}")
+        if not st.cancelling:
+            layout.operator("scorehmr.cancel", text="", icon="CANCEL", emboss=False)
+    elif st.error and st.error_panel == panel and st.error_code != "cancelled":
+        layout.label(text="", icon="ERROR")
+
+
+def _draw_error(layout: bpy.types.UILayout, st, width: int) -> None:
+    """The last error (a cancel is information, not an error), its hint and a button to dismiss it."""
+    col = layout.box().column(align=True)
+    lines = wrap_status(st.error, max(1, width - BOX_CHARS - BUTTON_CHARS))
+    row = col.row()
+    row.label(text=lines[0] if lines else "", icon="INFO" if st.error_code == "cancelled" else "ERROR")
     row.operator("scorehmr.clear_error", text="", icon="X", emboss=False)
+    for line in lines[1:]:
+        col.label(text=line, icon="BLANK1")
     if st.hint:
-        box.label(text=st.hint, icon="INFO")
+        _draw_lines(col, st.hint, width - BOX_CHARS, "INFO")
 
 
 PANEL_CLASSES = (SCOREHMR_UL_people, SCOREHMR_PT_capture, SCOREHMR_PT_motion, SCOREHMR_PT_retarget)

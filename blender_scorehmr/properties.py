@@ -6,6 +6,7 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
                        StringProperty)
 
+from . import footage_info
 from .retarget_maps import PRESET_ITEMS
 
 
@@ -51,8 +52,10 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
         items=(("FILE", "File", "A video file on disk"), ("CLIP", "Movie Clip", "A Movie Clip in this file")),
         default="FILE",
     )
-    filepath: StringProperty(name="Video", description="Reference footage (a video file)", subtype="FILE_PATH")
-    clip: PointerProperty(name="Clip", description="Movie Clip to capture", type=bpy.types.MovieClip)
+    filepath: StringProperty(name="Video", description="Reference footage (a video file)", subtype="FILE_PATH",
+                             update=footage_info.on_video_picked)
+    clip: PointerProperty(name="Clip", description="Movie Clip to capture", type=bpy.types.MovieClip,
+                          update=footage_info.on_clip_picked)
     use_whole_clip: BoolProperty(name="Whole Clip", description="Capture every frame of the footage", default=True)
     video_start: IntProperty(name="First Frame", description="First video frame to capture (1 = first)",
                              default=1, min=1)
@@ -139,9 +142,15 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
 
 
 class SCOREHMR_PG_status(bpy.types.PropertyGroup):
-    """State of the running or last job, shown by the panel."""
+    """State of the running or last job, shown by the panel named in ``panel`` (capture, motion or retarget), and
+    the last error, shown by ``error_panel``; ``subject`` is the object the outcome line names (the panel hides the
+    line once that object is gone)."""
 
     running: BoolProperty(name="Running", default=False)
+    cancelling: BoolProperty(name="Cancelling", default=False)
+    panel: StringProperty(name="Panel", default="capture")
+    error_panel: StringProperty(name="Error Panel", default="capture")
+    subject: StringProperty(name="Subject", default="")
     stage: StringProperty(name="Stage", default="")
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR")
     message: StringProperty(name="Message", default="")

@@ -6,6 +6,9 @@ stdout lines (``server.protocol``) into a :class:`queue.Queue`; another keeps th
 applies hang detection and cancel escalation, and returns events: ``protocol.Ready``, ``protocol.Progress``,
 ``protocol.Result`` and finally either a ``Result`` or a :class:`JobError`. After the terminal event the
 process has been reaped.
+
+Cancel ends the job within ``cancel_grace + kill_grace`` (0.8 s by default): the worker gets ``cancel`` and
+``cancel_grace`` to answer and exit; then it is terminated, and killed ``kill_grace`` later.
 """
 from __future__ import annotations
 
@@ -71,14 +74,18 @@ class WorkerClient:
     """Lifecycle of one worker process and one job; see the module docstring for the event flow."""
 
     def __init__(self, python: str, addon_dir: Path, *, hang_timeout: float = 60.0,
-                 startup_timeout: float = 180.0, cancel_grace: float = 5.0, kill_grace: float = 3.0,
-                 cwd: Optional[Path] = None) -> None:
+                 startup_timeout: float = 180.0, cancel_grace: float = 0.5, kill_grace: float = 0.3,
+                 exit_grace: float = 3.0, cwd: Optional[Path] = None) -> None:
+        """``cancel_grace``: seconds a cancelled worker gets to answer and exit before it is terminated;
+        ``kill_grace``: seconds from terminate to kill; ``exit_grace``: seconds a worker whose job ended gets to
+        exit after its stdin closes."""
         self.python = str(python)
         self.addon_dir = Path(addon_dir)
         self.hang_timeout = float(hang_timeout)
         self.startup_timeout = float(startup_timeout)
         self.cancel_grace = float(cancel_grace)
         self.kill_grace = float(kill_grace)
+        self.exit_grace = float(exit_grace)
         self.cwd = cwd
         self.job_id = ""
         self.ready: Optional[protocol.Ready] = None
@@ -89,7 +96,6 @@ class WorkerClient:
         self._threads: List[threading.Thread] = []
         self._last_activity = 0.0
         self._cancel_at: Optional[float] = None
-        self._terminated_at: Optional[float] = None
         self._early: List[Event] = []
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -119,7 +125,8 @@ class WorkerClient:
         self._send(request)
 
     def cancel(self) -> None:
-        """Ask the worker to stop; :meth:`poll` escalates to terminate and kill if it does not."""
+        """Ask the worker to stop; :meth:`poll` ends the job as cancelled once the worker answers, or after
+        ``cancel_grace`` (terminating and killing the worker)."""
         if self.outcome is not None or self._cancel_at is not None:
             return
         log.info("cancelling job %s", self.job_id)
@@ -127,22 +134,25 @@ class WorkerClient:
         self._send(protocol.Cancel(job_id=self.job_id))
 
     def close(self) -> None:
-        """Stop the worker (stdin closed, then terminate, then kill) and reap it. Idempotent."""
+        """Stop the worker (stdin closed, then terminate, then kill) and reap it. Idempotent. A cancelled worker
+        gets what is left of ``cancel_grace`` to exit, a hung one ``kill_grace``, any other ``exit_grace``."""
         proc = self._proc
         if proc is None:
             return
         if proc.poll() is None:
             self._close_stdin()
+            grace = self.exit_grace
+            if self._cancel_at is not None:
+                grace = max(0.05, self._cancel_at + self.cancel_grace - time.monotonic())
+            elif isinstance(self.outcome, JobError) and self.outcome.code == "worker_hung":
+                grace = self.kill_grace
             try:
-                proc.wait(timeout=self.kill_grace)
+                proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:  # did not exit on its own: escalate
                 self._stop_hard()
         proc.wait()
-        for thread in self._threads:
-            thread.join(timeout=1.0)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        for thread in self._threads:   # each closes its stream at end of file; a detector process the worker
+            thread.join(timeout=0.2)   # left behind may hold stderr open a moment longer: not waited for
 
     @property
     def finished(self) -> bool:
@@ -214,7 +224,8 @@ class WorkerClient:
     def _on_exit(self) -> List[Event]:
         """stdout closed before a terminal message: the worker exited (or is about to)."""
         try:
-            code = self._proc.wait(timeout=self.kill_grace) if self._proc else None
+            grace = self.kill_grace if self._cancel_at is not None else self.exit_grace
+            code = self._proc.wait(timeout=grace) if self._proc else None
         except subprocess.TimeoutExpired:  # closed stdout but kept running: stop it
             self._stop_hard()
             code = self._proc.wait()
@@ -225,13 +236,10 @@ class WorkerClient:
     def _check_time(self) -> List[Event]:
         now = time.monotonic()
         if self._cancel_at is not None:
-            if self._terminated_at is None and now - self._cancel_at > self.cancel_grace:
-                log.warning("worker ignored cancel for %.1f s; terminating", self.cancel_grace)
-                self._terminated_at = now
-                self._proc.terminate()
-            elif self._terminated_at is not None and now - self._terminated_at > self.kill_grace:
-                self._proc.kill()
-            return []
+            if now - self._cancel_at < self.cancel_grace:
+                return []
+            log.warning("the worker did not stop within %.1f s of cancel; stopping it", self.cancel_grace)
+            return self._finish(_cancelled())   # close() terminates, then kills
         limit = self.hang_timeout if self.ready is not None else self.startup_timeout
         if self._proc is not None and now - self._last_activity > limit:
             what = "sent no progress" if self.ready is not None else "did not start"
@@ -285,16 +293,18 @@ class WorkerClient:
                 log.debug("unparsable worker line (%s): %r", exc, text[:200])
                 self._lines.put(_Line(garbage=text))
         self._lines.put(_Line(eof=True))
+        stream.close()
 
     def _read_stderr(self, stream) -> None:
         for raw in iter(stream.readline, b""):
             text = raw.decode("utf-8", errors="replace").rstrip()
             self._stderr.append(text)
             log.debug("worker: %s", text)
+        stream.close()
 
 
 def _cancelled() -> JobError:
-    return JobError("cancelled", "Capture cancelled.", "Press Capture motion to start again")
+    return JobError("cancelled", "Capture cancelled.", "Nothing was changed; press Capture Motion to start again")
 
 
 _HINTS = {

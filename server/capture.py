@@ -1,7 +1,8 @@
 """The capture job: footage -> BlazePose per frame -> initial estimate (regressor) -> ScoreHMR refinement ->
 result ``.npz``. Several synchronised clips of one performance make a multi-view capture.
 
-Stages (reported through ``progress``): open, detect (one unit per frame and view), regress, refine, place, write.
+Stages (reported through ``progress``): open, search (finding the people, when no person is given), detect
+(one unit per frame and view), regress, refine, place, write.
 The result schema is documented in docs/cli.md ("Result file").
 """
 from __future__ import annotations

@@ -15,7 +15,6 @@ x1, y1] per sighting: what ``Submit.person_boxes`` takes), "crossings" ([{"other
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -27,7 +26,7 @@ import numpy as np
 
 from . import video
 from .errors import Cancelled, JobError
-from .files import replaced_atomically
+from .files import write_json
 from .people import (Crossing, PeopleConfig, PersonTrack, Sighting, always_looked, crossing_message, crossings,
                      detect_people, link_tracks, look_at_samples)
 from .track import Box
@@ -132,7 +131,7 @@ def look_for_people(frames: Iterator[Tuple[int, np.ndarray]], always: Container[
 
 
 def discover(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn, cancelled: CancelFn,
-             timings: Dict[str, float], stage: str = "detect", config: PeopleConfig = PeopleConfig()) -> PeopleListing:
+             timings: Dict[str, float], stage: str = "search", config: PeopleConfig = PeopleConfig()) -> PeopleListing:
     """Find and link everyone in the sampled frames (:func:`look_for_people`); progress on ``stage``; adds to
     timings decode/detect."""
     total = len(sample_indices(start, stop, config.step))
@@ -170,8 +169,7 @@ def run_people(video_path: str, output: str, start: int, end: int, progress: Pro
     tick = time.perf_counter()
     progress("write", 0, 1, "")
     payload = listing.to_json()
-    with replaced_atomically(output) as partial, open(partial, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=1)
+    write_json(output, payload)
     timings["write"] = time.perf_counter() - tick
     progress("write", 1, 1, "")
     return PeopleSummary(path=os.path.abspath(output), frames=len(listing.tracks), processed=stop - first,
@@ -194,13 +192,13 @@ def choose_person(info: video.VideoInfo, start: int, stop: int, person: int, per
                   timings: Dict[str, float]) -> Tuple[Optional[Dict[int, Box]], List[str]]:
     """The capture's person: (the follower's guide or None = follow the first person found, warnings).
 
-    ``person_boxes`` given: follow them (no discovery). Otherwise discover the people (progress on ``open``): with
+    ``person_boxes`` given: follow them (no discovery). Otherwise discover the people (progress on ``search``): with
     nobody or one person found and no ``person`` (< 1) chosen the capture follows as it always did; else the chosen
     track (``person`` >= 1) or the most visible one guides it, and crossings with others become warnings.
     """
     if person_boxes:
         return guide_from_boxes(person_boxes), []
-    listing = discover(info, start, stop, progress, cancelled, timings, stage="open")
+    listing = discover(info, start, stop, progress, cancelled, timings)
     if person < 1 and len(listing.tracks) <= 1:
         return None, []
     chosen = listing.track(person) if person >= 1 else listing.tracks[0]

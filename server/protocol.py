@@ -16,19 +16,20 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, Union
 
-PROTOCOL_VERSION = 5   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength, keep_root, lock_feet
+PROTOCOL_VERSION = 6   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength, keep_root, lock_feet
 #                        4: the capture's "place" stage, Submit.place and foot_strength, Result.notes;
 #                           job kind "people", Submit.person and person_boxes
 #                        5: Submit.initial "temporal" (the temporal regressor), the default; Submit.calibration
+#                        6: the "search" stage (looking for people: Find People, and a capture before it follows one)
 
 # Job kinds (``Submit.kind``) and the stages each reports, in order; the add-on maps stages to panel text.
 KIND_STAGES: Dict[str, Tuple[str, ...]] = {
-    "capture": ("open", "detect", "regress", "refine", "place", "write"),
+    "capture": ("open", "search", "detect", "regress", "refine", "place", "write"),
     "cleanup": ("cleanup",),
     "import_motion": ("import",),
-    "people": ("open", "detect", "write"),
+    "people": ("open", "search", "write"),
 }
-STAGES: Tuple[str, ...] = ("open", "detect", "regress", "refine", "place", "write", "cleanup", "import")
+STAGES: Tuple[str, ...] = ("open", "search", "detect", "regress", "refine", "place", "write", "cleanup", "import")
 
 # Failure codes carried by ``Failed.code`` (and mapped to CLI exit codes by the worker).
 ERROR_CODES: Tuple[str, ...] = (
@@ -47,8 +48,17 @@ ERROR_CODES: Tuple[str, ...] = (
 )
 
 
+# The longest line either side reads (bytes, newline included); a longer line is answered as a bad request.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
 class ProtocolError(ValueError):
-    """A line that is not a valid message of this protocol."""
+    """A line that is not a valid message of this protocol; ``job_id`` is the job it names, when it names one
+    (so the answer can say which job's request was refused), else ``""``."""
+
+    def __init__(self, message: str, job_id: str = "") -> None:
+        super().__init__(message)
+        self.job_id = job_id
 
 
 @dataclass(frozen=True)
@@ -236,19 +246,56 @@ def _matches(value: Any, annotation: Any) -> bool:
     return isinstance(value, annotation)
 
 
-def from_wire(line: Union[str, bytes]) -> AnyMessage:
-    """Parse one JSON line into its message; raise :class:`ProtocolError` on anything unexpected."""
+def _finite(text: str) -> float:
+    """A JSON number as float; NaN and infinities (``NaN``, ``Infinity``, ``1e999``) are refused, as ``to_wire``
+    never writes them."""
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ProtocolError(f"the number {text[:40]} is not finite")
+    return value
+
+
+def _not_finite(text: str) -> float:
+    raise ProtocolError(f"the number {text} is not finite")
+
+
+def _parse_json(line: Union[str, bytes]) -> Any:
+    """The JSON value of one line; :class:`ProtocolError` for anything that is not one (too long, not UTF-8,
+    malformed, nested too deeply, a number with too many digits, NaN or infinite)."""
+    if len(line) > MAX_LINE_BYTES:
+        raise ProtocolError(f"the line is longer than {MAX_LINE_BYTES} bytes")
     if isinstance(line, bytes):
         try:
             line = line.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ProtocolError("line is not UTF-8") from exc
     try:
-        payload = json.loads(line)
+        return json.loads(line, parse_float=_finite, parse_constant=_not_finite)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"not JSON: {line[:80]!r}") from exc
+    except ProtocolError:
+        raise
+    except RecursionError as exc:
+        raise ProtocolError("JSON nested too deeply") from exc
+    except ValueError as exc:   # e.g. an integer with more digits than Python converts
+        raise ProtocolError(f"a JSON value cannot be read: {str(exc)[:80]}") from exc
+
+
+def from_wire(line: Union[str, bytes]) -> AnyMessage:
+    """Parse one JSON line into its message; raise :class:`ProtocolError` on anything unexpected (its ``job_id``
+    is the line's ``job_id`` when the line is an object that names one)."""
+    payload = _parse_json(line)
     if not isinstance(payload, dict):
         raise ProtocolError("a message must be a JSON object")
+    job_id = payload.get("job_id")
+    try:
+        return _message(payload)
+    except ProtocolError as exc:
+        raise ProtocolError(str(exc), job_id if isinstance(job_id, str) else "") from None
+
+
+def _message(payload: Dict[str, Any]) -> AnyMessage:
+    """The message a JSON object stands for (see :func:`from_wire`)."""
     tag = payload.pop("type", None)
     cls = MESSAGE_TYPES.get(tag) if isinstance(tag, str) else None
     if cls is None:

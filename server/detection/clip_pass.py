@@ -57,7 +57,7 @@ class ClipPass:
 
     ``guide`` (first view): [frame, x0, y0, x1, y1] rows of the person to follow; empty: the first person found.
     ``choose``: discover people first on every ``sample_step``-th frame (and the last) of the first view; ``choose``
-    maps their sightings to the first view's guide (see the module docs). Progress: discovery on ``open`` (sampled
+    maps their sightings to the first view's guide (see the module docs). Progress: discovery on ``search`` (sampled
     frames), following on ``detect`` (frames of all views).
     """
 
@@ -104,7 +104,7 @@ class ClipPass:
             for _ in range(frames):
                 if key[1] >= DISCOVERY_INDEX:
                     looked += 1
-                    progress("open", looked, self.sampled, f"looking for people: frame {looked} of {self.sampled}")
+                    progress("search", looked, self.sampled, f"looking for people: frame {looked} of {self.sampled}")
                     continue
                 done += 1
                 text = eta_text(time.perf_counter() - began, done, self.total)

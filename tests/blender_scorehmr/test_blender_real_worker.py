@@ -5,6 +5,7 @@ Uses the shared fixtures of tests/conftest.py: ``worker_python`` (the project's 
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -31,7 +32,7 @@ def test_real_capture_of_the_sample_clip(bl, worker_python, sample_video):
     assert len(curves) == 24 * 4 + 3 + 4 and contact_paths <= {fc.data_path for fc in curves}
     assert all(len(fc.keyframe_points) == len(result.frame_indices) for fc in curves)
     assert b.context.scene.render.fps == round(result.fps)
-    assert "m above the ground" in bl.status().stage, bl.status().stage
+    assert re.search(r"camera \d+\.\d\d m (above|below) the ground", bl.status().stage), bl.status().stage
     rest_rot, heads = bl.sub("rig").rest_frames(obj, result.joint_names)
     expected = motion.world_joints(result, heads)
     names = list(result.joint_names)

@@ -126,6 +126,38 @@ def test_ignored_cancel_escalates_to_kill(addon, client_for, fake_video, tmp_pat
     assert time.monotonic() - t0 < 5
 
 
+def _cancel_after(client, events: int, interval: float = 0.1):
+    """Run the job like the panel's timer (a poll every ``interval``), cancel after ``events`` events; return
+    (outcome, seconds from the cancel to the outcome)."""
+    seen, cancelled_at = [], []
+
+    def on_event(event):
+        seen.append(event)
+        if len(seen) == events:
+            cancelled_at.append(time.monotonic())
+            client.cancel()
+
+    outcome = client.run(on_event, interval=interval)
+    return outcome, time.monotonic() - cancelled_at[0]
+
+
+def test_cancel_ends_a_worker_that_ignores_it_within_a_second(addon, client_for, fake_video, tmp_path):
+    """The worker ignores cancel and SIGTERM: with the default graces the job still ends within 1 s."""
+    client = client_for("ignore_cancel")
+    _submit(addon, client, fake_video, tmp_path / "job")
+    outcome, seconds = _cancel_after(client, 3)
+    assert outcome.code == "cancelled" and "Capture Motion" in outcome.hint
+    assert seconds < 1.0, f"the job ended {seconds:.2f} s after cancel"
+    assert client.returncode == -9
+
+
+def test_cooperative_cancel_is_quick(addon, client_for, fake_video, tmp_path):
+    client = client_for("ok", delay=0.05)
+    _submit(addon, client, fake_video, tmp_path / "job")
+    outcome, seconds = _cancel_after(client, 4)
+    assert outcome.code == "cancelled" and seconds < 1.0 and client.returncode == 0
+
+
 def test_crash_reports_exit_code_and_stderr(addon, client_for, fake_video, tmp_path):
     client = client_for("crash")
     _submit(addon, client, fake_video, tmp_path / "job")

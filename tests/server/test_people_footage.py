@@ -107,7 +107,7 @@ def test_people_job_over_the_protocol(worker_python: str, composite: Path, tmp_p
     assert isinstance(result, protocol.Result), result
     assert result.path == str(tmp_path / "people.json") and result.frames >= 2
     stages = {m.stage for m in messages if isinstance(m, protocol.Progress)}
-    assert stages <= set(protocol.KIND_STAGES["people"]) and "detect" in stages
+    assert stages <= set(protocol.KIND_STAGES["people"]) and "search" in stages
     assert len(json.loads(Path(result.path).read_text())["tracks"]) == result.frames
 
 

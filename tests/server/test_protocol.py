@@ -33,7 +33,7 @@ def test_round_trip(message: protocol.Message) -> None:
 
 
 def test_version_and_kinds() -> None:
-    assert protocol.PROTOCOL_VERSION == 5
+    assert protocol.PROTOCOL_VERSION == 6
     assert set(protocol.KIND_STAGES) == {"capture", "cleanup", "import_motion", "people"}
     assert {s for stages in protocol.KIND_STAGES.values() for s in stages} == set(protocol.STAGES)
     old = from_wire('{"type":"submit","job_id":"a","kind":"capture","video":"/v","job_dir":"/j"}')
@@ -87,6 +87,33 @@ def test_int_accepted_for_float_field() -> None:
 def test_rejections(line: str, why: str) -> None:
     with pytest.raises(ProtocolError, match=why):
         from_wire(line)
+
+
+@pytest.mark.parametrize("line, why", [
+    ("[" * 200000 + "]" * 200000, "nested too deeply"),
+    ('{"type": "cancel", "job_id": "a", "x": ' + "[" * 5000 + "]" * 5000 + "}", "nested too deeply"),
+    ('{"type": "progress", "job_id": "a", "stage": "x", "done": ' + "7" * 5000 + ', "total": 2}', "cannot be read"),
+    ('{"type": "result", "job_id": "a", "path": "/p", "seconds": NaN}', "not finite"),
+    ('{"type": "result", "job_id": "a", "path": "/p", "seconds": -Infinity}', "not finite"),
+    ('{"type": "result", "job_id": "a", "path": "/p", "seconds": 1e999}', "not finite"),
+    ("\ufeff{}", "not JSON"),
+    ("", "not JSON"),
+    (b"{\"type\": \"cancel\", \"job_id\": \"\xc3\"}", "UTF-8"),
+    (" " * (protocol.MAX_LINE_BYTES + 1), "longer than"),
+])
+def test_unparsable_lines_are_protocol_errors(line, why: str) -> None:
+    with pytest.raises(ProtocolError, match=why) as err:
+        from_wire(line)
+    assert err.value.job_id == ""
+
+
+def test_rejection_names_the_job_it_refuses() -> None:
+    with pytest.raises(ProtocolError, match="'video' must be str") as err:
+        from_wire('{"type": "submit", "job_id": "j7", "kind": "capture", "video": 5, "job_dir": "/j"}')
+    assert err.value.job_id == "j7"
+    with pytest.raises(ProtocolError) as err:
+        from_wire('{"type": "cancel", "job_id": ["j7"]}')
+    assert err.value.job_id == ""
 
 
 def test_non_utf8_rejected() -> None:

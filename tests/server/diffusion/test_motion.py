@@ -57,7 +57,7 @@ def test_checkpoint_round_trip_and_wrong_files(tmp_path: Path) -> None:
     assert ckpt["format"] == MOTION_CHECKPOINT_FORMAT
     ckpt["format"] = "blender_scorehmr.prior"
     torch.save(ckpt, tmp_path / "other.pt")
-    with pytest.raises(WeightsError, match="expected"):
+    with pytest.raises(WeightsError, match="model belongs"):
         load_motion_prior(tmp_path / "other.pt")
     ckpt["format"] = MOTION_CHECKPOINT_FORMAT
     ckpt["config"]["channels"] = 32

@@ -93,7 +93,7 @@ def test_checkpoint_round_trip_and_wrong_files(tmp_path: Path) -> None:
     frame_ckpt = tmp_path / "regressor.pt"
     from server.regressor.network import checkpoint_dict as frame_checkpoint
     torch.save(frame_checkpoint(model.frame), frame_ckpt)
-    with pytest.raises(WeightsError, match="expected 'blender_scorehmr.temporal_regressor'"):
+    with pytest.raises(WeightsError, match="a 'blender_scorehmr.temporal_regressor' model belongs"):
         load_temporal_regressor(frame_ckpt)
     bad = checkpoint_dict(model)
     bad["config"]["wings"] = 2
