@@ -241,8 +241,8 @@ def activate(job: WorkerJob, context: Optional[bpy.types.Context] = None) -> Wor
     job.progress = JobProgress(job.kind)
     _active = job
     st = status(context)
-    st.running, st.cancelling, st.progress, st.stage, st.message = True, False, 0.0, STARTING, ""
-    st.error = st.hint = st.error_code = st.details = st.subject = ""
+    st.running, st.cancelling, st.progress, st.stage, st.message, st.subject = True, False, 0.0, STARTING, "", ""
+    _clear_error(st)
     st.panel = panel_of(job.kind)
     redraw_panels()
     return _active
@@ -253,10 +253,10 @@ def pump(job: WorkerJob, context: Optional[bpy.types.Context] = None) -> Optiona
     (``status.progress``) covers the whole job and never moves back (:class:`panel_state.JobProgress`)."""
     st = status(context)
     events = job.client.poll()
-    for event in events:
+    for event in events if not st.cancelling else ():   # cancelling: the panel keeps saying so
         if isinstance(event, protocol.Ready):
-            st.stage = "Worker started" if not st.cancelling else CANCELLING
-        elif isinstance(event, protocol.Progress) and not st.cancelling:
+            st.stage = "Worker started"
+        elif isinstance(event, protocol.Progress):
             st.progress = job.progress.update(event.stage, event.done, event.total)
             st.stage, st.message = job.progress.label, event.message
     if events:
@@ -286,11 +286,10 @@ def end_job(job: WorkerJob, context: Optional[bpy.types.Context] = None,
         _active = None
     st = status(context)
     st.running = st.cancelling = False
-    st.panel = st.error_panel = panel_of(job.kind)
-    if error is not None:
+    st.panel = panel_of(job.kind)
+    if error is not None:   # an error shown by another panel meanwhile (a retarget's, say) stays in that panel
         st.progress, st.stage, st.message, st.subject = 0.0, "", "", ""
-        st.error, st.hint, st.error_code = error.message, error.hint, error.code
-        st.details = getattr(error, "details", "")[-2000:]
+        _set_error(st, error, st.panel, getattr(error, "details", "")[-2000:])
     else:
         st.progress, st.stage, st.message, st.subject = 1.0, text or "Done", "", job.subject
     redraw_panels()
@@ -302,7 +301,7 @@ def show_error(error: ScoreHMRError, context: Optional[bpy.types.Context] = None
     st = status(context)
     if _active is None:
         st.progress, st.stage, st.message, st.subject, st.panel = 0.0, "", "", "", panel
-    st.error, st.hint, st.error_code, st.details, st.error_panel = error.message, error.hint, error.code, "", panel
+    _set_error(st, error, panel)
     redraw_panels()
 
 
@@ -312,12 +311,28 @@ def show_done(text: str, context: Optional[bpy.types.Context] = None, panel: str
     ``panel``; ``subject``: the object it names (the line disappears when that object is gone, e.g. undone).
     While a job runs its progress stays, and the line is only logged (the operator reports it too)."""
     st = status(context)
-    st.error = st.hint = st.error_code = st.details = ""
+    _clear_error(st)
     if _active is None:
         st.progress, st.stage, st.message, st.subject, st.panel = 1.0, text, "", subject, panel
     else:
         log.info("%s", text)
     redraw_panels()
+
+
+def clear_error(context: Optional[bpy.types.Context] = None) -> None:
+    """Dismiss the last error (the X beside it)."""
+    _clear_error(status(context))
+    redraw_panels()
+
+
+def _clear_error(st) -> None:
+    """No error in any panel."""
+    st.error = st.hint = st.error_code = st.details = ""
+
+
+def _set_error(st, error: ScoreHMRError, panel: str, details: str = "") -> None:
+    """Show ``error`` (message, hint, code) and ``details`` (the worker's log tail) in ``panel``."""
+    st.error, st.hint, st.error_code, st.details, st.error_panel = error.message, error.hint, error.code, details, panel
 
 
 def redraw_panels() -> None:
@@ -335,11 +350,9 @@ def redraw_panels() -> None:
 def as_error(outcome: JobError, kind: str = "capture") -> ScoreHMRError:
     """The worker's failure as a panel error (a cancel names the job that was cancelled)."""
     if outcome.code == "cancelled":
-        label = KIND_LABEL.get(kind, "Job")
-        err = ScoreHMRError(f"{label} cancelled.", "Nothing was changed", "cancelled")
-        err.details = outcome.details  # type: ignore[attr-defined]
-        return err
-    err = ScoreHMRError(outcome.message, outcome.hint, outcome.code)
+        err = ScoreHMRError(f"{KIND_LABEL.get(kind, 'Job')} cancelled.", "Nothing was changed", "cancelled")
+    else:
+        err = ScoreHMRError(outcome.message, outcome.hint, outcome.code)
     err.details = outcome.details  # type: ignore[attr-defined]
     return err
 

@@ -31,10 +31,15 @@ def movie_frame_count(path: str) -> Optional[int]:
         log.info("cannot read %s as a movie (%s): the frame range is left as it is", absolute, exc)
         return None
     try:
-        count = int(clip.frame_duration) if clip.source == "MOVIE" else 0
+        return clip_frame_count(clip)
     finally:
         if clip.as_pointer() not in known:
             bpy.data.movieclips.remove(clip)
+
+
+def clip_frame_count(clip: Any) -> Optional[int]:
+    """Frames in the Movie Clip ``clip`` when it is a movie with frames; None otherwise (or no clip)."""
+    count = int(clip.frame_duration) if clip is not None and clip.source == "MOVIE" else 0
     return count if count >= 1 else None
 
 
@@ -54,6 +59,4 @@ def on_video_picked(settings: Any, _context: Any) -> None:
 
 def on_clip_picked(settings: Any, _context: Any) -> None:
     """Update callback of the footage's Movie Clip: the range becomes the whole clip (movies only)."""
-    clip = settings.clip
-    if clip is not None and clip.source == "MOVIE" and clip.frame_duration >= 1:
-        set_whole_range(settings, clip.frame_duration)
+    set_whole_range(settings, clip_frame_count(settings.clip))

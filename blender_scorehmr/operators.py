@@ -174,9 +174,7 @@ class SCOREHMR_OT_clear_error(bpy.types.Operator):
     bl_options = {"INTERNAL"}
 
     def execute(self, context: bpy.types.Context) -> Set[str]:
-        st = bridge.status(context)
-        st.error = st.hint = st.error_code = st.details = ""
-        bridge.redraw_panels()
+        bridge.clear_error(context)
         return {"FINISHED"}
 
 

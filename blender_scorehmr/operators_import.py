@@ -20,6 +20,7 @@ from . import body_mesh, bridge, motion, rig
 from .apply import CaptureRequest, apply_result, check_writable_target
 from .batch_results import PICK_HINT, ResultEntry, find_results
 from .errors import ScoreHMRError
+from .panel_state import join_status
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ class SCOREHMR_OT_import_results(bpy.types.Operator, ImportHelper):
             return {"CANCELLED"}
         names = sorted({obj.name for obj in keyed})
         text = f"Imported {len(entries)} clip{'s' * (len(entries) != 1)} onto {', '.join(names)}"
-        text = "; ".join([text] + notes + more)
+        text = join_status([text] + notes + more)
         bridge.show_done(text, context, subject=names[0] if len(names) == 1 else "")
         self.report({"WARNING"} if notes or more else {"INFO"}, text)
         return {"FINISHED"}

@@ -202,7 +202,8 @@ def draw_job_state(layout: bpy.types.UILayout, context: bpy.types.Context, panel
     """``panel``'s state: its last error (or cancel); progress, stage and Cancel while its job runs, a note while
     another panel's job runs; else what its last job did (unless the object that line names is gone)."""
     st, width = context.window_manager.scorehmr_status, text_width(context)
-    if st.error and st.error_panel == panel:
+    has_error = bool(st.error) and st.error_panel == panel
+    if has_error:
         _draw_error(layout, st, width)
     if st.running and st.panel == panel:
         layout.progress(factor=st.progress, type="BAR", text=CANCELLING if st.cancelling else st.stage or "Working")
@@ -215,8 +216,7 @@ def draw_job_state(layout: bpy.types.UILayout, context: bpy.types.Context, panel
     elif st.running:
         label = bridge.BUSY_TEXT.get(getattr(bridge.active_job(), "kind", ""), "A job")
         _draw_lines(layout, f"{label} is running (see {PANEL_LABEL.get(st.panel, 'its panel')})", width, "INFO")
-    elif st.panel == panel and st.stage and not (st.error and st.error_panel == panel) and (
-            not st.subject or st.subject in bpy.data.objects):
+    elif st.panel == panel and st.stage and not has_error and (not st.subject or st.subject in bpy.data.objects):
         _draw_lines(layout, st.stage, width, "CHECKMARK")
 
 

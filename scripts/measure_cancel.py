@@ -3,9 +3,10 @@ ended (the panel is idle) and the worker and its detector processes are gone, pe
 
     .venv/bin/python scripts/measure_cancel.py [--stages search detect regress refine] [--repeats 1] [--root DIR]
 
-Stages the add-on from ``--root`` (default: this checkout) like Blender installs it, starts the worker with this
-checkout's .venv Python, captures the sample clip, polls like the panel's timer (every 0.1 s) and presses Cancel
-once the stage's progress is a quarter done (a one-step stage: at its first report). Prints one line per run.
+Stages the add-on from ``--root`` (default: this checkout) like Blender installs it (that checkout's build.py
+``stage``), starts the worker with this checkout's .venv Python, captures the sample clip, polls like the panel's
+timer (every 0.1 s) and presses Cancel once the stage's progress is a quarter done (a one-step stage: at its first
+report). Prints one line per run.
 """
 from __future__ import annotations
 
@@ -13,27 +14,34 @@ import argparse
 import importlib
 import importlib.util
 import logging
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import List, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
-VIDEO = Path(os.environ.get("SCOREHMR_CACHE", Path.home() / ".cache" / "blender_scorehmr")) / "footage" / \
-    "sports2d_demo.mp4"
 log = logging.getLogger("measure_cancel")
 
 
+def build_module(root: Path) -> ModuleType:
+    """``root``'s build.py as a module (its paths are that checkout's)."""
+    spec = importlib.util.spec_from_file_location("scorehmr_build", root / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BUILD = build_module(ROOT)
+VIDEO = BUILD.sample_video()
+
+
 def staged_addon(root: Path, folder: Path):
-    """The add-on staged from ``root`` into ``folder`` and imported as ``staged``: (worker_client, protocol)."""
-    dest = folder / "blender_scorehmr"
-    ignore = shutil.ignore_patterns("__pycache__")
-    shutil.copytree(root / "blender_scorehmr", dest, ignore=ignore)
-    shutil.copytree(root / "server", dest / "server", ignore=ignore)
+    """The add-on staged from ``root`` into ``folder`` and imported as ``staged``: (worker_client, protocol,
+    the staged folder)."""
+    dest = build_module(root).stage(folder / "blender_scorehmr")
     spec = importlib.util.spec_from_file_location("staged", dest / "__init__.py",
                                                   submodule_search_locations=[str(dest)])
     package = importlib.util.module_from_spec(spec)
@@ -61,7 +69,7 @@ def alive(pids: List[int]) -> bool:
 
 def one_run(wc, protocol, addon: Path, stage: str, job_dir: Path) -> str:
     """Capture, cancel in ``stage``, and say how long the job and the processes took to end."""
-    client = wc.WorkerClient(str(ROOT / ".venv" / "bin" / "python"), addon, cwd=job_dir)
+    client = wc.WorkerClient(str(BUILD.venv_python()), addon, cwd=job_dir)
     client.start()
     client.submit(protocol.Submit(job_id=job_dir.name, kind="capture", video=str(VIDEO), job_dir=str(job_dir)))
     clicked: Optional[float] = None

@@ -120,24 +120,25 @@ def setup_script(state: str, folder: Path) -> Path:
     return path
 
 
+def convert(images: list, args: list, target: Path, chroot: Path) -> None:
+    """ImageMagick's ``convert images... args... target`` run in the chroot (images copied in, the result out)."""
+    names = []
+    for index, image in enumerate(images):
+        shutil.copy(image, chroot / "job" / f"in{index}.png")
+        names.append(f"/job/in{index}.png")
+    subprocess.run(["chroot", str(chroot), "convert", *names, *args, "/job/out.png"], check=True)
+    shutil.copy(chroot / "job" / "out.png", target)
+
+
 def crop(source: Path, target: Path, box: str, chroot: Path) -> None:
-    """Cut ``box`` (X,Y,W,H) out of the screenshot with the chroot's ImageMagick."""
+    """Cut ``box`` (X,Y,W,H) out of the screenshot."""
     x, y, w, h = (int(v) for v in box.split(","))
-    shutil.copy(source, chroot / "job" / "full.png")
-    subprocess.run(["chroot", str(chroot), "convert", "/job/full.png", "-crop", f"{w}x{h}+{x}+{y}", "+repage",
-                    "-strip", "/job/crop.png"], check=True)
-    shutil.copy(chroot / "job" / "crop.png", target)
+    convert([source], ["-crop", f"{w}x{h}+{x}+{y}", "+repage", "-strip"], target, chroot)
 
 
 def montage(images: list, target: Path, chroot: Path, scale: int = 70) -> None:
-    """``images`` side by side at ``scale`` percent, as one PNG (the chroot's ImageMagick)."""
-    names = []
-    for index, image in enumerate(images):
-        shutil.copy(image, chroot / "job" / f"m{index}.png")
-        names.append(f"/job/m{index}.png")
-    subprocess.run(["chroot", str(chroot), "convert", *names, "+append", "-resize", f"{scale}%", "-strip",
-                    "-colors", "128", "/job/montage.png"], check=True)
-    shutil.copy(chroot / "job" / "montage.png", target)
+    """``images`` side by side at ``scale`` percent, as one PNG."""
+    convert(images, ["+append", "-resize", f"{scale}%", "-strip", "-colors", "128"], target, chroot)
 
 
 def main() -> int:

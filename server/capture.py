@@ -228,10 +228,10 @@ def _align_view(found: Detections, other: Detections) -> Tuple[np.ndarray, np.nd
 
 def _cameras(request: CaptureRequest) -> Optional[list]:
     """The calibrated cameras of a multi-view capture, one per clip (None without a calibration); raises
-    JobError ``bad_calibration`` with what to do."""
+    JobError ``bad_calibration`` with what to do (a :class:`server.calibration.CalibrationError` is one)."""
     if not request.calibration:
         return None
-    from .calibration import CalibrationError, match_cameras, read_calibration
+    from .calibration import match_cameras, read_calibration
     if not request.views:
         raise JobError("bad_request", "A camera calibration needs a multi-view capture.",
                        "Add the other cameras' clips, or clear the calibration file.")
@@ -240,8 +240,6 @@ def _cameras(request: CaptureRequest) -> Optional[list]:
     except OSError as exc:
         raise JobError("bad_calibration", f"Cannot read the calibration {request.calibration}: {exc}.",
                        "Pick the calibration file again.") from exc
-    except CalibrationError as exc:
-        raise JobError("bad_calibration", exc.message, exc.hint) from exc
 
 
 def _estimate(found: Detections, extra: List[Detections], info: video.VideoInfo, models: "Models",

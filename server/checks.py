@@ -13,7 +13,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import JobError
 
@@ -73,13 +73,20 @@ def _bad(message: str, hint: str = RANGE_HINT) -> JobError:
 def check_option(name: str, value: Any) -> None:
     """Raise ``bad_request`` unless ``value`` suits the option ``name`` of :data:`OPTIONS` (type, finite, range)."""
     spec = OPTIONS[name]
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if spec.kind is int and not (number and float(value).is_integer()):
-        raise _bad(f"{spec.flag} is {value!r}; it must be {spec.allowed()}.")
-    if not number or not math.isfinite(value):
-        raise _bad(f"{spec.flag} is {value!r}; it must be {spec.allowed()}.")
+    whole = isinstance(value, int) and not isinstance(value, bool)   # any size: never converted to a float
+    number = whole or (isinstance(value, float) and math.isfinite(value))
+    if not number or (spec.kind is int and not (whole or value.is_integer())):
+        raise _bad(f"{spec.flag} is {_shown(value)}; it must be {spec.allowed()}.")
     if value < spec.low or (spec.high is not None and value > spec.high):
-        raise _bad(f"{spec.flag} is {value:g}; it must be {spec.allowed()}.")
+        raise _bad(f"{spec.flag} is {_shown(value)}; it must be {spec.allowed()}.")
+
+
+def _shown(value: Any) -> str:
+    """``value`` for a message: a float as ``%g``, a huge whole number cut short, anything else as its repr."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = repr(value)
+    return text if len(text) <= 24 else text[:20] + "..."
 
 
 def check_range(start: Any, end: Any) -> None:
@@ -106,20 +113,24 @@ def check_capture_options(values: Mapping[str, Any]) -> None:
     check_options({name: values[name] for name in CAPTURE_OPTIONS if name in values})
 
 
-def _same_file(a: str, b: str) -> bool:
-    """Whether two paths name one file: the same real path, or the same inode (hard links)."""
+def _identity(path: str) -> Tuple[Optional[str], Optional[Tuple[int, int]]]:
+    """(real path, (device, inode)) of ``path``: two paths name one file when either matches (a hard link has its
+    own real path). None for what cannot be known: the inode of a missing file, anything of a name no file system
+    takes (e.g. a NUL in it)."""
     try:
-        return os.path.realpath(a) == os.path.realpath(b) or os.path.samefile(a, b)
-    except (OSError, ValueError):   # a missing file, or a name no file system takes (e.g. a NUL in it)
-        return False
+        real = os.path.realpath(path)
+    except (OSError, ValueError):
+        return None, None
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return real, None
+    return real, (info.st_dev, info.st_ino)
 
 
 def check_not_an_input(output: str, inputs: Iterable[str], flag: str = "-o") -> None:
     """Refuse an ``output`` that is one of the job's ``inputs`` (empty entries are skipped)."""
-    for path in inputs:
-        if path and _same_file(output, path):
-            raise _bad(f"{flag} {output} is the input file {path}: writing the result would replace it.",
-                       "Give the result a new file name; the inputs are never overwritten.")
+    check_apart([output], list(inputs), flag)
 
 
 def probe_writable(folder: str) -> None:
@@ -172,7 +183,17 @@ def check_output_folder(folder: str, inputs: Sequence[str] = (), flag: str = "-o
     probe_writable(existing)
 
 
-def check_apart(outputs: Iterable[str], inputs: Sequence[str]) -> None:
-    """None of the files a job will write (``outputs``, e.g. a batch's results) is one of its ``inputs``."""
+def check_apart(outputs: Iterable[str], inputs: Sequence[str], flag: str = "The result") -> None:
+    """None of the files a job will write (``outputs``, e.g. a batch's results) is one of its ``inputs`` (empty
+    entries are skipped; the first input it matches is named). Each path is looked at once, so a batch of
+    thousands of clips is checked in moments."""
+    first: Dict[object, int] = {}
+    for position, path in enumerate(inputs):
+        for key in _identity(path) if path else ():
+            if key is not None:
+                first.setdefault(key, position)
     for output in outputs:
-        check_not_an_input(output, inputs, flag="The result")
+        matches = [first[key] for key in _identity(output) if key is not None and key in first]
+        if matches:
+            raise _bad(f"{flag} {output} is the input file {inputs[min(matches)]}: writing the result would "
+                       "replace it.", "Give the result a new file name; the inputs are never overwritten.")

@@ -175,12 +175,10 @@ def _failed(exc: BaseException) -> int:
 
 
 def _run_job(job: Callable[[_ProgressLog, Callable[[], bool]], Tuple[str, Dict[str, float]]]) -> int:
-    """Run a job with progress logging; map JobError / Ctrl+C to exit codes."""
+    """Run a job with progress logging and log what it wrote; a JobError or Ctrl+C goes on to :func:`main`, which
+    maps it to its exit code."""
     stop = threading.Event()
-    try:
-        what, timings = job(_ProgressLog(), stop.is_set)
-    except (JobError, KeyboardInterrupt) as exc:
-        return _failed(exc)
+    what, timings = job(_ProgressLog(), stop.is_set)
     log.info("wrote %s in %.1f s (%s)", what, sum(timings.values()),
              ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
     return 0
@@ -297,13 +295,10 @@ def run_batch_cli(args: argparse.Namespace) -> int:
                "place": args.place, "lock_feet": args.lock_feet, "foot_strength": args.foot_strength}
     options = BatchOptions(address=args.address, workers=args.workers, retries=args.retries, redo=args.redo,
                            progress=args.progress)
-    try:
-        items = expand_inputs(args.inputs)
-        _check_batch_outputs(args, items)
-        with _tqdm_logging():
-            summary = run_batch(items, os.path.abspath(args.output), capture, options)
-    except (JobError, KeyboardInterrupt) as exc:
-        return _failed(exc)
+    items = expand_inputs(args.inputs)
+    _check_batch_outputs(args, items)
+    with _tqdm_logging():
+        summary = run_batch(items, os.path.abspath(args.output), capture, options)
     log.info("batch: %d captured, %d kept from before, %d failed in %.1f s; index %s", summary.done,
              summary.reused, summary.failed, summary.seconds, summary.index)
     for failure in summary.failures:

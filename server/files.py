@@ -30,15 +30,21 @@ def replaced_atomically(path: str, suffix: str = "") -> Iterator[str]:
     """A temporary path beside ``path`` (hidden, ending in ``.partial`` + ``suffix``) for the block to write; when
     the block ends without an error it replaces ``path`` in one rename, otherwise it is removed and ``path`` is left
     as it was. The folder is made if missing."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    partial = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.partial{suffix}")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    partial = partial_path(path, suffix)
     try:
         yield partial
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):
             os.remove(partial)
+
+
+def partial_path(path: str, suffix: str = "") -> str:
+    """The temporary file beside ``path`` that :func:`replaced_atomically` writes first (hidden, this process's id,
+    ``.partial`` + ``suffix``). Its name is longer than ``path``'s own, so where it can be made, so can ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    return os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.partial{suffix}")
 
 
 def write_json(path: str, payload: Any) -> None:
@@ -56,8 +62,8 @@ def write_json(path: str, payload: Any) -> None:
 def kind_problem(value: Any) -> Optional[str]:
     """None when ``value`` is an array of numbers (float, integer or bool); else what it holds, in words
     ("text", "Python objects", "complex numbers", ...)."""
-    kind = np.asarray(value).dtype.kind
-    return None if kind in NUMBER_KINDS else _KIND_WORDS.get(kind, f"values of type {np.asarray(value).dtype}")
+    dtype = np.asarray(value).dtype
+    return None if dtype.kind in NUMBER_KINDS else _KIND_WORDS.get(dtype.kind, f"values of type {dtype}")
 
 
 class NpzUnreadable(ValueError):
@@ -116,7 +122,7 @@ def _member(data: Any, key: str) -> np.ndarray:
         return np.asarray(data[key])
     except ValueError as exc:
         log.debug("array %r: %s", key, exc, exc_info=True)
-        if "allow_pickle" in str(exc) or "pickle" in str(exc).lower():
+        if "pickle" in str(exc).lower():
             raise NpzUnreadable(f"its '{key}' array holds Python objects (a pickle), which are never loaded: "
                                 "they can run code") from exc
         raise NpzUnreadable(f"its '{key}' array is damaged or cut short") from exc

@@ -70,8 +70,8 @@ def _read(path: str) -> Dict[str, np.ndarray]:
     """Every array of the keypoints file (no pickles), each of numbers; else JobError ``bad_keypoints``."""
     arrays = read_npz(path, "keypoints file", "bad_keypoints", FORMAT_HINT)
     for key, value in arrays.items():
-        held = kind_problem(value)
-        if held is not None and key in NUMERIC_KEYS:
+        held = kind_problem(value) if key in NUMERIC_KEYS else None
+        if held is not None:
             raise _fail(f"'{key}' in {path} holds {held} where numbers belong.")
     return arrays
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, Union
@@ -250,7 +251,7 @@ def _finite(text: str) -> float:
     """A JSON number as float; NaN and infinities (``NaN``, ``Infinity``, ``1e999``) are refused, as ``to_wire``
     never writes them."""
     value = float(text)
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         raise ProtocolError(f"the number {text[:40]} is not finite")
     return value
 

@@ -18,7 +18,7 @@ import time
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from ..errors import JobError
-from ..files import replaced_atomically
+from ..files import partial_path, replaced_atomically
 from ..result import ResultFileError, read_result
 from .inputs import BatchItem
 
@@ -29,10 +29,6 @@ INDEX_VERSION = 1
 STATUSES = ("pending", "running", "done", "failed", "cancelled")
 OUTPUT_HINT = "Give -o a folder (new or existing) where this user may write: the results and batch.json go there"
 NAME_HINT = "Give the clip a shorter plain name (the manifest's name field), or rename the clip"
-
-
-class _Probed(Exception):
-    """Ends a name probe without replacing anything."""
 
 
 def prepare_folder(folder: str) -> None:
@@ -47,19 +43,20 @@ def prepare_folder(folder: str) -> None:
 
 
 def output_problem(folder: str, item: BatchItem) -> Optional[str]:
-    """None when ``item``'s result can be written in ``folder`` (its temporary file is made and removed again, the
-    result itself is not touched); else why not, in words."""
+    """None when ``item``'s result can be written in ``folder``: the temporary file the write makes first
+    (:func:`server.files.partial_path`, the longer name) is made and removed again, the result itself is not
+    touched; else why not, in words."""
+    partial = partial_path(os.path.join(folder, item.output_name), ".npz")
     try:
-        with replaced_atomically(os.path.join(folder, item.output_name), ".npz") as partial:
+        try:
             with open(partial, "xb"):
                 pass
-            raise _Probed()
-    except _Probed:
-        return None
-    except FileExistsError:
-        return None
+        except FileExistsError:   # a leftover of an earlier process with this id: removed too
+            pass
+        os.remove(partial)
     except (OSError, ValueError) as exc:
         return _words(exc)
+    return None
 
 
 def _words(exc: Exception) -> str:
@@ -151,8 +148,9 @@ def plan(items: Sequence[BatchItem], folder: str, settings: Mapping[str, object]
         record = new_record(item)
         problem = output_problem(folder, item)
         if problem is not None:
-            log.warning("%s", failed_name(item, folder, problem)["message"])
-            record.update(status="failed", error=failed_name(item, folder, problem))
+            error = failed_name(item, folder, problem)
+            log.warning("%s", error["message"])
+            record.update(status="failed", error=error)
             records.append(record)
             continue
         why = "redo asked" if redo else None if same_options else "other capture options"

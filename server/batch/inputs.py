@@ -20,6 +20,7 @@ inputs always give the same names, so a rerun finds the results of the run befor
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -179,13 +180,10 @@ def _range(row: Dict[str, object], where: str) -> Tuple[int, int]:
 
 def _int(value: object, what: str, where: str) -> int:
     """``value`` as a whole number (an int, or text of one; not a bool, not a fraction)."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise JobError("bad_request", f"{where}: {what} {str(value)[:40]!r} is not a whole number.", MANIFEST_HINT)
-    try:
-        return int(str(value).strip())
-    except ValueError as exc:
-        raise JobError("bad_request", f"{where}: {what} {str(value)[:40]!r} is not a whole number.",
-                       MANIFEST_HINT) from exc
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError):
+            return int(str(value).strip())
+    raise JobError("bad_request", f"{where}: {what} {str(value)[:40]!r} is not a whole number.", MANIFEST_HINT)
 
 
 def _unique(entries: Iterable[_Entry]) -> List[BatchItem]:

@@ -22,6 +22,7 @@ import numpy as np
 from ..body.layout import JOINT_INDEX, NUM_JOINTS
 from ..errors import JobError
 from ..files import kind_problem, read_npz
+from ..result import RESULT_SCHEMA_VERSION, SUPPORTED_SCHEMAS, non_finite_keys, write_result
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +180,6 @@ def save_sequence(path: Union[str, PathLike], seq: MotionSequence,
                   like: Optional[Mapping[str, np.ndarray]] = None, method: str = "") -> None:
     """Write ``seq`` as a result-schema .npz (atomic), copying the other keys of ``like`` (the input's arrays;
     its frame_indices and schema_version only when they fit). Raises JobError (``internal`` for NaN/inf)."""
-    from ..result import RESULT_SCHEMA_VERSION, SUPPORTED_SCHEMAS, write_result
-
     arrays = {k: np.asarray(v) for k, v in (like or {}).items()}
     version = arrays.get("schema_version")
     if version is None or kind_problem(version) or version.size != 1 or float(version) not in SUPPORTED_SCHEMAS:
@@ -203,8 +202,7 @@ def read_arrays(path: Union[str, PathLike]) -> Dict[str, np.ndarray]:
     """All arrays of a motion .npz, for :func:`save_sequence`'s ``like``; an array that would be copied into the
     result with NaN or infinite values is refused here, before any work. Raises JobError ``bad_request``."""
     arrays = _read(path, "motion file")
-    broken = [key for key, value in arrays.items()
-              if key not in OWN_KEYS and value.dtype.kind in "fc" and not np.isfinite(value).all()]
+    broken = non_finite_keys({key: value for key, value in arrays.items() if key not in OWN_KEYS})
     if broken:
         raise _bad(f"The motion file {path}: {', '.join(map(repr, broken))} "
                    f"{'holds' if len(broken) == 1 else 'hold'} NaN or infinite values, and the cleaned file would "

@@ -271,6 +271,9 @@ def test_an_error_elsewhere_keeps_the_running_job_on_show(bl, job):
     assert "No target rig." not in labels(draw(bl, "retarget")), "show_done cleared it"
     bridge.show_error(error, bl.bpy.context, panel="retarget")
     assert "No target rig." in labels(draw(bl, "retarget")) and bars(draw(bl, "capture"))
+    bridge.end_job(job, bl.bpy.context, text="Keyed ScoreHMR_Armature")
+    assert "No target rig." in labels(draw(bl, "retarget")), "the capture's success left the retarget's error"
+    assert "No target rig." not in labels(draw(bl, "capture"))
 
 
 def test_every_change_of_job_state_redraws(bl, monkeypatch):

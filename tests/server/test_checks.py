@@ -20,6 +20,8 @@ from server.errors import Cancelled, JobError
     ("temporal", 2.5, "--temporal is 2.5"),
     ("foot_strength", -0.1, "--foot-strength"),
     ("hypotheses", -3, "--hypotheses is -3; it must be a whole number from 0 to 8"),
+    ("iterations", 10 ** 400, "--iterations is 10000000000000000000...; it must be a whole number"),
+    ("person", -(10 ** 400), "--person is -1000000000000000000..."),
     ("hypotheses", 2.5, "whole number"),
     ("iterations", 21, "--iterations is 21"),
     ("person", -2, "--person is -2; it must be a whole number >= -1"),
