@@ -187,16 +187,19 @@ def _torso_turn(rest: Tensor, target: Tensor, weight: Tensor) -> Tensor:
 
 
 def analytic_start(rest: Tensor, target: Tensor, weight: Tensor, neutral: Tensor,
-                   root: Optional[Tensor] = None) -> Tensor:
+                   root: Optional[Tensor] = None, reference: Optional[Tensor] = None) -> Tensor:
     """Swing-only inverse kinematics: rest (24, 3), target joints (N, 24, 3), weight (N, 24), neutral (144,) ->
     x (N, 144). The root's rotation points its three bones (hips, spine) at the targets; in frames where one is
     untrusted it is the rigid fit of the rest torso (ROOT_FIT_JOINTS about the pelvis) instead, which stays defined
     with the hips unknown. Each other joint's global rotation is the smallest turn (after its parent's) that points its bone(s) at the targets
     (Kabsch over several children: spine3); the twist stays at zero. Joints whose children are untrusted, and the
-    end joints, keep the neutral local rotation. ``root`` (N, 3, 3): a known root rotation, used as it is."""
+    end joints, keep the neutral local rotation. ``root`` (N, 3, 3): a known root rotation, used as it is.
+    ``reference`` (N, 144) 6D: per-frame local rotations to start each joint from instead of the neutral pose (the
+    swing then keeps their twist, and the end joints keep them as they are); its root rotation is not used."""
     n = target.shape[0]
-    neutral_rot = x_to_rotmats(neutral[None])[0].clone()
-    neutral_rot[0] = torch.eye(3)
+    source = neutral[None].expand(n, -1) if reference is None else reference
+    neutral_rot = x_to_rotmats(source).clone()                                     # (N, 24, 3, 3)
+    neutral_rot[:, 0] = torch.eye(3)
     children = [[k for k in range(NUM_JOINTS) if SMPL_PARENTS[k] == j] for j in range(NUM_JOINTS)]
     glob: list = [None] * NUM_JOINTS
     local = torch.empty(n, NUM_JOINTS, 3, 3)
@@ -205,17 +208,17 @@ def analytic_start(rest: Tensor, target: Tensor, weight: Tensor, neutral: Tensor
         g_p = torch.eye(3).expand(n, 3, 3) if p < 0 else glob[p]
         kids = children[j]
         if not kids:
-            local[:, j] = neutral_rot[j]
+            local[:, j] = neutral_rot[:, j]
             glob[j] = g_p @ local[:, j]
             continue
-        a = ((g_p @ neutral_rot[j]) @ (rest[kids] - rest[j]).T).transpose(1, 2)  # (N, K, 3) bones after neutral
+        a = ((g_p @ neutral_rot[:, j]) @ (rest[kids] - rest[j]).T).transpose(1, 2)  # (N, K, 3) bones after neutral
         b = target[:, kids] - target[:, j:j + 1]
         w = weight[:, kids] * weight[:, j:j + 1]
         turn = kabsch(a, b, w)
         if p < 0:
             turn = torch.where((w >= OBSERVED).all(1)[:, None, None], turn, _torso_turn(rest, target, weight))
             turn = turn if root is None else root
-        glob[j] = turn @ g_p @ neutral_rot[j]
+        glob[j] = turn @ g_p @ neutral_rot[:, j]
         local[:, j] = g_p.transpose(1, 2) @ glob[j]
     return rotmat_to_rot6d(local).reshape(n, -1)
 

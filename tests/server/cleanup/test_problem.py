@@ -2,6 +2,8 @@
 unknown too) and batching independent clips."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -80,3 +82,37 @@ def test_batched_clips_are_cleaned_independently(prior, skinning) -> None:
     got = _truth(skinning, out).numpy()
     err = np.linalg.norm(got - both, axis=-1).mean(-1)                        # (60,) metres per frame
     assert err[27:33].max() < 0.05                                             # no smearing across the cut
+
+
+def test_start_from_reference_rotations_keeps_their_twist(prior, skinning) -> None:
+    """Inverse kinematics onto a pose's own joints, started from that pose's rotations, gives the pose back (its
+    twists included, which the joints do not show), where the neutral start loses them."""
+    seq = smooth_clip(8, seed=5)
+    rest = rest_joints(skinning, torch.from_numpy(seq.betas))
+    x_true = poses_to_x(torch.from_numpy(seq.poses))
+    target = joints_of(rest, x_true, torch.zeros(8, 3))
+    root = x_to_rotmats(x_true)[:, 0]
+    x = analytic_start(rest, target, torch.ones(8, 24), prior.x_mean.detach(), root, x_true)
+    assert torch.allclose(x_to_rotmats(x), x_to_rotmats(x_true), atol=1e-3)
+    neutral = analytic_start(rest, target, torch.ones(8, 24), prior.x_mean.detach(), root)
+    assert float((x_to_rotmats(neutral) - x_to_rotmats(x_true)).abs().max()) > 0.1
+
+
+def test_keys_solved_from_noisy_joints_are_cleaned_below_their_error(prior, skinning) -> None:
+    """Keys whose rotations are noisier than their joints (solved from noisy joints, twists free): the cleanup of
+    the keys with the root kept ends closer to the truth than the keys (it was farther: its start was the keys'
+    low-passed rotations)."""
+    from server.cleanup.methods import cleanup
+    from server.cleanup.sequence import make_sequence
+    seq = smooth_clip(24, seed=2)
+    truth = _truth(skinning, seq).numpy()
+    rng = np.random.default_rng(0)
+    noisy = (truth + rng.normal(scale=0.06, size=truth.shape)).astype(np.float32)
+    root_rot = x_to_rotmats(poses_to_x(torch.from_numpy(seq.poses)))[:, 0].numpy()
+    settings = replace(FAST, keep_root=True, strength=0.0, steps=60)
+    keys = cleanup_joints(prior, skinning, noisy, seq.betas, 30.0, None, settings,
+                          root=(root_rot, truth[:, 0]))
+    keys = make_sequence(keys.poses, keys.transl, seq.betas, 30.0, None, "world")
+    out = cleanup(prior, skinning, keys, replace(FAST, keep_root=True))
+    error = lambda s: float(np.linalg.norm(_truth(skinning, s).numpy() - truth, axis=-1).mean())  # noqa: E731
+    assert error(out) < 0.8 * error(keys)
