@@ -12,7 +12,8 @@ mocap archive from ../shared into the cache, build the pose dataset, train the d
 ``train-regressor`` (the same data, the initial-estimate regressor into ``server/assets/weights/regressor.pt``),
 ``train-temporal`` (the temporal regressor on windows of the same data, on top of the shipped per-frame regressor,
 into ``server/assets/weights/temporal_regressor.pt``), ``train-motion`` (the motion prior, a diffusion model over
-windows of poses, into ``server/assets/weights/motion_prior.pt``),
+windows of poses, into ``server/assets/weights/motion_prior.pt``), ``train-dual`` (the dual motion model, initial
+estimate and clip prior in one, into ``server/assets/weights/dual_motion.pt``),
 ``benchmark`` (the refinement benchmarks on synthetic held-out subjects and on the real Sports2D and Pose2Sim clips).
 
 Runs on the system Python (3.11) with the standard library only; everything else runs inside ``.venv``.
@@ -225,6 +226,7 @@ PRIOR_STEPS = 46003  # the shipped checkpoint's run (30.5 minutes on the 2-core 
 REGRESSOR_STEPS = 12000  # the shipped regressor's run, on two threads (see regressor.json for its minutes)
 TEMPORAL_STEPS = 3000    # the shipped temporal regressor's run, on two threads (temporal_regressor.json)
 MOTION_STEPS = 5000      # the shipped motion prior's run, on two threads (motion_prior.json)
+DUAL_STEPS = 2500        # the shipped dual motion model's run, on two threads (dual_motion.json)
 
 
 def pose_dataset() -> Path:
@@ -263,7 +265,8 @@ def main(argv: list) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["setup", "test", "demo", "build", "validate", "stage", "train-prior",
-                                            "train-regressor", "train-temporal", "train-motion", "benchmark"])
+                                            "train-regressor", "train-temporal", "train-motion", "train-dual",
+                                            "benchmark"])
     args, rest = parser.parse_known_args(argv)
     if args.command == "setup":
         setup()
@@ -281,6 +284,8 @@ def main(argv: list) -> int:
         return train("temporal_regressor", "temporal_regressor.pt", TEMPORAL_STEPS, 2, rest)
     elif args.command == "train-motion":
         return train("motion_prior", "motion_prior.pt", MOTION_STEPS, 2, rest)
+    elif args.command == "train-dual":
+        return train("dual_motion", "dual_motion.pt", DUAL_STEPS, 2, rest)
     elif args.command == "stage":
         print(stage())
     else:

@@ -32,6 +32,11 @@ Jittery keys (the Blender button's case): the clips as keyed motion with noise o
 animator's F-curve filters on the quaternion channels and the translation (tuned per level on ``--seed + 1``);
 MPJPE and jitter (mean joint acceleration).
 
+Keys in, root given (the DPoser protocol with keyframes in, through the cleanup job's code path): the DPoser
+protocol's noisy joints (20, 40, 100 mm) turned into keys by our own fit with the root given and no cleanup
+(strength 0: the data term alone; cleanup_keys.solved_keys), then cleaned as keys with Keep Root; "keys in" is
+the error of those keys; "without the prior" the ablation.
+
 Completion: the legs (hips, knees, ankles, feet) or the left arm (shoulder, elbow, wrist, hand) have confidence 0
 on every frame and are unknown to every method; 40 mm noise on the rest. Baselines cannot complete: their unknown
 joints come from the rest pose rigidly aligned per frame to the known joints (fill_from_rest_pose), then the filter
@@ -69,7 +74,7 @@ from server.cleanup.filters import (butterworth_lowpass, fill_from_rest_pose, sa
 from cleanup_clips import (BW_GRID, DEFAULT_DATASET, FPS, MM, SG_GRID, errors, ground_truth,  # noqa: E402
                            load_clips, noisy)
 from ablation import NoPrior  # noqa: E402
-from cleanup_keys import KeyMethod, TRANSL_NOISE_PER_RAD, keyframe_noise  # noqa: E402
+from cleanup_keys import KeyMethod, TRANSL_NOISE_PER_RAD, job_keys, keyframe_noise, keys_root_given  # noqa: E402
 
 log = logging.getLogger("benchmark_cleanup")
 NOISE_MM = (20.0, 40.0, 100.0)
@@ -115,8 +120,18 @@ def tune(gt: np.ndarray, sigma_mm: float, seed: int) -> Dict[str, object]:
             "butterworth": best(BW_GRID, lambda hz: butterworth_lowpass(x, hz, FPS))}
 
 
-def ours(names: List[str], threads: int, motion_path: Optional[Path] = None, use_motion: bool = True
-         ) -> Tuple[Dict[str, Method], Optional[Callable], Dict[str, Callable], Dict[str, KeyMethod]]:
+def load_clip_prior(motion_path: Optional[Path], dual_path: Optional[Path]):
+    """The clip prior the rows pass as ``motion``: the dual motion model when ``dual_path`` is given, else the
+    motion prior."""
+    if dual_path is not None:
+        from server.dual.model import load_dual_motion
+        return load_dual_motion(dual_path)
+    from server.diffusion.motion import load_motion_prior
+    return load_motion_prior(motion_path)
+
+
+def ours(names: List[str], threads: int, motion_path: Optional[Path] = None, use_motion: bool = True,
+         dual_path: Optional[Path] = None) -> Tuple[Dict[str, Method], Optional[Callable], Dict[str, Callable], Dict[str, KeyMethod]]:
     """Row -> our method (server.cleanup.methods at default settings; "dposer" also without its diffusion prior,
     the ablation, and with the motion prior's windows unless ``use_motion`` is False); the default method over
     many clips in one call (for throughput); row -> our method told the
@@ -137,8 +152,7 @@ def ours(names: List[str], threads: int, motion_path: Optional[Path] = None, use
     prior = load_prior()
     windows = None
     if use_motion:
-        from server.diffusion.motion import load_motion_prior
-        windows = load_motion_prior(motion_path)
+        windows = load_clip_prior(motion_path, dual_path)
     betas = np.zeros(skinning.num_betas, np.float32)
 
     def solve(x: np.ndarray, conf: Optional[np.ndarray], settings, segments=(), root=None,
@@ -320,6 +334,12 @@ def print_tables(figures: dict) -> None:
         print("Key filter parameters (tuned on seed + 1): " + "; ".join(
             f"{lv}: SG {keys[lv]['parameters']['savitzky_golay'][0]}/{keys[lv]['parameters']['savitzky_golay'][1]},"
             f" Butterworth {keys[lv]['parameters']['butterworth']:g} Hz" for lv in levels))
+    kr = figures.get("keys_root_given")
+    if kr:
+        print("\nKeys in, root given (keys solved from the DPoser protocol's noisy joints; 22 joints): MPJPE mm")
+        print(f"{'':44s}" + "".join(f"{lv:>10s}" for lv in kr))
+        for r in kr[next(iter(kr))]:
+            print(f"{r:44s}" + "".join(f"{kr[lv][r]['mpjpe_22']:10.1f}" for lv in kr))
     comp = figures.get("completion")
     if comp:
         print(f"\nCompletion ({COMPLETION_NOISE_MM:g} mm on known joints): MPJPE mm on masked / all joints")
@@ -341,8 +361,11 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--no-completion", action="store_true", help="skip the completion figures")
     parser.add_argument("--no-dposer-protocol", action="store_true", help="skip the DPoser-scoring figures")
     parser.add_argument("--no-keyframe-noise", action="store_true", help="skip the jittery-keys figures")
+    parser.add_argument("--no-keys-root-given", action="store_true", help="skip the keys-in, root-given figures")
     parser.add_argument("--motion", type=Path, default=None, help="motion prior checkpoint (default: resolved)")
     parser.add_argument("--no-motion", action="store_true", help="skip the motion prior's rows")
+    parser.add_argument("--dual", type=Path, default=None,
+                        help="a dual motion checkpoint to use in place of the motion prior in its rows")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -352,7 +375,7 @@ def main(argv: List[str]) -> int:
     gt = ground_truth(skinning, *load_clips(args.dataset, args.clips, args.length, args.seed))
     tune_gt = ground_truth(skinning, *load_clips(args.dataset, args.clips, args.length, args.seed + 1))
     mine, batched, rooted, mine_keys = ours([m for m in args.methods.split(",") if m], args.threads, args.motion,
-                                            not args.no_motion)
+                                            not args.no_motion, args.dual)
     figures: dict = {"settings": {**vars(args), "dataset": str(args.dataset), "json": str(args.json),
                                   "torch": torch.__version__}, "clips": args.clips, "length": args.length}
     figures["denoising"], figures["parameters"] = denoising(gt, tune_gt, rest, mine, args.seed)
@@ -370,6 +393,13 @@ def main(argv: List[str]) -> int:
         noprior = baselines(figures["parameters"]["40 mm"], rest)["no prior"]
         unrooted = {"no prior (40 mm parameters)": noprior, **{k: v for k, v in mine.items() if "guided" not in k}}
         figures["dposer_protocol"] = dposer_protocol(skinning, poses, unrooted, rooted, args.seed)
+    names = tuple(m for m in args.methods.split(",") if m)
+    if names and not args.no_keys_root_given:
+        from server.diffusion.denoiser import load_prior
+        prior, windows = load_prior(), None if args.no_motion else load_clip_prior(args.motion, args.dual)
+        poses, _ = load_clips(args.dataset, args.clips, args.length, args.seed)
+        figures["keys_root_given"] = keys_root_given(skinning, poses, prior, job_keys(prior, windows, skinning, names),
+                                                     NOISE_MM, args.seed)
     print_tables(figures)
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2, default=str))

@@ -89,3 +89,83 @@ def keyframe_noise(skinning: LandmarkSkinning, clips: Tuple[np.ndarray, np.ndarr
         figures[f"{sigma:g} rad"] = level
         log.info("keyframe noise %g rad: %s", sigma, level)
     return figures
+
+
+def job_keys(prior, motion, skinning: LandmarkSkinning, names: Tuple[str, ...]) -> Dict[str, KeyMethod]:
+    """Row -> our cleanup of keys with the root given, through the cleanup job's code path
+    (:func:`server.cleanup_job.cleanup_settings` with ``keep_root``, :func:`server.cleanup.methods.cleanup` with the
+    motion prior as the job passes it), a world-frame sequence of betas 0 at FPS; per method also without the
+    prior (the ablation: dposer at prior weight 0; guided with a noise estimate of 0 in the motion prior's loop)."""
+    from dataclasses import replace
+    from unittest import mock
+    from ablation import NoPrior, ZeroDualPrior
+    from server.cleanup import methods
+    from server.cleanup.methods import cleanup
+    from server.dual.model import DualMotionModel
+    from server.cleanup.sequence import make_sequence
+    from server.cleanup_job import cleanup_settings
+    betas = np.zeros(skinning.num_betas, np.float32)
+
+    def make(settings, windows, zero_dual: bool = False) -> KeyMethod:
+        def run(poses: np.ndarray, transl: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+            seq = make_sequence(poses.astype(np.float32), transl.astype(np.float32), betas, FPS, None, "world")
+            with mock.patch.object(methods, "DualPrior", ZeroDualPrior if zero_dual else methods.DualPrior):
+                out = cleanup(prior, skinning, seq, settings, motion=windows)
+            return np.asarray(out.poses, np.float64), np.asarray(out.transl, np.float64)
+        return run
+
+    rows = {}
+    for name in names:
+        settings = cleanup_settings(1.0, name, keep_root=True)
+        rows[f"ours: {name}, root given"] = make(settings, motion)
+        if name == "dposer":
+            ablation = make(replace(settings, prior_weight=0.0), motion)
+        elif isinstance(motion, DualMotionModel):
+            ablation = make(settings, motion, zero_dual=True)
+        else:
+            ablation = make(settings, None if motion is None else NoPrior(motion))
+        rows[f"ours: {name} without the prior, root given"] = ablation
+    return rows
+
+
+def solved_keys(skinning: LandmarkSkinning, prior, joints: np.ndarray,
+                root: Tuple[np.ndarray, np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
+    """Keys solved from noisy joints by our own fit with the root given and no cleanup (strength 0: the data term
+    alone, 100 Adam steps from swing inverse kinematics): joints (C, T, 24, 3) world frame -> poses (C, T, 24, 3),
+    transl (C, T, 3); joint error above the joint noise's mean norm / 1.6 (the twists are left free)."""
+    from dataclasses import replace
+    from server.cleanup.methods import cleanup_joints
+    from server.cleanup.settings import CleanupSettings
+    settings = replace(CleanupSettings(), keep_root=True, strength=0.0)
+    betas = np.zeros(skinning.num_betas, np.float32)
+    out = [cleanup_joints(prior, skinning, x.astype(np.float32), betas, FPS, None, settings, root=root) for x in joints]
+    return np.stack([o.poses for o in out]).astype(np.float64), np.stack([o.transl for o in out]).astype(np.float64)
+
+
+def keys_root_given(skinning: LandmarkSkinning, poses: np.ndarray, prior, mine: Dict[str, KeyMethod],
+                    levels: Tuple[float, ...], seed: int) -> Dict[str, dict]:
+    """Keyframes in, DPoser's protocol with the root given: the ground truth posed with a zero root rotation and
+    translation; per level, Gaussian joint noise of sigma mm per coordinate (drawn as the joints-in rows draw it,
+    ``seed + 20``) turned into keys by :func:`solved_keys`; every row cleans those keys; MPJPE on 22 joints with
+    no alignment. -> {noise: row -> {mpjpe_22}} ("keys in": the solved keys themselves)."""
+    from cleanup_clips import noisy
+    flat = poses.copy()
+    flat[:, :, 0] = 0.0
+    zero = np.zeros(flat.shape[:2] + (3,), np.float32)
+    gt = ground_truth(skinning, flat.astype(np.float32), zero)
+    root = (np.broadcast_to(np.eye(3), (gt.shape[1], 3, 3)).copy(), gt[0, :, 0].copy())
+
+    def score(p: np.ndarray, t: np.ndarray) -> Dict[str, float]:
+        pred = key_joints(skinning, p, t)
+        return {"mpjpe_22": float(np.linalg.norm(pred[..., :22, :] - gt[..., :22, :], axis=-1).mean() * MM)}
+
+    figures = {}
+    for sigma in levels:
+        p, t = solved_keys(skinning, prior, noisy(gt, sigma, seed + 20), root)
+        level = {"keys in": score(p, t)}
+        for name, method in mine.items():
+            out = [method(a, b) for a, b in zip(p, t)]
+            level[name] = score(np.stack([o[0] for o in out]), np.stack([o[1] for o in out]))
+        figures[f"{sigma:g} mm"] = level
+        log.info("keys in, root given, %g mm: %s", sigma, level)
+    return figures

@@ -13,12 +13,38 @@ hops at 1.3 instead of 2 evaluations per frame (scripts/benchmark_refine.py, 4 h
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
 from .motion import MotionDenoiser
+
+
+class ModelState:
+    """What a clip prior shows of the network it wraps (``self.model``), so the code that samples, inverts and
+    guides sees the per-frame prior's interface: ``config``, the z-score statistics, ``normalize`` and
+    ``denormalize``."""
+
+    model: Any
+
+    @property
+    def config(self) -> Any:
+        return self.model.config
+
+    @property
+    def x_mean(self) -> Tensor:
+        return self.model.x_mean
+
+    @property
+    def x_std(self) -> Tensor:
+        return self.model.x_std
+
+    def normalize(self, x: Tensor) -> Tensor:
+        return self.model.normalize(x)
+
+    def denormalize(self, z: Tensor) -> Tensor:
+        return self.model.denormalize(z)
 
 
 def window_starts(length: int, window: int, hop: int) -> List[int]:
@@ -48,31 +74,16 @@ def plan_windows(clips: Sequence[int], window: int, hop: int) -> Tuple[Tensor, T
     return torch.stack(rows), torch.stack(weights)
 
 
-class WindowedPrior:
+class WindowedPrior(ModelState):
     """A motion prior applied to clips laid end to end (module docstring). Holds no state beyond its plan."""
 
     def __init__(self, model: MotionDenoiser, clips: Sequence[int], hop: Optional[int] = None) -> None:
         self.model = model
-        self.config = model.config
         self.frames = int(sum(int(c) for c in clips))
         w = model.config.window
         self.rows, weights = plan_windows(clips, w, hop or max(1, (3 * w) // 4))
         self.weights = weights
         self.norm = torch.zeros(self.frames).index_add_(0, self.rows.reshape(-1), weights.reshape(-1))
-
-    @property
-    def x_mean(self) -> Tensor:
-        return self.model.x_mean
-
-    @property
-    def x_std(self) -> Tensor:
-        return self.model.x_std
-
-    def normalize(self, x: Tensor) -> Tensor:
-        return self.model.normalize(x)
-
-    def denormalize(self, z: Tensor) -> Tensor:
-        return self.model.denormalize(z)
 
     def __call__(self, x_t: Tensor, t: Union[Tensor, int], cond: Optional[Tensor] = None,
                  cond_mask: Optional[Tensor] = None) -> Tensor:

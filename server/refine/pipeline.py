@@ -39,7 +39,9 @@ class PipelineSettings:
     """What the panel and the CLI choose. ``iterations`` 0 = the refinement's default; ``temporal`` scales the
     default temporal weight (0 = none); ``hypotheses`` > 0 also samples that many Diff-HMR hypotheses.
     ``motion_prior``: clips (video, multi-view) are refined with the motion prior's windows (the per-frame prior
-    when its weights are missing, logged).
+    when its weights are missing, logged). ``dual``: the dual motion model (``dual_motion.pt``, trained by
+    ``build.py train-dual``, not shipped: it measured worse than the default, docs/models.md) is the clip start
+    and the clip prior instead of the temporal regressor and the motion prior.
     ``threads``: torch threads for the fit. One by default: on a 2-core machine shared with Blender (and the
     detector) two OpenMP threads measured slower than one (they spin-wait on each other when a core is busy)."""
 
@@ -53,6 +55,8 @@ class PipelineSettings:
     seed: int = 0
     threads: int = 1
     motion_prior: bool = True
+    undo_swaps: bool = True      # left/right swaps found and undone before the fit (:mod:`.swaps`)
+    dual: bool = False           # experimental: the dual motion model as the clip start and clip prior
 
     def __post_init__(self) -> None:
         if self.initial not in INITIAL_METHODS:
@@ -84,6 +88,7 @@ class Models:
         self.skinning = LandmarkSkinning(body)
         self._regressor, self._temporal, self._denoiser = None, None, None
         self._motion, self._motion_missing = None, False
+        self._dual, self._dual_missing = None, False
 
     def regressor(self):  # -> Regressor
         if self._regressor is None:
@@ -106,16 +111,32 @@ class Models:
     def preload(self, settings: "PipelineSettings") -> None:
         """Load now the networks ``settings`` will use (a capture does this beside detection, off the critical path).
         Missing or unusable weights are left to the fallbacks of first use, which log them."""
-        loaders = {"temporal": [self.temporal_regressor], "learned": [self.regressor], "analytic": []}[settings.initial]
+        clip = self.dual if settings.dual else self.temporal_regressor
+        loaders = {"temporal": [clip], "learned": [self.regressor], "analytic": []}[settings.initial]
         if settings.refine:
             loaders.append(self.denoiser)
             if settings.motion_prior and settings.mode != "frame":
-                loaders.append(self.motion_prior)
+                loaders.append(self.dual if settings.dual else self.motion_prior)
         for load in loaders:
             try:
                 load()
             except WeightsError as exc:
                 log.info("not preloaded (%s); first use will fall back", exc.message)
+
+    def dual(self):  # -> Optional[DualMotionModel]
+        """The dual motion model (the clip start and the clip prior), or None (logged once) when its weights are
+        missing or unusable: the temporal regressor and the motion prior are then used."""
+        if self._dual is None and not self._dual_missing:
+            from ..dual.model import dual_motion_or_none
+            self._dual = dual_motion_or_none("using the temporal regressor and the motion prior")
+            self._dual_missing = self._dual is None
+        return self._dual
+
+    def clip_prior(self, dual: bool = False):  # -> Optional[DualMotionModel | MotionDenoiser]
+        """The prior of clips: the dual motion model (when asked for and available), else the motion prior, else
+        None (the per-frame prior)."""
+        model = self.dual() if dual else None
+        return model if model is not None else self.motion_prior()
 
     def motion_prior(self):  # -> Optional[MotionDenoiser]
         """The motion prior, or None (logged once) when its weights are missing or unusable."""
@@ -181,6 +202,9 @@ def initial_estimate(models: Models, obs: Observations, settings: PipelineSettin
     are missing or unusable), or the analytic solve (``analytic``: chosen, or as the logged fallback when the
     regressor's weights are missing or unusable and world landmarks exist). With a user SMPL model the
     regressor's pose and camera are used and the shape is refit by :func:`_shared_betas`."""
+    if settings.initial == "temporal" and settings.dual and models.dual() is not None:
+        from ..dual.stream import regress_dual
+        return regress_dual(models.dual(), models.skinning, obs), "temporal"
     if settings.initial == "temporal":
         try:
             from ..regressor.predict import regress_temporal
@@ -259,6 +283,9 @@ def _run(models: Models, views: Sequence[Observations], settings: PipelineSettin
     if len({len(v) for v in views}) != 1:
         raise ValueError(f"views have different numbers of frames: {[len(v) for v in views]}")
     mode = settings.mode
+    if settings.undo_swaps:
+        from .swaps import undo_view_swaps
+        views = [undo_view_swaps(v) for v in views]
     if mode == "video" and len(views[0]) < 2:
         log.warning("video mode with a single frame: refining it in frame mode")
         mode = "frame"
@@ -284,9 +311,9 @@ def _run(models: Models, views: Sequence[Observations], settings: PipelineSettin
     from .scorehmr import guided_steps, refine, refine_multiview, sample_hypotheses
     refine_settings = _refine_settings(settings)
     denoiser = models.denoiser()
-    motion = models.motion_prior() if settings.motion_prior and mode != "frame" else None
+    motion = models.clip_prior(settings.dual) if settings.motion_prior and mode != "frame" else None
     progress = (lambda done, total: report("refine", done, total, "ScoreHMR refinement"))
-    progress(0, guided_steps(refine_settings if motion is None else refine_settings.with_motion()))
+    progress(0, guided_steps(refine_settings.for_prior(motion)))
     if mode == "multiview":
         outs = refine_multiview(denoiser, models.skinning, views, starts, refine_settings,
                                 video=len(views[0]) > 1 and settings.temporal > 0, progress=progress, cancelled=stop,
@@ -296,12 +323,14 @@ def _run(models: Models, views: Sequence[Observations], settings: PipelineSettin
         out = refine(denoiser, models.skinning, views[0], starts[0], refine_settings, mode=mode, progress=progress,
                      cancelled=stop, motion=motion)
         refined = [out.estimate.detach()]
-    prior = "" if motion is None else ", motion prior"
+    prior = "" if motion is None else (", dual motion model" if settings.dual and motion is models.dual()
+                                       else ", motion prior")
     result = PipelineOutput(refined[0], f"{method}+scorehmr({mode}{prior})", views=refined, seconds=seconds)
     if settings.hypotheses >= 1:
         report("refine", 0, 1, f"{settings.hypotheses} alternative poses per frame")
         result.hypotheses, _ = sample_hypotheses(denoiser, models.skinning, views[0], starts[0],
-                                                 settings.hypotheses, refine_settings, settings.seed)
+                                                 settings.hypotheses, refine_settings, settings.seed,
+                                                 motion=models.dual() if settings.dual else None)
         result.spread = pose_spread(models.skinning, torch.cat([refined[0].x[None], result.hypotheses]),
                                     refined[0].betas)
         report("refine", 1, 1, "")

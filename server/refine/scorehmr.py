@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -57,6 +57,8 @@ from torch import Tensor
 from ..body.fast import LandmarkSkinning
 from ..body.rot6d import orthonormal_x
 from ..diffusion.condition import keypoints_to_condition
+from ..dual.model import DualMotionModel
+from ..dual.stream import DualPrior
 from ..diffusion.motion import MotionDenoiser
 from ..diffusion.sampler import bind, ddim_invert
 from ..diffusion.schedule import alpha_bar, cosine_alphas_cumprod, ddim_timesteps, predict_eps, predict_x0, q_sample
@@ -69,7 +71,12 @@ from .smoothing import SMOOTH_WINDOW, difference_basis, implicit_step
 
 Progress = Callable[[int, int], None]   # (done, total) guided steps, see guided_steps()
 IsCancelled = Callable[[], bool]
+ClipPrior = Optional[Union[MotionDenoiser, DualMotionModel]]   # a clip prior: the motion prior or the dual model
 MAX_TEMPORAL_SCALE = 2.0
+DUAL_T_START = 125              # read off the dual model's curve (module docstring, "dual")
+DUAL_STRIDE = 10
+DUAL_GUIDE_BELOW = 25
+DUAL_HYPOTHESIS_T_START = 500
 
 
 @dataclass(frozen=True)
@@ -103,11 +110,30 @@ class RefineSettings:
     motion_t_start: int = 50        # with the motion prior (video mode): t*, ...
     motion_stride: int = 4          # ... the DDIM stride ...
     motion_temporal_scale: float = 1.0   # ... and the share of the hand-set jerk term that stays
+    guide_below: int = 1000         # the keypoint guidance acts only at t < guide_below (all t by default)
+    fresh_noise: bool = False       # each iteration starts from fresh noise at t* (SDEdit) instead of the inversion
+    dual_t_start: int = DUAL_T_START     # with the dual motion model (video mode): t*, read off its measured curve
+    dual_stride: int = DUAL_STRIDE       # ... the DDIM stride ...
+    dual_guide_below: int = DUAL_GUIDE_BELOW   # ... and where the guidance acts (module docstring, "dual")
+    dual_hypothesis_t_start: int = DUAL_HYPOTHESIS_T_START   # ... and the stochastic start of hypotheses
+    dual_fresh_noise: bool = False       # ... True: fresh noise at t* (SDEdit; measured worse, docs/models.md)
 
     def with_motion(self) -> "RefineSettings":
         """The settings of a run guided by the motion prior's windows."""
         return replace(self, t_start=self.motion_t_start, stride=self.motion_stride,
                        temporal_weight=self.temporal_weight * self.motion_temporal_scale)
+
+    def with_dual(self) -> "RefineSettings":
+        """The settings of a run guided by the dual motion model (t*, stride, guidance interval and the
+        hypotheses' start noise from its measured curve, scripts/benchmark_dual.py)."""
+        return replace(self, t_start=self.dual_t_start, stride=self.dual_stride, guide_below=self.dual_guide_below,
+                       hypothesis_t_start=self.dual_hypothesis_t_start, fresh_noise=self.dual_fresh_noise)
+
+    def for_prior(self, motion: "ClipPrior") -> "RefineSettings":
+        """The settings of a clip run with ``motion`` (None: these)."""
+        if motion is None:
+            return self
+        return self.with_dual() if isinstance(motion, DualMotionModel) else self.with_motion()
 
     @staticmethod
     def for_quality(iterations: int, temporal: float) -> "RefineSettings":
@@ -146,6 +172,7 @@ class _Run:
     alphas: Tensor = field(default_factory=cosine_alphas_cumprod)   # (T,) alpha-bar of the prior's schedule
     smooth: Optional[Tuple[Tensor, Tensor]] = None   # implicit temporal step: eigenbasis (L, L), eigenvalues (L,)
                                                      # of one window of L = min(F, SMOOTH_WINDOW) frames
+    start_noise: torch.Generator = field(default_factory=lambda: torch.Generator().manual_seed(0))   # fresh_noise
 
 
 def _new_run(denoiser, blocks: Sequence[Observations], betas: Sequence[Tensor], **kw) -> _Run:
@@ -233,6 +260,17 @@ def _guided_step(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSetti
     """One guided DDIM step t -> t_next for the active rows of z (M, 144) (updated in place) and the camera.
     Returns whether the alignment was on for some row."""
     ac = run.alphas
+    if t >= s.guide_below:   # outside the guidance interval: the prior's own DDIM step, the camera stays
+        with torch.no_grad():
+            eps = denoiser(z, t, run.cond, run.seen)
+        z0 = predict_x0(z, t, eps, ac)
+        if run.smooth is not None:
+            a_t = alpha_bar(ac, t, z)
+            z0 = _smooth(run, s, denoiser, z0, (1.0 - a_t[0, 0]) / a_t[0, 0])
+            eps = predict_eps(z, t, z0, ac)
+        a_next = alpha_bar(ac, t_next, z)
+        z.copy_(torch.where(active[:, None], a_next.sqrt() * z0 + (1.0 - a_next).sqrt() * eps, z))
+        return False
     z_t = z.detach().requires_grad_(True)
     transl = cam.value.detach().requires_grad_(True)
     with torch.enable_grad():
@@ -298,6 +336,9 @@ def _start(denoiser, run: _Run, s: RefineSettings, z0: Tensor, first: bool) -> T
         noise = torch.randn(z0.shape, generator=run.noise)
         return q_sample(z0, steps[0], noise, run.alphas), steps
     steps = ddim_timesteps(s.t_start, s.stride)
+    if s.fresh_noise:   # SDEdit: the walk back then follows the network's estimate, not the inversion's record
+        noise = torch.randn(z0.shape, generator=run.noise if run.noise is not None else run.start_noise)
+        return q_sample(z0, steps[0], noise, run.alphas), steps
     return ddim_invert(bind(denoiser, run.cond, run.seen), z0, s.t_start, s.stride, run.alphas), steps
 
 
@@ -340,6 +381,14 @@ def _iterate(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSettings,
     return x, cam.value, _keypoint_now(skinning, run, x, cam.value), runs, align_steps
 
 
+def clip_prior(motion: Union[MotionDenoiser, DualMotionModel], clips: Sequence[Observations]):
+    """The prior over clips laid end to end: the motion prior's blended windows, or the dual motion model
+    streamed over each clip with that clip's own keypoint evidence."""
+    if isinstance(motion, DualMotionModel):
+        return DualPrior(motion, clips)
+    return WindowedPrior(motion, [len(c) for c in clips])
+
+
 def guided_steps(settings: RefineSettings) -> int:
     """The guided DDIM steps of one refinement: the unit of its ``progress(done, total)`` reports."""
     return settings.iterations * len(ddim_timesteps(settings.t_start, settings.stride))
@@ -347,10 +396,11 @@ def guided_steps(settings: RefineSettings) -> int:
 
 def refine(denoiser, skinning: LandmarkSkinning, obs: Observations, init: Estimate,
            settings: RefineSettings = RefineSettings(), mode: str = "frame", progress: Optional[Progress] = None,
-           cancelled: Optional[IsCancelled] = None, motion: Optional[MotionDenoiser] = None) -> RefineOutput:
+           cancelled: Optional[IsCancelled] = None, motion: ClipPrior = None) -> RefineOutput:
     """Refine N frames of one view. ``mode`` "frame": every frame on its own (still one batch); "video": the N
     frames are one clip (consecutive, one camera) and the temporal term joins the loss (N >= 2, else ValueError);
-    with a ``motion`` prior, video mode inverts and guides its windows instead of the per-frame ``denoiser``.
+    with a ``motion`` prior (the motion prior's windows, or the dual motion model streamed over the clip with its
+    own evidence), video mode inverts and guides it instead of the per-frame ``denoiser``.
     Betas are used as given (the caller averages them over a clip). Raises Cancelled when ``cancelled()``."""
     if mode not in ("frame", "video"):
         raise ValueError(f"mode must be 'frame' or 'video', got {mode!r}")
@@ -358,7 +408,7 @@ def refine(denoiser, skinning: LandmarkSkinning, obs: Observations, init: Estima
     if mode == "video" and len(obs) < 2:
         raise ValueError("video mode needs a clip of at least 2 frames")
     if mode == "video" and motion is not None:
-        denoiser, settings = WindowedPrior(motion, [len(obs)]), settings.with_motion()
+        denoiser, settings = clip_prior(motion, [obs]), settings.for_prior(motion)
     run = _new_run(denoiser, [obs], [init.betas], frames=len(obs) if mode == "video" else 0)
     x, transl, kp, runs, align_steps = _iterate(denoiser, skinning, run, settings, init.x, init.transl,
                                                 progress, cancelled)
@@ -368,7 +418,7 @@ def refine(denoiser, skinning: LandmarkSkinning, obs: Observations, init: Estima
 def refine_multiview(denoiser, skinning: LandmarkSkinning, views: Sequence[Observations], inits: Sequence[Estimate],
                      settings: RefineSettings = RefineSettings(), video: bool = True,
                      progress: Optional[Progress] = None, cancelled: Optional[IsCancelled] = None,
-                     motion: Optional[MotionDenoiser] = None) -> List[RefineOutput]:
+                     motion: ClipPrior = None) -> List[RefineOutput]:
     """V synchronised views of the same N frames -> V outputs. Loss: keypoint loss of every view +
     multiview_weight x cross-view agreement of the 23 body joints' 6D (+ temporal term per view if ``video``; with
     a ``motion`` prior, each view's clip is then guided through its windows).
@@ -385,7 +435,7 @@ def refine_multiview(denoiser, skinning: LandmarkSkinning, views: Sequence[Obser
         raise ValueError("video mode needs a clip of at least 2 frames")
     betas = torch.stack([e.betas for e in inits]).mean(0)
     if video and motion is not None:
-        denoiser, settings = WindowedPrior(motion, [n] * len(views)), settings.with_motion()
+        denoiser, settings = clip_prior(motion, views), settings.for_prior(motion)
     run = _new_run(denoiser, views, [betas] * len(views), frames=n if video else 0, views=len(views),
                    group=torch.arange(n).repeat(len(views)))
     x, transl, _, runs, align_steps = _iterate(denoiser, skinning, run, settings, torch.cat([e.x for e in inits]),
@@ -399,19 +449,26 @@ def refine_multiview(denoiser, skinning: LandmarkSkinning, views: Sequence[Obser
 
 
 def sample_hypotheses(denoiser, skinning: LandmarkSkinning, obs: Observations, init: Estimate, k: int,
-                      settings: RefineSettings = RefineSettings(), seed: int = 0) -> Tuple[Tensor, Tensor]:
+                      settings: RefineSettings = RefineSettings(), seed: int = 0,
+                      motion: Optional[DualMotionModel] = None) -> Tuple[Tensor, Tensor]:
     """Diff-HMR: K guided refinements of the same frames from different noise -> (x (K, N, 144), spread (N,)).
 
     The first outer iteration starts from ``q_sample(init, hypothesis_t_start, noise)`` instead of the
     deterministic inversion (t* = 50 adds too little noise in our z-scored state to leave the start's mode);
     the later iterations invert and guide as usual, so every hypothesis still fits the keypoints. ``spread`` is
     the mean over joints of the RMS distance (metres) of the pelvis-relative joints from their mean over the K
-    hypotheses: large values flag ambiguous frames."""
+    hypotheses: large values flag ambiguous frames. With the dual ``motion`` model (clips of N >= 2 frames) each
+    hypothesis is a whole clip: the K clips are sampled from its diffusion mode conditioned on the clip's
+    keypoints, from its own start noise level, with the video mode's temporal term."""
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     _validate(obs, init)
     n = len(obs)
-    run = _new_run(denoiser, [obs] * k, [init.betas] * k, noise=torch.Generator().manual_seed(int(seed)))
+    frames = 0
+    if motion is not None and n >= 2:
+        denoiser, settings, frames = DualPrior(motion, [obs] * k), settings.with_dual(), n
+    run = _new_run(denoiser, [obs] * k, [init.betas] * k, noise=torch.Generator().manual_seed(int(seed)),
+                   frames=frames)
     x, transl, _, _, _ = _iterate(denoiser, skinning, run, settings, init.x.repeat(k, 1), init.transl.repeat(k, 1),
                                   None, None)
     with torch.no_grad():

@@ -2,7 +2,7 @@
 temporal model streamed over the clip)."""
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import Iterator, List, Tuple
 
 import torch
 
@@ -26,7 +26,7 @@ def regress(regressor: Regressor, skinning: LandmarkSkinning, obs: Observations,
         out = regressor(features)
         xs.append(out["x"])
         betas.append(out["betas"])
-        transl.append(_pelvis_transl(skinning, out["cam"], box, out["betas"], part))
+        transl.append(pelvis_transl(skinning, out["cam"], box, out["betas"], part))
     return Estimate(torch.cat(xs), torch.cat(betas), torch.cat(transl))
 
 
@@ -34,7 +34,7 @@ MAX_GAP_SECONDS = 0.5   # a detection gap longer than this splits the clip into 
 TEMPORAL_BLOCK = 512    # output frames per block of the streaming pass
 
 
-def _pelvis_transl(skinning: LandmarkSkinning, cam: torch.Tensor, box: torch.Tensor, betas: torch.Tensor,
+def pelvis_transl(skinning: LandmarkSkinning, cam: torch.Tensor, box: torch.Tensor, betas: torch.Tensor,
                    obs: Observations) -> torch.Tensor:
     """Box-relative camera (N, 3), person boxes (N, 3), betas (N, B) -> SMPL translation (N, 3)."""
     pelvis = box_camera_to_position(cam, box, obs.focal, obs.centre)
@@ -54,40 +54,51 @@ def segments(obs: Observations) -> List[torch.Tensor]:
     return [torch.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def sequences(obs: Observations) -> List[Tuple[torch.Tensor, float]]:
+    """The continuous sequences a sequence model reads -> [(rows (n,) into ``obs``, their frame rate)]: each
+    segment (:func:`segments`), and above 75 fps each of its ``stride`` phases (every ``stride``-th frame,
+    :func:`.temporal.stride_for`) at ``fps / stride``."""
+    fps = float(obs.fps or REFERENCE_FPS)
+    stride = stride_for(fps)
+    return [(rows[phase::stride], fps / stride) for rows in segments(obs) for phase in range(min(stride, len(rows)))]
+
+
+def context_blocks(n: int, context: int, block: int) -> Iterator[Tuple[int, int, torch.Tensor]]:
+    """Blocks of a sequence of n frames -> (s, e, rows): output frames s..e-1 and the rows (e - s + 2 context,)
+    they read, the sequence's first and last frames repeated past its ends."""
+    for s in range(0, n, block):
+        e = min(n, s + block)
+        yield s, e, torch.arange(s - context, e + context).clamp(0, n - 1)
+
+
 @torch.no_grad()
 def regress_temporal(model: TemporalRegressor, skinning: LandmarkSkinning, obs: Observations,
                      block: int = TEMPORAL_BLOCK) -> Estimate:
     """Observations of N frames -> per-frame Estimate from the temporal regressor, streamed.
 
-    Each segment (:func:`segments`) is run in blocks of ``block`` output frames, each with ``context`` frames of
-    the segment on either side, the segment's first and last frames repeated past its ends: time is linear and
-    memory flat in N, and the output does not depend on ``block``. Above 75 fps every ``stride``-th frame forms
-    one sequence (:func:`.temporal.stride_for`), the phases run separately and are interleaved again. A segment
-    of any length works, down to one frame (its evidence repeated)."""
+    Each sequence (:func:`sequences`: a segment, or one stride phase of it above 75 fps) is run in blocks of
+    ``block`` output frames, each with ``context`` frames of the sequence on either side, the first and last
+    frames repeated past its ends (:func:`context_blocks`): time is linear and memory flat in N, and the output
+    does not depend on ``block``. The stride phases are interleaved again. A segment of any length works, down
+    to one frame (its evidence repeated)."""
     if len(obs) == 0:
         raise ValueError("the temporal regressor needs at least one frame")
-    fps = float(obs.fps or REFERENCE_FPS)
-    stride = stride_for(fps)
     xs, betas, transl = torch.empty(len(obs), 144), None, torch.empty(len(obs), 3)
-    for rows in segments(obs):
-        for phase in range(min(stride, len(rows))):
-            sub = rows[phase::stride]
-            x, b, t = _run_sequence(model, skinning, obs.select(sub), fps / stride, block)
-            if betas is None:
-                betas = torch.empty(len(obs), b.shape[1])
-            xs[sub], betas[sub], transl[sub] = x, b, t
+    for sub, fps in sequences(obs):
+        x, b, t = _run_sequence(model, skinning, obs.select(sub), fps, block)
+        if betas is None:
+            betas = torch.empty(len(obs), b.shape[1])
+        xs[sub], betas[sub], transl[sub] = x, b, t
     return Estimate(xs, betas, transl)
 
 
 def _run_sequence(model: TemporalRegressor, skinning: LandmarkSkinning, obs: Observations, fps: float,
                   block: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One continuous sequence of N frames -> x (N, 144), betas (N, B), transl (N, 3), in blocks."""
-    n, k = len(obs), model.context
+    k = model.context
     xs, betas, transl = [], [], []
     rate = torch.tensor([fps])
-    for s in range(0, n, block):
-        e = min(n, s + block)
-        rows = torch.arange(s - k, e + k).clamp(0, n - 1)
+    for s, e, rows in context_blocks(len(obs), k, block):
         part = obs.select(rows)
         features, box = model.frame.features(part.keypoints, part.world, part.focal, part.centre)
         frame = {key: v[None] for key, v in model.frame(features).items()}
@@ -96,5 +107,5 @@ def _run_sequence(model: TemporalRegressor, skinning: LandmarkSkinning, obs: Obs
         mid = obs.select(torch.arange(s, e))
         xs.append(x)
         betas.append(b)
-        transl.append(_pelvis_transl(skinning, cam, box[k:k + (e - s)], b, mid))
+        transl.append(pelvis_transl(skinning, cam, box[k:k + (e - s)], b, mid))
     return torch.cat(xs), torch.cat(betas), torch.cat(transl)

@@ -103,6 +103,14 @@ def corrupt_clip(keypoints: Tensor, world: Tensor, g: torch.Generator,
                  cfg: ClipNoiseConfig = ClipNoiseConfig()) -> Tuple[Tensor, Tensor]:
     """One clip's detector output (T, 33, 3) pixels + visibility and world landmarks (T, 33, 3) metres -> the same
     with the temporal errors of the module docstring added (new tensors)."""
+    keypoints, world, _ = corrupt_clip_with_swaps(keypoints, world, g, cfg)
+    return keypoints, world
+
+
+def corrupt_clip_with_swaps(keypoints: Tensor, world: Tensor, g: torch.Generator,
+                            cfg: ClipNoiseConfig = ClipNoiseConfig()) -> Tuple[Tensor, Tensor, Tensor]:
+    """:func:`corrupt_clip` (the same random draws) that also says which frames got a left/right swap:
+    -> (keypoints, world, swapped (T, 2) bool: arms, legs; a whole-body swap sets both)."""
     t, n = keypoints.shape[:2]
     height = person_height(keypoints)[:, None, None]
     uv, vis = keypoints[..., :2].clone(), keypoints[..., 2].clone()
@@ -128,14 +136,22 @@ def corrupt_clip(keypoints: Tensor, world: Tensor, g: torch.Generator,
     return _swap_runs(out, w, g, cfg)
 
 
-def _swap_runs(keypoints: Tensor, world: Tensor, g: torch.Generator, cfg: ClipNoiseConfig) -> Tuple[Tensor, Tensor]:
-    """Left/right swaps of a group of landmarks over runs of frames, in the image and world landmarks alike."""
+# Which of (arms, legs) each swap group exchanges (the order of SWAP_GROUPS: legs, arms, the whole body).
+_SWAP_PARTS = ((False, True), (True, False), (True, True))
+
+
+def _swap_runs(keypoints: Tensor, world: Tensor, g: torch.Generator,
+               cfg: ClipNoiseConfig) -> Tuple[Tensor, Tensor, Tensor]:
+    """Left/right swaps of a group of landmarks over runs of frames, in the image and world landmarks alike
+    -> (keypoints, world, swapped (T, 2) bool: arms, legs)."""
     t = keypoints.shape[0]
     swapped = _runs(t, float(_uniform(*cfg.swap_rate, g, 1)), cfg.swap_frames, g)
     if not bool(swapped.any()):
-        return keypoints, world
-    group = SWAP_GROUPS[int(torch.multinomial(torch.tensor(SWAP_GROUP_PROB), 1, generator=g))]
+        return keypoints, world, torch.zeros(t, 2, dtype=torch.bool)
+    choice = int(torch.multinomial(torch.tensor(SWAP_GROUP_PROB), 1, generator=g))
+    group = SWAP_GROUPS[choice]
     order = torch.arange(keypoints.shape[1])
     order[list(group)] = torch.tensor([_SIDE_SWAP[i] for i in group])
     mask = swapped[:, None, None]
-    return torch.where(mask, keypoints[:, order], keypoints), torch.where(mask, world[:, order], world)
+    parts = swapped[:, None] & torch.tensor(_SWAP_PARTS[choice])[None]
+    return torch.where(mask, keypoints[:, order], keypoints), torch.where(mask, world[:, order], world), parts

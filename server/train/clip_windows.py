@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..body.fast import LandmarkSkinning, rotvec_to_rotmat_torch
 from ..body.rot6d import rot6d_to_rotmat, rotmat_to_rot6d
-from .clip_noise import CLIP_VIEW, ClipNoiseConfig, corrupt_clip
+from .clip_noise import _SIDE_SWAP, CLIP_VIEW, ClipNoiseConfig, corrupt_clip_with_swaps
 from .pose_data import dataset_api, source_balanced_weights
 from .synthetic_views import SyntheticViews, ViewConfig, cameras, observe
 
@@ -121,6 +121,15 @@ def synthesize_window(skinning: LandmarkSkinning, clips: ClipSet, frame: int, le
     """One training window (module docstring) around dataset frame ``frame`` -> (its views, the speed).
     ``view`` None: :data:`.clip_noise.CLIP_VIEW`, or for :data:`HEAVY_FRAME_PROB` of the windows the per-frame
     regressor's heavier independent noise (:class:`.synthetic_views.ViewConfig` defaults, swaps included)."""
+    views, speed, _ = synthesize_window_with_swaps(skinning, clips, frame, length, g, noise, view)
+    return views, speed
+
+
+def synthesize_window_with_swaps(skinning: LandmarkSkinning, clips: ClipSet, frame: int, length: int,
+                                 g: torch.Generator, noise: ClipNoiseConfig = ClipNoiseConfig(),
+                                 view: Optional[ViewConfig] = None) -> Tuple[SyntheticViews, float, Tensor]:
+    """:func:`synthesize_window` (the same random draws) -> (views, speed, swapped (T, 2) bool: the frames whose
+    detected arms / legs are left/right swapped, by the per-frame whole-body swaps and the clip's swap runs)."""
     if view is None:
         view = ViewConfig() if float(torch.rand(1, generator=g)) < HEAVY_FRAME_PROB else CLIP_VIEW
     log_lo, log_hi = (math.log(v) for v in SPEED_RANGE)
@@ -131,8 +140,22 @@ def synthesize_window(skinning: LandmarkSkinning, clips: ClipSet, frame: int, le
     static = float(torch.rand(1, generator=g)) < STATIC_PROB
     camera, posed = _window_camera(skinning, rot, transl, betas, static, view, g)
     v = observe(skinning, rot, betas.clone(), camera, view, g, posed)
-    keypoints, world = corrupt_clip(v.keypoints, v.world, g, noise)
-    return SyntheticViews(v.x0, keypoints, world, v.image_size, v.focal, v.cam_rotation, v.betas, v.transl), speed
+    body = _whole_body_swapped(v.world, camera[0], posed[1])
+    keypoints, world, runs = corrupt_clip_with_swaps(v.keypoints, v.world, g, noise)
+    views = SyntheticViews(v.x0, keypoints, world, v.image_size, v.focal, v.cam_rotation, v.betas, v.transl)
+    return views, speed, runs ^ body[:, None]
+
+
+def _whole_body_swapped(world: Tensor, cam_rot: Tensor, landmarks: Tensor) -> Tensor:
+    """Which frames :func:`.synthetic_views.observe` swapped left for right: world landmarks (T, 33, 3) as
+    observed, camera rotations (T, 3, 3), body-frame landmarks (T, 33, 3) -> (T,) bool, True where the observed
+    landmarks are nearer the mirrored-label skeleton than the true one (the swap moves them by 20-40 cm, the
+    world noise is a few cm)."""
+    hips = 0.5 * (landmarks[:, 23] + landmarks[:, 24])
+    look = torch.einsum("tab,tlb->tla", cam_rot, landmarks - hips[:, None])
+    straight = (world - look).norm(dim=-1).sum(-1)
+    crossed = (world - look[:, _SIDE_SWAP]).norm(dim=-1).sum(-1)
+    return crossed < straight
 
 
 def sample_frames(clips: ClipSet, count: int, g: torch.Generator) -> Tensor:
