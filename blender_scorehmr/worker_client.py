@@ -29,6 +29,7 @@ from .server import protocol
 
 log = logging.getLogger(__name__)
 
+STDERR_DRAIN = 0.5   # seconds to wait for a crashed worker's last stderr lines
 STDERR_LINES = 50
 
 
@@ -231,6 +232,9 @@ class WorkerClient:
             code = self._proc.wait()
         if self._cancel_at is not None:
             return self._finish(_cancelled())
+        for thread in self._threads:   # the last stderr lines may still be in the pipe when the process is gone
+            if thread.name == "scorehmr-_read_stderr":
+                thread.join(timeout=STDERR_DRAIN)
         return self._finish(_exit_error(code, list(self._stderr)))
 
     def _check_time(self) -> List[Event]:
