@@ -44,6 +44,13 @@ synthetic views, regression start, tuned on seeds 7 and 3):
   (:class:`~server.diffusion.windows.WindowedPrior`), so each frame's prior sees a second of its neighbours and
   their keypoints; :meth:`RefineSettings.with_motion` holds that run's t*, stride and share of the jerk term.
   Frame mode and hypotheses keep the per-frame prior.
+- dual: with the experimental dual motion model (:mod:`server.dual`; ``PipelineSettings(dual=True)``) clips are
+  guided through :class:`~server.dual.stream.DualPrior` with :meth:`RefineSettings.with_dual`: t* = 125, DDIM stride
+  10, the keypoint guidance only below t = 25 (``guide_below``; above it the step is the prior's own and the camera
+  stays), hypotheses from t = 500 as whole clips. Those values are read off the model's measured one-step curve by
+  the rule in ``scripts/benchmark_dual.py`` (t*: where the no-network error of a diffused true pose reaches the
+  start's error; guidance: where the conditional estimate no longer beats the no-network one by 10%), not tuned on
+  a benchmark. ``fresh_noise`` (SDEdit: fresh noise at t* instead of the inversion) measured worse and is off.
 """
 from __future__ import annotations
 
