@@ -39,13 +39,12 @@ from ..body.model import default_body_model_path, load_body_model
 from ..body.rot6d import x_to_rotmats
 from ..dual.model import DualConfig, DualMotionModel, dual_checkpoint, num_trainable
 from ..diffusion.schedule import q_sample
-from ..fitting.camera import position_to_box_camera
 from ..regressor.network import load_regressor
 from .clip_windows import ClipSet, load_clip_sets, sample_frames, stack_windows, synthesize_window_with_swaps
 from .ema import Ema
 from .loop import LOOP_ARGUMENTS, add_arguments, main_of, optimiser_step, prepare, run_training
-from .regressor import JOINT_WEIGHT, WORLD_DROPOUT
-from .temporal_regressor import TemporalTrainConfig, temporal_loss
+from .regressor import JOINT_WEIGHT
+from .temporal_regressor import TemporalTrainConfig, temporal_loss, window_inputs
 
 log = logging.getLogger("server.train.dual_motion")
 
@@ -67,30 +66,16 @@ class DualTrainConfig(TemporalTrainConfig):
 
 def make_batch(skinning: LandmarkSkinning, model: DualMotionModel, clips: ClipSet, count: int, window: int,
                g: torch.Generator) -> Dict[str, Any]:
-    """``count`` windows of T = window + 2 * context frames -> evidence inputs (features (B, T, F), frame
-    outputs, fps (B,)), the whole windows' poses x_all (B, T, 144) and targets of the middle ``window`` frames
-    (x (B, W, 144), betas (B, W, nb), cam (B, W, 3), swap (B, W, 2) float: arms, legs swapped)."""
-    k = model.context
-    length = window + 2 * k
+    """``count`` windows of T = window + 2 * context frames -> the temporal regressor's inputs and targets
+    (:func:`.temporal_regressor.window_inputs`: features, frame outputs, fps, x_all (B, T, 144), x, betas, cam of
+    the middle ``window`` frames) + swap (B, W, 2) float: the frames whose arms / legs were swapped."""
+    length = window + 2 * model.context
     samples = [synthesize_window_with_swaps(skinning, clips, int(f), length, g)
                for f in sample_frames(clips, count, g)]
-    views = stack_windows([(v, speed) for v, speed, _ in samples])
-    b, t = views["keypoints"].shape[:2]
-    flat = lambda v: v.reshape(b * t, *v.shape[2:])   # noqa: E731
-    centre = 0.5 * flat(views["image_size"])
-    has_world = (torch.rand(b, generator=g) >= WORLD_DROPOUT)[:, None].expand(b, t).reshape(-1)
-    features, box = model.frame.features(flat(views["keypoints"]), flat(views["world"]), flat(views["focal"]),
-                                         centre, has_world)
-    frame = {key: v.reshape(b, t, -1) for key, v in model.frame_outputs(features).items()}
-    nb = model.frame.config.num_betas
-    betas = flat(views["betas"])[:, :nb]
-    rest = skinning.joint_template[0] + torch.einsum("cb,nb->nc", skinning.joint_shapedirs[0, :, :nb], betas)
-    cam = position_to_box_camera(flat(views["transl"]) + rest, box, flat(views["focal"]), centre)
-    keep = slice(k, t - k)
-    swap = torch.stack([s for _, _, s in samples])
-    return {"features": features.reshape(b, t, -1), "frame": frame, "fps": views["fps"], "x_all": views["x0"],
-            "x": views["x0"][:, keep], "betas": views["betas"][:, keep, :nb], "cam": cam.reshape(b, t, 3)[:, keep],
-            "swap": swap[:, keep].float()}
+    batch: Dict[str, Any] = window_inputs(skinning, model, stack_windows([(v, speed) for v, speed, _ in samples]), g)
+    k = model.context
+    batch["swap"] = torch.stack([s for _, _, s in samples])[:, k:length - k].float()
+    return batch
 
 
 def assign_modes(model: DualMotionModel, batch: Dict[str, Any], cfg: DualTrainConfig,

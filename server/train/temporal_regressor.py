@@ -59,10 +59,20 @@ def make_batch(skinning: LandmarkSkinning, model: TemporalRegressor, clips: Clip
                g: torch.Generator) -> Dict[str, Tensor]:
     """``count`` windows -> inputs (features (B, T, F), frame outputs, fps (B,)) and targets of the middle
     ``window`` frames (x (B, W, 144), betas (B, W, nb), cam (B, W, 3))."""
-    k = model.context
-    length = window + 2 * k
+    length = window + 2 * model.context
     views = stack_windows([synthesize_window(skinning, clips, int(f), length, g)
                            for f in sample_frames(clips, count, g)])
+    return window_inputs(skinning, model, views, g)
+
+
+def window_inputs(skinning: LandmarkSkinning, model, views: Dict[str, Tensor],
+                  g: torch.Generator) -> Dict[str, Tensor]:
+    """Stacked synthetic windows of T frames (:func:`.clip_windows.stack_windows`) -> what a sequence model over
+    the per-frame regressor (``model.frame``, ``model.frame_outputs``, ``model.context``) reads and is trained on:
+    features (B, T, F) (world landmarks withheld from WORLD_DROPOUT of the windows), frame outputs (B, T, ...),
+    fps (B,), the whole windows' poses x_all (B, T, 144) and the middle frames' targets x (B, W, 144),
+    betas (B, W, nb), cam (B, W, 3)."""
+    k = model.context
     b, t = views["keypoints"].shape[:2]
     flat = lambda v: v.reshape(b * t, *v.shape[2:])   # noqa: E731
     centre = 0.5 * flat(views["image_size"])
@@ -75,7 +85,7 @@ def make_batch(skinning: LandmarkSkinning, model: TemporalRegressor, clips: Clip
     rest = skinning.joint_template[0] + torch.einsum("cb,nb->nc", skinning.joint_shapedirs[0, :, :nb], betas)
     cam = position_to_box_camera(flat(views["transl"]) + rest, box, flat(views["focal"]), centre)
     keep = slice(k, t - k)
-    return {"features": features.reshape(b, t, -1), "frame": frame, "fps": views["fps"],
+    return {"features": features.reshape(b, t, -1), "frame": frame, "fps": views["fps"], "x_all": views["x0"],
             "x": views["x0"][:, keep], "betas": views["betas"][:, keep, :nb], "cam": cam.reshape(b, t, 3)[:, keep]}
 
 
