@@ -19,6 +19,8 @@ import contextlib
 import ipaddress
 import logging
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,20 +177,40 @@ def _run_tasks(ray: Any, todo: Sequence[BatchItem], records: Dict[str, Dict[str,
     refs = {remote.remote(item.to_json(), dict(capture), board): item for item in todo}
     pending = list(refs)
     try:
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
-            for ref in ready:
-                _record_outcome(ray, ref, refs[ref], records, folder)
-                bars.clip_ended()
-            changed = _note_running(ray.get(board.snapshot.remote()), records, bars)
-            if ready or changed:
-                save()
+        with ctrl_c_raises():
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=len(pending), timeout=POLL_SECONDS)
+                for ref in ready:
+                    _record_outcome(ray, ref, refs[ref], records, folder)
+                    bars.clip_ended()
+                changed = _note_running(ray.get(board.snapshot.remote()), records, bars)
+                if ready or changed:
+                    save()
     except KeyboardInterrupt:
         for ref in pending:
             ray.cancel(ref, force=True)
             records[refs[ref].name].update(status="cancelled", worker="")
         save()
         raise Cancelled() from None
+
+
+@contextlib.contextmanager
+def ctrl_c_raises() -> Iterator[None]:
+    """While the batch waits on its tasks, Ctrl+C (SIGINT) raises KeyboardInterrupt through a handler of our own,
+    whatever handler the process had (Ray's code can defer SIGINT, and a process started in the background by a
+    shell inherits it ignored); in one full test run a Ctrl+C went unanswered until the batch had finished. The
+    handler before is restored on the way out (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt()
+    before = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _note_running(snapshot: Mapping[str, Mapping[str, Any]], records: Dict[str, Dict[str, Any]],
