@@ -60,6 +60,7 @@ log = logging.getLogger("benchmark_heldout")
 DEFAULT_DATASET = Path("~/.cache/blender_scorehmr/pose_dataset.npz").expanduser()
 GROUPS = {"idles": 6, "dance": 7, "acrobatics/sport": 7}          # shares of the clips
 FAMILIES = ("training", "heldout")
+DRAWN = ("swap", "occlusion")      # what views_of adds to a window: the held-out noise's swap states, occlusion weights
 CLEAN_VIEW = ViewConfig(pixel_noise=(0.0, 0.0), outlier_prob=0.0, drop_rate=(0.0, 0.0), drop_std=0.0,
                         low_conf_prob=0.0, occluded_limb_prob=0.0, swap_prob=0.0, world_noise=0.0,
                         world_depth_noise=0.0, world_scale=(1.0, 1.0))
@@ -123,7 +124,7 @@ def views_of(skinning, val: ClipSet, window: Dict[str, object], frames: int, gen
     v = observe(skinning, rot, betas, camera, view, ga, posed)
     train_kp, train_world = corrupt_clip(v.keypoints, v.world, ga)
     held_kp, held_world, info = corrupt_heldout(clean.keypoints, clean.world, float(window["fps"]), gens["heldout"])
-    window["swap"] = info["swap"]
+    window["swap"], window["occlusion"] = info["swap"], info["occlusion"]
     out = {}
     for family, (kp, world) in (("training", (train_kp, train_world)), ("heldout", (held_kp, held_world)),
                                 ("clean", (clean.keypoints, clean.world))):
@@ -321,7 +322,7 @@ def main(argv: List[str]) -> int:
     clips = [(w, views_of(models.skinning, val, w, args.frames, gens)) for w in windows]
     figures: Dict[str, object] = {"settings": {**vars(args), "dataset": str(args.dataset), "json": str(args.json),
                                                "torch": torch.__version__, "seed_base": SEED_BASE},
-                                  "clips": [{k: v for k, v in w.items() if k != "swap"} for w in windows]}
+                                  "clips": [{k: v for k, v in w.items() if k not in DRAWN} for w in windows]}
     t0 = time.perf_counter()
     for family in args.families.split(","):
         figures[family] = run(models.skinning, rows, clips, family)

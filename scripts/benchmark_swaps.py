@@ -3,6 +3,7 @@ the penalties are chosen) and on the Pose2Sim clip's four views against its tria
 
     .venv/bin/python scripts/benchmark_swaps.py synthetic [--windows 60] [--grid]
     .venv/bin/python scripts/benchmark_swaps.py pose2sim --multiview POSE2SIM_DIR [--fit] [--json OUT]
+    .venv/bin/python scripts/benchmark_swaps.py flip --multiview POSE2SIM_DIR
 
 Synthetic: mocap windows seen by a synthetic camera (:func:`server.train.clip_windows.synthesize_window`, the
 temporal detector errors without their own swaps), then 0-3 swap runs of 1-15 frames per window injected into the
@@ -12,6 +13,9 @@ the other side's clean landmarks, over those whose two sides are >= 5% of the pe
 :func:`pose2sim_noise.swap_stats` counts them against the reference); also on clean windows (false corrections).
 Pose2Sim: the swapped share per view before and after correction, and with ``--fit`` the per-view PA-MPJPE and
 joint-angle table of the pipeline with the correction on and off (:mod:`benchmark_pose2sim`'s figures).
+Flip: the flip test as evidence, measured before building it into the stage: BlazePose (video mode, whole frames)
+on each view and on its mirror image (landmarks relabelled left <-> right and mirrored back), the swapped share of
+each against the reference, and of the frames swapped in both (what no per-frame choice between the two can undo).
 """
 from __future__ import annotations
 
@@ -150,6 +154,49 @@ def run_pose2sim(args: argparse.Namespace) -> Dict[str, object]:
     return out
 
 
+def run_flip(args: argparse.Namespace) -> Dict[str, object]:
+    """Swapped share per view of BlazePose on the frames, on their mirror images, and in both."""
+    from pose2sim_noise import SWAP_LIMBS
+    from pose2sim_reference import box_heights, load_reference, reprojected
+    from server.detect import BlazePoseDetector
+    from server.refine.swaps import MIRROR
+    from server.video import iter_frames
+    folder = args.multiview.resolve()
+    cameras, kps, ref = load_reference(folder)
+    frames = kps.frame_indices.astype(int)
+    row = {int(f): i for i, f in enumerate(frames)}
+    out: Dict[str, object] = {}
+    print(f"{'view':<7}" + "".join(f"{limb + ' ' + k:>14}" for limb in SWAP_LIMBS for k in ("plain", "mirror", "both")))
+    for cam in cameras:
+        proj = reprojected(ref.points, cam)
+        heights = box_heights(proj)
+        swapped = {}
+        for mirror in (False, True):
+            points = np.full((len(frames), 33, 2), np.nan)
+            with BlazePoseDetector(static=False) as detector:
+                for f, rgb in iter_frames(str(folder / f"{cam.name}.mp4"), int(frames.min()), int(frames.max()) + 1,
+                                          wanted=row):
+                    if f not in row:
+                        continue
+                    found = detector.detect(np.ascontiguousarray(rgb[:, ::-1]) if mirror else rgb)
+                    if found is None:
+                        continue
+                    image = found.image[list(MIRROR)] if mirror else found.image
+                    points[row[f]] = image[:, :2]
+                    if mirror:
+                        points[row[f], :, 0] = rgb.shape[1] - 1 - image[:, 0]
+            for limb, (left, right) in SWAP_LIMBS.items():
+                def dist(det, ref_side):
+                    return np.linalg.norm(points[:, det] - proj[:, ref_side], axis=-1).mean(-1) / heights
+                swapped[(limb, mirror)] = (dist(left, right) < dist(left, left)) | (dist(right, left) < dist(right, right))
+        shares = {limb: {"plain": 100.0 * swapped[(limb, False)].mean(), "mirror": 100.0 * swapped[(limb, True)].mean(),
+                         "both": 100.0 * (swapped[(limb, False)] & swapped[(limb, True)]).mean()} for limb in SWAP_LIMBS}
+        out[cam.name] = shares
+        print(f"{cam.name:<7}" + "".join(f"{shares[limb][k]:>14.1f}" for limb in SWAP_LIMBS
+                                         for k in ("plain", "mirror", "both")))
+    return out
+
+
 def fit_rows(kps, ref, cameras, figures, world_row: str) -> Dict[str, object]:
     """The capture's default pipeline (temporal + ScoreHMR video) per view with the correction off and on."""
     from benchmark_pose2sim import ANGLES
@@ -196,12 +243,16 @@ def main(argv: List[str] = None) -> int:
     p2s.add_argument("--multiview", type=Path, required=True)
     p2s.add_argument("--fit", action="store_true")
     p2s.add_argument("--json", type=Path)
+    flip = sub.add_parser("flip")
+    flip.add_argument("--multiview", type=Path, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
     torch.set_num_threads(1)
     if args.command == "synthetic":
         run_synthetic(args)
+    elif args.command == "flip":
+        run_flip(args)
     else:
         run_pose2sim(args)
     return 0

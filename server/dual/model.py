@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from os import PathLike
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
@@ -62,6 +62,7 @@ class DualConfig:
     time_dim: int = 256
     num_timesteps: int = NUM_TIMESTEPS
     frame: Optional[Dict[str, Any]] = None
+    estimate_t: int = 0      # > 0: also trained to refine a diffused estimate from this noise level (t*, SDEdit)
 
     @property
     def context(self) -> int:
@@ -87,7 +88,7 @@ class DualConfig:
         from ..weights import config_from_dict
         config = config_from_dict(cls, data, "dual motion model")
         return cls(config.channels, tuple(int(d) for d in config.dilations), config.time_dim,
-                   config.num_timesteps, config.frame)
+                   config.num_timesteps, config.frame, int(config.estimate_t))
 
 
 class DualBlock(nn.Module):
@@ -117,8 +118,7 @@ class DualMotionModel(ZScored, nn.Module):
         super().__init__()
         self.frame = frame if frame is not None else Regressor(config.frame_config())
         fc = self.frame.config
-        self.config = DualConfig(config.channels, config.dilations, config.time_dim, config.num_timesteps,
-                                 fc.to_dict())
+        self.config = replace(config, frame=fc.to_dict())
         c, p = config.channels, POSE_6D_DIM
         self.evidence_in = nn.Linear(fc.hidden + p + 3 + fc.num_betas + fc.input_dim, c, bias=False)
         self.state_in = nn.Linear(p + 2, c)                  # z_t, the condition flag, the frame-rate feature

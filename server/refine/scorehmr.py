@@ -140,7 +140,11 @@ class RefineSettings:
         """The settings of a clip run with ``motion`` (None: these)."""
         if motion is None:
             return self
-        return self.with_dual() if isinstance(motion, DualMotionModel) else self.with_motion()
+        if not isinstance(motion, DualMotionModel):
+            return self.with_motion()
+        if motion.config.estimate_t > 0:    # trained to refine diffused estimates: SDEdit from its own t*
+            return replace(self.with_dual(), t_start=motion.config.estimate_t, fresh_noise=True)
+        return self.with_dual()
 
     @staticmethod
     def for_quality(iterations: int, temporal: float) -> "RefineSettings":

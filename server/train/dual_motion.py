@@ -20,6 +20,13 @@ arms / legs were swapped left/right recorded), the frozen per-frame regressor (t
   cap); unlike Min-SNR's x0 weight ``min(SNR, gamma)`` it does not vanish at high noise, where the weight tends
   to 1: the regression loss's. Condition dropout: 15% of the diffusion windows lose all evidence, and 10% of the
   frames of the others (frames where nobody was detected).
+- **estimate refinement** (``--estimate-share`` of the diffusion windows, off by default): z_t noised, at
+  ``t ~ U[estimate_t / 2, 3 estimate_t / 2)``, from an ESTIMATE instead of the truth (the frozen per-frame
+  regressor's poses over the whole window, low-passed over ESTIMATE_SMOOTH frames as a temporal start is); the
+  target is still the truth, so the diffusion mode learns to correct a start's systematic error, not only to
+  denoise a true pose. The checkpoint then records ``estimate_t``, and ScoreHMR runs with this model start from
+  fresh noise at that t* (SDEdit) instead of the deterministic inversion (:meth:`RefineSettings.for_prior`).
+  ``--init`` starts from an earlier dual checkpoint (its weights and z-score statistics).
 
 World landmarks are withheld from 15% of the windows. AdamW, warm-up + cosine decay, EMA 0.995; time budget and
 ``--steps`` reproduction as for the other trainers (:mod:`.loop`).
@@ -37,7 +44,7 @@ from torch import Tensor
 from ..body.fast import LandmarkSkinning
 from ..body.model import default_body_model_path, load_body_model
 from ..body.rot6d import x_to_rotmats
-from ..dual.model import DualConfig, DualMotionModel, dual_checkpoint, num_trainable
+from ..dual.model import DualConfig, DualMotionModel, dual_checkpoint, load_dual_motion, num_trainable
 from ..diffusion.schedule import q_sample
 from ..regressor.network import load_regressor
 from .clip_windows import ClipSet, load_clip_sets, sample_frames, stack_windows, synthesize_window_with_swaps
@@ -49,6 +56,7 @@ from .temporal_regressor import TemporalTrainConfig, temporal_loss, window_input
 log = logging.getLogger("server.train.dual_motion")
 
 SNR_GAMMA = 5.0
+ESTIMATE_SMOOTH = 5
 SWAP_WEIGHT = 1.0
 NORM_WINDOWS = 256
 
@@ -62,6 +70,9 @@ class DualTrainConfig(TemporalTrainConfig):
 
     cond_dropout: float = 0.15
     frame_dropout: float = 0.1
+    estimate_share: float = 0.0
+    estimate_t: int = 200
+    init: str = ""
 
 
 def make_batch(skinning: LandmarkSkinning, model: DualMotionModel, clips: ClipSet, count: int, window: int,
@@ -89,12 +100,24 @@ def assign_modes(model: DualMotionModel, batch: Dict[str, Any], cfg: DualTrainCo
     steps = model.config.num_timesteps
     t = torch.where(reg, steps - 1, torch.randint(steps, (b,), generator=g))
     noise = torch.randn(x.shape, generator=g)
+    est = ~reg & (torch.rand(b, generator=g) < cfg.estimate_share)
+    if est.any():
+        lo = max(1, cfg.estimate_t // 2)
+        t = torch.where(est, torch.randint(lo, lo + cfg.estimate_t, (b,), generator=g), t)
+        x = torch.where(est[:, None, None], low_passed(batch["frame"]["x"]), x)
     z_t = q_sample(model.normalize(x).reshape(b, -1), t, noise.reshape(b, -1), model.alphas_cumprod).reshape(x.shape)
     z_t = torch.where(reg[:, None, None], torch.zeros(()), z_t)
     drop_window = torch.rand(b, 1, generator=g) < cfg.cond_dropout
     drop_frame = torch.rand(b, n, generator=g) < cfg.frame_dropout
     flag = reg[:, None] | ~(drop_window | drop_frame)
-    return {"reg": reg, "t": t, "z_t": z_t, "flag": flag}
+    return {"reg": reg, "t": t, "z_t": z_t, "flag": flag, "estimate": est}
+
+
+def low_passed(x: Tensor, width: int = ESTIMATE_SMOOTH) -> Tensor:
+    """(B, T, C) per-frame estimates -> the same, box-filtered over ``width`` frames (edges repeated)."""
+    pad = width // 2
+    padded = torch.cat([x[:, :1].expand(-1, pad, -1), x, x[:, -1:].expand(-1, pad, -1)], dim=1)
+    return padded.unfold(1, width, 1).mean(-1)
 
 
 def forward(model: DualMotionModel, batch: Dict[str, Any], state: Dict[str, Tensor]) -> Dict[str, Tensor]:
@@ -135,6 +158,9 @@ def dual_loss(skinning: LandmarkSkinning, model: DualMotionModel, out: Dict[str,
     w = snr_weight(model, state["t"][diff])
     x0 = (w * per_window).sum() / w.sum()
     parts.update({"swap_bce": swap, "x0": x0, "x0_unweighted": per_window.mean()})
+    from_estimate = state["estimate"][diff]
+    if from_estimate.any():
+        parts["x0_from_estimate"] = per_window[from_estimate].mean()
     parts["total"] = parts["reg_total"] + SWAP_WEIGHT * swap + x0
     return parts
 
@@ -147,12 +173,19 @@ def build(cfg: DualTrainConfig) -> Dict[str, Any]:
     frame = load_regressor(cfg.frame or None)
     for p in frame.parameters():
         p.requires_grad_(False)
-    model = DualMotionModel(DualConfig(channels=cfg.channels), frame)
+    estimate_t = cfg.estimate_t if cfg.estimate_share > 0 else 0
+    model = DualMotionModel(DualConfig(channels=cfg.channels, estimate_t=estimate_t), frame)
     length = cfg.window + 2 * model.context
-    with torch.no_grad():
-        poses = stack_windows([synthesize_window_with_swaps(skinning, train, int(f), length, g)[:2]
-                               for f in sample_frames(train, NORM_WINDOWS, g)])["x0"]
-    model.set_normalization(poses.reshape(-1, poses.shape[-1]))
+    if cfg.init:
+        start = load_dual_motion(cfg.init)
+        model.load_state_dict({k: v for k, v in start.state_dict().items() if not k.startswith("frame.")},
+                              strict=False)
+        log.info("starting from %s", cfg.init)
+    else:
+        with torch.no_grad():
+            poses = stack_windows([synthesize_window_with_swaps(skinning, train, int(f), length, g)[:2]
+                                   for f in sample_frames(train, NORM_WINDOWS, g)])["x0"]
+        model.set_normalization(poses.reshape(-1, poses.shape[-1]))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
     fixed = None
@@ -210,7 +243,8 @@ def train(cfg: DualTrainConfig) -> Dict[str, Any]:
 def parse_args(argv: Optional[Sequence[str]] = None) -> DualTrainConfig:
     p = argparse.ArgumentParser(prog="python -m server.train.dual_motion", description=__doc__.split("\n\n")[0])
     add_arguments(p, DualTrainConfig(dataset="", out=""),
-                  LOOP_ARGUMENTS + ("window", "channels", "cond_dropout", "frame_dropout", "frame"), "dual_motion.pt")
+                  LOOP_ARGUMENTS + ("window", "channels", "cond_dropout", "frame_dropout", "frame", "estimate_share",
+                                    "estimate_t", "init"), "dual_motion.pt")
     return DualTrainConfig(**vars(p.parse_args(argv)))
 
 

@@ -190,3 +190,54 @@ def test_prior_without_evidence_equals_the_unconditional_prior() -> None:
         expected = DualPrior(model, clips, conditional=False)(x_t, 300)
         got = DualPrior.without_evidence(model, [40, 9], 30.0)(x_t, 300, torch.zeros(49, 1))
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_estimate_refinement_windows_fine_tune_and_choose_sdedit(tmp_path: Path) -> None:
+    """--estimate-share: a fine-tune from an earlier checkpoint records estimate_t, and ScoreHMR then starts from
+    fresh noise at that t*; without it the model keeps the deterministic inversion."""
+    from server.refine.scorehmr import RefineSettings
+    from server.train.dual_motion import main
+    torch.set_num_threads(1)
+    dataset = write_pose_dataset(tmp_path / "poses.npz")
+    frame = tmp_path / "regressor.pt"
+    torch.manual_seed(0)
+    torch.save(frame_checkpoint(Regressor(RegressorConfig(hidden=32, num_blocks=1))), frame)
+    common = ["--dataset", str(dataset), "--steps", "2", "--val-every", "2", "--frame", str(frame), "--channels",
+              "16", "--batch", "8", "--window", "4", "--val-size", "8", "--warmup", "1", "--threads", "1"]
+    first, second = tmp_path / "first.pt", tmp_path / "second.pt"
+    assert main(common + ["--out", str(first)]) == 0
+    assert main(common + ["--out", str(second), "--init", str(first), "--estimate-share", "1.0",
+                          "--estimate-t", "120"]) == 0
+    base, tuned = load_dual_motion(first), load_dual_motion(second)
+    assert base.config.estimate_t == 0 and tuned.config.estimate_t == 120
+    assert torch.equal(tuned.x_std, base.x_std)                          # the statistics came with --init
+    figures = json.loads(second.with_suffix(".json").read_text())["figures"]
+    assert math.isfinite(figures["val_x0_from_estimate"])
+    plain, sdedit = RefineSettings().for_prior(base), RefineSettings().for_prior(tuned)
+    assert not plain.fresh_noise and plain.t_start == RefineSettings().dual_t_start
+    assert sdedit.fresh_noise and sdedit.t_start == 120
+
+
+def test_estimate_windows_are_noised_from_the_low_passed_frame_estimate() -> None:
+    from server.diffusion.schedule import q_sample
+    from server.train.dual_motion import DualTrainConfig, assign_modes, low_passed
+    x = torch.arange(10.0).reshape(1, 10, 1).repeat(1, 1, 2)
+    smooth = low_passed(x, 5)
+    assert smooth.shape == x.shape and torch.allclose(smooth[0, 2:8, 0], x[0, 2:8, 0])      # a ramp is kept
+    assert float(smooth[0, 0, 0]) == pytest.approx((0 + 0 + 0 + 1 + 2) / 5)                # edges repeated
+    model = _model()
+    b, t = 6, 9
+    truth, estimate = torch.randn(b, t, 144), torch.randn(b, t, 144)
+    batch = {"x_all": truth, "frame": {"x": estimate}}
+    cfg = DualTrainConfig(dataset="", out="", estimate_share=1.0, estimate_t=100)
+    state = assign_modes(model, batch, cfg, torch.Generator().manual_seed(0))
+    est = state["estimate"]
+    assert est.tolist() == [False] * 3 + [True] * 3                        # every diffusion window, no regression one
+    assert bool(((state["t"][est] >= 50) & (state["t"][est] < 150)).all())
+    g = torch.Generator().manual_seed(0)      # replay assign_modes' first draws (t, then the noise): the
+    torch.randint(model.config.num_timesteps, (b,), generator=g)        # estimate windows' z_t is the estimate's
+    noise = torch.randn(truth.shape, generator=g)
+    z_est = q_sample(model.normalize(low_passed(estimate)).reshape(b, -1), state["t"], noise.reshape(b, -1),
+                     model.alphas_cumprod).reshape(truth.shape)
+    assert torch.allclose(state["z_t"][est], z_est[est], atol=1e-5)
+    assert bool((state["z_t"][~est][:3] == 0).all())                     # regression windows: the empty state
