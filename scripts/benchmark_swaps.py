@@ -3,6 +3,7 @@ the penalties are chosen) and on the Pose2Sim clip's four views against its tria
 
     .venv/bin/python scripts/benchmark_swaps.py synthetic [--windows 60] [--grid]
     .venv/bin/python scripts/benchmark_swaps.py pose2sim --multiview POSE2SIM_DIR [--fit] [--json OUT]
+                                                         [--learned DUAL_CHECKPOINT]
     .venv/bin/python scripts/benchmark_swaps.py flip --multiview POSE2SIM_DIR
 
 Synthetic: mocap windows seen by a synthetic camera (:func:`server.train.clip_windows.synthesize_window`, the
@@ -13,6 +14,8 @@ the other side's clean landmarks, over those whose two sides are >= 5% of the pe
 :func:`pose2sim_noise.swap_stats` counts them against the reference); also on clean windows (false corrections).
 Pose2Sim: the swapped share per view before and after correction, and with ``--fit`` the per-view PA-MPJPE and
 joint-angle table of the pipeline with the correction on and off (:mod:`benchmark_pose2sim`'s figures).
+``--learned``: also the shares with the dual motion model's swap head (its per-frame probabilities from regression
+mode) added to the chains as log-odds (:func:`server.refine.swaps.undo_swaps`' ``probability``).
 Flip: the flip test as evidence, measured before building it into the stage: BlazePose (video mode, whole frames)
 on each view and on its mirror image (landmarks relabelled left <-> right and mirrored back), the swapped share of
 each against the reference, and of the frames swapped in both (what no per-frame choice between the two can undo).
@@ -140,18 +143,39 @@ def run_pose2sim(args: argparse.Namespace) -> Dict[str, object]:
                                       float(kps.fps))
         ms = 1000.0 * (time.perf_counter() - tick)
         shares = {}
-        for name, points in (("before", kps.keypoints[v]), ("after", fixed.numpy())):
+        rows = [("before", kps.keypoints[v]), ("after", fixed.numpy())]
+        if args.learned is not None:
+            rows.append(("learned", learned_fix(args.learned, kps, v, frames)))
+        for name, points in rows:
             image = np.where(points[..., 2:3] > 0, points[..., :2], np.nan)
             shares[name] = {k: 100.0 * s["share"] for k, s in swap_stats(image, proj, heights, frames.numpy()).items()}
         out[cam.name] = {"swapped_pct": shares, "ms": ms,
                          "corrected": {k: report.frames(k) for k in report.swapped}}
+        learned = (f"   with the swap head: arms {shares['learned']['arm']:.1f}, legs {shares['learned']['leg']:.1f}"
+                   if "learned" in shares else "")
         print(f"{cam.name:<7}{shares['before']['arm']:>11.1f}{shares['after']['arm']:>7.1f}"
-              f"{shares['before']['leg']:>11.1f}{shares['after']['leg']:>7.1f}{ms:>6.0f}")
+              f"{shares['before']['leg']:>11.1f}{shares['after']['leg']:>7.1f}{ms:>6.0f}{learned}")
     if args.fit:
         out["fit"] = fit_rows(kps, ref, cameras, figures, WORLD_ROW)
     if args.json:
         write_json(args.json, out)
     return out
+
+
+def learned_fix(checkpoint: Path, kps, view: int, frames: torch.Tensor) -> np.ndarray:
+    """One view's detections with the swaps undone by continuity + the dual model's swap head -> (N, 33, 3)."""
+    from server.body.fast import LandmarkSkinning
+    from server.body.model import default_body_model_path, load_body_model
+    from server.dual.model import load_dual_motion
+    from server.dual.stream import dual_regression
+    from server.refine.from_keypoints import observations
+    model = load_dual_motion(checkpoint)
+    skinning = LandmarkSkinning(load_body_model(default_body_model_path()))
+    with torch.no_grad():
+        _, probability = dual_regression(model, skinning, observations(kps, view))
+    fixed, _, _ = undo_swaps(torch.from_numpy(kps.keypoints[view]), torch.from_numpy(kps.world[view]), frames,
+                             float(kps.fps), probability=probability)
+    return fixed.numpy()
 
 
 def run_flip(args: argparse.Namespace) -> Dict[str, object]:
@@ -243,6 +267,7 @@ def main(argv: List[str] = None) -> int:
     p2s.add_argument("--multiview", type=Path, required=True)
     p2s.add_argument("--fit", action="store_true")
     p2s.add_argument("--json", type=Path)
+    p2s.add_argument("--learned", type=Path, help="a dual motion checkpoint: also use its swap head")
     flip = sub.add_parser("flip")
     flip.add_argument("--multiview", type=Path, required=True)
     args = parser.parse_args(argv)
