@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Callable
 
 import numpy as np
-import torch
 
 from .cleanup.methods import cleanup
 from .cleanup.sequence import load_mask, load_sequence, make_sequence, read_arrays, save_sequence
@@ -15,6 +14,7 @@ from .checks import check_option
 from .cleanup.settings import METHODS, CleanupSettings
 from .errors import JobError
 from .result import CaptureSummary
+from .torch_threads import torch_threads
 
 DEFAULT = CleanupSettings()     # the benchmark's best method and settings
 CLEANUP_THREADS = 1             # like the capture pipeline: 2 OpenMP threads measured slower on a busy 2-core CPU
@@ -56,17 +56,13 @@ def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", m
     skinning = LandmarkSkinning(load_body_model(body_model or default_body_model_path()))
     timings["load"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    previous = torch.get_num_threads()
-    torch.set_num_threads(CLEANUP_THREADS)
-    try:
+    with torch_threads(CLEANUP_THREADS):
         report = lambda done, total: progress("cleanup", done, total, "")  # noqa: E731
         if lock_feet:
             from .world.lock import lock_feet as lock
             out, feet = lock(denoiser, skinning, seq, 1.0, settings, report, cancelled, motion=motion)
         else:
             out, feet = cleanup(denoiser, skinning, seq, settings, report, cancelled, motion=motion), None
-    finally:
-        torch.set_num_threads(previous)
     timings["cleanup"] = time.perf_counter() - tick
     tick = time.perf_counter()
     if feet is not None:

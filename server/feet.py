@@ -208,11 +208,3 @@ def leg_release(contacts: np.ndarray, frames: int, joints: int = 24) -> np.ndarr
         for name in LEGS[j]:
             out[:, JOINT_INDEX[name]] = np.maximum(out[:, JOINT_INDEX[name]], contacts[:, k])
     return out
-
-
-def optional_ground(joints: np.ndarray, fps: float) -> Optional[Ground]:
-    """:func:`fit_ground`, or None when no foot ever rests."""
-    try:
-        return fit_ground(joints, fps)
-    except ValueError:
-        return None

@@ -15,7 +15,7 @@ import json
 import math
 import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, Union
+from typing import Any, ClassVar, Dict, List, Tuple, Type, Union
 
 PROTOCOL_VERSION = 6   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength, keep_root, lock_feet
 #                        4: the capture's "place" stage, Submit.place and foot_strength, Result.notes;
@@ -321,8 +321,3 @@ def _message(payload: Dict[str, Any]) -> AnyMessage:
             f"worker speaks protocol {message.protocol}, this add-on speaks {PROTOCOL_VERSION}"
         )
     return message  # type: ignore[return-value]
-
-
-def optional_int(value: Optional[int]) -> int:
-    """Map ``None`` to the protocol's ``-1`` ("to the end")."""
-    return -1 if value is None else int(value)

@@ -29,7 +29,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .body.layout import JOINT_INDEX, LANDMARK_INDEX, NUM_JOINTS, SMPL_PARENTS
+from .body.layout import JOINT_INDEX, LANDMARK_INDEX, NUM_JOINTS, NUM_LANDMARKS, SMPL_PARENTS
 from .body.rotations import (forward_kinematics, frame_from_two_vectors, normalize, rotation_between_vectors,
                              rotmat_to_rotvec, rotvec_to_rotmat, scale_rotmat)
 from .body.skeleton import rest_landmarks
@@ -59,7 +59,7 @@ def _sanitize(world_landmarks: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """(N, 33, 4) -> positions (N, 33, 3) float64 and visibility (N, 33); non-finite landmarks get position 0
     and visibility 0, visibility is clipped to [0, 1]."""
     lm = np.asarray(world_landmarks, dtype=np.float64)
-    if lm.ndim != 3 or lm.shape[1:] != (33, 4):
+    if lm.ndim != 3 or lm.shape[1:] != (NUM_LANDMARKS, 4):
         raise ValueError(f"world landmarks must have shape (N, 33, 4), got {lm.shape}")
     bad = ~np.all(np.isfinite(lm), axis=-1)
     pos = np.where(bad[..., None], 0.0, lm[..., :3])

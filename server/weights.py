@@ -22,7 +22,7 @@ import pickle
 import zipfile
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
 
 import torch
 from torch import nn
@@ -118,6 +118,52 @@ def load_checkpoint(name: str, explicit: Optional[PathLike] = None, expected_for
                            f"'{expected_format}' model belongs.", BAD_WEIGHTS_HINT, code="bad_weights")
     log.info("loaded %s from %s", name, path)
     return dict(ckpt), path
+
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def plain(value: Any) -> Any:
+    """Dicts / lists / scalars -> the exact builtin types (``weights_only`` loading refuses subclasses such as
+    ``torch.__version__``'s TorchVersion or numpy scalars); anything else -> its ``str``."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    for kind in (int, float):
+        if isinstance(value, kind) or (hasattr(value, "item") and isinstance(getattr(value, "item")(), kind)):
+            return kind(value)
+    return str(value)
+
+
+def checkpoint_of(model: nn.Module, kind: str, version: int, figures: Optional[Mapping[str, Any]] = None,
+                  training: Optional[Mapping[str, Any]] = None, half: bool = False,
+                  full_precision: Tuple[str, ...] = ()) -> Dict[str, Any]:
+    """The one checkpoint writer: a dict ``torch.load(weights_only=True)`` reads, tensors and plain types only:
+    ``format`` (``kind``), ``format_version``, the model's ``config.to_dict()``, ``training`` and ``figures``
+    (:func:`plain`) and its ``state_dict``; with ``half`` the float weights as float16 (half the file; loading
+    casts them back, a relative change below 1e-3) except those named in ``full_precision``."""
+    state = {k: (v.half() if half and v.is_floating_point() and k not in full_precision else v).detach().cpu().clone()
+             for k, v in model.state_dict().items()}
+    return {"format": kind, "format_version": version, "config": model.config.to_dict(),
+            "training": plain(training or {}), "figures": plain(figures or {}), "state_dict": state}
+
+
+def load_model(name: str, explicit: Optional[PathLike], expected_format: str, what: str,
+               build: Callable[[Mapping[str, Any]], M], **resolve: Any) -> M:
+    """The one checkpoint loader: resolve and read ``name`` (:func:`load_checkpoint`), ``build(config dict)`` the
+    model (a KeyError, TypeError or ValueError there becomes a WeightsError naming ``what``, e.g. "regressor"),
+    load its weights strictly (:func:`load_state_dict_strict`) -> the model in eval mode. Raises WeightsError."""
+    ckpt, source = load_checkpoint(name, explicit, expected_format=expected_format, **resolve)
+    try:
+        model = build(ckpt["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"The {what} checkpoint {source} has an unusable config ({exc}).",
+                           code="bad_weights") from exc
+    load_state_dict_strict(model, ckpt["state_dict"], source)
+    return model.eval()
 
 
 def _load_problem(path: Path, exc: BaseException) -> str:

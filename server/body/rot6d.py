@@ -13,7 +13,10 @@ from torch import Tensor
 from .fast import rotvec_to_rotmat_torch
 from .layout import NUM_JOINTS
 
-POSE_6D_DIM = NUM_JOINTS * 6  # 144
+POSE_6D_DIM = NUM_JOINTS * 6  # 144: joint 0 (the root: global orientation) then the 23 body joints, 6 numbers each
+ROOT_DIM = 6                        # the root's entries at the start of the 6D pose
+ROOT_SLICE = slice(0, ROOT_DIM)     # the root's 6D
+BODY_SLICE = slice(ROOT_DIM, None)  # the 23 body joints' 6D
 
 
 def rotmat_to_rot6d(rotmat: Tensor) -> Tensor:
@@ -66,11 +69,6 @@ def rotmat_to_rotvec_torch(rotmat: Tensor) -> Tensor:
 def rotvec_to_rot6d(rotvec: Tensor) -> Tensor:
     """(..., 3) axis-angle -> (..., 6)."""
     return rotmat_to_rot6d(rotvec_to_rotmat_torch(rotvec))
-
-
-def rot6d_to_rotvec(rot6d: Tensor) -> Tensor:
-    """(..., 6) -> (..., 3) axis-angle."""
-    return rotmat_to_rotvec_torch(rot6d_to_rotmat(rot6d))
 
 
 def poses_to_x(poses: Tensor) -> Tensor:

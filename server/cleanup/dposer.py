@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..body.rot6d import ROOT_SLICE
 from ..diffusion.schedule import cosine_alphas_cumprod, predict_x0, q_sample
 from ..errors import Cancelled
 from ..feet import OTHER_LEVEL
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from .settings import CleanupSettings
 
 
-ROOT_6D = 6             # the root rotation's entries at the start of the 6D pose
 
 
 def acceleration(values: Tensor) -> Tensor:
@@ -136,7 +136,7 @@ def optimise(denoiser, problem: Problem, s: "CleanupSettings", t_range: Tuple[fl
             loss = loss + strength * prior_weight * ((z - target) ** 2).sum() / problem.frames
         loss.backward()
         if s.keep_root:
-            z.grad[:, :ROOT_6D] = 0.0          # Adam moves nothing whose gradient has always been zero
+            z.grad[:, ROOT_SLICE] = 0.0          # Adam moves nothing whose gradient has always been zero
         opt.step()
         if progress is not None:
             progress(step + 1, steps)

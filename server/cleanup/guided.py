@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Callable, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..diffusion.sampler import bind, ddim_invert
+from ..diffusion.sampler import bind, ddim_invert, ddim_move, guide_eps
 from ..diffusion.schedule import alpha_bar, cosine_alphas_cumprod, ddim_timesteps, predict_eps, predict_x0
 from ..errors import Cancelled
 from ..refine.smoothing import SMOOTH_WINDOW, difference_basis, implicit_step
 from . import dposer
-from ..body.rot6d import orthonormal_x
-from .dposer import ROOT_6D
+from ..body.rot6d import ROOT_SLICE, orthonormal_x
 from .problem import Clip, Problem, joints_of
 
 if TYPE_CHECKING:
@@ -70,7 +69,7 @@ def refine(denoiser, problem: Problem, s: "CleanupSettings", progress: Optional[
     std2 = denoiser.x_std.reshape(1, -1) ** 2
     weight = s.temporal_weight * strength
     done = s.fit_steps
-    root = denoiser.normalize(x)[:, :ROOT_6D]         # kept when s.keep_root (the fit left it alone)
+    root = denoiser.normalize(x)[:, ROOT_SLICE]         # kept when s.keep_root (the fit left it alone)
     for _ in range(s.iterations):
         z = ddim_invert(bind(denoiser), denoiser.normalize(x), t_start, s.stride, alphas)
         for t, t_next in zip(steps, steps[1:] + [-1]):
@@ -78,17 +77,16 @@ def refine(denoiser, problem: Problem, s: "CleanupSettings", progress: Optional[
                 raise Cancelled()
             eps = denoiser(z, t, None)
             a_t = alpha_bar(alphas, t, z)
-            eps = eps + (1.0 - a_t).sqrt() * _guidance(problem, denoiser, z, t, eps, alphas, pelvis, s.grad_norm)
+            eps = guide_eps(eps, _guidance(problem, denoiser, z, t, eps, alphas, pelvis, s.grad_norm), t, alphas)
             z0 = predict_x0(z, t, eps, alphas)
             if clip is not None and weight > 0:
                 h = (1.0 - a_t[0, 0]) / a_t[0, 0]
                 z0 = implicit_step(clip, z0, 2.0 * h * weight * std2)
             if s.keep_root:
-                z0[:, :ROOT_6D] = root
+                z0[:, ROOT_SLICE] = root
             if (clip is not None and weight > 0) or s.keep_root:
                 eps = predict_eps(z, t, z0, alphas)
-            a_next = alpha_bar(alphas, t_next, z)
-            z = a_next.sqrt() * z0 + (1.0 - a_next).sqrt() * eps
+            z = ddim_move(z0, eps, t_next, alphas)
             if not s.keep_root:
                 pelvis = _pelvis(problem, denoiser.denormalize(z0), pelvis, clip, 0.0)
             done += 1

@@ -220,8 +220,3 @@ def cleanup(denoiser, skinning: LandmarkSkinning, seq: MotionSequence, settings:
     out = _to_sequence(x, pelvis, problem.rest, seq.betas, seq.fps, seq.confidence, seq.root_frame == "world")
     log.info("cleaned %d frames (%s, strength %.2f)", len(seq), settings.method, settings.strength)
     return out
-
-
-def with_strength(settings: CleanupSettings, strength: float) -> CleanupSettings:
-    """``settings`` with the user's strength (clamped at 0)."""
-    return replace(settings, strength=max(0.0, float(strength)))

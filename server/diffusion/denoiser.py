@@ -150,39 +150,16 @@ def num_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def plain(value: Any) -> Any:
-    """Dicts / lists / scalars -> the exact builtin types (``weights_only`` loading refuses subclasses such as
-    ``torch.__version__``'s TorchVersion or numpy scalars); anything else -> its ``str``."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    for kind in (int, float):
-        if isinstance(value, kind) or (hasattr(value, "item") and isinstance(getattr(value, "item")(), kind)):
-            return kind(value)
-    return str(value)
-
-
 def checkpoint_dict(model: Denoiser, figures: Optional[Mapping[str, Any]] = None,
                     training: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """A checkpoint that ``torch.load(weights_only=True)`` can read: tensors and plain types only."""
-    return {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
-            "config": model.config.to_dict(), "training": plain(training or {}), "figures": plain(figures or {}),
-            "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+    """The prior's checkpoint (:func:`server.weights.checkpoint_of`, full precision)."""
+    from ..weights import checkpoint_of
+    return checkpoint_of(model, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, figures, training)
 
 
 def load_prior(path: Optional[Union[str, PathLike]] = None, **resolve: Any) -> Denoiser:
     """The trained prior in eval mode, resolved by :func:`server.weights.resolve_weights` (explicit ``path``, the
     committed default, the Hugging Face cache, a pinned download). Raises WeightsError."""
-    from ..weights import load_checkpoint, load_state_dict_strict
-    ckpt, source = load_checkpoint(PRIOR_WEIGHTS_NAME, path, expected_format=CHECKPOINT_FORMAT, **resolve)
-    try:
-        config = DenoiserConfig.from_dict(ckpt["config"])
-    except (KeyError, TypeError, ValueError) as exc:
-        from ..errors import WeightsError
-        raise WeightsError(f"The prior checkpoint {source} has an unusable config ({exc}).", code="bad_weights") from exc
-    model = Denoiser(config)
-    load_state_dict_strict(model, ckpt["state_dict"], source)
-    return model.eval()
+    from ..weights import load_model
+    return load_model(PRIOR_WEIGHTS_NAME, path, CHECKPOINT_FORMAT, "prior",
+                      lambda config: Denoiser(DenoiserConfig.from_dict(config)), **resolve)

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ..body.rot6d import POSE_6D_DIM
 from .condition import condition_dim
-from .denoiser import ZScored, plain, timestep_embedding
+from .denoiser import ZScored, timestep_embedding
 from .schedule import NUM_TIMESTEPS
 
 MOTION_CHECKPOINT_FORMAT = "blender_scorehmr.motion_prior"
@@ -133,26 +133,17 @@ class MotionDenoiser(ZScored, nn.Module):
 
 def motion_checkpoint(model: MotionDenoiser, figures: Optional[Mapping[str, Any]] = None,
                       training: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """A checkpoint ``torch.load(weights_only=True)`` reads: tensors and plain types only."""
-    return {"format": MOTION_CHECKPOINT_FORMAT, "format_version": MOTION_CHECKPOINT_VERSION,
-            "config": model.config.to_dict(), "training": plain(training or {}), "figures": plain(figures or {}),
-            "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+    """The motion prior's checkpoint (:func:`server.weights.checkpoint_of`, full precision)."""
+    from ..weights import checkpoint_of
+    return checkpoint_of(model, MOTION_CHECKPOINT_FORMAT, MOTION_CHECKPOINT_VERSION, figures, training)
 
 
 def load_motion_prior(path: Optional[Union[str, PathLike]] = None, **resolve: Any) -> MotionDenoiser:
     """The trained motion prior in eval mode (resolved like the other checkpoints,
     :func:`server.weights.resolve_weights`). Raises WeightsError."""
-    from ..errors import WeightsError
-    from ..weights import load_checkpoint, load_state_dict_strict
-    ckpt, source = load_checkpoint(MOTION_WEIGHTS_NAME, path, expected_format=MOTION_CHECKPOINT_FORMAT, **resolve)
-    try:
-        config = MotionConfig.from_dict(ckpt["config"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WeightsError(f"The motion prior checkpoint {source} has an unusable config ({exc}).",
-                           code="bad_weights") from exc
-    model = MotionDenoiser(config)
-    load_state_dict_strict(model, ckpt["state_dict"], source)
-    return model.eval()
+    from ..weights import load_model
+    return load_model(MOTION_WEIGHTS_NAME, path, MOTION_CHECKPOINT_FORMAT, "motion prior",
+                      lambda config: MotionDenoiser(MotionConfig.from_dict(config)), **resolve)
 
 
 def motion_prior_or_none(what: str) -> Optional[MotionDenoiser]:

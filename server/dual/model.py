@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from ..body.rot6d import POSE_6D_DIM
 from ..regressor.network import Regressor, RegressorConfig
 from ..regressor.temporal import fps_feature
-from ..diffusion.denoiser import ZScored, plain, timestep_embedding
+from ..diffusion.denoiser import ZScored, timestep_embedding
 from ..diffusion.schedule import NUM_TIMESTEPS, Timestep, alpha_bar, cosine_alphas_cumprod
 
 log = logging.getLogger(__name__)
@@ -219,28 +219,19 @@ def num_trainable(model: nn.Module) -> int:
 
 def dual_checkpoint(model: DualMotionModel, figures: Optional[Mapping[str, Any]] = None,
                     training: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """A checkpoint ``torch.load(weights_only=True)`` reads: float weights as float16 (as the temporal
-    regressor's), the z-score statistics in float32."""
-    state = {k: (v.half() if v.is_floating_point() and k not in _FULL_PRECISION else v).detach().cpu().clone()
-             for k, v in model.state_dict().items()}
-    return {"format": DUAL_CHECKPOINT_FORMAT, "format_version": DUAL_CHECKPOINT_VERSION,
-            "config": model.config.to_dict(), "training": plain(training or {}), "figures": plain(figures or {}),
-            "state_dict": state}
+    """The dual model's checkpoint (:func:`server.weights.checkpoint_of`): float weights as float16 (as the
+    temporal regressor's), the z-score statistics in float32."""
+    from ..weights import checkpoint_of
+    return checkpoint_of(model, DUAL_CHECKPOINT_FORMAT, DUAL_CHECKPOINT_VERSION, figures, training, half=True,
+                         full_precision=_FULL_PRECISION)
 
 
 def load_dual_motion(path: Optional[Union[str, PathLike]] = None, **resolve: Any) -> DualMotionModel:
     """The trained dual motion model in eval mode (resolved like the other checkpoints,
     :func:`server.weights.resolve_weights`). Raises WeightsError."""
-    from ..errors import WeightsError
-    from ..weights import load_checkpoint, load_state_dict_strict
-    ckpt, source = load_checkpoint(DUAL_WEIGHTS_NAME, path, expected_format=DUAL_CHECKPOINT_FORMAT, **resolve)
-    try:
-        model = DualMotionModel(DualConfig.from_dict(ckpt["config"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WeightsError(f"The dual motion model checkpoint {source} has an unusable config ({exc}).",
-                           code="bad_weights") from exc
-    load_state_dict_strict(model, ckpt["state_dict"], source)
-    return model.eval()
+    from ..weights import load_model
+    return load_model(DUAL_WEIGHTS_NAME, path, DUAL_CHECKPOINT_FORMAT, "dual motion model",
+                      lambda config: DualMotionModel(DualConfig.from_dict(config)), **resolve)
 
 
 def dual_motion_or_none(what: str) -> Optional[DualMotionModel]:

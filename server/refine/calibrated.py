@@ -25,7 +25,8 @@ import torch
 from torch import Tensor
 
 from ..body.fast import LandmarkSkinning
-from ..body.rot6d import rotmat_to_rot6d, x_to_rotmats
+from ..body.layout import NUM_LANDMARKS
+from ..body.rot6d import BODY_SLICE, ROOT_SLICE, rotmat_to_rot6d, x_to_rotmats
 from ..errors import Cancelled
 from ..fitting.state import Estimate, Observations
 
@@ -82,7 +83,7 @@ def world_orientation(global_views: Tensor, rotations: Tensor, weights: Tensor) 
 
 
 def _landmark_weights() -> Tensor:
-    w = torch.full((33,), LIMB_WEIGHT)
+    w = torch.full((NUM_LANDMARKS,), LIMB_WEIGHT)
     w[list(TORSO)] = 1.0
     return w
 
@@ -160,7 +161,8 @@ def world_fit_objective(skinning: LandmarkSkinning, views: Sequence[Observations
         cam = torch.einsum("ab,nlb->nla", rotations[v], points) + translations[v]
         loss = loss + keypoint_loss(project(cam, obs.focal, obs.centre), obs.keypoints, obs.image_size)
     d = x - start
-    loss = loss + settings.pose_weight * (d[:, 6:] ** 2).sum(-1) + settings.root_weight * (d[:, :6] ** 2).sum(-1)
+    loss = (loss + settings.pose_weight * (d[:, BODY_SLICE] ** 2).sum(-1)
+            + settings.root_weight * (d[:, ROOT_SLICE] ** 2).sum(-1))
     if x.shape[0] >= 3:
         acc = lambda v: v[:-2] - 2.0 * v[1:-1] + v[2:]   # noqa: E731
         smooth = (acc(x) ** 2).sum(-1) + WORLD_TRANSL_ACCEL * (acc(transl) ** 2).sum(-1)

@@ -15,14 +15,11 @@ import torch
 from torch import Tensor
 
 from ..body.fast import LandmarkSkinning
-from ..body.rot6d import x_to_rotmats
+from ..body.rot6d import BODY_SLICE, x_to_rotmats
 from ..diffusion.condition import person_box
 from ..fitting.camera import fit_translation, project
 from ..fitting.losses import keypoint_loss, multiview_loss, temporal_loss
 from ..fitting.state import Observations
-
-BODY_SLICE = slice(6, None)      # the 23 body joints' 6D (joint 0, the global orientation, is per view)
-
 
 @dataclass(frozen=True)
 class Evidence:

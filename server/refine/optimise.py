@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from ..body.fast import LandmarkSkinning
-from ..body.rot6d import orthonormal_x
+from ..body.rot6d import BODY_SLICE, ROOT_SLICE, orthonormal_x
 from ..diffusion.schedule import cosine_alphas_cumprod, predict_x0, q_sample
 from ..errors import Cancelled
 from ..fitting.camera import fit_translation, project
@@ -43,7 +43,6 @@ from ..fitting.state import Estimate, Observations, posed_body
 
 log = logging.getLogger(__name__)
 
-BODY_SLICE = slice(6, None)      # the 23 body joints' 6D (joint 0, the global orientation, is the camera's)
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,7 @@ def _objective(skinning: LandmarkSkinning, obs: Observations, x: Tensor, cam: Te
     loss = keypoint_loss(project(landmarks, obs.focal, obs.centre), obs.keypoints, obs.image_size)
     loss = loss + settings.pose_weight * ((x[:, BODY_SLICE] - start[:, BODY_SLICE]) ** 2).sum(-1)
     if settings.root_weight > 0.0:
-        loss = loss + settings.root_weight * ((x[:, :6] - start[:, :6]) ** 2).sum(-1)
+        loss = loss + settings.root_weight * ((x[:, ROOT_SLICE] - start[:, ROOT_SLICE]) ** 2).sum(-1)
     if video and len(x) > 2:
         smooth = temporal_loss if settings.temporal_order == 1 else _acceleration_loss
         loss = loss + settings.temporal_weight * (smooth(x) + smooth(transl))

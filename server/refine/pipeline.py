@@ -19,9 +19,11 @@ from torch import Tensor
 
 from ..body.fast import LandmarkSkinning
 from ..body.model import BodyModel
-from ..body.rot6d import poses_to_x, x_to_rotmats
+from ..body.rot6d import BODY_SLICE, ROOT_SLICE, poses_to_x, x_to_rotmats
 from ..errors import Cancelled, WeightsError
 from ..fitting.state import Estimate, Observations
+from ..result import NUM_BETAS
+from ..torch_threads import torch_threads
 from .guidance import seen_frames
 
 if TYPE_CHECKING:
@@ -155,7 +157,7 @@ def _analytic(models: Models, obs: Observations, world4: Tensor) -> Estimate:
     from ..solve import solve_poses, solve_translation
 
     world = world4.numpy()
-    betas = fit_body_shape(models.body, world, 10)
+    betas = fit_body_shape(models.body, world, NUM_BETAS)
     vertices = shaped_vertices(models.body, betas)
     rest = models.body.J_regressor @ vertices
     poses = solve_poses(world, rest, models.body.landmark_regressor @ vertices)
@@ -182,7 +184,7 @@ def _shared_betas(models: Models, estimates: Sequence[Estimate], views: Sequence
     if not world:
         log.warning("no world landmarks: the %s body keeps its mean shape", models.body.name)
         return torch.zeros(estimates[0].betas.shape[1])
-    return torch.from_numpy(fit_body_shape(models.body, torch.cat(world).numpy(), 10)).float()
+    return torch.from_numpy(fit_body_shape(models.body, torch.cat(world).numpy(), NUM_BETAS)).float()
 
 
 def _with_betas(models: Models, estimate: Estimate, betas: Tensor) -> Estimate:
@@ -236,8 +238,8 @@ def _fill_unseen(starts: List[Estimate], views: Sequence[Observations]) -> List[
     x = torch.stack([e.x for e in starts])                                                       # (V, N, 144)
     w = seen.to(x.dtype)[..., None]
     mean = (x * w).sum(0) / w.sum(0).clamp_min(1.0)
-    body = torch.where(seen[..., None], x[..., 6:], mean[None, :, 6:].expand_as(x[..., 6:]))
-    filled = torch.cat([x[..., :6], body], -1)
+    body = torch.where(seen[..., None], x[..., BODY_SLICE], mean[None, :, BODY_SLICE].expand_as(x[..., BODY_SLICE]))
+    filled = torch.cat([x[..., ROOT_SLICE], body], -1)
     log.info("multi-view: %d view-frames without the person take the other views' body pose",
              int((~seen).sum()))
     return [Estimate(filled[v], e.betas, e.transl) for v, e in enumerate(starts)]
@@ -253,17 +255,13 @@ def run_pipeline(models: Models, views: Sequence[Observations], settings: Pipeli
     if extrinsics is not None and (settings.mode != "multiview" or len(extrinsics) != len(views)):
         raise ValueError(f"calibrated cameras need multi-view mode and one camera per view "
                          f"({len(extrinsics)} cameras, {len(views)} views)")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(max(1, settings.threads))
-    try:
+    with torch_threads(settings.threads):
         out = _run(models, views, settings, status, cancelled)
         if extrinsics is not None:
             from .calibrated import calibrated_fit
             fused = calibrated_fit(models.skinning, views, out.views, extrinsics, cancelled=cancelled)
             out = replace(out, estimate=fused[0], views=fused, method=out.method + "+calibrated")
         return out
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _run(models: Models, views: Sequence[Observations], settings: PipelineSettings,

@@ -62,12 +62,12 @@ import torch
 from torch import Tensor
 
 from ..body.fast import LandmarkSkinning
-from ..body.rot6d import orthonormal_x
+from ..body.rot6d import BODY_SLICE, orthonormal_x
 from ..diffusion.condition import keypoints_to_condition
 from ..dual.model import DualMotionModel
 from ..dual.stream import DualPrior
 from ..diffusion.motion import MotionDenoiser
-from ..diffusion.sampler import bind, ddim_invert
+from ..diffusion.sampler import bind, ddim_invert, ddim_move, guide_eps
 from ..diffusion.schedule import alpha_bar, cosine_alphas_cumprod, ddim_timesteps, predict_eps, predict_x0, q_sample
 from ..diffusion.windows import WindowedPrior
 from ..errors import Cancelled
@@ -279,8 +279,7 @@ def _guided_step(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSetti
             a_t = alpha_bar(ac, t, z)
             z0 = _smooth(run, s, denoiser, z0, (1.0 - a_t[0, 0]) / a_t[0, 0])
             eps = predict_eps(z, t, z0, ac)
-        a_next = alpha_bar(ac, t_next, z)
-        z.copy_(torch.where(active[:, None], a_next.sqrt() * z0 + (1.0 - a_next).sqrt() * eps, z))
+        z.copy_(torch.where(active[:, None], ddim_move(z0, eps, t_next, ac), z))
         return False
     z_t = z.detach().requires_grad_(True)
     transl = cam.value.detach().requires_grad_(True)
@@ -296,7 +295,7 @@ def _guided_step(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSetti
     if run.frames > 1 and s.video_grad_norm > 0:
         g_z = g_z * (s.video_grad_norm / g_z.norm(dim=-1, keepdim=True).clamp_min(1e-12))   # see the docstring
     a_t = alpha_bar(ac, t, z)
-    eps = eps.detach() + (1.0 - a_t).sqrt() * s.rho * g_z
+    eps = guide_eps(eps.detach(), g_z, t, ac, s.rho)
     z0 = predict_x0(z, t, eps, ac)
     on = torch.zeros(z.shape[0], dtype=torch.bool)
     if run.smooth is not None:
@@ -305,9 +304,7 @@ def _guided_step(denoiser, skinning: LandmarkSkinning, run: _Run, s: RefineSetti
     if align:
         z0, on = _align(denoiser, skinning, run, s, z0, cam.value, px)
         eps = torch.where(on[:, None], predict_eps(z, t, z0, ac), eps)
-    a_next = alpha_bar(ac, t_next, z)
-    z_next = a_next.sqrt() * z0 + (1.0 - a_next).sqrt() * eps
-    z.copy_(torch.where(active[:, None], z_next, z))
+    z.copy_(torch.where(active[:, None], ddim_move(z0, eps, t_next, ac), z))
     cam.step(g_tr, active)
     if run.smooth is not None and s.transl_smoothing > 0:   # video: the root path gets the same jerk penalty
         cam.value = torch.where(active[:, None], implicit_step(run, cam.value, torch.tensor(s.transl_smoothing)),
@@ -452,7 +449,7 @@ def refine_multiview(denoiser, skinning: LandmarkSkinning, views: Sequence[Obser
     x, transl, _, runs, align_steps = _iterate(denoiser, skinning, run, settings, torch.cat([e.x for e in inits]),
                                                torch.cat([e.transl for e in inits]), progress, cancelled)
     x = x.reshape(len(views), n, -1).clone()
-    x[:, :, guidance.BODY_SLICE] = x[:, :, guidance.BODY_SLICE].mean(0, keepdim=True)
+    x[:, :, BODY_SLICE] = x[:, :, BODY_SLICE].mean(0, keepdim=True)
     x = orthonormal_x(x.reshape(len(views) * n, -1))
     kp = _keypoint_now(skinning, run, x, transl)
     return [RefineOutput(Estimate(x[v * n:(v + 1) * n], betas, transl[v * n:(v + 1) * n]), kp[v * n:(v + 1) * n],

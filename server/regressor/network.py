@@ -111,26 +111,14 @@ class Regressor(nn.Module):
 
 def checkpoint_dict(model: Regressor, figures: Optional[Mapping[str, Any]] = None,
                     training: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """A checkpoint ``torch.load(weights_only=True)`` reads: tensors and plain types only. Float weights are
-    stored as float16 (half the file; loading casts them back to float32, a relative change below 1e-3)."""
-    from ..diffusion.denoiser import plain
-    state = {k: (v.half() if v.is_floating_point() else v).detach().cpu().clone()
-             for k, v in model.state_dict().items()}
-    return {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "config": model.config.to_dict(),
-            "training": plain(training or {}), "figures": plain(figures or {}), "state_dict": state}
+    """The regressor's checkpoint (:func:`server.weights.checkpoint_of`, float weights as float16)."""
+    from ..weights import checkpoint_of
+    return checkpoint_of(model, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, figures, training, half=True)
 
 
 def load_regressor(path: Optional[Union[str, PathLike]] = None, **resolve: Any) -> Regressor:
     """The trained regressor in eval mode (resolved like the prior, :func:`server.weights.resolve_weights`).
     Raises WeightsError."""
-    from ..errors import WeightsError
-    from ..weights import load_checkpoint, load_state_dict_strict
-    ckpt, source = load_checkpoint(REGRESSOR_WEIGHTS_NAME, path, expected_format=CHECKPOINT_FORMAT, **resolve)
-    try:
-        config = RegressorConfig.from_dict(ckpt["config"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WeightsError(f"The regressor checkpoint {source} has an unusable config ({exc}).",
-                           code="bad_weights") from exc
-    model = Regressor(config)
-    load_state_dict_strict(model, ckpt["state_dict"], source)
-    return model.eval()
+    from ..weights import load_model
+    return load_model(REGRESSOR_WEIGHTS_NAME, path, CHECKPOINT_FORMAT, "regressor",
+                      lambda config: Regressor(RegressorConfig.from_dict(config)), **resolve)

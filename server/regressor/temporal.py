@@ -132,28 +132,17 @@ def num_trainable(model: nn.Module) -> int:
 
 def checkpoint_dict(model: TemporalRegressor, figures: Optional[Mapping[str, Any]] = None,
                     training: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
-    """A checkpoint ``torch.load(weights_only=True)`` reads (float weights as float16, as the frame regressor's)."""
-    from ..diffusion.denoiser import plain
-    state = {k: (v.half() if v.is_floating_point() else v).detach().cpu().clone()
-             for k, v in model.state_dict().items()}
-    return {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, "config": model.config.to_dict(),
-            "training": plain(training or {}), "figures": plain(figures or {}), "state_dict": state}
+    """The temporal regressor's checkpoint (:func:`server.weights.checkpoint_of`, float weights as float16)."""
+    from ..weights import checkpoint_of
+    return checkpoint_of(model, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, figures, training, half=True)
 
 
 def load_temporal_regressor(path: Optional[Union[str, PathLike]] = None, **resolve: Any) -> TemporalRegressor:
     """The trained temporal regressor in eval mode (resolved like the other checkpoints,
     :func:`server.weights.resolve_weights`). Raises WeightsError."""
-    from ..errors import WeightsError
-    from ..weights import load_checkpoint, load_state_dict_strict
-    ckpt, source = load_checkpoint(TEMPORAL_WEIGHTS_NAME, path, expected_format=CHECKPOINT_FORMAT, **resolve)
-    try:
-        config = TemporalConfig.from_dict(ckpt["config"])
-        model = TemporalRegressor(config)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WeightsError(f"The temporal regressor checkpoint {source} has an unusable config ({exc}).",
-                           code="bad_weights") from exc
-    load_state_dict_strict(model, ckpt["state_dict"], source)
-    return model.eval()
+    from ..weights import load_model
+    return load_model(TEMPORAL_WEIGHTS_NAME, path, CHECKPOINT_FORMAT, "temporal regressor",
+                      lambda config: TemporalRegressor(TemporalConfig.from_dict(config)), **resolve)
 
 
 def receptive_field(config: TemporalConfig) -> int:

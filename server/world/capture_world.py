@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 
 import numpy as np
-import torch
 
 from ..body.fast import LandmarkSkinning
+from ..body.layout import NUM_LANDMARKS
 from ..cleanup.settings import CleanupSettings
 from ..cleanup.sequence import make_sequence
 from ..errors import Cancelled
 from ..feet import FOOT_JOINTS, foot_sliding
 from .lock import lock_feet, low_passed, sequence_joints
 from .place import Placement, camera_to_world, place
+from ..torch_threads import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def detector_landmarks(arrays: Dict[str, np.ndarray]) -> Optional[np.ndarray]:
     """The capture's BlazePose world landmarks (N, 33, 3; camera axes, metres) when the result has them for every
     frame (``world_landmarks``, rows of the poses), else None (imported or keyed motion, other detectors)."""
     world = arrays.get("world_landmarks")
-    if world is None or np.shape(world)[:2] != (len(arrays["poses"]), 33):
+    if world is None or np.shape(world)[:2] != (len(arrays["poses"]), NUM_LANDMARKS):
         return None
     points = np.asarray(world, dtype=np.float64)[..., :3]
     if not np.all(np.isfinite(points)) or np.any(np.abs(points).sum((1, 2)) == 0.0):
@@ -86,14 +87,10 @@ def place_capture(arrays: Dict[str, np.ndarray], body, lock: bool = False, stren
         from ..diffusion.denoiser import load_prior
         from ..diffusion.motion import motion_prior_or_none
         moved = make_sequence(arrays["poses"], out["transl"], arrays["betas"], seq.fps)
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)        # like the cleanup job: faster than 2 threads on a busy 2-core CPU
-        try:
+        with torch_threads(1):          # like the cleanup job: faster than 2 threads on a busy 2-core CPU
             locked, _ = lock_feet(load_prior(), skinning, moved, strength, settings, progress, cancelled,
                                   found=(placement.ground, placement.contacts),
                                   motion=motion_prior_or_none("foot locking uses the per-frame prior"))
-        finally:
-            torch.set_num_threads(previous)
         out["poses"], out["transl"] = locked.poses.astype(np.float32), locked.transl.astype(np.float32)
     after = sequence_joints(skinning, make_sequence(out["poses"], out["transl"], arrays["betas"], seq.fps))
     report = WorldReport(placement, foot_sliding(joints, placement.contacts, placement.ground),

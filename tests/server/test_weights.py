@@ -162,3 +162,35 @@ def test_wrong_format_and_wrong_shapes(tmp_path: Path, no_hub) -> None:
 def test_error_codes_are_in_the_protocol() -> None:
     for code in ("missing_weights", "bad_weights"):
         assert code in ERROR_CODES and code in EXIT_CODES
+
+
+class _Tiny(torch.nn.Module):
+    """A model with a config, as every checkpointed model has."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.config = types.SimpleNamespace(to_dict=lambda: {"width": width})
+        self.layer = torch.nn.Linear(2, width)
+        self.register_buffer("stats", torch.linspace(0.1, 0.7, width))
+
+
+def test_one_writer_and_one_loader_round_trip(tmp_path: Path, no_hub) -> None:
+    from server.weights import checkpoint_of, load_model
+    model = _Tiny(3)
+    path = tmp_path / NAME
+    torch.save(checkpoint_of(model, "test.tiny", 2, {"loss": torch.tensor(0.5)}, {"steps": 3}, half=True,
+                             full_precision=("stats",)), path)
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == "test.tiny" and raw["format_version"] == 2 and raw["config"] == {"width": 3}
+    assert raw["figures"] == {"loss": 0.5} and type(raw["figures"]["loss"]) is float
+    state = raw["state_dict"]
+    assert state["layer.weight"].dtype == torch.float16 and state["stats"].dtype == torch.float32
+    loaded = load_model(NAME, path, "test.tiny", "tiny model", lambda config: _Tiny(config["width"]))
+    assert not loaded.training and torch.equal(loaded.stats, model.stats)
+    assert torch.allclose(loaded.layer.weight, model.layer.weight, atol=1e-3)
+    with pytest.raises(WeightsError, match="tiny model checkpoint .* unusable config"):
+        load_model(NAME, path, "test.tiny", "tiny model", lambda config: _Tiny(config["depth"]))
+    with pytest.raises(WeightsError, match="does not match this version"):
+        load_model(NAME, path, "test.tiny", "tiny model", lambda config: _Tiny(4))
+    with pytest.raises(WeightsError, match="'test.tiny' model where a 'test.other'"):
+        load_model(NAME, path, "test.other", "tiny model", lambda config: _Tiny(3))
