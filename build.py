@@ -164,13 +164,21 @@ def benchmark(extra: list) -> int:
                                   env=env).returncode
 
 
+TRAINING_PACKAGES = ("train", "data")   # server/ packages that only make the shipped networks: not in the zip
+
+
 def stage(dest: Path = STAGE_DIR) -> Path:
-    """Assemble the add-on as Blender installs it: ``blender_scorehmr/`` + manifest + bundled ``server/``."""
+    """Assemble the add-on as Blender installs it: ``blender_scorehmr/`` + manifest + bundled ``server/`` (its
+    runtime code only: without :data:`TRAINING_PACKAGES`)."""
     if dest.exists():
         shutil.rmtree(dest)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+    def runtime_only(folder: str, names: list) -> set:
+        skip = set(ignore(folder, names))
+        return skip | set(TRAINING_PACKAGES) & set(names) if Path(folder) == ROOT / "server" else skip
     shutil.copytree(ROOT / ADDON_ID, dest, ignore=ignore)
-    shutil.copytree(ROOT / "server", dest / "server", ignore=ignore)
+    shutil.copytree(ROOT / "server", dest / "server", ignore=runtime_only)
     shutil.copy2(ROOT / "blender_manifest.toml", dest / "blender_manifest.toml")
     shutil.copy2(ROOT / "LICENSE", dest / "LICENSE")
     return dest
@@ -213,8 +221,26 @@ def validate() -> None:
     _run([venv_python(), tool, "validate", package])
 
 
+def typed_paths() -> list:
+    """What the static type check reads: ``server/`` and the add-on's modules that do not import bpy."""
+    pure = [p for p in sorted((ROOT / ADDON_ID).glob("*.py"))
+            if not any(line.startswith(("import bpy", "from bpy")) for line in
+                       (raw.strip() for raw in p.read_text().splitlines()))]
+    return ["server", *(str(p.relative_to(ROOT)) for p in pure)]
+
+
+def typecheck() -> int:
+    """mypy (pinned in requirements-dev.txt, settings in mypy.ini) on :func:`typed_paths`; 0 when clean."""
+    return subprocess.run([str(venv_python()), "-m", "mypy", "--config-file", "mypy.ini", *typed_paths()],
+                          cwd=ROOT).returncode
+
+
 def test(pytest_args: list) -> int:
+    """The static type check, then the test suite (extra arguments go to pytest)."""
     setup()
+    if typecheck() != 0:
+        log.error("the type check failed (mypy, above): fix it before the tests run")
+        return 1
     env = {**os.environ, "SCOREHMR_SAMPLE_VIDEO": str(sample_video())}
     return subprocess.run([str(venv_python()), "-m", "pytest", "tests", *pytest_args], cwd=ROOT, env=env).returncode
 

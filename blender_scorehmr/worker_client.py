@@ -224,12 +224,14 @@ class WorkerClient:
 
     def _on_exit(self) -> List[Event]:
         """stdout closed before a terminal message: the worker exited (or is about to)."""
+        proc = self._proc
         try:
             grace = self.kill_grace if self._cancel_at is not None else self.exit_grace
-            code = self._proc.wait(timeout=grace) if self._proc else None
+            code = proc.wait(timeout=grace) if proc else None
         except subprocess.TimeoutExpired:  # closed stdout but kept running: stop it
+            assert proc is not None            # only a started process can time out
             self._stop_hard()
-            code = self._proc.wait()
+            code = proc.wait()
         if self._cancel_at is not None:
             return self._finish(_cancelled())
         for thread in self._threads:   # the last stderr lines may still be in the pipe when the process is gone
@@ -280,6 +282,8 @@ class WorkerClient:
 
     def _stop_hard(self) -> None:
         proc = self._proc
+        if proc is None:                   # never started: nothing to stop
+            return
         proc.terminate()
         try:
             proc.wait(timeout=self.kill_grace)

@@ -119,12 +119,13 @@ class WorkerSetup:
         log.info("setup: %s", " ".join(cmd))
         try:
             with self._lock:
-                self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                              text=True, errors="replace")
+                proc = self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                                     text=True, errors="replace")
         except OSError as exc:  # base interpreter missing
             raise ScoreHMRError(f"Cannot run {cmd[0]}: {exc}", "Check the Blender installation") from exc
         seen = 0
-        for line in self._proc.stdout:
+        assert proc.stdout is not None          # stdout=PIPE
+        for line in proc.stdout:
             line = line.rstrip()
             self.log.append(line)
             log.debug("setup: %s", line)
@@ -132,7 +133,7 @@ class WorkerSetup:
                 seen += 1 if line.startswith("Collecting") else expected
                 self.state.fraction = lo + (hi - lo) * min(0.95, seen / (expected + 1))
                 self.state.stage = line[:80]
-        code = self._proc.wait()
+        code = proc.wait()
         self.state.fraction = hi if code == 0 else self.state.fraction
         if code != 0:
             tail = " ".join(self.log[-3:])[-300:]

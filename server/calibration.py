@@ -27,7 +27,7 @@ import tomllib
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Tuple
+from typing import Callable, List, Tuple, Union, cast
 
 import numpy as np
 
@@ -265,19 +265,21 @@ def _qca_camera(cam: ElementTree.Element, path: Path) -> CameraCalibration:
     parts = {tag: cam.find(tag) for tag in ("fov_video", "intrinsic", "transform")}
     if any(part is None for part in parts.values()):
         raise CalibrationError(f"{where} lacks {', '.join(t for t, p in parts.items() if p is None)}.")
-    left, top, right, bottom = _qca_floats(parts["fov_video"], ("left", "top", "right", "bottom"), where)
-    fu, fv, cu, cv, k1, k2, k3, p1, p2 = _qca_floats(parts["intrinsic"], (
+    found = {tag: part for tag, part in parts.items() if part is not None}
+    left, top, right, bottom = _qca_floats(found["fov_video"], ("left", "top", "right", "bottom"), where)
+    fu, fv, cu, cv, k1, k2, k3, p1, p2 = _qca_floats(found["intrinsic"], (
         "focalLengthU", "focalLengthV", "centerPointU", "centerPointV", "radialDistortion1", "radialDistortion2",
         "radialDistortion3", "tangentalDistortion1", "tangentalDistortion2"), where)
     keys = tuple(f"r{i}{j}" for i in (1, 2, 3) for j in (1, 2, 3)) + ("x", "y", "z")
-    values = _qca_floats(parts["transform"], keys, where)
+    values = _qca_floats(found["transform"], keys, where)
     stored = np.array(values[:9]).reshape(3, 3)        # by column: its transpose is camera -> world
     centre = np.array(values[9:]) / 1000.0
     rotation = QCA_FLIP @ stored                       # world -> OpenCV camera
     k = np.array([[fu / QCA_SUBPIXELS, 0.0, cu / QCA_SUBPIXELS - left],
                   [0.0, fv / QCA_SUBPIXELS, cv / QCA_SUBPIXELS - top], [0.0, 0.0, 1.0]])
-    return CameraCalibration(name=name, image_size=(right - left + 1, bottom - top + 1), K=k,
-                             distortion=[k1, k2, p1, p2, k3], R=rotation, t=-rotation @ centre)
+    size = cast(Tuple[int, int], (right - left + 1, bottom - top + 1))  # __post_init__ rounds it to pixels
+    return CameraCalibration(name=name, image_size=size, K=k,
+                             distortion=np.array([k1, k2, p1, p2, k3]), R=rotation, t=-rotation @ centre)
 
 
 def read_qca(path: Path) -> List[CameraCalibration]:
@@ -294,7 +296,7 @@ def read_qca(path: Path) -> List[CameraCalibration]:
     return sorted(cameras, key=lambda c: _natural_key(c.name))
 
 
-def read_calibration(path: Path) -> List[CameraCalibration]:
+def read_calibration(path: Union[str, Path]) -> List[CameraCalibration]:
     """A calibration file by its name: ``*.toml`` (Pose2Sim) or ``*.qca.txt`` / ``*.qca`` (Qualisys)."""
     name = Path(path).name.lower()
     if not name.endswith((".toml", ".qca.txt", ".qca")):
@@ -321,7 +323,7 @@ def match_cameras(cameras: List[CameraCalibration], videos: List[str]) -> List[C
         hits = [c for c in hits if len(_plain(c.name)) == longest]
         picked.append(hits[0] if len(hits) == 1 else None)
     if None not in picked and len({id(c) for c in picked}) == len(picked):
-        return picked
+        return cast(List[CameraCalibration], picked)
     if len(cameras) == len(videos):
         return list(cameras)
     raise CalibrationError(f"The calibration has {len(cameras)} cameras ({', '.join(c.name for c in cameras)}) "

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -244,7 +244,7 @@ def _cameras(request: CaptureRequest) -> Optional[list]:
 
 def _estimate(found: Detections, extra: List[Detections], info: video.VideoInfo, models: "Models",
               settings: "PipelineSettings", progress: ProgressFn, cancelled: CancelFn,
-              timings: Dict[str, float], cameras: Optional[list] = None) -> Dict[str, np.ndarray]:
+              timings: Dict[str, float], cameras: Optional[list] = None) -> Dict[str, Any]:
     """Detections -> the pipeline (regression, refinement) -> every array the result schema names. ``cameras``:
     the views' calibrations (:func:`_cameras`): keypoints undistorted, focal lengths and principal points taken
     from them, the body fitted in one world frame."""
@@ -264,7 +264,7 @@ def _estimate(found: Detections, extra: List[Detections], info: video.VideoInfo,
         extrinsics, focal = [extrinsics_of(c) for c in cameras], float(views[0].focal[0])
     out = run_pipeline(models, views, settings, progress, cancelled, extrinsics)
     timings.update(out.seconds)
-    arrays = result_arrays(models.body, out, info.width, info.height, info.fps, focal)
+    arrays: Dict[str, Any] = result_arrays(models.body, out, info.width, info.height, info.fps, focal)
     arrays.update({"frame_indices": np.array(found.frame_indices, dtype=np.int32), "keypoints_2d": aligned[0][0],
                    "world_landmarks": aligned[0][1], "source_video": np.array(info.path),
                    "frame_count": np.int32(info.frame_count)})

@@ -182,8 +182,8 @@ def save_keypoints(path: str, keypoints: np.ndarray, image_size: np.ndarray, wor
                    frame_indices: Optional[np.ndarray] = None) -> None:
     """Write a keypoints file (shapes as in the module docstring) atomically."""
     from .result import write_result
-    arrays: Dict[str, np.ndarray] = {"keypoints": np.asarray(keypoints, np.float32),
-                                     "image_size": np.asarray(image_size, np.float32), "fps": np.float32(fps)}
+    arrays: Dict[str, Any] = {"keypoints": np.asarray(keypoints, np.float32),
+                              "image_size": np.asarray(image_size, np.float32), "fps": np.float32(fps)}
     if world is not None:
         arrays["world_landmarks"] = np.asarray(world, np.float32)
     if focal is not None:

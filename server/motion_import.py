@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Callable, Dict, Mapping
+from typing import Any, Callable, Dict, Mapping
 
 import numpy as np
 
@@ -160,7 +160,7 @@ def import_motion(path: str, output: str, body_model: str = "", progress: Progre
     progress("import", 1, 2, f"{len(poses)} frames at {fps:g} fps")
     tick = time.perf_counter()
     n = len(poses)
-    write_result(output, {
+    arrays: Dict[str, Any] = {
         "schema_version": np.int32(RESULT_SCHEMA_VERSION), "poses": poses.astype(np.float32),
         "betas": betas.astype(np.float32), "transl": transl.astype(np.float32),
         "joints_rest": joints_rest.astype(np.float32), "mesh_vertices": vertices.astype(np.float32),
@@ -169,7 +169,8 @@ def import_motion(path: str, output: str, body_model: str = "", progress: Progre
         "joint_names": np.array(SMPL_JOINT_NAMES, dtype="<U16"), "fps": np.float32(fps),
         "frame_indices": np.arange(n, dtype=np.int32), "source_video": np.array(os.path.basename(path)),
         "frame_count": np.int32(n), "method": np.array("import"),
-    })
+    }
+    write_result(output, arrays)
     timings["write"] = time.perf_counter() - tick
     progress("import", 2, 2, "")
     log.info("imported %s: %d frames at %g fps", path, n, fps)

@@ -20,7 +20,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Container, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Container, Dict, Iterator, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
@@ -98,7 +98,8 @@ def sample_indices(start: int, stop: int, step: int) -> List[int]:
 
 def iter_sampled(path: str, start: int, stop: int, step: int) -> Iterator[Tuple[int, np.ndarray]]:
     """Yield ``(frame_index, rgb)`` for :func:`sample_indices` only (frames between are grabbed, not converted)."""
-    return video.iter_frames(path, start, stop, wanted=set(sample_indices(start, stop, step)))
+    frames = video.iter_frames(path, start, stop, wanted=set(sample_indices(start, stop, step)))
+    return cast(Iterator[Tuple[int, np.ndarray]], frames)  # rgb is an (H, W, 3) uint8 array
 
 
 def look_for_people(frames: Iterator[Tuple[int, np.ndarray]], always: Container[int], cancelled: CancelFn,

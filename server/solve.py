@@ -173,7 +173,8 @@ def _solve_leg(local: np.ndarray, pelvis: np.ndarray, pos: np.ndarray, vis: np.n
     """Fill the hip, knee and ankle local rotations of one side into ``local`` (N, 24, 3, 3) in place."""
     names = [f"{side}_hip", f"{side}_knee", f"{side}_ankle"]
     weights = (_weight(vis, *names[:2]), _weight(vis, *names[1:]))
-    thigh, shin = _limb_globals(pelvis, *(pos[:, _L[n]] for n in names), rest_lm[[_L[n] for n in names]],
+    root, middle, end = (pos[:, _L[n]] for n in names)
+    thigh, shin = _limb_globals(pelvis, root, middle, end, rest_lm[[_L[n] for n in names]],
                                 np.array([1.0, 0.0, 0.0]), weights)
     heel, toe, knee, ankle = (_L[f"{side}_{n}"] for n in ("heel", "foot_index", "knee", "ankle"))
 
@@ -196,8 +197,8 @@ def _solve_arm(local: np.ndarray, chest: np.ndarray, pos: np.ndarray, vis: np.nd
     names = [f"{side}_shoulder", f"{side}_elbow", f"{side}_wrist"]
     weights = (_weight(vis, *names[:2]), _weight(vis, *names[1:]))
     hinge = np.array([0.0, -1.0 if side == "left" else 1.0, 0.0])  # elbow bends the forearm toward the front
-    upper, fore = _limb_globals(chest, *(pos[:, _L[n]] for n in names), rest_lm[[_L[n] for n in names]],
-                                hinge, weights)
+    root, middle, end = (pos[:, _L[n]] for n in names)
+    upper, fore = _limb_globals(chest, root, middle, end, rest_lm[[_L[n] for n in names]], hinge, weights)
     wrist, index, pinky = (_L[f"{side}_{n}"] for n in ("wrist", "index", "pinky"))
     knuckles, rest_knuckles = 0.5 * (pos[:, index] + pos[:, pinky]), 0.5 * (rest_lm[index] + rest_lm[pinky])
     hand = _end_global(fore, knuckles - pos[:, wrist], pos[:, index] - pos[:, pinky],

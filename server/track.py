@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, cast
 
 import numpy as np
 
@@ -195,12 +195,13 @@ class PersonFollower:
     def _find_guided(self, rgb: np.ndarray, index: int) -> Optional[Observation]:
         """Before and inside the guide's span: a crop around the track (or the guide's box while lost), then the
         full frame, each accepted only near the guide's box; past the span: :meth:`_find` from the last position."""
+        assert self.guide is not None  # step calls this only with a guide
         anchor, outside = interpolate_guide(self.guide, index)
         if index > max(self.guide) and self.box is not None:
             return self._find(rgb, self.predicted_box())
         anchor_lost = 1 + min(outside, 16) // 4  # the guide's box is less sure the further from its frames
         tracking = self.box is not None and self.frames_lost == 0
-        predicted, lost = (self.predicted_box(), 0) if tracking else (anchor, anchor_lost)
+        predicted, lost = (cast(Box, self.predicted_box()), 0) if tracking else (anchor, anchor_lost)  # box is set
         size = (rgb.shape[1], rgb.shape[0])
         x0, y0, side = crop_window(predicted, self.config)
         for attempt in (lambda: self._in_crop(self._crop, rgb, x0, y0, side), lambda: self._full(rgb)):
@@ -226,7 +227,7 @@ class PersonFollower:
             candidate = self._in_crop(self._scan, rgb, x0, y0, side)
             if candidate is None or not self._accepts(candidate, predicted, (width, height)):
                 continue
-            distance = np.linalg.norm(box_centre(box_from_landmarks(candidate.image)) - box_centre(predicted))
+            distance = float(np.linalg.norm(box_centre(box_from_landmarks(candidate.image)) - box_centre(predicted)))
             if distance < best_distance:
                 best, best_distance = candidate, distance
         return best

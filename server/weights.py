@@ -22,7 +22,7 @@ import pickle
 import zipfile
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, Union, cast
 
 import torch
 from torch import nn
@@ -147,7 +147,8 @@ def checkpoint_of(model: nn.Module, kind: str, version: int, figures: Optional[M
     casts them back, a relative change below 1e-3) except those named in ``full_precision``."""
     state = {k: (v.half() if half and v.is_floating_point() and k not in full_precision else v).detach().cpu().clone()
              for k, v in model.state_dict().items()}
-    return {"format": kind, "format_version": version, "config": model.config.to_dict(),
+    config = cast(Any, model.config)   # each network's config dataclass (with to_dict)
+    return {"format": kind, "format_version": version, "config": config.to_dict(),
             "training": plain(training or {}), "figures": plain(figures or {}), "state_dict": state}
 
 

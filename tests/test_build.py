@@ -27,6 +27,15 @@ def test_stage_bundles_worker(tmp_path: Path) -> None:
     assert (staged / "server" / "protocol.py").is_file()
     assert (staged / "server" / "requirements.txt").is_file()
     assert not list(staged.rglob("__pycache__"))
+    assert not (staged / "server" / "train").exists() and not (staged / "server" / "data").exists()
+    # every runtime module of the bundled worker imports without the training code
+    code = ("import importlib, pkgutil, server\n"
+            "names = [m.name for m in pkgutil.walk_packages(server.__path__, 'server.') if m.name != 'server.__main__']\n"
+            "[importlib.import_module(n) for n in names]\n"
+            "print(len(names))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=staged, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) > 80
 
 
 def test_zip_builds_and_validates(tmp_path: Path, tool: Path) -> None:

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import time
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Union, cast
 
 from ..errors import JobError
 from ..files import partial_path, replaced_atomically
@@ -59,7 +59,7 @@ def output_problem(folder: str, item: BatchItem) -> Optional[str]:
     return None
 
 
-def _words(exc: Exception) -> str:
+def _words(exc: Union[OSError, ValueError]) -> str:
     """An OS error (or a path's ValueError) in words."""
     if isinstance(exc, ValueError):
         return "it holds a NUL character" if "null" in str(exc) else str(exc)
@@ -142,7 +142,8 @@ def plan(items: Sequence[BatchItem], folder: str, settings: Mapping[str, object]
     same_options = not earlier or earlier.get("settings") == dict(settings)
     if not same_options and not redo:
         log.warning("the capture options differ from the last run's in %s: every clip is captured again", folder)
-    before = {str(r.get("name")): r for r in earlier.get("clips", []) if isinstance(r, dict)}
+    clips = cast(List[object], earlier.get("clips", []))   # read_index: a list, or no index at all
+    before = {str(r.get("name")): r for r in clips if isinstance(r, dict)}
     records = []
     for item in items:
         record = new_record(item)

@@ -146,7 +146,7 @@ def run_batch(items: Sequence[BatchItem], folder: str, capture: Mapping[str, Any
     ray = import_ray(options.address)
     began = time.perf_counter()
     settings = dict(capture)
-    records = {str(r["name"]): r for r in plan(items, folder, settings, options.redo)}
+    records: Dict[str, Dict[str, Any]] = {str(r["name"]): r for r in plan(items, folder, settings, options.redo)}
 
     def save() -> str:
         return write_index(folder, list(records.values()), settings)

@@ -101,6 +101,16 @@ class LandmarkSkinning(nn.Module):
     ``betas`` (B,) given here are folded into the precomputation (then forward takes ``betas=None``).
     """
 
+    # buffers, registered in __init__
+    pair_joint: Tensor
+    pair_weight: Tensor
+    pair_template: Tensor
+    pair_shapedirs: Tensor
+    pair_posedirs: Tensor
+    gather: Tensor
+    joint_template: Tensor
+    joint_shapedirs: Tensor
+
     def __init__(self, model: BodyModel, betas: Optional[np.ndarray] = None, dtype: torch.dtype = torch.float32,
                  device: Optional[torch.device] = None) -> None:
         super().__init__()
@@ -157,6 +167,14 @@ class LandmarkSkinning(nn.Module):
 
 class FullSkinning(nn.Module):
     """Reference torch SMPL skinning of every vertex (smplx's algorithm), for tests and benchmarks."""
+
+    # buffers, registered in __init__
+    v_template: Tensor
+    shapedirs: Tensor
+    posedirs: Tensor
+    J_regressor: Tensor
+    weights: Tensor
+    landmark_regressor: Tensor
 
     def __init__(self, model: BodyModel, dtype: torch.dtype = torch.float32,
                  device: Optional[torch.device] = None) -> None:

@@ -17,7 +17,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Literal, Mapping, Optional, Tuple, Union, overload
 
 import numpy as np
 
@@ -76,6 +76,16 @@ class BodyModel:
 
 def _fail(source: str, what: str) -> BodyModelError:
     return BodyModelError(f"{Path(source).name or source} is not a usable SMPL body model: {what}.")
+
+
+@overload
+def _array(data: Mapping[str, Any], keys: Tuple[str, ...], source: str, dtype: type = ...,
+           required: Literal[True] = ...) -> np.ndarray: ...
+
+
+@overload
+def _array(data: Mapping[str, Any], keys: Tuple[str, ...], source: str, dtype: type = ...,
+           required: bool = ...) -> Optional[np.ndarray]: ...
 
 
 def _array(data: Mapping[str, Any], keys: Tuple[str, ...], source: str, dtype: type = np.float64,

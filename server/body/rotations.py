@@ -7,7 +7,7 @@ parallel or antiparallel vectors, angles at 0 and pi).
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -189,7 +189,7 @@ def angle_between_vectors(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def forward_kinematics_rotmat(rotmats: np.ndarray, rest_joints: np.ndarray,
-                              parents: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+                              parents: Union[Sequence[int], np.ndarray]) -> Tuple[np.ndarray, np.ndarray]:
     """Posed joints from local rotation matrices (SMPL convention, no translation).
 
     rotmats (N, J, 3, 3): [:, 0] global orientation, [:, j] rotation of joint j relative to its parent.

@@ -153,12 +153,12 @@ def rest_skeleton(world_landmarks: np.ndarray) -> np.ndarray:
 def _scales(rest: np.ndarray) -> Dict[str, float]:
     """(24, 3) rest joints -> head, per-side foot and hand scales, recovered from the joints they placed."""
     r = np.asarray(rest, dtype=np.float64)
-    out = {"head": np.linalg.norm(r[JOINT_INDEX["head"]] - r[JOINT_INDEX["neck"]]) / np.linalg.norm(_HEAD_JOINT)}
+    out = {"head": float(np.linalg.norm(r[JOINT_INDEX["head"]] - r[JOINT_INDEX["neck"]]) / np.linalg.norm(_HEAD_JOINT))}
     for side in ("left", "right"):
         foot = r[JOINT_INDEX[f"{side}_foot"]] - r[JOINT_INDEX[f"{side}_ankle"]]
         hand = r[JOINT_INDEX[f"{side}_hand"]] - r[JOINT_INDEX[f"{side}_wrist"]]
-        out[f"{side}_foot"] = np.linalg.norm(foot) / np.linalg.norm(_FOOT_JOINT)
-        out[f"{side}_hand"] = np.linalg.norm(hand) / TEMPLATE.hand
+        out[f"{side}_foot"] = float(np.linalg.norm(foot) / np.linalg.norm(_FOOT_JOINT))
+        out[f"{side}_hand"] = float(np.linalg.norm(hand) / TEMPLATE.hand)
     return out
 
 

@@ -77,6 +77,7 @@ def smplx_vertex_ids() -> Dict[str, int]:
         raise JobError("missing_package", "The smplx package is needed to use official SMPL model files.",
                        "Install it into the worker's Python: python -m pip install --no-deps smplx==0.1.28")
     module_spec = importlib.util.spec_from_file_location("_smplx_vertex_ids", folder / "vertex_ids.py")
+    assert module_spec is not None and module_spec.loader is not None  # always so for an existing .py file
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return dict(module.vertex_ids["smplh"])

@@ -25,7 +25,7 @@ import io
 import logging
 import pickle
 from pathlib import Path
-from typing import Any, Callable, Dict, Tuple, Type
+from typing import Any, Callable, Dict, Tuple, Type, cast
 
 import numpy as np
 
@@ -33,9 +33,9 @@ from ..errors import BodyModelError
 
 log = logging.getLogger(__name__)
 
-_RECONSTRUCT: Callable = np.ndarray((0,)).__reduce__()[0]   # numpy.(_)core.multiarray._reconstruct
-_SCALAR: Callable = np.float64(0.0).__reduce__()[0]         # numpy.(_)core.multiarray.scalar
-_FROMBUFFER: Callable = np.zeros(1).__reduce_ex__(5)[0]     # numpy.(_)core.numeric._frombuffer (protocol 5)
+_RECONSTRUCT = cast(Callable, np.ndarray((0,)).__reduce__()[0])   # numpy.(_)core.multiarray._reconstruct
+_SCALAR = cast(Callable, np.float64(0.0).__reduce__()[0])         # numpy.(_)core.multiarray.scalar
+_FROMBUFFER = cast(Callable, np.zeros(1).__reduce_ex__(5)[0])     # numpy.(_)core.numeric._frombuffer (protocol 5)
 _NUMPY_MODULES = ("numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric",
                   "numpy")
 

@@ -9,7 +9,7 @@ The translation is carried as the pelvis position (``transl = pelvis - rest pelv
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, overload
 
 import numpy as np
 import torch
@@ -221,6 +221,14 @@ def analytic_start(rest: Tensor, target: Tensor, weight: Tensor, neutral: Tensor
         glob[j] = turn @ g_p @ neutral_rot[:, j]
         local[:, j] = g_p.transpose(1, 2) @ glob[j]
     return rotmat_to_rot6d(local).reshape(n, -1)
+
+
+@overload
+def to_prior_domain(rotmats: Tensor, points: Tensor, world: bool) -> Tuple[Tensor, Tensor]: ...
+
+
+@overload
+def to_prior_domain(rotmats: Tensor, points: None, world: bool) -> Tuple[Tensor, None]: ...
 
 
 def to_prior_domain(rotmats: Tensor, points: Optional[Tensor], world: bool) -> Tuple[Tensor, Optional[Tensor]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from os import PathLike
-from typing import Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 import numpy as np
 
@@ -74,7 +74,7 @@ def _fill_translation(transl: np.ndarray, ok: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(frames, frames[ok], transl[ok, c]) for c in range(3)], -1).astype(np.float32)
 
 
-def make_sequence(poses: np.ndarray, transl: np.ndarray, betas: np.ndarray, fps: float,
+def make_sequence(poses: np.ndarray, transl: Optional[np.ndarray], betas: np.ndarray, fps: float,
                   confidence: Optional[np.ndarray] = None, root_frame: str = "camera",
                   source: str = "the input") -> MotionSequence:
     """Validate and normalise arrays into a sequence (NaN joints -> confidence 0, filled). Raises JobError."""
@@ -180,7 +180,7 @@ def save_sequence(path: Union[str, PathLike], seq: MotionSequence,
                   like: Optional[Mapping[str, np.ndarray]] = None, method: str = "") -> None:
     """Write ``seq`` as a result-schema .npz (atomic), copying the other keys of ``like`` (the input's arrays;
     its frame_indices and schema_version only when they fit). Raises JobError (``internal`` for NaN/inf)."""
-    arrays = {k: np.asarray(v) for k, v in (like or {}).items()}
+    arrays: Dict[str, Any] = {k: np.asarray(v) for k, v in (like or {}).items()}   # arrays and numpy scalars
     version = arrays.get("schema_version")
     if version is None or kind_problem(version) or version.size != 1 or float(version) not in SUPPORTED_SCHEMAS:
         arrays["schema_version"] = np.int32(RESULT_SCHEMA_VERSION)

@@ -18,7 +18,7 @@ import os
 import zlib
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Union
+from typing import Any, Dict, List, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -57,7 +57,7 @@ def split_subjects(subject_frames: Mapping[str, Mapping[str, int]]) -> Dict[str,
     return split
 
 
-def convert_clip(root: Path, spec: ClipSpec) -> Dict[str, np.ndarray]:
+def convert_clip(root: Path, spec: ClipSpec) -> Dict[str, Any]:
     """One clip -> {'poses' (M, 24, 3), 'transl' (M, 3)} at 30 fps, plus its skeleton config name."""
     motion, cfg, rest = load_clip(root, spec)
     plan = make_plan(motion.skeleton, cfg, rest)
@@ -70,7 +70,7 @@ def convert_clip(root: Path, spec: ClipSpec) -> Dict[str, np.ndarray]:
     return {"poses": poses.astype(np.float32), "transl": transl.astype(np.float32), "skeleton": cfg.name}
 
 
-def build_pose_dataset(root: Union[str, Path], specs: Sequence[ClipSpec] = ()) -> Dict[str, np.ndarray]:
+def build_pose_dataset(root: Union[str, Path], specs: Sequence[ClipSpec] = ()) -> Dict[str, Any]:
     """Converts every clip of the archive (or ``specs``) -> the arrays described in the module doc."""
     root = Path(root)
     specs = list(specs) or list_clips(root)

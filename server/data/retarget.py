@@ -155,8 +155,8 @@ def _bone_ends(cfg: SourceConfig, idx: Dict[str, int]) -> Dict[int, Tuple[int, i
         d = _first_mapped_descendant(j, cfg.joint_map)
         if d is not None:
             out[j] = (d, idx[src], idx[cfg.joint_map[SMPL_JOINT_NAMES[d]]])
-        elif name in cfg.ends and PRIMARY_CHILD[j] is not None:
-            out[j] = (PRIMARY_CHILD[j], idx[src], idx[cfg.ends[name]])
+        elif name in cfg.ends and (child := PRIMARY_CHILD[j]) is not None:
+            out[j] = (child, idx[src], idx[cfg.ends[name]])
     return out
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, List, Tuple
+from typing import Callable, Generator, List, Tuple, cast
 
 import numpy as np
 
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 ReportFn = Callable[[int], None]      # kept frames done since the last call
 CancelFn = Callable[[], bool]
+Frames = Generator[Tuple[int, np.ndarray], None, None]   # video.read_ahead's (frame_index, rgb), closed when done
 
 
 def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda: False) -> ChunkResult:
@@ -36,7 +37,7 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
     worlds: List[np.ndarray] = []
     waited = detected = 0.0
     with FollowingDetector(guide) as detector:
-        stream = video.read_ahead(video.iter_frames(task.path, task.start, task.stop))
+        stream = cast(Frames, video.read_ahead(video.iter_frames(task.path, task.start, task.stop)))
         try:
             while True:
                 if cancelled():
@@ -72,7 +73,7 @@ def _discover(task: ChunkTask, report: ReportFn, cancelled: CancelFn) -> ChunkRe
 
     sightings: List[Tuple[int, List[Sighting]]] = []
     seconds = {"decode": 0.0, "detect": 0.0}
-    stream = video.read_ahead(video.iter_frames(task.path, task.start, task.stop, set(task.sampled)))
+    stream = cast(Frames, video.read_ahead(video.iter_frames(task.path, task.start, task.stop, set(task.sampled))))
     try:
         for index, found in look_for_people(stream, set(task.always or task.sampled), cancelled, seconds):
             if found is not None:

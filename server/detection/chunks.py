@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
@@ -112,13 +112,13 @@ def discovery_tasks(path: str, start: int, stop: int, workers: int, sampled: Seq
                     always: Sequence[int] = ()) -> List[ChunkTask]:
     """Discovery tasks (first view) over the sampled frames, cut like :func:`plan_chunks` (indices from 1000);
     ``always``: the sampled frames always looked at (default: all of them)."""
-    always = set(always) if always else set(sampled)
+    looked = set(always) if always else set(sampled)
     tasks = []
     for index, (first, last) in enumerate(plan_chunks(start, stop, workers)):
         mine = tuple(f for f in sampled if first <= f < last)
         if mine:
             tasks.append(ChunkTask(0, DISCOVERY_INDEX + index, path, first, first, last, (), mine,
-                                   tuple(f for f in mine if f in always)))
+                                   tuple(f for f in mine if f in looked)))
     return tasks
 
 
@@ -153,7 +153,7 @@ def seed_guide(previous: ChunkResult) -> GuideRows:
         return ()
     frame = int(previous.frames[kept][-1])
     box = box_from_landmarks(previous.image[kept][-1])
-    return ((float(frame), *map(float, box)),)
+    return cast(GuideRows, ((float(frame), *map(float, box)),))
 
 
 def join_chunks(results: Sequence[ChunkResult]) -> Detections:
@@ -171,4 +171,4 @@ def guide_rows(guide: Optional[Dict[int, Box]]) -> GuideRows:
     """A follower's guide (frame -> box) as :class:`ChunkTask` rows."""
     if not guide:
         return ()
-    return tuple((float(f), *map(float, guide[f])) for f in sorted(guide))
+    return cast(GuideRows, tuple((float(f), *map(float, guide[f])) for f in sorted(guide)))

@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, overload
 
 from .. import video
 from ..errors import Cancelled, JobError
 from ..people import PeopleConfig, Sighting
+from ..track import Box
 from .chunks import (DISCOVERY_INDEX, ChunkResult, ChunkTask, Detections, GuideRows, chunk_tasks, continues, discovery_tasks,
                      join_chunks, seed_guide)
 
@@ -169,10 +170,22 @@ def pool_size(workers: int, start: int, stop: int, views: int) -> int:
     return max(1, min(workers, views * len(plan_chunks(start, stop, workers))))
 
 
+@overload
 def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, person: int,
                    person_boxes: Sequence[Sequence[float]], workers: int, progress: ProgressFn, cancelled: CancelFn,
-                   timings: Dict[str, float], meanwhile: Callable[[], T] = lambda: None
-                   ) -> Tuple[List[Detections], List[str], T]:
+                   timings: Dict[str, float]) -> Tuple[List[Detections], List[str], None]: ...
+
+
+@overload
+def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, person: int,
+                   person_boxes: Sequence[Sequence[float]], workers: int, progress: ProgressFn, cancelled: CancelFn,
+                   timings: Dict[str, float], meanwhile: Callable[[], T]) -> Tuple[List[Detections], List[str], T]: ...
+
+
+def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, person: int,
+                   person_boxes: Sequence[Sequence[float]], workers: int, progress: ProgressFn, cancelled: CancelFn,
+                   timings: Dict[str, float], meanwhile: Callable[[], object] = lambda: None
+                   ) -> Tuple[List[Detections], List[str], object]:
     """The capture's detection: (one :class:`Detections` per view, user-facing warnings, ``meanwhile()``).
 
     The person followed on the first view: ``person_boxes`` given, those; ``person`` >= 1, that track of a people
@@ -187,7 +200,8 @@ def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, pers
     from .chunks import guide_rows
     from .pool import open_pool
 
-    guide, notes = None, []
+    guide: Optional[Dict[int, Box]] = None
+    notes: List[str] = []
     if person_boxes or person >= 1:
         guide, notes = choose_person(infos[0], start, stop, person, person_boxes, progress, cancelled, timings)
 

@@ -63,7 +63,11 @@ class InlinePool:
 
         while self._tasks:
             task = self._tasks.popleft()
-            on_done(detect_chunk(task, lambda n, key=(task.view, task.index): on_progress(key, n), cancelled))
+
+            def report(n: int, key: TaskKey = (task.view, task.index)) -> None:
+                on_progress(key, n)
+
+            on_done(detect_chunk(task, report, cancelled))
 
     def close(self) -> None:
         self._tasks.clear()

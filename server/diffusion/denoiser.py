@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from os import PathLike
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union, cast
 
 import torch
 from torch import Tensor, nn
@@ -80,9 +80,14 @@ class ZScored:
     buffers ``x_mean`` and ``x_std`` (both priors, :class:`Denoiser` and the motion prior, mix this into their
     ``nn.Module``)."""
 
+    # buffers, registered by register_normalization
+    x_mean: Tensor
+    x_std: Tensor
+
     def register_normalization(self, dim: int) -> None:
-        self.register_buffer("x_mean", torch.zeros(dim))
-        self.register_buffer("x_std", torch.ones(dim))
+        module = cast(nn.Module, self)   # mixed into an nn.Module (see the class docstring)
+        module.register_buffer("x_mean", torch.zeros(dim))
+        module.register_buffer("x_std", torch.ones(dim))
 
     def set_normalization(self, x: Tensor, min_std: float = 1e-2) -> None:
         """Fit the z-score statistics to sample 6D poses x (M, 144); ``min_std`` guards constant dimensions."""

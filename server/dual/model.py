@@ -32,7 +32,7 @@ import logging
 
 from dataclasses import asdict, dataclass, replace
 from os import PathLike
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union, cast
 
 import torch
 from torch import Tensor, nn
@@ -114,6 +114,8 @@ class DualMotionModel(ZScored, nn.Module):
     """Evidence + noisy state of T frames -> pose (v, x0, x), camera, betas and swap logits of the T - 2 * context
     middle frames (module docstring). The per-frame regressor is frozen inside (its weights in the checkpoint)."""
 
+    alphas_cumprod: Tensor   # buffer, registered in __init__
+
     def __init__(self, config: DualConfig = DualConfig(), frame: Optional[Regressor] = None) -> None:
         super().__init__()
         self.frame = frame if frame is not None else Regressor(config.frame_config())
@@ -177,7 +179,7 @@ class DualMotionModel(ZScored, nn.Module):
         h = h.transpose(1, 2)
         for block in self.blocks:
             h = block(h, temb, index)
-            d = block.dilation
+            d = cast(DualBlock, block).dilation
             index = index[:, d:-d] if index.shape[1] > 1 else index
         h = self.norm(h.transpose(1, 2))
         return self._heads(h, z_t[:, k:n - k], tt if tt.shape[1] == 1 else tt[:, k:n - k], evidence, on[:, k:n - k])

@@ -35,6 +35,7 @@ from torch import Tensor
 
 from ..body.fast import LandmarkSkinning
 from ..body.rot6d import BODY_SLICE, ROOT_SLICE, orthonormal_x
+from ..diffusion.denoiser import Denoiser
 from ..diffusion.schedule import cosine_alphas_cumprod, predict_x0, q_sample
 from ..errors import Cancelled
 from ..fitting.camera import fit_translation, project
@@ -70,7 +71,7 @@ class OptimiseSettings:
 
 
 def optimise(skinning: LandmarkSkinning, obs: Observations, init: Estimate,
-             settings: OptimiseSettings = OptimiseSettings(), denoiser: Optional[torch.nn.Module] = None,
+             settings: OptimiseSettings = OptimiseSettings(), denoiser: Optional[Denoiser] = None,
              video: bool = False, cancelled: Optional[Callable[[], bool]] = None) -> Estimate:
     """Fit N frames of one view, starting from ``init`` -> Estimate (x (N, 144) orthonormal 6D, betas (N, B),
     transl (N, 3)). ``denoiser``: the unconditional prior term is added when given (and ``prior_weight`` > 0);
@@ -89,7 +90,8 @@ def optimise(skinning: LandmarkSkinning, obs: Observations, init: Estimate,
 
     def objective(prior_target: Optional[Tensor]) -> Tensor:
         loss = _objective(skinning, obs, x, cam, betas, start, settings, video)
-        if prior_target is not None:
+        if prior_target is not None:   # only with a prior, so with a denoiser
+            assert denoiser is not None
             loss = loss + settings.prior_weight * ((denoiser.normalize(x) - prior_target)[:, BODY_SLICE] ** 2).sum(-1)
         return loss.sum()
 
@@ -171,7 +173,7 @@ def _acceleration_loss(x: Tensor) -> Tensor:
 class _Prior:
     """Per-run state of the DPoser-style regulariser: schedule, noise generator, the timestep per step."""
 
-    def __init__(self, denoiser: torch.nn.Module, settings: OptimiseSettings, like: Tensor) -> None:
+    def __init__(self, denoiser: Denoiser, settings: OptimiseSettings, like: Tensor) -> None:
         self.denoiser = denoiser
         self.total = int(getattr(getattr(denoiser, "config", None), "num_timesteps", 1000))
         self.alphas = cosine_alphas_cumprod(self.total).to(like)

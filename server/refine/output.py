@@ -2,7 +2,7 @@
 shape, translation and skinned rest mesh in view 0's camera frame, the skeleton, the camera, the method."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 import numpy as np
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def result_arrays(body: "BodyModel", out: "PipelineOutput", width: float, height: float, fps: float,
-                  focal: Optional[float] = None) -> Dict[str, np.ndarray]:
+                  focal: Optional[float] = None) -> Dict[str, Any]:
     """The pipeline's body (view 0's camera frame) as result-file arrays (everything but the per-source keys:
     frame_indices, keypoints_2d, world_landmarks, source_video, frame_count)."""
     est = out.estimate
@@ -45,5 +45,6 @@ def result_arrays(body: "BodyModel", out: "PipelineOutput", width: float, height
         k, n = out.hypotheses.shape[:2]
         rot = x_to_rotmats(out.hypotheses.reshape(k * n, -1).detach())
         arrays["hypotheses"] = rotmat_to_rotvec_torch(rot).reshape(k, n, 24, 3).numpy().astype(np.float32)
+        assert out.spread is not None   # the pipeline measures it with the hypotheses
         arrays["ambiguity"] = out.spread.detach().numpy().astype(np.float32)
     return arrays

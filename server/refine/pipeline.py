@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple, cast
 
 import torch
 from torch import Tensor
@@ -180,7 +180,7 @@ def _shared_betas(models: Models, estimates: Sequence[Estimate], views: Sequence
     if models.is_builtin:
         return torch.cat([e.betas for e in estimates]).median(0).values
     from ..body.shape_fit import fit_body_shape
-    world = [_world4(v) for v in views if v.world is not None]
+    world = [cast(Tensor, _world4(v)) for v in views if v.world is not None]   # not None: with world landmarks
     if not world:
         log.warning("no world landmarks: the %s body keeps its mean shape", models.body.name)
         return torch.zeros(estimates[0].betas.shape[1])
@@ -259,7 +259,8 @@ def run_pipeline(models: Models, views: Sequence[Observations], settings: Pipeli
         out = _run(models, views, settings, status, cancelled)
         if extrinsics is not None:
             from .calibrated import calibrated_fit
-            fused = calibrated_fit(models.skinning, views, out.views, extrinsics, cancelled=cancelled)
+            per_view = cast(List[Estimate], out.views)   # _run gives the estimate in every view
+            fused = calibrated_fit(models.skinning, views, per_view, extrinsics, cancelled=cancelled)
             out = replace(out, estimate=fused[0], views=fused, method=out.method + "+calibrated")
         return out
 

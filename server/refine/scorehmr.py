@@ -211,10 +211,10 @@ def _validate(obs: Observations, init: Estimate) -> None:
     for name, t in (("x", init.x), ("betas", init.betas), ("transl", init.transl)):
         if t.shape[0] != n:
             raise ValueError(f"init.{name} has {t.shape[0]} rows, observations have {n} frames")
-    for name, t in (("keypoints", obs.keypoints), ("focal", obs.focal), ("centre", obs.centre),
-                    ("image_size", obs.image_size), ("world", obs.world), ("init.x", init.x),
-                    ("init.betas", init.betas), ("init.transl", init.transl)):
-        _check_finite(name, t)
+    for name, value in (("keypoints", obs.keypoints), ("focal", obs.focal), ("centre", obs.centre),
+                        ("image_size", obs.image_size), ("world", obs.world), ("init.x", init.x),
+                        ("init.betas", init.betas), ("init.transl", init.transl)):
+        _check_finite(name, value)
 
 
 class _MaskedAdam:

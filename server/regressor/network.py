@@ -71,6 +71,10 @@ class Regressor(nn.Module):
     """features (N, input_dim) -> dict(x (N, 144) 6D pose, camera-frame root; betas (N, B); cam (N, 3);
     hidden (N, H) features)."""
 
+    # buffers, registered in __init__
+    x_mean: Tensor
+    cam_mean: Tensor
+
     def __init__(self, config: RegressorConfig = RegressorConfig()) -> None:
         super().__init__()
         self.config = config

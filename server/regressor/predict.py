@@ -2,7 +2,7 @@
 temporal model streamed over the clip)."""
 from __future__ import annotations
 
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Tuple, cast
 
 import torch
 
@@ -89,7 +89,7 @@ def regress_temporal(model: TemporalRegressor, skinning: LandmarkSkinning, obs: 
         if betas is None:
             betas = torch.empty(len(obs), b.shape[1])
         xs[sub], betas[sub], transl[sub] = x, b, t
-    return Estimate(xs, betas, transl)
+    return Estimate(xs, cast(torch.Tensor, betas), transl)   # set by the first sequence: obs is not empty
 
 
 def _run_sequence(model: TemporalRegressor, skinning: LandmarkSkinning, obs: Observations, fps: float,

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import copy
+from typing import List
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 
 class Ema:
@@ -22,7 +23,7 @@ class Ema:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        shadow = list(self.model.parameters())
+        shadow: List[Tensor] = list(self.model.parameters())
         torch._foreach_lerp_(shadow, [p.detach() for p in model.parameters()], 1.0 - self.decay)
         for mine, theirs in zip(self.model.buffers(), model.buffers()):
             mine.copy_(theirs)

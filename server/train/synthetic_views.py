@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, cast
 
 import torch
 from torch import Tensor
@@ -23,6 +23,8 @@ from torch import Tensor
 from ..body.fast import LandmarkSkinning, rotvec_to_rotmat_torch
 from ..body.layout import BLAZEPOSE_NAMES, LANDMARK_INDEX
 from ..body.rot6d import poses_to_x
+
+Camera = Tuple[Tensor, Tensor, Tensor, Tensor]   # :func:`cameras`'s rotation, image size, focal, hips
 
 LONG_SIDE = 1920.0
 _HIPS = (LANDMARK_INDEX["left_hip"], LANDMARK_INDEX["right_hip"])
@@ -152,7 +154,7 @@ def synthesize_clip_views(skinning: LandmarkSkinning, poses: Tensor, g: torch.Ge
     at the same image point; the mocap's root translation is not used)."""
     t = poses.shape[0]
     betas = (torch.randn(1, skinning.num_betas, generator=g) * cfg.beta_std).clamp(-3.0, 3.0)
-    camera = tuple(c.expand(t, *c.shape[1:]).clone() for c in cameras(1, cfg, g))
+    camera = cast(Camera, tuple(c.expand(t, *c.shape[1:]).clone() for c in cameras(1, cfg, g)))
     return observe(skinning, poses, betas.expand(t, -1).clone(), camera, cfg, g)
 
 
@@ -164,7 +166,7 @@ def synthesize_multiview_clip(skinning: LandmarkSkinning, poses: Tensor, views: 
     betas = (torch.randn(1, skinning.num_betas, generator=g) * cfg.beta_std).clamp(-3.0, 3.0).expand(t, -1).clone()
     out = []
     for _ in range(views):
-        camera = tuple(c.expand(t, *c.shape[1:]).clone() for c in cameras(1, cfg, g))
+        camera = cast(Camera, tuple(c.expand(t, *c.shape[1:]).clone() for c in cameras(1, cfg, g)))
         out.append(observe(skinning, poses, betas, camera, cfg, g))
     return out
 

@@ -56,7 +56,7 @@ class TemporalTrainConfig(LoopConfig):
 
 
 def make_batch(skinning: LandmarkSkinning, model: TemporalRegressor, clips: ClipSet, count: int, window: int,
-               g: torch.Generator) -> Dict[str, Tensor]:
+               g: torch.Generator) -> Dict[str, Any]:
     """``count`` windows -> inputs (features (B, T, F), frame outputs, fps (B,)) and targets of the middle
     ``window`` frames (x (B, W, 144), betas (B, W, nb), cam (B, W, 3))."""
     length = window + 2 * model.context
@@ -66,7 +66,7 @@ def make_batch(skinning: LandmarkSkinning, model: TemporalRegressor, clips: Clip
 
 
 def window_inputs(skinning: LandmarkSkinning, model, views: Dict[str, Tensor],
-                  g: torch.Generator) -> Dict[str, Tensor]:
+                  g: torch.Generator) -> Dict[str, Any]:
     """Stacked synthetic windows of T frames (:func:`.clip_windows.stack_windows`) -> what a sequence model over
     the per-frame regressor (``model.frame``, ``model.frame_outputs``, ``model.context``) reads and is trained on:
     features (B, T, F) (world landmarks withheld from WORLD_DROPOUT of the windows), frame outputs (B, T, ...),

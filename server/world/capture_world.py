@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def detector_landmarks(arrays: Dict[str, np.ndarray]) -> Optional[np.ndarray]:
 
 def place_capture(arrays: Dict[str, np.ndarray], body, lock: bool = False, strength: float = 1.0,
                   progress: Optional[Progress] = None, cancelled: Callable[[], bool] = lambda: False,
-                  settings: CleanupSettings = CleanupSettings()) -> "tuple[Dict[str, np.ndarray], WorldReport]":
+                  settings: CleanupSettings = CleanupSettings()) -> "tuple[Dict[str, Any], WorldReport]":
     """Result arrays (``poses``, ``transl``, ``betas``, ``fps``; camera frame) + the body model -> new arrays with
     the steadied translation (and the locked poses when ``lock``) plus the ground keys, and the report. A clip
     where no foot ever rests keeps its arrays and gets a note (the capture still succeeds). ``settings``: the
@@ -110,7 +110,7 @@ def sole_depth(arrays: Dict[str, np.ndarray]) -> float:
     return max(0.0, lowest_joint - float(np.min(arrays["mesh_vertices"][:, 1])))
 
 
-def world_arrays(placement: Placement, sole: float = 0.0) -> Dict[str, np.ndarray]:
+def world_arrays(placement: Placement, sole: float = 0.0) -> Dict[str, Any]:
     """The result keys of a placement: ground (4,) normal + offset (camera frame) of the plane through the resting
     foot joints; foot_contacts (N, 4) uint8 (left/right heel, left/right toe); camera_height (metres above the floor,
     which is ``sole`` below that plane); world_rotation (3, 3) camera -> Z-up world."""
