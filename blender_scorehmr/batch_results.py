@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Tuple
 
-from .errors import ScoreHMRError
+from .errors import ErrorCode, ScoreHMRError
 
 INDEX_NAME = "batch.json"
 PICK_HINT = "Pick a capture result (.npz), a batch's batch.json, or the batch's output folder"
@@ -36,10 +36,10 @@ def find_results(path: Path) -> Tuple[List[ResultEntry], List[str]]:
             return _from_index(index)
         entries = [ResultEntry(p.stem, p) for p in sorted(path.glob("*.npz")) if not p.name.startswith(".")]
         if not entries:
-            raise ScoreHMRError(f"No capture results (.npz) in {path}.", PICK_HINT, "file_missing")
+            raise ScoreHMRError(f"No capture results (.npz) in {path}.", PICK_HINT, ErrorCode.FILE_MISSING)
         return entries, []
     if not path.is_file():
-        raise ScoreHMRError(f"{path} does not exist.", PICK_HINT, "file_missing")
+        raise ScoreHMRError(f"{path} does not exist.", PICK_HINT, ErrorCode.FILE_MISSING)
     if path.suffix.lower() == ".json":
         return _from_index(path)
     return [ResultEntry(path.stem, path)], []
@@ -52,7 +52,7 @@ def _from_index(index: Path) -> Tuple[List[ResultEntry], List[str]]:
         records = [(str(c["name"]), str(c["output"]), str(c.get("status", "")), str(c.get("clip", "")),
                     (c.get("error") or {}).get("message", "")) for c in clips]
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ScoreHMRError(f"{index} is not a batch index ({exc}).", PICK_HINT, "bad_result") from exc
+        raise ScoreHMRError(f"{index} is not a batch index ({exc}).", PICK_HINT, ErrorCode.BAD_RESULT) from exc
     entries, failed, missing = [], [], []
     for name, output, status, clip, message in records:
         result = index.parent / output

@@ -18,7 +18,7 @@ import bpy
 
 from . import body_mesh, preferences, rig
 from .apply import CaptureRequest, check_writable_target
-from .errors import ScoreHMRError
+from .errors import ErrorCode, ScoreHMRError
 from .panel_state import CANCELLING, STARTING, JobProgress, panel_of
 from .people_list import chosen_person, people_key, people_listed, selected_person_note, source_range
 from .server import protocol
@@ -81,14 +81,16 @@ def footage_path(settings) -> str:
     if settings.source == "CLIP":
         clip = settings.clip
         if clip is None:
-            raise ScoreHMRError("No Movie Clip is chosen.", "Pick a Movie Clip in the ScoreHMR panel", "no_footage")
+            raise ScoreHMRError("No Movie Clip is chosen.", "Pick a Movie Clip in the ScoreHMR panel",
+                                ErrorCode.NO_FOOTAGE)
         if clip.source != "MOVIE":
             raise ScoreHMRError(f"{clip.name} is an image sequence, not a video.",
                                 "Use a video file (e.g. .mp4) as footage", "video_unreadable")
         path = bpy.path.abspath(clip.filepath, library=clip.library)
     else:
         if not settings.filepath:
-            raise ScoreHMRError("No footage is chosen.", "Pick a video file in the ScoreHMR panel", "no_footage")
+            raise ScoreHMRError("No footage is chosen.", "Pick a video file in the ScoreHMR panel",
+                                ErrorCode.NO_FOOTAGE)
         path = bpy.path.abspath(settings.filepath)
     return str(Path(path).resolve())
 
@@ -99,7 +101,7 @@ def make_request(context: bpy.types.Context, job_dir: Path, job_id: str) -> Capt
     video = footage_path(settings)
     start, end = source_range(settings)
     if end != -1 and end <= start:
-        raise ScoreHMRError("The last frame comes before the first frame.", "Fix the frame range", "bad_range")
+        raise ScoreHMRError("The last frame comes before the first frame.", "Fix the frame range", ErrorCode.BAD_RANGE)
     active = context.view_layer.objects.active if context.view_layer else None
     target = active.name if rig.is_scorehmr_rig(active) else ""
     check_writable_target(target)
@@ -136,7 +138,7 @@ def view_paths(settings, main_video: str) -> tuple:
     paths = []
     for index, view in enumerate(settings.views):
         if not view.filepath:
-            raise ScoreHMRError(f"Camera {index + 2} has no video.", "Pick its clip or remove it", "no_footage")
+            raise ScoreHMRError(f"Camera {index + 2} has no video.", "Pick its clip or remove it", ErrorCode.NO_FOOTAGE)
         path = str(Path(bpy.path.abspath(view.filepath)).resolve())
         if not Path(path).is_file():
             raise ScoreHMRError(f"Camera {index + 2}'s video {path} does not exist.", "Pick its clip again",
@@ -204,7 +206,7 @@ def start_people(context: bpy.types.Context) -> WorkerJob:
     video = footage_path(settings)
     start, end = source_range(settings)
     if end != -1 and end <= start:
-        raise ScoreHMRError("The last frame comes before the first frame.", "Fix the frame range", "bad_range")
+        raise ScoreHMRError("The last frame comes before the first frame.", "Fix the frame range", ErrorCode.BAD_RANGE)
     job_id, job_dir = new_job_dir()
     job_dir.mkdir(parents=True, exist_ok=True)
     submit = protocol.Submit(job_id=job_id, kind="people", video=video, job_dir=str(job_dir), start=start, end=end)
@@ -349,7 +351,7 @@ def redraw_panels() -> None:
 
 def as_error(outcome: JobError, kind: str = "capture") -> ScoreHMRError:
     """The worker's failure as a panel error (a cancel names the job that was cancelled)."""
-    if outcome.code == "cancelled":
+    if outcome.code == ErrorCode.CANCELLED:
         err = ScoreHMRError(f"{KIND_LABEL.get(kind, 'Job')} cancelled.", "Nothing was changed", "cancelled")
     else:
         err = ScoreHMRError(outcome.message, outcome.hint, outcome.code)

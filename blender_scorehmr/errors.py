@@ -1,13 +1,16 @@
 """User-facing errors of the add-on (no bpy): every error carries a message and a hint."""
 from __future__ import annotations
 
-SETUP_HINT = "Open Preferences > Add-ons > ScoreHMR and press Set up worker"
+from .server.protocol import SETUP_HINT, ErrorCode
+
+__all__ = ["SETUP_HINT", "ErrorCode", "ScoreHMRError"]
 
 
 class ScoreHMRError(Exception):
-    """An error the panel shows: ``message`` says what went wrong, ``hint`` what the user can do."""
+    """An error the panel shows: ``message`` says what went wrong, ``hint`` what the user can do, ``code`` its
+    :class:`ErrorCode`."""
 
-    def __init__(self, message: str, hint: str = "", code: str = "error") -> None:
+    def __init__(self, message: str, hint: str = "", code: str = ErrorCode.ERROR) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint

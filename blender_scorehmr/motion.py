@@ -20,6 +20,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from .errors import ScoreHMRError
+from .server.protocol import ErrorCode
 from .rotations import CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz, rotvec_to_rotmat
 
 SCHEMA_VERSION = 2            # the newest schema the add-on reads
@@ -72,7 +73,7 @@ class CaptureResult:
 
 
 def _bad(detail: str) -> ScoreHMRError:
-    return ScoreHMRError(f"The worker's result is invalid: {detail}", _BAD_HINT, code="bad_result")
+    return ScoreHMRError(f"The worker's result is invalid: {detail}", _BAD_HINT, code=ErrorCode.BAD_RESULT)
 
 
 def load_result(path: Path) -> CaptureResult:
@@ -228,7 +229,7 @@ def _validate(result: CaptureResult) -> None:
     n, j = result.poses.shape[0], result.joints_rest.shape[0]
     if n == 0:
         raise ScoreHMRError("No person was found in the footage.", "Check the frame range and the footage",
-                            code="no_person")
+                            code=ErrorCode.NO_PERSON)
     checks = (
         (result.poses.shape == (n, j, 3), "poses must be (N, J, 3)"),
         (result.transl.shape == (n, 3), "transl must be (N, 3)"),

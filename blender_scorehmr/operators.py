@@ -18,7 +18,7 @@ from bpy.props import IntProperty, StringProperty
 
 from . import bridge, motion, people_list, preferences
 from .apply import apply_result
-from .errors import ScoreHMRError
+from .errors import ErrorCode, ScoreHMRError
 from .panel_state import camera_height_text, join_status
 from .server import protocol
 from .worker_setup import WorkerSetup
@@ -110,7 +110,7 @@ class WorkerJobOperator:
         else:
             error = bridge.as_error(outcome, job.kind)
         bridge.end_job(job, context, error)
-        self.report({"WARNING"} if error.code == "cancelled" else {"ERROR"}, str(error))
+        self.report({"WARNING"} if error.code == ErrorCode.CANCELLED else {"ERROR"}, str(error))
         return {"CANCELLED"}
 
 

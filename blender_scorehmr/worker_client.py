@@ -35,8 +35,8 @@ STDERR_LINES = 50
 
 @dataclass(frozen=True)
 class JobError:
-    """Terminal failure of a job. ``code``: a protocol error code or one of the client's own
-    (``worker_not_found``, ``worker_crashed``, ``worker_hung``, ``worker_garbage``, ``cancelled``)."""
+    """Terminal failure of a job. ``code``: a :class:`protocol.ErrorCode` (the worker's ``Failed.code``, or one
+    of the add-on's own: ``worker_not_found``, ``worker_crashed``, ``worker_hung``, ``worker_garbage``)."""
 
     code: str
     message: str
@@ -110,7 +110,8 @@ class WorkerClient:
                 env=worker_env(self.addon_dir), cwd=str(self.cwd or self.addon_dir), bufsize=0,
             )
         except OSError as exc:  # interpreter missing or not executable: report it in the panel
-            self.outcome = JobError("worker_not_found", f"Cannot start the worker Python {self.python}: {exc}",
+            self.outcome = JobError(protocol.ErrorCode.WORKER_NOT_FOUND,
+                                    f"Cannot start the worker Python {self.python}: {exc}",
                                     SETUP_HINT)
             self._early = [self.outcome]
             return
@@ -145,7 +146,7 @@ class WorkerClient:
             grace = self.exit_grace
             if self._cancel_at is not None:
                 grace = max(0.05, self._cancel_at + self.cancel_grace - time.monotonic())
-            elif isinstance(self.outcome, JobError) and self.outcome.code == "worker_hung":
+            elif isinstance(self.outcome, JobError) and self.outcome.code == protocol.ErrorCode.WORKER_HUNG:
                 grace = self.kill_grace
             try:
                 proc.wait(timeout=grace)
@@ -200,7 +201,7 @@ class WorkerClient:
             return self._on_exit()
         if line.message is None:
             return self._finish(JobError(
-                "worker_garbage", "The worker printed something that is not a protocol message.",
+                protocol.ErrorCode.WORKER_GARBAGE, "The worker printed something that is not a protocol message.",
                 "The worker environment may be broken; press Set up worker again",
                 details=f"line: {line.garbage[:200]!r}\n{self.stderr_tail()}"))
         msg = line.message
@@ -250,7 +251,7 @@ class WorkerClient:
         if self._proc is not None and now - self._last_activity > limit:
             what = "sent no progress" if self.ready is not None else "did not start"
             return self._finish(JobError(
-                "worker_hung", f"The worker {what} for {limit:.0f} s and was stopped.",
+                protocol.ErrorCode.WORKER_HUNG, f"The worker {what} for {limit:.0f} s and was stopped.",
                 "Raise the hang timeout in Preferences > Add-ons > ScoreHMR if your machine is slow",
                 details=self.stderr_tail()))
         return []
@@ -312,24 +313,16 @@ class WorkerClient:
 
 
 def _cancelled() -> JobError:
-    return JobError("cancelled", "Capture cancelled.", "Nothing was changed; press Capture Motion to start again")
-
-
-_HINTS = {
-    "video_missing": "Check the footage path in the ScoreHMR panel",
-    "video_unreadable": "Convert the footage to an .mp4 (H.264) file and try again",
-    "no_person": "Pick footage or a frame range where one person is fully visible",
-    "missing_package": SETUP_HINT,
-    "bad_body_model": "Fix or clear Preferences > Add-ons > ScoreHMR > SMPL Model File",
-    "missing_weights": "Reinstall the add-on (its model weights ship inside it)",
-    "bad_weights": "Reinstall the add-on, or clear a custom weights path",
-    "bad_request": "Update the add-on and the worker together",
-    "internal": "See the system console for the worker's log",
-}
+    return JobError(protocol.ErrorCode.CANCELLED, "Capture cancelled.",
+                    "Nothing was changed; press Capture Motion to start again")
 
 
 def _default_hint(code: str) -> str:
-    return _HINTS.get(code, "See the system console for the worker's log")
+    """The panel's hint for a failure that names none: its :class:`protocol.ErrorCode`'s."""
+    try:
+        return protocol.ErrorCode(code).hint
+    except ValueError:        # a newer worker's code this add-on does not know
+        return protocol.LOG_HINT
 
 
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
@@ -340,8 +333,9 @@ def _exit_error(code: Optional[int], stderr: Sequence[str]) -> JobError:
     text = "\n".join(stderr)
     missing = _MISSING_MODULE.findall(text)
     if missing:
-        return JobError("missing_package", f"The worker is missing the Python package '{missing[-1]}'.",
-                        SETUP_HINT, details=text)
+        return JobError(protocol.ErrorCode.MISSING_PACKAGE,
+                        f"The worker is missing the Python package '{missing[-1]}'.", SETUP_HINT, details=text)
     last = next((line for line in reversed(stderr) if line.strip()), "")
-    return JobError("worker_crashed", f"The worker stopped unexpectedly (exit code {code}). {last}".strip(),
+    return JobError(protocol.ErrorCode.WORKER_CRASHED,
+                    f"The worker stopped unexpectedly (exit code {code}). {last}".strip(),
                     "See the system console for the worker's log", details=text)

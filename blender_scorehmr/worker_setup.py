@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Mapping, Optional
 
-from .errors import SETUP_HINT, ScoreHMRError
+from .errors import SETUP_HINT, ErrorCode, ScoreHMRError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def resolve_worker_python(preference: str, env_dir: Optional[Path],
             return str(path)
     if env_dir is not None and env_python(env_dir).is_file():
         return str(env_python(env_dir))
-    raise ScoreHMRError("The worker is not set up yet.", SETUP_HINT, "worker_not_found")
+    raise ScoreHMRError("The worker is not set up yet.", SETUP_HINT, ErrorCode.WORKER_NOT_FOUND)
 
 
 @dataclass

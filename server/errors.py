@@ -3,27 +3,17 @@ from __future__ import annotations
 
 from typing import Dict
 
-# CLI exit codes per protocol error code (``python -m server capture``).
-EXIT_CODES: Dict[str, int] = {
-    "internal": 1,
-    "bad_request": 2,
-    "video_missing": 3,
-    "video_unreadable": 4,
-    "no_person": 5,
-    "missing_package": 6,
-    "bad_body_model": 7,
-    "missing_weights": 8,
-    "bad_weights": 9,
-    "bad_keypoints": 10,
-    "bad_calibration": 11,
-    "cancelled": 130,
-}
+from .protocol import ErrorCode
+
+# CLI exit codes per protocol error code (``python -m server capture``), read off :class:`ErrorCode`.
+EXIT_CODES: Dict[str, int] = {code.value: code.exit_code for code in ErrorCode if code.worker}
 
 
 class JobError(Exception):
     """A job failed for a reason the user can act on.
 
-    ``code`` is one of ``protocol.ERROR_CODES``; ``message`` says what happened, ``hint`` what to do.
+    ``code`` is one of ``protocol.ERROR_CODES`` (an :class:`ErrorCode` or its wire name); ``message`` says what
+    happened, ``hint`` what to do.
     """
 
     def __init__(self, code: str, message: str, hint: str = "") -> None:
@@ -34,7 +24,7 @@ class JobError(Exception):
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES.get(self.code, 1)
+        return EXIT_CODES.get(self.code, ErrorCode.INTERNAL.exit_code)
 
 
 class Cancelled(JobError):

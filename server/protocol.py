@@ -15,6 +15,7 @@ import json
 import math
 import typing
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar, Dict, List, Tuple, Type, Union
 
 PROTOCOL_VERSION = 6   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength, keep_root, lock_feet
@@ -32,21 +33,78 @@ KIND_STAGES: Dict[str, Tuple[str, ...]] = {
 }
 STAGES: Tuple[str, ...] = ("open", "search", "detect", "regress", "refine", "place", "write", "cleanup", "import")
 
-# Failure codes carried by ``Failed.code`` (and mapped to CLI exit codes by the worker).
-ERROR_CODES: Tuple[str, ...] = (
-    "bad_request",      # malformed or unsupported request
-    "video_missing",    # the footage file does not exist
-    "video_unreadable", # the file exists but cannot be decoded as video
-    "no_person",        # no person was detected in the requested range
-    "missing_package",  # a worker dependency is not installed
-    "bad_body_model",   # the chosen body model file is not a usable SMPL model
-    "missing_weights",  # a trained model's checkpoint was found nowhere it was looked for
-    "bad_weights",      # a checkpoint file is corrupt, not ours, or does not match the model
-    "bad_keypoints",    # a keypoints file (refine) is missing, malformed or has no usable landmarks
-    "bad_calibration",  # a camera calibration file is unreadable or does not fit the clips
-    "cancelled",        # the job was cancelled by the user
-    "internal",         # an unexpected error inside the worker
-)
+SETUP_HINT = "Open Preferences > Add-ons > ScoreHMR and press Set up worker"
+LOG_HINT = "See the system console for the worker's log"
+
+
+class ErrorCode(StrEnum):
+    """Every failure code of the project, declared once: the value is the wire name ``Failed.code`` carries,
+    ``exit_code`` the command line's exit status for it, ``meaning`` one line on what happened, ``hint`` what the
+    user can do when the failure itself names nothing better (the panel shows it). ``worker`` is False for the
+    add-on's own codes (about the worker process itself, or the result it wrote), which the worker never sends.
+    A member is a str: it compares equal to, prints as and serialises to its wire name."""
+
+    exit_code: int
+    meaning: str
+    hint: str
+    worker: bool
+
+    def __new__(cls, value: str, exit_code: int, meaning: str, hint: str = LOG_HINT,
+                worker: bool = True) -> "ErrorCode":
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.exit_code, member.meaning, member.hint, member.worker = exit_code, meaning, hint, worker
+        return member
+
+    BAD_REQUEST = ("bad_request", 2, "a malformed or unsupported request, or an option out of range",
+                   "Update the add-on and the worker together")
+    VIDEO_MISSING = ("video_missing", 3, "the footage file does not exist",
+                     "Check the footage path in the ScoreHMR panel")
+    VIDEO_UNREADABLE = ("video_unreadable", 4, "the file exists but cannot be decoded as video",
+                        "Convert the footage to an .mp4 (H.264) file and try again")
+    NO_PERSON = ("no_person", 5, "no person was detected in the requested range",
+                 "Pick footage or a frame range where one person is fully visible")
+    MISSING_PACKAGE = ("missing_package", 6, "a worker dependency is not installed", SETUP_HINT)
+    BAD_BODY_MODEL = ("bad_body_model", 7, "the chosen body model file is not a usable SMPL model",
+                      "Fix or clear Preferences > Add-ons > ScoreHMR > SMPL Model File")
+    MISSING_WEIGHTS = ("missing_weights", 8, "a trained model's checkpoint was found nowhere it was looked for",
+                       "Reinstall the add-on (its model weights ship inside it)")
+    BAD_WEIGHTS = ("bad_weights", 9, "a checkpoint file is corrupt, not ours, or does not match the model",
+                   "Reinstall the add-on, or clear a custom weights path")
+    BAD_KEYPOINTS = ("bad_keypoints", 10, "a keypoints file is missing, malformed or has no usable landmarks")
+    BAD_CALIBRATION = ("bad_calibration", 11, "a camera calibration file is unreadable or does not fit the clips")
+    CANCELLED = ("cancelled", 130, "the job was cancelled by the user",
+                 "Nothing was changed; press Capture Motion to start again")
+    INTERNAL = ("internal", 1, "an unexpected error inside the worker")
+    # the add-on's own (exit code 1: they never pass through the command line)
+    WORKER_NOT_FOUND = ("worker_not_found", 1, "the worker's Python could not be started", SETUP_HINT, False)
+    WORKER_CRASHED = ("worker_crashed", 1, "the worker stopped without answering", LOG_HINT, False)
+    WORKER_HUNG = ("worker_hung", 1, "the worker gave no sign of life for too long and was stopped", LOG_HINT, False)
+    WORKER_GARBAGE = ("worker_garbage", 1, "the worker printed something that is not a protocol message", LOG_HINT,
+                      False)
+    BAD_RESULT = ("bad_result", 1, "the worker's result file is missing or invalid", LOG_HINT, False)
+    FILE_MISSING = ("file_missing", 1, "a file the user picked does not exist", LOG_HINT, False)
+    NO_FOOTAGE = ("no_footage", 1, "no footage is chosen in the panel", LOG_HINT, False)
+    BAD_RANGE = ("bad_range", 1, "the panel's frame range is empty or reversed", LOG_HINT, False)
+    BAD_VIEWS = ("bad_views", 1, "the multi-view cameras' clips are missing or repeated", LOG_HINT, False)
+    BUSY = ("busy", 1, "another job of the panel is still running", "Wait for it or press Cancel", False)
+    NO_ARMATURE = ("no_armature", 1, "no armature to work on is selected", LOG_HINT, False)
+    NO_SMPL_BONES = ("no_smpl_bones", 1, "the armature lacks the SMPL bones a capture keys", LOG_HINT, False)
+    LINKED = ("linked", 1, "the object is linked from another file and cannot be changed",
+              "Make it local (Object > Relations > Make Local)", False)
+    NO_ACTION = ("no_action", 1, "the armature has no action to work on", LOG_HINT, False)
+    EMPTY_ACTION = ("empty_action", 1, "the armature's action holds no keys", LOG_HINT, False)
+    NAN_KEYS = ("nan_keys", 1, "keys in the range are not numbers", LOG_HINT, False)
+    TARGET_GONE = ("target_gone", 1, "the object a job writes to was deleted meanwhile", LOG_HINT, False)
+    SAME_RIG = ("same_rig", 1, "retargeting would copy a rig onto itself", LOG_HINT, False)
+    BAD_MAP = ("bad_map", 1, "the retarget bone map is unusable", LOG_HINT, False)
+    MISSING_BONES = ("missing_bones", 1, "the target rig lacks bones the map names", LOG_HINT, False)
+    EXPORT_FAILED = ("export_failed", 1, "Blender could not write the BVH / FBX export", LOG_HINT, False)
+    ERROR = ("error", 1, "any other failure the add-on reports", LOG_HINT, False)
+
+
+# Failure codes carried by ``Failed.code`` (the worker's side of :class:`ErrorCode`).
+ERROR_CODES: Tuple[str, ...] = tuple(code.value for code in ErrorCode if code.worker)
 
 
 # The longest line either side reads (bytes, newline included); a longer line is answered as a bad request.
