@@ -74,7 +74,6 @@ class CaptureRequest:
     threads: int = 0                                  # torch threads of the fit (0: REFINE_THREADS)
 
 
-
 def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: CancelFn) -> CaptureSummary:
     """Run one capture job end to end and write its ``.npz``; raise :class:`JobError` on user-facing failures."""
     check_capture_request(request)

@@ -38,8 +38,6 @@ if TYPE_CHECKING:
     from .settings import CleanupSettings
 
 
-
-
 def acceleration(values: Tensor) -> Tensor:
     """(N, ...) consecutive frames -> (N - 2, ...) second differences."""
     return values[:-2] - 2.0 * values[1:-1] + values[2:]

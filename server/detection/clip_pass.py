@@ -164,6 +164,7 @@ class ClipPass:
                            f"{self.infos[0].path}.", "Check the frame range, or use footage where the whole body "
                            "is visible.")
 
+
 def pool_size(workers: int, start: int, stop: int, views: int) -> int:
     """Detector processes worth starting: no more than there are chunks to detect."""
     from .chunks import plan_chunks

@@ -21,6 +21,7 @@ from ..fitting.camera import fit_translation, project
 from ..fitting.losses import keypoint_loss, multiview_loss, temporal_loss
 from ..fitting.state import Observations
 
+
 @dataclass(frozen=True)
 class Evidence:
     """Per-row constants of a run: keypoints (M, 33, 3) pixels + confidence, focal (M,), centre (M, 2),

@@ -45,7 +45,6 @@ from ..fitting.state import Estimate, Observations, posed_body
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class OptimiseSettings:
     """Defaults tuned on held-out synthetic views (scripts/benchmark_refine.py, regression start) for CPU budgets.

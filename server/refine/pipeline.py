@@ -227,8 +227,6 @@ def initial_estimate(models: Models, obs: Observations, settings: PipelineSettin
     return _analytic(models, obs, world), "analytic"
 
 
-
-
 def _fill_unseen(starts: List[Estimate], views: Sequence[Observations]) -> List[Estimate]:
     """Multi-view: where a view saw nobody in a frame (a detection gap), its start's body pose (joints 1..23) is
     the mean of the views that did, so the regressor's guess from empty keypoints cannot pull the shared body."""
