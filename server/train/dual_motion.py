@@ -47,6 +47,7 @@ from ..body.rot6d import x_to_rotmats
 from ..dual.model import DualConfig, DualMotionModel, dual_checkpoint, load_dual_motion, num_trainable
 from ..diffusion.schedule import q_sample
 from ..regressor.network import load_regressor
+from ..weights import load_state_dict_strict
 from .clip_windows import ClipSet, load_clip_sets, sample_frames, stack_windows, synthesize_window_with_swaps
 from .ema import Ema
 from .loop import LOOP_ARGUMENTS, add_arguments, main_of, optimiser_step, prepare, run_training
@@ -176,10 +177,10 @@ def build(cfg: DualTrainConfig) -> Dict[str, Any]:
     estimate_t = cfg.estimate_t if cfg.estimate_share > 0 else 0
     model = DualMotionModel(DualConfig(channels=cfg.channels, estimate_t=estimate_t), frame)
     length = cfg.window + 2 * model.context
-    if cfg.init:
-        start = load_dual_motion(cfg.init)
-        model.load_state_dict({k: v for k, v in start.state_dict().items() if not k.startswith("frame.")},
-                              strict=False)
+    if cfg.init:   # every weight and statistic of the earlier run, strictly; the frozen frame regressor stays ours
+        own = {k: v for k, v in model.state_dict().items() if k.startswith("frame.")}
+        earlier = {k: v for k, v in load_dual_motion(cfg.init).state_dict().items() if not k.startswith("frame.")}
+        load_state_dict_strict(model, {**earlier, **own}, cfg.init)
         log.info("starting from %s", cfg.init)
     else:
         with torch.no_grad():

@@ -208,6 +208,8 @@ def test_estimate_refinement_windows_fine_tune_and_choose_sdedit(tmp_path: Path)
     assert main(common + ["--out", str(first)]) == 0
     assert main(common + ["--out", str(second), "--init", str(first), "--estimate-share", "1.0",
                           "--estimate-t", "120"]) == 0
+    with pytest.raises(WeightsError, match="does not match"):          # --init loads strictly: no silent half-load
+        main(common[:9] + ["8"] + common[10:] + ["--out", str(tmp_path / "third.pt"), "--init", str(first)])
     base, tuned = load_dual_motion(first), load_dual_motion(second)
     assert base.config.estimate_t == 0 and tuned.config.estimate_t == 120
     assert torch.equal(tuned.x_std, base.x_std)                          # the statistics came with --init
