@@ -14,13 +14,15 @@ import numpy as np
 
 from . import body_mesh, camera_match, keyframes, motion, rig
 from .errors import ScoreHMRError
+from .server.options import CaptureOptions
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class CaptureRequest:
-    """A snapshot of the panel settings when Capture Motion was pressed."""
+class ApplyRequest:
+    """How a result is applied to the scene, snapshotted from the panel when the job started, with the capture
+    options it was made with (``options.place``: use the ground the worker found)."""
 
     job_id: str
     video: str
@@ -34,19 +36,17 @@ class CaptureRequest:
     body_mesh: bool = True  # add the skinned body mesh when the result has one
     views: Tuple[str, ...] = ()   # further synchronised clips (multi-view capture)
     calibration: str = ""         # multi-view: the cameras' calibration file (absolute), or ""
-    refine: bool = True
-    initial: str = "temporal"     # the first estimate: "temporal" (windows of frames) or "learned" (per frame)
-    iterations: int = 0           # 0 = the worker's default
-    temporal: float = 1.0
-    alternatives: int = 0         # > 0: that many alternative takes (Diff-HMR hypotheses) as extra actions
     match_camera: bool = False    # make a camera matching the footage, the footage behind it (footage only)
-    place: bool = True            # the worker stands the body on the ground it finds (Z up, floor at z = 0)
-    lock_feet: bool = False       # ... and holds the feet still while they touch it
-    foot_strength: float = 1.0
+    options: CaptureOptions = CaptureOptions()
     take: str = ""                # names the new armature and action (``ScoreHMR_<take>``, ``<armature>_<take>``)
 
+    @property
+    def place(self) -> bool:
+        """The worker stood the body on the ground it found (Z up, floor at z = 0): key it so."""
+        return self.options.place
 
-def apply_result(context: bpy.types.Context, request: CaptureRequest, result_path: Path,
+
+def apply_result(context: bpy.types.Context, request: ApplyRequest, result_path: Path,
                  result: Optional[motion.CaptureResult] = None) -> bpy.types.Object:
     """Key the target armature (or a new one) from ``result_path`` (or its already loaded ``result``); on error the
     scene is left unchanged. Without ``request.place`` the result's ground placement is not used (level camera)."""
@@ -99,7 +99,7 @@ def apply_result(context: bpy.types.Context, request: CaptureRequest, result_pat
     return target
 
 
-def _place_root(context: bpy.types.Context, request: CaptureRequest, target: bpy.types.Object,
+def _place_root(context: bpy.types.Context, request: ApplyRequest, target: bpy.types.Object,
                 result: motion.CaptureResult, rest_rot: np.ndarray, rest_heads: np.ndarray,
                 created: List[bpy.types.ID]) -> Tuple[motion.CaptureResult, np.ndarray]:
     """The matched camera (made or reused, :func:`_match_camera`) and the root location keys ``(N, 3)``; through a
@@ -163,7 +163,7 @@ def _ensure_body(context: bpy.types.Context, target: bpy.types.Object,
                                  result.betas, result.body_model)
 
 
-def _match_camera(context: bpy.types.Context, request: CaptureRequest, target: bpy.types.Object,
+def _match_camera(context: bpy.types.Context, request: ApplyRequest, target: bpy.types.Object,
                   result: motion.CaptureResult, rest_pelvis,
                   created: List[bpy.types.ID]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """The camera of the footage (the main view) with the footage behind it, added to ``created``; a result without
@@ -216,7 +216,7 @@ def _rollback(created: List[bpy.types.ID], reused: "bpy.types.Object | None", ol
             body_mesh.remove_created([item])
 
 
-def _update_scene(scene: bpy.types.Scene, request: CaptureRequest, video_fps: float, frames) -> None:
+def _update_scene(scene: bpy.types.Scene, request: ApplyRequest, video_fps: float, frames) -> None:
     if request.match_scene_fps:
         scene.render.fps, scene.render.fps_base = motion.scene_fps_settings(video_fps)
     if request.fit_scene_range:

@@ -10,18 +10,19 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Type, Union
 
 import bpy
 
 from . import body_mesh, preferences, rig
-from .apply import CaptureRequest, check_writable_target
+from .apply import ApplyRequest, check_writable_target
 from .errors import ErrorCode, ScoreHMRError
 from .panel_state import CANCELLING, STARTING, JobProgress, panel_of
 from .people_list import chosen_person, people_key, people_listed, selected_person_note, source_range
 from .server import protocol
+from .server.options import CaptureOptions, CleanupOptions, OptionsT, PeopleOptions, options_of
 from .worker_client import JobError, WorkerClient
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class WorkerJob:
     ``subject`` the name of the object its outcome line names (set when the result is applied)."""
 
     client: WorkerClient
-    request: Optional[CaptureRequest]
+    request: Optional[ApplyRequest]
     kind: str = "capture"
     payload: Any = None
     progress: Optional[JobProgress] = None
@@ -95,7 +96,7 @@ def footage_path(settings) -> str:
     return str(Path(path).resolve())
 
 
-def make_request(context: bpy.types.Context, job_dir: Path, job_id: str) -> CaptureRequest:
+def make_request(context: bpy.types.Context, job_dir: Path, job_id: str) -> ApplyRequest:
     """Snapshot the panel settings; raise :class:`ScoreHMRError` on settings that cannot work."""
     settings = context.scene.scorehmr
     video = footage_path(settings)
@@ -105,17 +106,21 @@ def make_request(context: bpy.types.Context, job_dir: Path, job_id: str) -> Capt
     active = context.view_layer.objects.active if context.view_layer else None
     target = active.name if rig.is_scorehmr_rig(active) else ""
     check_writable_target(target)
-    return CaptureRequest(job_id=job_id, video=video, start=start, end=end, scene_start=settings.scene_start,
-                          match_scene_fps=settings.match_scene_fps, fit_scene_range=settings.fit_scene_range,
-                          target_name=target, job_dir=str(job_dir), body_mesh=settings.body_mesh,
-                          views=view_paths(settings, video), calibration=calibration_path(settings),
-                          refine=settings.refine,
-                          initial="temporal" if settings.temporal_estimate else "learned",
-                          iterations=settings.iterations, temporal=settings.temporal,
-                          alternatives=settings.alternatives if settings.refine else 0,
-                          match_camera=settings.match_camera, place=settings.place_on_ground,
-                          lock_feet=settings.place_on_ground and settings.lock_feet,
-                          foot_strength=settings.foot_strength)
+    options = panel_options(settings, CaptureOptions)
+    # what the panel greys out is not asked for: no alternatives without refinement, no foot locking unplaced
+    options = replace(options, hypotheses=options.hypotheses if options.refine else 0,
+                      lock_feet=options.place and options.lock_feet)
+    return ApplyRequest(job_id=job_id, video=video, start=start, end=end, scene_start=settings.scene_start,
+                        match_scene_fps=settings.match_scene_fps, fit_scene_range=settings.fit_scene_range,
+                        target_name=target, job_dir=str(job_dir), body_mesh=settings.body_mesh,
+                        views=view_paths(settings, video), calibration=calibration_path(settings),
+                        match_camera=settings.match_camera, options=options)
+
+
+def panel_options(settings: Any, options_class: Type[OptionsT]) -> OptionsT:
+    """The options of ``options_class`` as the panel's ``settings`` hold them (a property per option, named by its
+    declaration: :mod:`.properties`)."""
+    return options_class(**{spec.name: getattr(settings, spec.panel_name) for spec in options_of(options_class)})
 
 
 def calibration_path(settings) -> str:
@@ -177,14 +182,9 @@ def start_capture(context: bpy.types.Context) -> WorkerJob:
     request = make_request(context, job_dir, job_id)
     job_dir.mkdir(parents=True, exist_ok=True)
     submit = protocol.Submit(job_id=job_id, kind="capture", video=request.video, job_dir=str(job_dir),
-                             start=request.start, end=request.end,
-                             body_model=body_model, views=list(request.views), calibration=request.calibration,
-                             refine=request.refine,
-                             initial=request.initial, iterations=request.iterations, temporal=request.temporal,
-                             hypotheses=request.alternatives, place=request.place, lock_feet=request.lock_feet,
-                             foot_strength=request.foot_strength, **chosen_person(context.scene.scorehmr,
-                                                                               request.video, request.start,
-                                                                               request.end))
+                             start=request.start, end=request.end, body_model=body_model, views=list(request.views),
+                             calibration=request.calibration, options=request.options,
+                             **chosen_person(context.scene.scorehmr, request.video, request.start, request.end))
     note = selected_person_note(context.scene.scorehmr, request.video, request.start, request.end)
     return _launch(context, python, submit, WorkerJob(None, request, payload=note))  # type: ignore[arg-type]
 
@@ -209,20 +209,20 @@ def start_people(context: bpy.types.Context) -> WorkerJob:
         raise ScoreHMRError("The last frame comes before the first frame.", "Fix the frame range", ErrorCode.BAD_RANGE)
     job_id, job_dir = new_job_dir()
     job_dir.mkdir(parents=True, exist_ok=True)
-    submit = protocol.Submit(job_id=job_id, kind="people", video=video, job_dir=str(job_dir), start=start, end=end)
+    submit = protocol.Submit(job_id=job_id, kind="people", video=video, job_dir=str(job_dir), start=start, end=end,
+                             options=panel_options(settings, PeopleOptions))
     return _launch(context, python, submit, WorkerJob(None, None, "people", people_key(video, start, end)))
 
 
 def start_motion_job(context: bpy.types.Context, kind: str, motion: Path, job_id: str, job_dir: Path,
-                     strength: float = 1.0, request: Optional[CaptureRequest] = None,
-                     payload: Any = None, keep_root: bool = False, lock_feet: bool = False) -> WorkerJob:
-    """Submit a ``cleanup`` or ``import_motion`` job reading the ``.npz`` ``motion`` (``keep_root`` and
-    ``lock_feet``: the cleanup's options, see :class:`protocol.Submit`); raise ScoreHMRError."""
+                     options: Optional[CleanupOptions] = None, request: Optional[ApplyRequest] = None,
+                     payload: Any = None) -> WorkerJob:
+    """Submit a ``cleanup`` (with ``options``, default: every default) or ``import_motion`` job reading the
+    ``.npz`` ``motion``; raise ScoreHMRError."""
     check_idle()
     python = preferences.worker_python(context)
     submit = protocol.Submit(job_id=job_id, kind=kind, video="", job_dir=str(job_dir), motion=str(motion),
-                             strength=float(strength), keep_root=bool(keep_root), lock_feet=bool(lock_feet),
-                             body_model=preferences.smpl_model_path(context))
+                             body_model=preferences.smpl_model_path(context), options=options)
     job_dir.mkdir(parents=True, exist_ok=True)
     return _launch(context, python, submit, WorkerJob(None, request, kind, payload))  # type: ignore[arg-type]
 

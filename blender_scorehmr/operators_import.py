@@ -17,10 +17,11 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from . import body_mesh, bridge, motion, rig
-from .apply import CaptureRequest, apply_result, check_writable_target
+from .apply import ApplyRequest, apply_result, check_writable_target
 from .batch_results import PICK_HINT, ResultEntry, find_results
 from .errors import ScoreHMRError
 from .panel_state import join_status
+from .server.options import CaptureOptions
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +102,17 @@ def import_results(context: bpy.types.Context, entries: List[ResultEntry], optio
 
 
 def _request(entry: ResultEntry, result: motion.CaptureResult, target: str,
-             options: Dict[str, object]) -> CaptureRequest:
+             options: Dict[str, object]) -> ApplyRequest:
     """How ``apply_result`` keys one entry: the captured range's first frame on Scene Start, the camera matched only
     when the footage is found, the action and a new armature named after the take."""
     footage = entry.clip or result.source_video
     found = bool(footage) and Path(footage).is_file()
     start = result.frame_range[0] if result.frame_range is not None else 0
-    return CaptureRequest(job_id="", video=footage or entry.name, start=start, end=-1,
-                          scene_start=int(options["scene_start"]), match_scene_fps=bool(options["match_scene_fps"]),
-                          fit_scene_range=False, target_name=target, job_dir="", body_mesh=bool(options["body_mesh"]),
-                          match_camera=bool(options["match_camera"]) and found, place=bool(options["place"]),
-                          take=entry.name)
+    return ApplyRequest(job_id="", video=footage or entry.name, start=start, end=-1,
+                        scene_start=int(options["scene_start"]), match_scene_fps=bool(options["match_scene_fps"]),
+                        fit_scene_range=False, target_name=target, job_dir="", body_mesh=bool(options["body_mesh"]),
+                        match_camera=bool(options["match_camera"]) and found,
+                        options=CaptureOptions(place=bool(options["place"])), take=entry.name)
 
 
 def _onto_target(result: motion.CaptureResult, target: str) -> motion.CaptureResult:

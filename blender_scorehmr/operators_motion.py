@@ -15,10 +15,11 @@ from bpy_extras.io_utils import ImportHelper
 
 from . import action_io, body_mesh, bridge
 from .motion import CONTACT_PROPS
-from .apply import CaptureRequest, apply_result
+from .apply import ApplyRequest, apply_result
 from .errors import ScoreHMRError
 from .operators import WorkerJobOperator
 from .server import protocol
+from .server.options import CleanupOptions
 
 log = logging.getLogger(__name__)
 
@@ -137,18 +138,15 @@ class SCOREHMR_OT_cleanup(WorkerJobOperator, bpy.types.Operator):
             picked = selected_bones(obj, bones)
             sample.confidence[:, picked] = 0.0
             masked = tuple(bones[j] for j in picked)
-        keep_root = context.scene.scorehmr.cleanup_keep_root
-        lock_feet = context.scene.scorehmr.cleanup_lock_feet
+        options = bridge.panel_options(context.scene.scorehmr, CleanupOptions)
         job_id, job_dir = bridge.new_job_dir()
         job_dir.mkdir(parents=True, exist_ok=True)
         motion = job_dir / "motion.npz"
         render = context.scene.render
         write_motion_file(motion, obj, sample, render.fps / render.fps_base)
-        return bridge.start_motion_job(context, "cleanup", motion, job_id, job_dir,
-                                       context.scene.scorehmr.cleanup_strength,
-                                       payload=CleanupJob(obj.name, action.name, sample, masked, keep_root,
-                                                          lock_feet),
-                                       keep_root=keep_root, lock_feet=lock_feet)
+        return bridge.start_motion_job(context, "cleanup", motion, job_id, job_dir, options,
+                                       payload=CleanupJob(obj.name, action.name, sample, masked, options.keep_root,
+                                                          options.lock_feet))
 
     def _apply(self, context: bpy.types.Context, job: bridge.WorkerJob, result: protocol.Result) -> str:
         info: CleanupJob = job.payload
@@ -198,10 +196,10 @@ class SCOREHMR_OT_import_motion(WorkerJobOperator, bpy.types.Operator, ImportHel
                                 "Pick an SMPL/AMASS .npz file", "file_missing")
         settings = context.scene.scorehmr
         job_id, job_dir = bridge.new_job_dir()
-        request = CaptureRequest(job_id=job_id, video=str(path), start=0, end=-1, scene_start=settings.scene_start,
-                                 match_scene_fps=settings.match_scene_fps, fit_scene_range=settings.fit_scene_range,
-                                 target_name="", job_dir=str(job_dir), body_mesh=settings.body_mesh,
-                                 match_camera=False)  # a motion file has no footage to match
+        request = ApplyRequest(job_id=job_id, video=str(path), start=0, end=-1, scene_start=settings.scene_start,
+                               match_scene_fps=settings.match_scene_fps, fit_scene_range=settings.fit_scene_range,
+                               target_name="", job_dir=str(job_dir), body_mesh=settings.body_mesh,
+                               match_camera=False)  # a motion file has no footage to match
         return bridge.start_motion_job(context, "import_motion", path, job_id, job_dir, request=request)
 
     def _apply(self, context: bpy.types.Context, job: bridge.WorkerJob, result: protocol.Result) -> str:

@@ -11,11 +11,17 @@ import bpy
 
 from . import bridge
 from .panel_state import CANCELLING, chars_per_line, wrap_status
+from .server.options import CaptureOptions, CleanupOptions, Options, PeopleOptions, options_of
 
 DEFAULT_REGION_WIDTH = 250   # pixels of the sidebar at UI scale 1, for a draw without a region (background mode)
 BOX_CHARS = 3      # characters of room a box's margins take
 BUTTON_CHARS = 4   # characters of room an icon-only button beside a label takes
 PANEL_LABEL = {"capture": "Motion Capture", "motion": "Clean up Motion", "retarget": "Retarget & Export"}
+# The declared options each panel lays out itself (by option name); any other option of the kind is drawn under
+# the panel's Advanced section, so a newly declared option shows up without a change here.
+LAID_OUT = {CaptureOptions: ("initial", "refine", "iterations", "temporal", "hypotheses", "place", "lock_feet",
+                             "foot_strength"),
+            CleanupOptions: ("strength", "keep_root", "lock_feet")}
 
 
 class _SidebarPanel:
@@ -63,6 +69,7 @@ class SCOREHMR_PT_capture(_SidebarPanel, bpy.types.Panel):
         sub.enabled = settings.lock_feet
         sub.prop(settings, "foot_strength", text="Strength")
         _draw_fit(col, settings)
+        draw_advanced(col, settings, CaptureOptions)
         if not (st.running and st.panel == "capture"):
             layout.operator("scorehmr.capture", icon="ARMATURE_DATA")
             layout.operator("scorehmr.import_results", text="Import Capture Results", icon="IMPORT")
@@ -90,6 +97,7 @@ class SCOREHMR_PT_motion(_SidebarPanel, bpy.types.Panel):
         col.prop(settings, "cleanup_keep_root")
         col.prop(settings, "cleanup_lock_feet")
         col.prop(settings, "cleanup_mask_selected")
+        draw_advanced(col, settings, CleanupOptions)
         if not (st.running and st.panel == "motion"):
             col.operator("scorehmr.cleanup", icon="MOD_SMOOTH")
             col.separator()
@@ -144,8 +152,11 @@ def person_label(item) -> str:
 
 
 def _draw_people(layout: bpy.types.UILayout, settings) -> None:
-    """Find People and, when it found several in this footage and range, the list to pick the one to capture."""
+    """Find People (and its options) and, when it found several in this footage and range, the list to pick the one
+    to capture."""
     layout.operator("scorehmr.find_people", icon="COMMUNITY")
+    for spec in options_of(PeopleOptions):
+        layout.prop(settings, spec.panel_name)
     if not len(settings.people):
         return
     if not bridge.people_current(settings):
@@ -163,7 +174,7 @@ def _draw_people(layout: bpy.types.UILayout, settings) -> None:
 def _draw_fit(layout: bpy.types.UILayout, settings) -> None:
     """Refinement options and the multi-view clips."""
     box = layout.box()
-    box.prop(settings, "temporal_estimate")
+    box.prop(settings, "initial")
     box.prop(settings, "refine")
     sub = box.column(align=True)
     sub.enabled = settings.refine
@@ -178,6 +189,18 @@ def _draw_fit(layout: bpy.types.UILayout, settings) -> None:
             row.operator("scorehmr.view_remove", text="", icon="X").index = index
         box.operator("scorehmr.view_add", icon="ADD")
         box.prop(settings, "calibration")
+
+
+def draw_advanced(layout: bpy.types.UILayout, settings, options_class: type[Options]) -> None:
+    """A collapsible Advanced section (closed at first) with the options of ``options_class`` that the panel does not
+    lay out itself (:data:`LAID_OUT`)."""
+    rest = [spec for spec in options_of(options_class) if spec.name not in LAID_OUT.get(options_class, ())]
+    if not rest:
+        return
+    header, body = layout.panel(f"scorehmr_{options_class.KIND}_advanced", default_closed=True)
+    header.label(text="Advanced")
+    for spec in rest if body is not None else ():
+        body.prop(settings, spec.panel_name)
 
 
 def text_width(context: bpy.types.Context) -> int:

@@ -2,15 +2,17 @@
 WindowManager (runtime only: never saved, never part of undo, so a failed job leaves the scene unchanged)."""
 from __future__ import annotations
 
+from typing import Any, Dict
+
 import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
                        StringProperty)
 
 from . import footage_info
 from .retarget_maps import PRESET_ITEMS
+from .server.options import CaptureOptions, CleanupOptions, Option, PeopleOptions, options_of
 
 
-DEFAULT_ITERATIONS = 2   # the worker's default refinement iterations (server.refine.scorehmr.RefineSettings)
 
 
 class SCOREHMR_PG_view(bpy.types.PropertyGroup):
@@ -45,7 +47,8 @@ class SCOREHMR_PG_person(bpy.types.PropertyGroup):
 
 
 class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
-    """What to capture and where the keys go."""
+    """What to capture and where the keys go; beside these, a property per declared option of the capture, the
+    clean-up and Find People (:func:`option_property`, added by :func:`_add_option_properties`)."""
 
     source: EnumProperty(
         name="Footage", description="Where the reference footage comes from",
@@ -75,32 +78,6 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
                                description="Add a camera matching the footage (resolution, focal length, position) "
                                            "with the footage as its background, and make it the scene camera: in "
                                            "camera view the body overlays the video", default=True)
-    place_on_ground: BoolProperty(name="Place on Ground",
-                                  description="Find the ground under the feet and stand the body on it (Z up, floor "
-                                              "at z = 0, camera at its measured height); steadies the distance "
-                                              "from the camera. Off: the camera is taken to be level",
-                                  default=True)
-    lock_feet: BoolProperty(name="Lock Feet", description="Hold each heel and toe still while it touches the ground "
-                            "(no foot sliding); the contacts are keyed as scorehmr_contact_* curves", default=True)
-    foot_strength: FloatProperty(name="Foot Strength", description="How firmly feet in contact are held (0 = off)",
-                                 default=1.0, min=0.0, max=3.0, soft_max=2.0)
-    temporal_estimate: BoolProperty(name="Temporal Estimate",
-                                    description="Make the first estimate from windows of frames with the temporal "
-                                    "model (steadier and more accurate); off: frame by frame",
-                                    default=True)
-    refine: BoolProperty(name="Refine (ScoreHMR)",
-                         description="Refine the first estimate with the diffusion prior so the body matches the "
-                                     "footage more closely and jitters less (slower; off: the regressor's estimate)",
-                         default=True)
-    iterations: IntProperty(name="Quality", description="Refinement iterations: more fit the footage more closely "
-                            "and take longer", default=DEFAULT_ITERATIONS, min=1, max=20)
-    temporal: FloatProperty(name="Smoothing", description="Temporal smoothing of the refinement (1 = default, "
-                            "0 = none, up to 2; more removes jitter but softens fast moves)", default=1.0, min=0.0,
-                            max=2.0, step=10)
-    alternatives: IntProperty(name="Alternatives", description="Also make this many alternative takes: other "
-                              "plausible poses that fit the footage as well (occluded limbs, depth ambiguity), as "
-                              "extra actions to pick from; the armature's scorehmr_ambiguity curve shows where "
-                              "they disagree (0 = none)", default=0, min=0, max=8)
     use_views: BoolProperty(name="Multi-View", description="Also use other cameras' clips of the same performance: "
                             "they share the body, each keeps its own camera; the result is in the main camera's view",
                             default=False)
@@ -113,17 +90,10 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
     people_index: IntProperty(name="Person", description="The person to capture", default=0, min=0)
     people_key: StringProperty(name="Listed For", description="Footage and frame range the people were listed for "
                                "(another footage or range ignores the list)", options={"HIDDEN"})
-    cleanup_strength: FloatProperty(name="Strength", description="How strongly the diffusion prior cleans the "
-                                    "motion (1 = default, 0 = unchanged, up to 2)", default=1.0, min=0.0, max=2.0,
-                                    step=10)
     cleanup_use_scene_range: BoolProperty(name="Scene Range", description="Clean up the scene's frame range "
                                           "(off: the frames below)", default=True)
     cleanup_start: IntProperty(name="Start", description="First frame to clean up", default=1)
     cleanup_end: IntProperty(name="End", description="Last frame to clean up (inclusive)", default=250)
-    cleanup_keep_root: BoolProperty(name="Keep Root Motion", description="Leave the root bone's rotation and "
-                                    "location keys as they are and clean the body only", default=False)
-    cleanup_lock_feet: BoolProperty(name="Lock Feet", description="Find the ground and the foot contacts and "
-                                    "hold the feet still while they touch the ground", default=False)
     cleanup_mask_selected: BoolProperty(name="Selected Bones Unreliable",
                                         description="Treat the selected pose bones as unknown on every frame: the "
                                         "prior completes them from the rest of the body", default=False)
@@ -139,6 +109,29 @@ class SCOREHMR_PG_settings(bpy.types.PropertyGroup):
                                       "only the change from each rest pose is transferred", default=True)
     retarget_map: CollectionProperty(type=SCOREHMR_PG_bone_pair)
     retarget_map_index: IntProperty(name="Row", default=0)
+
+
+def option_property(spec: Option) -> Any:
+    """The panel's property of a declared option (:mod:`server.options`): its label, help, default and range."""
+    common: Dict[str, Any] = {"name": spec.label, "description": spec.help, "default": spec.default}
+    if spec.kind is bool:
+        return BoolProperty(**common)
+    if spec.choices:
+        return EnumProperty(items=spec.choices, **common)
+    bounds = {key: value for key, value in (("min", spec.low), ("max", spec.high)) if value is not None}
+    if spec.kind is int:
+        return IntProperty(**common, **bounds)
+    return FloatProperty(**common, **bounds, step=10)
+
+
+def _add_option_properties(group: type) -> None:
+    """Give ``group`` a property per declared option of every job kind, named by the declaration."""
+    for options_class in (CaptureOptions, CleanupOptions, PeopleOptions):
+        for spec in options_of(options_class):
+            group.__annotations__[spec.panel_name] = option_property(spec)
+
+
+_add_option_properties(SCOREHMR_PG_settings)
 
 
 class SCOREHMR_PG_status(bpy.types.PropertyGroup):

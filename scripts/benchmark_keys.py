@@ -42,7 +42,7 @@ def main(argv: Sequence[str]) -> int:
     for count in args.frames:
         path = work / f"result_{count}.npz"
         np.savez(path, **make_result(np.arange(count), fps=30.0, source_video="long.mp4"))
-        request = apply.CaptureRequest(job_id=f"bench{count}", video="long.mp4", start=0, end=-1, scene_start=1,
+        request = apply.ApplyRequest(job_id=f"bench{count}", video="long.mp4", start=0, end=-1, scene_start=1,
                                        match_scene_fps=True, fit_scene_range=True, target_name="", job_dir=str(work))
         tick = time.perf_counter()
         target = apply.apply_result(bl.bpy.context, request, path)

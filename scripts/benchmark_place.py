@@ -44,6 +44,7 @@ from server.body.fast import LandmarkSkinning  # noqa: E402
 from server.body.model import default_body_model_path, load_body_model, shaped_vertices  # noqa: E402
 from server.body.rotations import rotmat_to_rotvec, rotvec_to_rotmat  # noqa: E402
 from server.capture import CaptureRequest, run_capture  # noqa: E402
+from server.options import CaptureOptions  # noqa: E402
 from server.cleanup.sequence import MotionSequence, make_sequence  # noqa: E402
 from server.world.capture_world import place_capture  # noqa: E402
 from server.feet import OTHER_LEVEL, Ground, fit_ground, foot_contacts, foot_sliding  # noqa: E402
@@ -208,7 +209,8 @@ def main(argv: List[str]) -> int:
     results = [("capture", args.result)] if args.result is not None else []
     for person in (args.person or [-1]) if args.sample is not None else []:
         path = Path(tempfile.mkdtemp()) / f"{args.sample.stem}_person{person}.npz"
-        run_capture(CaptureRequest(video=str(args.sample), output=str(path), place=False, person=person),
+        run_capture(CaptureRequest(video=str(args.sample), output=str(path), options=CaptureOptions(place=False),
+                                   person=person),
                     lambda *a: None, lambda: False)
         results.append((f"capture person {person}" if person > 0 else "capture", path))
     for key, path in results:

@@ -104,6 +104,7 @@ def job_keys(prior, motion, skinning: LandmarkSkinning, names: Tuple[str, ...]) 
     from server.dual.model import DualMotionModel
     from server.cleanup.sequence import make_sequence
     from server.cleanup_job import cleanup_settings
+    from server.options import CleanupOptions
     betas = np.zeros(skinning.num_betas, np.float32)
 
     def make(settings, windows, zero_dual: bool = False) -> KeyMethod:
@@ -116,7 +117,7 @@ def job_keys(prior, motion, skinning: LandmarkSkinning, names: Tuple[str, ...]) 
 
     rows = {}
     for name in names:
-        settings = cleanup_settings(1.0, name, keep_root=True)
+        settings = cleanup_settings(CleanupOptions(method=name, keep_root=True))
         rows[f"ours: {name}, root given"] = make(settings, motion)
         if name == "dposer":
             ablation = make(replace(settings, prior_weight=0.0), motion)

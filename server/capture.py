@@ -21,6 +21,7 @@ from .detection.chunks import Detections
 from .detection.clip_pass import detect_footage
 from .detection.pool import default_detectors
 from .errors import Cancelled, JobError
+from .options import CaptureOptions
 from .result import CaptureSummary, write_result
 
 if TYPE_CHECKING:
@@ -39,16 +40,15 @@ CancelFn = Callable[[], bool]
 
 @dataclass(frozen=True)
 class CaptureRequest:
-    """One capture job: frames ``start <= i < end`` of ``video`` (``end`` < 0: to the end) -> ``output``.
+    """One capture job: frames ``start <= i < end`` of ``video`` (``end`` < 0: to the end) -> ``output``, made as
+    ``options`` say (:class:`server.options.CaptureOptions`: validated when it was built).
 
     ``body_model``: an official SMPL model file, or empty for the built-in open body. ``views``: further clips
-    of the same performance, synchronised with ``video`` frame for frame (multi-view capture). ``refine``,
-    ``iterations`` (0 = default), ``temporal`` (temporal strength, 1 = default, 0 = off), ``initial``
-    (``temporal``, ``learned`` or ``analytic``), ``hypotheses`` and ``align`` map to :class:`server.refine.pipeline.PipelineSettings`.
-    ``place`` steadies the root depth and finds the ground, the foot contacts and the camera height; ``lock_feet``
-    then holds the feet still during contacts at ``foot_strength`` (:mod:`server.world.capture_world`).
-    ``calibration`` (multi-view): a calibration file of the cameras (:func:`server.calibration.read_calibration`);
-    the views' cameras are then fixed and the body is fitted in one world frame.
+    of the same performance, synchronised with ``video`` frame for frame (multi-view capture). ``calibration``
+    (multi-view): a calibration file of the cameras (:func:`server.calibration.read_calibration`); the views'
+    cameras are then fixed and the body is fitted in one world frame. ``options.place`` steadies the root depth and
+    finds the ground, the foot contacts and the camera height; ``options.lock_feet`` then holds the feet still
+    during contacts at ``options.foot_strength`` (:mod:`server.world.capture_world`).
     """
 
     video: str
@@ -57,19 +57,10 @@ class CaptureRequest:
     end: int = -1
     body_model: str = ""
     views: Tuple[str, ...] = ()
-    refine: bool = True
-    iterations: int = 0
-    temporal: float = 1.0
-    initial: str = "temporal"
-    hypotheses: int = 0
-    align: bool = False
-    place: bool = True
-    lock_feet: bool = False
-    foot_strength: float = 1.0
     person: int = -1                                  # 1-based id of :mod:`server.people_job`; < 1: most visible
     person_boxes: Tuple[Tuple[float, ...], ...] = ()  # [frame, x0, y0, x1, y1] rows: follow them (no discovery)
     calibration: str = ""                             # multi-view: the cameras' calibration (Pose2Sim TOML, QCA)
-    motion_prior: bool = True                         # refine with the motion prior (False: the per-frame prior)
+    options: CaptureOptions = CaptureOptions()
     detectors: int = 0                                # BlazePose processes (0: one per core, at most 4)
     threads: int = 0                                  # torch threads of the fit (0: REFINE_THREADS)
 
@@ -107,7 +98,7 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     arrays["frame_range"] = np.array([start, stop], dtype=np.int32)
     if cancelled():
         raise Cancelled()
-    notes = _place(arrays, models, request, progress, cancelled, timings) if request.place else []
+    notes = _place(arrays, models, request, progress, cancelled, timings) if request.options.place else []
 
     tick = time.perf_counter()
     progress("write", 0, 1, "")
@@ -119,8 +110,9 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
 
 
 def check_capture_request(request: CaptureRequest) -> None:
-    """Before any work: every numeric option in its range (:data:`server.checks.OPTIONS`) and the output none of
-    the inputs; raises :class:`JobError` ``bad_request`` naming the option or file."""
+    """Before any work: the range, person and detectors in their ranges (:data:`server.checks.OPTIONS`; the
+    capture's options were checked when they were built) and the output none of the inputs; raises
+    :class:`JobError` ``bad_request`` naming the option or file."""
     check_capture_options(vars(request))
     check_not_an_input(request.output, [request.video, *request.views, request.calibration, request.body_model],
                        flag="The output")
@@ -134,7 +126,7 @@ def _place(arrays: Dict[str, np.ndarray], models: "Models", request: CaptureRequ
     tick = time.perf_counter()
     progress("place", 0, 1, "finding the ground")
     report_steps = lambda done, total: progress("place", done, total, "locking the feet")  # noqa: E731
-    placed, report = place_capture(arrays, models.body, request.lock_feet, request.foot_strength, report_steps,
+    placed, report = place_capture(arrays, models.body, request.options.lock_feet, request.options.foot_strength, report_steps,
                                    cancelled)
     arrays.update(placed)
     timings["place"] = time.perf_counter() - tick
@@ -142,7 +134,7 @@ def _place(arrays: Dict[str, np.ndarray], models: "Models", request: CaptureRequ
         progress("place", 1, 1, "no ground found")
         return [report.note]
     detail = f"camera {report.placement.camera_height:.2f} m above the ground"
-    if request.lock_feet and not report.note:
+    if request.options.lock_feet and not report.note:
         detail += f", foot sliding {report.sliding_before:.1f} -> {report.sliding_after:.1f} cm/frame"
     progress("place", 1, 1, detail)
     return [report.note] if report.note else []
@@ -183,14 +175,8 @@ def _probe_view(path: str, start: int, stop: int) -> video.VideoInfo:
 
 def _settings(request: CaptureRequest) -> "PipelineSettings":
     from .refine.pipeline import PipelineSettings
-    try:
-        return PipelineSettings(initial=request.initial, refine=request.refine,
-                                mode="multiview" if request.views else "video", iterations=request.iterations,
-                                temporal=request.temporal, hypotheses=request.hypotheses, align=request.align,
-                                motion_prior=request.motion_prior,
-                                threads=request.threads or REFINE_THREADS)
-    except ValueError as exc:
-        raise JobError("bad_request", f"Bad capture options: {exc}.", "Reset the capture settings.") from exc
+    return PipelineSettings.from_options(request.options, mode="multiview" if request.views else "video",
+                                         threads=request.threads or REFINE_THREADS)
 
 
 def _load_models(path: str) -> "Models":

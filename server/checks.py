@@ -1,69 +1,42 @@
-"""Checks of a job's options and paths that run before any work (standard library only, cheap).
+"""Checks of a job's inputs and paths that run before any work (standard library only, cheap).
 
-:data:`OPTIONS` is the one declaration of every numeric option a user can set (its flag, type, default, allowed
-range and help): the command line builds its arguments from it and checks them with :func:`check_options`, and
-:func:`check_capture_options` applies the same ranges to a capture request from any caller (the command line, the
-add-on's worker, a batch task). :func:`check_output_file` / :func:`check_output_folder` make sure a result can be
-written where asked, and that it never replaces one of the job's own inputs. Every failure is a
-:class:`server.errors.JobError` with code ``bad_request`` (exit code 2) that names the option or file.
+The options of each job kind (capture, clean-up, people) are declared and checked in :mod:`server.options`.
+:data:`OPTIONS` declares the numbers a job takes beside them (frame range, person, BlazePose processes, a batch's
+workers and retries) as :class:`server.options.Option` s too: the command line builds its arguments from it and
+checks them with :func:`check_options`, and :func:`check_capture_options` applies the same ranges to a capture
+request from any caller (the command line, the add-on's worker, a batch task). :func:`check_output_file` /
+:func:`check_output_folder` make sure a result can be written where asked, and that it never replaces one of the
+job's own inputs. Every failure is a :class:`server.errors.JobError` with code ``bad_request`` (exit code 2) that
+names the option or file.
 """
 from __future__ import annotations
 
-import math
 import os
 import tempfile
-from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 from .errors import JobError
-
-Number = Union[int, float]
-
-
-@dataclass(frozen=True)
-class OptionRange:
-    """A numeric option: ``flag`` on the command line, ``kind`` int or float, ``low <= value <= high`` (``high``
-    None: no upper bound), ``default`` and the command line's ``help``."""
-
-    flag: str
-    kind: type
-    default: Number
-    low: Number
-    high: Optional[Number]
-    help: str
-
-    def allowed(self) -> str:
-        """The allowed values in words, e.g. 'a whole number from 0 to 8'."""
-        what = "a whole number" if self.kind is int else "a finite number"
-        return f"{what} from {self.low:g} to {self.high:g}" if self.high is not None else f"{what} >= {self.low:g}"
+from .options import RANGE_HINT, Option, OptionError
 
 
-OPTIONS: Dict[str, OptionRange] = {
-    "start": OptionRange("--start", int, 0, 0, None, "first video frame, 0-based (default 0)"),
-    "end": OptionRange("--end", int, -1, -1, None, "stop before this frame, after --start (default -1: the end)"),
-    "iterations": OptionRange("--iterations", int, 0, 0, 20, "refinement quality: outer iterations, 1 to 20 "
-                              "(default 0 = the worker's default)"),
-    "temporal": OptionRange("--temporal", float, 1.0, 0.0, 2.0, "temporal smoothing strength, 0 to 2 (1 = default, "
-                            "0 = off)"),
-    "hypotheses": OptionRange("--hypotheses", int, 0, 0, 8, "also store K alternative poses per frame (Diff-HMR), "
-                              "0 to 8"),
-    "foot_strength": OptionRange("--foot-strength", float, 1.0, 0.0, 3.0, "foot locking strength, 0 to 3 "
-                                 "(1 = default)"),
-    "strength": OptionRange("--strength", float, 1.0, 0.0, 2.0, "prior and smoothing strength, 0 to 2 "
-                            "(1 = default, 0 = unchanged)"),
-    "person": OptionRange("--person", int, -1, -1, None, "the person to capture: an id from 'python -m server "
-                          "people' over the same range (default -1: the most visible)"),
-    "detectors": OptionRange("--detectors", int, 0, 0, 32, "BlazePose processes side by side, up to 32 (default 0: "
-                             "one per core, at most 4; 1 = detect in the worker itself)"),
-    "workers": OptionRange("--workers", int, 0, 0, 4096, "clips captured at once on this machine (default 0: one "
-                           "per core)"),
-    "retries": OptionRange("--retries", int, 0, 0, 100, "run a clip again up to K times when its worker process "
-                           "dies (default 0: record it as failed)"),
-}
+def _number(name: str, kind: type, default: int, low: int, high: Optional[int], help: str) -> Option:
+    return Option(name=name, kind=kind, default=default, help=help, label=name.title(), low=low, high=high)
 
-# The numeric options of a capture request (server.capture.CaptureRequest, protocol Submit, batch capture options).
-CAPTURE_OPTIONS = ("start", "end", "iterations", "temporal", "hypotheses", "foot_strength", "person", "detectors")
-RANGE_HINT = "Pick a value in the allowed range."
+
+OPTIONS: Dict[str, Option] = {spec.name: spec for spec in (
+    _number("start", int, 0, 0, None, "first video frame, 0-based (default 0)"),
+    _number("end", int, -1, -1, None, "stop before this frame, after --start (default -1: the end)"),
+    _number("person", int, -1, -1, None, "the person to capture: an id from 'python -m server people' over the same "
+            "range (default -1: the most visible)"),
+    _number("detectors", int, 0, 0, 32, "BlazePose processes side by side, up to 32 (default 0: one per core, at "
+            "most 4; 1 = detect in the worker itself)"),
+    _number("workers", int, 0, 0, 4096, "clips captured at once on this machine (default 0: one per core)"),
+    _number("retries", int, 0, 0, 100, "run a clip again up to K times when its worker process dies (default 0: "
+            "record it as failed)"),
+)}
+
+# The numbers of a capture request beside its options (server.capture.CaptureRequest).
+CAPTURE_OPTIONS = ("start", "end", "person", "detectors")
 
 
 def _bad(message: str, hint: str = RANGE_HINT) -> JobError:
@@ -72,21 +45,10 @@ def _bad(message: str, hint: str = RANGE_HINT) -> JobError:
 
 def check_option(name: str, value: Any) -> None:
     """Raise ``bad_request`` unless ``value`` suits the option ``name`` of :data:`OPTIONS` (type, finite, range)."""
-    spec = OPTIONS[name]
-    whole = isinstance(value, int) and not isinstance(value, bool)   # any size: never converted to a float
-    number = whole or (isinstance(value, float) and math.isfinite(value))
-    if not number or (spec.kind is int and not (whole or value.is_integer())):
-        raise _bad(f"{spec.flag} is {_shown(value)}; it must be {spec.allowed()}.")
-    if value < spec.low or (spec.high is not None and value > spec.high):
-        raise _bad(f"{spec.flag} is {_shown(value)}; it must be {spec.allowed()}.")
-
-
-def _shown(value: Any) -> str:
-    """``value`` for a message: a float as ``%g``, a huge whole number cut short, anything else as its repr."""
-    if isinstance(value, float):
-        return f"{value:g}"
-    text = repr(value)
-    return text if len(text) <= 24 else text[:20] + "..."
+    try:
+        OPTIONS[name].check(value)
+    except OptionError as exc:
+        raise _bad(exc.message, exc.hint) from None
 
 
 def check_range(start: Any, end: Any) -> None:
@@ -108,8 +70,9 @@ def check_options(values: Mapping[str, Any]) -> None:
 
 
 def check_capture_options(values: Mapping[str, Any]) -> None:
-    """The numeric options of a capture (any mapping holding :data:`CAPTURE_OPTIONS`, e.g. ``asdict(request)``);
-    raises :class:`JobError` ``bad_request`` naming the option, its value and the allowed range."""
+    """The numbers of a capture beside its options (any mapping holding :data:`CAPTURE_OPTIONS`, e.g.
+    ``vars(request)``); raises :class:`JobError` ``bad_request`` naming the option, its value and the allowed
+    range."""
     check_options({name: values[name] for name in CAPTURE_OPTIONS if name in values})
 
 

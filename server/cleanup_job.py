@@ -10,9 +10,8 @@ import numpy as np
 
 from .cleanup.methods import cleanup
 from .cleanup.sequence import load_mask, load_sequence, make_sequence, read_arrays, save_sequence
-from .checks import check_option
-from .cleanup.settings import METHODS, CleanupSettings
-from .errors import JobError
+from .cleanup.settings import CleanupSettings
+from .options import CleanupOptions
 from .result import CaptureSummary
 from .torch_threads import torch_threads
 
@@ -21,23 +20,21 @@ CLEANUP_THREADS = 1             # like the capture pipeline: 2 OpenMP threads me
 ProgressFn = Callable[[str, int, int, str], None]
 
 
-def cleanup_settings(strength: float, method: str = "", keep_root: bool = False) -> CleanupSettings:
-    """The job's settings from its options, checked before any file is read: ``strength`` in the range that
-    :data:`server.checks.OPTIONS` declares, ``method`` "" (the default) or one of :data:`METHODS`. Raises JobError
-    ``bad_request``."""
-    check_option("strength", strength)
-    if method and method not in METHODS:
-        raise JobError("bad_request", f"Unknown cleanup method {method!r}.", f"Use one of {', '.join(METHODS)}.")
-    return replace(DEFAULT, method=method or DEFAULT.method, strength=float(strength), keep_root=bool(keep_root))
+def cleanup_settings(options: CleanupOptions) -> CleanupSettings:
+    """The job's settings from its options (checked when they were built): method ``auto`` is the benchmark's
+    best (:data:`DEFAULT`)."""
+    method = DEFAULT.method if options.method == "auto" else options.method
+    return replace(DEFAULT, method=method, strength=float(options.strength), keep_root=options.keep_root)
 
 
-def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", method: str = "",
+def run_cleanup(path: str, output: str, options: CleanupOptions = CleanupOptions(), mask: str = "",
                 progress: ProgressFn = lambda *a: None, cancelled: Callable[[], bool] = lambda: False,
-                body_model: str = "", keep_root: bool = False, lock_feet: bool = False) -> CaptureSummary:
-    """Clean ``path`` into ``output`` -> the summary (output path, frames, seconds per stage). ``method`` "" =
-    the default; ``keep_root`` leaves the root rotation and translation as they are; ``lock_feet`` also finds the
+                body_model: str = "") -> CaptureSummary:
+    """Clean ``path`` into ``output`` as ``options`` say -> the summary (output path, frames, seconds per stage).
+    ``options.keep_root`` leaves the root rotation and translation as they are; ``options.lock_feet`` also finds the
     ground and the foot contacts and holds the feet during them (:func:`server.world.lock.lock_feet`; the
-    result then has ``foot_contacts`` (N, 4) and ``ground`` (4,): normal and offset). Raises JobError."""
+    result then has ``foot_contacts`` (N, 4) and ``ground`` (4,): normal and offset). ``mask``: an optional
+    confidence file (:func:`server.cleanup.sequence.load_mask`). Raises JobError."""
     from .body.fast import LandmarkSkinning
     from .body.model import default_body_model_path, load_body_model
     from .diffusion.denoiser import load_prior
@@ -45,7 +42,7 @@ def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", m
 
     timings = {}
     tick = time.perf_counter()
-    settings = cleanup_settings(strength, method, keep_root)
+    settings = cleanup_settings(options)
     seq = load_sequence(path)
     like = read_arrays(path)
     if mask:
@@ -58,7 +55,7 @@ def run_cleanup(path: str, output: str, strength: float = 1.0, mask: str = "", m
     tick = time.perf_counter()
     with torch_threads(CLEANUP_THREADS):
         report = lambda done, total: progress("cleanup", done, total, "")  # noqa: E731
-        if lock_feet:
+        if options.lock_feet:
             from .world.lock import lock_feet as lock
             out, feet = lock(denoiser, skinning, seq, 1.0, settings, report, cancelled, motion=motion)
         else:

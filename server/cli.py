@@ -2,17 +2,18 @@
 
     python -m server                                   # stdio JSON-lines worker (what the add-on starts)
     python -m server capture VIDEO [--view VIDEO2 ...] -o OUT.npz [--start N] [--end M] [--no-refine]
-                                   [--no-place] [--lock-feet] [--foot-strength S] [--person K]
-    python -m server people VIDEO [--start N] [--end M] [-o PEOPLE.json] [--json]   # who is in the footage
+                                   [--no-place] [--no-lock-feet] [--foot-strength S] [--person K]
+    python -m server people VIDEO [--start N] [--end M] [--max-people K] [-o PEOPLE.json] [--json]   # who is in it
     python -m server detect VIDEO [VIDEO2 ...] -o KEYPOINTS.npz [--person K]   # BlazePose keypoints only
     python -m server refine KEYPOINTS.npz -o OUT.npz [--mode frame|video|multiview]
-    python -m server cleanup IN.npz -o OUT.npz [--strength S] [--mask MASK.npz] [--method dposer|guided] [--keep-root]
-                                   [--lock-feet]
+    python -m server cleanup IN.npz -o OUT.npz [--strength S] [--mask MASK.npz] [--method auto|dposer|guided]
+                                   [--keep-root] [--lock-feet]
     python -m server import-motion AMASS.npz -o OUT.npz [--body SMPL_FILE]   # SMPL/AMASS motion -> result file
     python -m server batch INPUT... -o OUT_DIR [--address ray://HOST:PORT | auto] [--workers N] [--redo]
                                    [capture options]   # clips, folders or manifests; needs requirements-batch.txt
 
-Options and paths are checked before any work (server/checks.py): numbers in range and finite, -o writable, not a
+Options and paths are checked before any work: the options of each command as server/options.py declares them
+(every switch is --name / --no-name), the frame range and other numbers (server/checks.py), -o writable, not a
 folder and none of the command's inputs.
 
 Exit codes (docs/cli.md, "Exit codes", lists a typical cause of each): 0 done, 1 internal error (one line on
@@ -31,11 +32,15 @@ import tempfile
 import threading
 import time
 import traceback
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Type
 
 from . import __version__
 from .checks import OPTIONS, check_apart, check_options, check_output_file, check_output_folder
 from .errors import EXIT_CODES, JobError
+from .options import CaptureOptions, CleanupOptions, OptionError, Options, PeopleOptions, add_arguments
+
+# The capture options of the fit alone (the refine command: no footage, so no placing or feet).
+FIT_OPTIONS = ("initial", "refine", "iterations", "temporal", "hypotheses", "align", "motion_prior")
 
 log = logging.getLogger("server")
 
@@ -56,17 +61,15 @@ def _parser() -> argparse.ArgumentParser:
                          help="multi-view: the cameras' calibration (Pose2Sim/Caliscope .toml or Qualisys .qca.txt), "
                               "one camera per clip (by name, else in order); the body is fitted in one world frame")
     _range_arguments(capture)
-    _fit_arguments(capture)
-    capture.add_argument("--no-place", dest="place", action="store_false", help="leave the body where the camera "
-                         "saw it: no depth steadying, no ground, no camera height")
-    capture.add_argument("--lock-feet", action="store_true", help="hold the feet still while they touch the ground")
-    _numeric(capture, "foot_strength", "S")
+    _body_argument(capture)
+    add_arguments(capture, CaptureOptions)
     _person_argument(capture)
     people = commands.add_parser("people", help="list the people in a video (tracks, frame spans, crossings)")
     people.add_argument("video", help="the footage (any format OpenCV decodes)")
     people.add_argument("-o", "--output", default="", help="also write the listing (JSON, see docs/cli.md)")
     people.add_argument("--json", action="store_true", help="print the listing as JSON instead of a table")
     _range_arguments(people)
+    add_arguments(people, PeopleOptions)
     detect = commands.add_parser("detect", help="BlazePose keypoints of one or several synchronised clips")
     detect.add_argument("videos", nargs="+", metavar="VIDEO", help="the footage; several clips = several views")
     detect.add_argument("-o", "--output", required=True, help="the keypoints .npz (format in docs/cli.md)")
@@ -78,18 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     refine.add_argument("--mode", choices=["frame", "video", "multiview"], default="video",
                         help="frame: each frame alone; video: one clip with temporal smoothing (default); "
                              "multiview: several synchronised views share the body")
-    _fit_arguments(refine)
+    _body_argument(refine)
+    add_arguments(refine, CaptureOptions, FIT_OPTIONS)
     clean = commands.add_parser("cleanup", help="denoise and complete a pose sequence with the diffusion prior")
     clean.add_argument("input", help="a pose sequence .npz in the result schema (docs/cli.md)")
     clean.add_argument("-o", "--output", required=True, help="the cleaned result .npz")
-    _numeric(clean, "strength", "S")
     clean.add_argument("--mask", default="", metavar="MASK.npz", help="confidence (N, 24) / (N,) / (24,) or "
                        "'joints' names: low-confidence joints are completed by the prior")
-    clean.add_argument("--method", choices=["dposer", "guided"], default="", help="default: the benchmark's best")
-    clean.add_argument("--keep-root", action="store_true", help="keep the root rotation and translation as they are "
-                       "(clean the body only)")
-    clean.add_argument("--lock-feet", action="store_true", help="find the ground and the foot contacts and hold the "
-                       "feet during them (adds foot_contacts and ground to the result)")
+    add_arguments(clean, CleanupOptions)
     imp = commands.add_parser("import-motion", help="an SMPL/AMASS motion .npz -> a result file (for Blender)")
     imp.add_argument("input", help="AMASS/SMPL .npz: poses (N, 72|66|156|165) or root_orient + pose_body, trans, "
                      "betas, mocap_framerate")
@@ -112,15 +111,13 @@ def _batch_arguments(commands: "argparse._SubParsersAction") -> None:
     _numeric(batch, "retries", "K")
     batch.add_argument("--redo", action="store_true", help="capture every clip again, even those already done")
     batch.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    _fit_arguments(batch)
-    batch.add_argument("--no-place", dest="place", action="store_false", help="leave the bodies where the cameras "
-                       "saw them: no depth steadying, no ground, no camera height")
-    batch.add_argument("--lock-feet", action="store_true", help="hold the feet still while they touch the ground")
-    _numeric(batch, "foot_strength", "S")
+    _body_argument(batch)
+    add_arguments(batch, CaptureOptions)
 
 
 def _numeric(parser: argparse.ArgumentParser, name: str, metavar: Optional[str] = None) -> None:
-    """A numeric option as :data:`server.checks.OPTIONS` declares it (flag, type, default, help)."""
+    """A number a job takes beside its options, as :data:`server.checks.OPTIONS` declares it (flag, type, default,
+    help)."""
     spec = OPTIONS[name]
     parser.add_argument(spec.flag, type=spec.kind, default=spec.default, metavar=metavar, help=spec.help)
 
@@ -135,19 +132,9 @@ def _person_argument(parser: argparse.ArgumentParser) -> None:
     _numeric(parser, "detectors", "N")
 
 
-def _fit_arguments(parser: argparse.ArgumentParser) -> None:
+def _body_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--body", default="", metavar="SMPL_FILE",
                         help="official SMPL model file (.pkl or .npz); default: the built-in open body")
-    parser.add_argument("--no-refine", dest="refine", action="store_false", help="regression only, no ScoreHMR")
-    _numeric(parser, "iterations", "K")
-    _numeric(parser, "temporal", "S")
-    parser.add_argument("--initial", choices=["temporal", "learned", "analytic"], default="temporal",
-                        help="initial estimate: the temporal regressor over windows of frames (default), the "
-                             "per-frame regressor, or the analytic solve")
-    parser.add_argument("--align", action="store_true", help="HMDiff-style keypoint alignment in the early steps")
-    parser.add_argument("--per-frame-prior", dest="motion_prior", action="store_false",
-                        help="refine clips with the per-frame prior instead of the motion prior's windows")
-    _numeric(parser, "hypotheses", "K")
 
 
 class _ProgressLog:
@@ -164,14 +151,15 @@ class _ProgressLog:
 
 
 def _failed(exc: BaseException) -> int:
-    """Log why a job stopped (a :class:`JobError`'s message and hint, or Ctrl+C) and return its exit code."""
-    if not isinstance(exc, JobError):
+    """Log why a job stopped (a :class:`JobError`'s or an :class:`OptionError`'s message and hint, or Ctrl+C) and
+    return its exit code."""
+    if not isinstance(exc, (JobError, OptionError)):
         log.error("cancelled")
         return EXIT_CODES["cancelled"]
     log.error("%s", exc.message)
     if exc.hint:
         log.error("hint: %s", exc.hint)
-    return exc.exit_code
+    return exc.exit_code if isinstance(exc, JobError) else EXIT_CODES[exc.code]
 
 
 def _run_job(job: Callable[[_ProgressLog, Callable[[], bool]], Tuple[str, Dict[str, float]]]) -> int:
@@ -188,11 +176,9 @@ def run_capture_cli(args: argparse.Namespace) -> int:
     from .capture import CaptureRequest, run_capture
 
     request = CaptureRequest(video=args.video, output=args.output, start=args.start, end=args.end,
-                             body_model=args.body, views=tuple(args.view), refine=args.refine,
-                             iterations=args.iterations, temporal=args.temporal, initial=args.initial,
-                             hypotheses=args.hypotheses, align=args.align, place=args.place,
-                             lock_feet=args.lock_feet, foot_strength=args.foot_strength, person=args.person,
-                             calibration=args.calibration, motion_prior=args.motion_prior, detectors=args.detectors)
+                             body_model=args.body, views=tuple(args.view), person=args.person,
+                             calibration=args.calibration, options=args.options,
+                             detectors=args.detectors)
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
         summary = run_capture(request, progress, cancelled)
@@ -223,7 +209,7 @@ def run_people_cli(args: argparse.Namespace) -> int:
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
         with tempfile.TemporaryDirectory() as folder:
             output = args.output or os.path.join(folder, "people.json")
-            summary = run_people(args.video, output, args.start, args.end, progress, cancelled)
+            summary = run_people(args.video, output, args.start, args.end, progress, cancelled, args.options)
             with open(output, encoding="utf-8") as handle:
                 listing = json.load(handle)
         sys.stdout.write(json.dumps(listing, indent=1) + "\n" if args.json else people_table(listing))
@@ -249,13 +235,7 @@ def run_refine_cli(args: argparse.Namespace) -> int:
     from .refine.from_keypoints import refine_file
     from .refine.pipeline import PipelineSettings
 
-    try:
-        settings = PipelineSettings(initial=args.initial, refine=args.refine, mode=args.mode,
-                                    iterations=args.iterations, temporal=args.temporal, align=args.align,
-                                    hypotheses=args.hypotheses, motion_prior=args.motion_prior)
-    except ValueError as exc:
-        log.error("%s", exc)
-        return EXIT_CODES["bad_request"]
+    settings = PipelineSettings.from_options(args.options, mode=args.mode)
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
         return args.output, refine_file(args.keypoints, args.output, settings, args.body, progress, cancelled)
@@ -266,8 +246,7 @@ def run_cleanup_cli(args: argparse.Namespace) -> int:
     from .cleanup_job import run_cleanup
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
-        summary = run_cleanup(args.input, args.output, args.strength, args.mask, args.method, progress, cancelled,
-                              keep_root=args.keep_root, lock_feet=args.lock_feet)
+        summary = run_cleanup(args.input, args.output, args.options, args.mask, progress, cancelled)
         return summary.path, summary.timings
     return _run_job(job)
 
@@ -289,10 +268,8 @@ def run_batch_cli(args: argparse.Namespace) -> int:
     from .batch.inputs import expand_inputs
     from .batch.runner import BatchOptions, run_batch
 
-    capture = {"body_model": os.path.abspath(args.body) if args.body else "", "refine": args.refine,
-               "iterations": args.iterations, "temporal": args.temporal, "initial": args.initial,
-               "hypotheses": args.hypotheses, "align": args.align, "motion_prior": args.motion_prior,
-               "place": args.place, "lock_feet": args.lock_feet, "foot_strength": args.foot_strength}
+    capture = {"body_model": os.path.abspath(args.body) if args.body else "",
+               **args.options.to_dict()}
     options = BatchOptions(address=args.address, workers=args.workers, retries=args.retries, redo=args.redo,
                            progress=args.progress)
     items = expand_inputs(args.inputs)
@@ -362,6 +339,10 @@ def _crashed(command: str, exc: Exception, argv: Optional[List[str]]) -> int:
     return EXIT_CODES["internal"]
 
 
+# The options object each command builds from its arguments (checked there, before any work): ``args.options``.
+COMMAND_OPTIONS: Dict[str, Type[Options]] = {"capture": CaptureOptions, "refine": CaptureOptions,
+                                             "batch": CaptureOptions, "cleanup": CleanupOptions,
+                                             "people": PeopleOptions}
 COMMANDS: Dict[str, Callable[[argparse.Namespace], int]] = {
     "capture": run_capture_cli, "detect": run_detect_cli, "people": run_people_cli, "refine": run_refine_cli,
     "cleanup": run_cleanup_cli, "import-motion": run_import_motion_cli, "batch": run_batch_cli,
@@ -381,9 +362,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return serve()
     try:
         check_options(vars(args))
+        options_class = COMMAND_OPTIONS.get(args.command)
+        args.options = options_class.from_args(args) if options_class is not None else None
         _check_paths(args)
         return command(args)
-    except (JobError, KeyboardInterrupt) as exc:
+    except (JobError, OptionError, KeyboardInterrupt) as exc:
         return _failed(exc)
     except Exception as exc:  # noqa: BLE001 - any other error becomes one line and a log file
         return _crashed(args.command, exc, argv)

@@ -19,6 +19,7 @@ from typing import Callable, Container, Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
 
+from .options import PeopleOptions
 from .track import Box, Observation, box_centre, box_from_landmarks, box_height, interpolate_guide
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class PeopleConfig:
     """Tuning of the discovery (distances are relative to the person's box height)."""
 
     step: int = 8                   # sample every ``step`` frames (and the first)
-    max_people: int = 4             # people looked for per frame
+    max_people: int = PeopleOptions.max_people   # people looked for per frame (the declared default)
     min_visible_landmarks: int = 8  # a sighting needs this many landmarks at visibility >= 0.5
     mask_pad: float = 0.12          # blacked-out box grows by this much of its height on every side
     same_person_iou: float = 0.3    # two sightings in one frame overlapping this much are one person ...

@@ -19,7 +19,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Container, Dict, Iterator, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
@@ -27,6 +27,7 @@ import numpy as np
 from . import video
 from .errors import Cancelled, JobError
 from .files import write_json
+from .options import PeopleOptions
 from .people import (Crossing, PeopleConfig, PersonTrack, Sighting, always_looked, crossing_message, crossings,
                      detect_people, link_tracks, look_at_samples)
 from .track import Box
@@ -154,8 +155,9 @@ def discover(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn,
 
 
 def run_people(video_path: str, output: str, start: int, end: int, progress: ProgressFn,
-               cancelled: CancelFn) -> PeopleSummary:
-    """The ``people`` job: list everyone in the range into ``output`` (JSON, format in the module docs)."""
+               cancelled: CancelFn, options: PeopleOptions = PeopleOptions()) -> PeopleSummary:
+    """The ``people`` job: list everyone in the range into ``output`` (JSON, format in the module docs), looking
+    for at most ``options.max_people`` in a frame."""
     timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "write": 0.0}
     tick = time.perf_counter()
     progress("open", 0, 1, os.path.basename(video_path))
@@ -163,7 +165,8 @@ def run_people(video_path: str, output: str, start: int, end: int, progress: Pro
     first, stop = video.resolve_range(info, start, end)
     timings["open"] = time.perf_counter() - tick
     progress("open", 1, 1, f"{info.width}x{info.height}, frames {first}..{stop - 1}")
-    listing = discover(info, first, stop, progress, cancelled, timings)
+    listing = discover(info, first, stop, progress, cancelled, timings,
+                       config=replace(PeopleConfig(), max_people=options.max_people))
     if not listing.tracks:
         raise JobError("no_person", f"No person was found in frames {first}..{stop - 1} of {info.path}.",
                        "Check the frame range, or use footage where the whole body is visible.")

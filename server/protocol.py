@@ -16,13 +16,18 @@ import math
 import typing
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Dict, List, Tuple, Type, Union
+from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, Union
 
-PROTOCOL_VERSION = 6   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength, keep_root, lock_feet
+from .options import OPTIONS_OF_KIND, JobOptions, OptionError
+
+PROTOCOL_VERSION = 7   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength, keep_root, lock_feet
 #                        4: the capture's "place" stage, Submit.place and foot_strength, Result.notes;
 #                           job kind "people", Submit.person and person_boxes
 #                        5: Submit.initial "temporal" (the temporal regressor), the default; Submit.calibration
 #                        6: the "search" stage (looking for people: Find People, and a capture before it follows one)
+#                        7: Submit.options, the options of the job's kind (server/options.py), replace the flat
+#                           refine, iterations, temporal, initial, hypotheses, align, strength, keep_root, lock_feet,
+#                           place and foot_strength fields
 
 # Job kinds (``Submit.kind``) and the stages each reports, in order; the add-on maps stages to panel text.
 KIND_STAGES: Dict[str, Tuple[str, ...]] = {
@@ -131,8 +136,17 @@ class Message:
         payload: Dict[str, Any] = {"type": self.TYPE}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            payload[f.name] = dict(value) if isinstance(value, dict) else list(value) if isinstance(value, (list, tuple)) else value
+            payload[f.name] = _plain(value)
         return json.dumps(payload, separators=(",", ":"), allow_nan=False)
+
+
+def _plain(value: Any) -> Any:
+    """A field's value as JSON: tuples as arrays, an options object as its object of options."""
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return dict(value)
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 @dataclass(frozen=True)
@@ -149,27 +163,23 @@ class Ready(Message):
 class Submit(Message):
     """Add-on -> worker: run one job of ``kind`` (one of :data:`KIND_STAGES`: capture, cleanup, import_motion, people).
 
+    ``options`` is the tagged union of the job's options: the kind is the tag, and the options are that kind's
+    class of :mod:`server.options` (:data:`server.options.OPTIONS_OF_KIND`: CaptureOptions, CleanupOptions,
+    PeopleOptions; import_motion has none). On the wire it is an object of option names; a missing one takes its
+    declared default, and an unknown option, a wrong type or a value out of range is a bad request. ``None``
+    (or no ``options`` on the wire) means every default.
+
     ``video`` is an absolute path; ``start``/``end`` are 0-based source-frame indices, ``end`` exclusive,
     ``-1`` meaning the end of the clip; the worker writes its files under ``job_dir``. ``body_model`` is the
     path of an official SMPL model file (.pkl or .npz) or empty for the built-in open body. ``views`` are further
-    clips of the same performance, synchronised frame for frame with ``video`` (multi-view capture). ``refine``
-    turns ScoreHMR refinement on; ``iterations`` (0 = the worker's default) is its quality; ``temporal`` scales
-    its temporal smoothing (1 = default, 0 = off); ``initial`` is ``temporal`` (the temporal regressor over windows of
-    frames, the default), ``learned`` (the per-frame regressor) or ``analytic``;
-    ``hypotheses`` > 1 also stores that many alternative poses per frame; ``align`` turns on the HMDiff-style
-    alignment in the early refinement steps.
+    clips of the same performance, synchronised frame for frame with ``video`` (multi-view capture).
 
     Kinds ``cleanup`` and ``import_motion`` read ``motion`` (an absolute ``.npz`` path: a motion file for cleanup,
-    an SMPL/AMASS file for import) and leave ``video`` empty; ``strength`` is the cleanup's prior strength
-    (1 = default, 0 = unchanged); ``keep_root`` keeps the root's rotation and translation (body only);
-    ``lock_feet`` (cleanup) also finds the ground and the foot contacts and holds the feet still while they touch
-    the ground: the result then carries ``foot_contacts`` (N, 4) and ``ground`` (4,), and a clip whose feet never
-    rest fails with ``bad_request``.
+    an SMPL/AMASS file for import) and leave ``video`` empty. A clean-up with ``lock_feet`` gives a result that
+    carries ``foot_contacts`` (N, 4) and ``ground`` (4,); a clip whose feet never rest fails with ``bad_request``.
 
-    Capture: ``place`` steadies the root depth and finds the ground, the foot contacts and the camera height (the
-    result gains ``ground``, ``foot_contacts``, ``camera_height`` and ``world_rotation``); with it, ``lock_feet``
-    holds the feet still during contacts at ``foot_strength`` (1 = default, 0 = off). A capture whose feet never
-    rest still succeeds, with a note in ``Result.notes``.
+    Capture: with ``place`` the result gains ``ground``, ``foot_contacts``, ``camera_height`` and
+    ``world_rotation``. A capture whose feet never rest still succeeds, with a note in ``Result.notes``.
 
     Several people: kind ``people`` lists the people in ``video``'s ``start``/``end`` range; its ``Result.path`` is
     a JSON file (``people.json``, format in :mod:`server.people_job`), ``Result.frames`` the number of people, and
@@ -192,21 +202,20 @@ class Submit(Message):
     end: int = -1
     body_model: str = ""
     views: List[str] = field(default_factory=list)
-    refine: bool = True
-    iterations: int = 0
-    temporal: float = 1.0
-    initial: str = "temporal"
-    hypotheses: int = 0
-    align: bool = False
     motion: str = ""
-    strength: float = 1.0
-    keep_root: bool = False
-    lock_feet: bool = False
-    place: bool = True
-    foot_strength: float = 1.0
     person: int = -1
     person_boxes: List[List[float]] = field(default_factory=list)
     calibration: str = ""
+    options: Optional[JobOptions] = None
+
+    def __post_init__(self) -> None:
+        options_class = OPTIONS_OF_KIND.get(self.kind)
+        if self.options is None and options_class is not None:
+            object.__setattr__(self, "options", options_class())
+        elif self.options is not None and type(self.options) is not options_class:
+            raise ProtocolError(f"a {self.kind!r} job takes "
+                                f"{options_class.__name__ if options_class else 'no options'}, "
+                                f"not {type(self.options).__name__}", self.job_id)
 
 
 @dataclass(frozen=True)
@@ -359,23 +368,51 @@ def _message(payload: Dict[str, Any]) -> AnyMessage:
     cls = MESSAGE_TYPES.get(tag) if isinstance(tag, str) else None
     if cls is None:
         raise ProtocolError(f"unknown message type {tag!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(payload) - set(fields)
-    if unknown:
-        raise ProtocolError(f"unknown field(s) for {tag!r}: {sorted(unknown)}")
-    for name, f in fields.items():
-        if name not in payload:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ProtocolError(f"missing field {name!r} for {tag!r}")
-            continue
-        value = payload[name]
-        if hints[name] is float and isinstance(value, int):
-            payload[name] = float(value)
-        _check_type(name, value, hints[name])
+    options = payload.pop("options", None) if cls is Submit else None
+    _check_fields(cls, payload, repr(tag))
+    if cls is Submit:
+        payload["options"] = _options(payload["kind"], options)
     message = cls(**payload)
     if isinstance(message, Ready) and message.protocol != PROTOCOL_VERSION:
         raise ProtocolError(
             f"worker speaks protocol {message.protocol}, this add-on speaks {PROTOCOL_VERSION}"
         )
     return message  # type: ignore[return-value]
+
+
+def _check_fields(cls: type, payload: Dict[str, Any], what: str) -> None:
+    """Raise ProtocolError unless ``payload`` holds every required field of the dataclass ``cls`` and no other,
+    each of its type (a whole number where a float is expected becomes one, in place)."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not (cls is Submit and f.name == "options")}
+    unknown = set(payload) - set(fields)
+    if unknown:
+        raise ProtocolError(f"unknown field(s) for {what}: {sorted(unknown)}")
+    for name, f in fields.items():
+        if name not in payload:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ProtocolError(f"missing field {name!r} for {what}")
+            continue
+        value = payload[name]
+        if hints[name] is float and isinstance(value, int) and not isinstance(value, bool):
+            payload[name] = float(value)
+        _check_type(name, value, hints[name])
+
+
+def _options(kind: str, value: Any) -> Optional[JobOptions]:
+    """``Submit.options`` of a job of ``kind`` from its JSON object (None: the defaults); raise ProtocolError on an
+    unknown option, a wrong type or a value the option does not allow."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ProtocolError("field 'options' must be an object")
+    options_class = OPTIONS_OF_KIND.get(kind)
+    if options_class is None:
+        if value:
+            raise ProtocolError(f"a {kind!r} job takes no options")
+        return None
+    _check_fields(options_class, value, f"{kind!r} options")
+    try:
+        return options_class(**value)  # type: ignore[return-value]
+    except OptionError as exc:
+        raise ProtocolError(exc.message) from None

@@ -13,10 +13,11 @@ import sys
 import threading
 import time
 import traceback
-from typing import IO, Iterator, Optional, Tuple
+from typing import IO, Iterator, Optional, Tuple, cast
 
 from . import __version__, protocol
 from .errors import JobError
+from .options import CaptureOptions, CleanupOptions, PeopleOptions
 
 log = logging.getLogger(__name__)
 
@@ -85,26 +86,22 @@ class JobThread(threading.Thread):
             self._emitter.emit(protocol.Progress(job_id=req.job_id, stage=stage, done=done, total=total,
                                                  message=message))
 
-        if req.kind == "cleanup":
+        if isinstance(req.options, CleanupOptions):
             from .cleanup_job import run_cleanup
-            return run_cleanup(req.motion, output, req.strength, "", "", progress, self.cancel_event.is_set,
-                               req.body_model, req.keep_root, req.lock_feet)
+            return run_cleanup(req.motion, output, req.options, "", progress, self.cancel_event.is_set,
+                               req.body_model)
         if req.kind == "import_motion":
             from .motion_import import import_motion
             return import_motion(req.motion, output, req.body_model, progress, self.cancel_event.is_set)
-        if req.kind == "people":
+        if isinstance(req.options, PeopleOptions):
             from .people_job import run_people
             return run_people(req.video, os.path.join(req.job_dir, "people.json"), req.start, req.end, progress,
-                              self.cancel_event.is_set)
+                              self.cancel_event.is_set, req.options)
         from .capture import CaptureRequest, run_capture
         return run_capture(CaptureRequest(video=req.video, output=output, start=req.start, end=req.end,
-                                          body_model=req.body_model, views=tuple(req.views), refine=req.refine,
-                                          iterations=req.iterations, temporal=req.temporal,
-                                          initial=req.initial, hypotheses=req.hypotheses,
-                                          align=req.align, place=req.place, lock_feet=req.lock_feet,
-                                          foot_strength=req.foot_strength, person=req.person,
+                                          body_model=req.body_model, views=tuple(req.views), person=req.person,
                                           person_boxes=tuple(tuple(row) for row in req.person_boxes),
-                                          calibration=req.calibration),
+                                          calibration=req.calibration, options=cast(CaptureOptions, req.options)),
                            progress, self.cancel_event.is_set)
 
 

@@ -155,7 +155,8 @@ def plan(items: Sequence[BatchItem], folder: str, settings: Mapping[str, object]
             records.append(record)
             continue
         why = "redo asked" if redo else None if same_options else "other capture options"
-        why = why or reusable(item, folder)
+        old_options = before.get(item.name, {}).get("options") or {}
+        why = why or ("other options for this clip" if old_options != item.options else None) or reusable(item, folder)
         if why is None:
             old = before.get(item.name, {})
             record.update(status="done", reused=True, worker=str(old.get("worker", "")),

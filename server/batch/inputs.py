@@ -8,7 +8,10 @@ one clip (or multi-view take) each. Fields:
 - ``person``: the person's id from ``python -m server people`` (default: the most visible);
 - ``views``: further synchronised clips of the same take (JSON: a list; CSV: separated by ``;``);
 - ``calibration``: the views' calibration file;
-- ``name``: the result's name (``<name>.npz``); default: the clip's name, plus the range when one is given.
+- ``name``: the result's name (``<name>.npz``); default: the clip's name, plus the range when one is given;
+- any capture option of :class:`server.options.CaptureOptions` by its name (``iterations``, ``lock_feet``, ...): that
+  clip's value instead of the command line's (CSV: ``true``/``false`` for a switch; an empty cell: the command
+  line's).
 
 A manifest that cannot be read or holds a malformed row (an unknown field, a value of the wrong kind, an empty or
 negative range, a name with a path in it) is refused whole (:class:`JobError` ``bad_request`` naming the file and the
@@ -26,15 +29,17 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 from ..errors import JobError
+from ..options import CaptureOptions, OptionError, names_of, option_of
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".mts", ".m2ts",
                     ".mxf")
 MANIFEST_EXTENSIONS = (".csv", ".json")
-FIELDS = ("clip", "start", "end", "range", "person", "views", "calibration", "name")
-MANIFEST_HINT = "A manifest lists one clip per row: clip[,start,end,person,views,calibration,name] (see docs/cli.md)"
+FIELDS = ("clip", "start", "end", "range", "person", "views", "calibration", "name", *names_of(CaptureOptions))
+MANIFEST_HINT = ("A manifest lists one clip per row: clip[,start,end,person,views,calibration,name] and any capture "
+                 "option (see docs/cli.md)")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class BatchItem:
     person: int = -1                # < 1: the most visible
     views: Tuple[str, ...] = ()     # absolute paths of further synchronised clips
     calibration: str = ""           # absolute path, or ""
+    options: Dict[str, Any] = field(default_factory=dict)   # capture options of this clip (manifest), by name
 
     @property
     def output_name(self) -> str:
@@ -56,6 +62,7 @@ class BatchItem:
     def to_json(self) -> Dict[str, object]:
         data = asdict(self)
         data["views"] = list(self.views)
+        data["options"] = dict(self.options)
         return data
 
 
@@ -70,6 +77,7 @@ class _Entry:
     person: int = -1
     views: Tuple[str, ...] = field(default_factory=tuple)
     calibration: str = ""
+    options: Dict[str, Any] = field(default_factory=dict)
 
 
 def expand_inputs(inputs: Sequence[str]) -> List[BatchItem]:
@@ -156,7 +164,28 @@ def _manifest_entry(row: Dict[str, object], base: str, where: str) -> _Entry:
                        "Pick a plain name for the result")
     return _Entry(clip=clip, name=name, start=start, end=end, person=_int(row.get("person", -1), "person", where),
                   views=tuple(_resolve(str(v), base) for v in views),
-                  calibration=_resolve(str(row["calibration"]), base) if row.get("calibration") else "")
+                  calibration=_resolve(str(row["calibration"]), base) if row.get("calibration") else "",
+                  options=_options(row, where))
+
+
+def _options(row: Dict[str, object], where: str) -> Dict[str, Any]:
+    """The capture options a manifest row sets (an empty CSV cell sets none), each checked against its declaration."""
+    chosen: Dict[str, Any] = {}
+    for name in names_of(CaptureOptions):
+        value = row.get(name)
+        if value is None or value == "":
+            continue
+        spec = option_of(CaptureOptions, name)
+        try:
+            if isinstance(value, str) and spec.kind is not str:
+                value = spec.parse(value)
+            elif spec.kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            spec.check(value)
+        except OptionError as exc:
+            raise JobError("bad_request", f"{where}: {exc.message}", MANIFEST_HINT) from None
+        chosen[name] = value
+    return chosen
 
 
 def _resolve(path: str, base: str) -> str:
@@ -197,5 +226,5 @@ def _unique(entries: Iterable[_Entry]) -> List[BatchItem]:
             name = f"{entry.name}_{count}"
         used.add(name.lower())
         items.append(BatchItem(clip=entry.clip, name=name, start=entry.start, end=entry.end, person=entry.person,
-                               views=entry.views, calibration=entry.calibration))
+                               views=entry.views, calibration=entry.calibration, options=entry.options))
     return items

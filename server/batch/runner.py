@@ -139,8 +139,9 @@ def store_result(folder: str, name: str, data: bytes) -> None:
 
 def run_batch(items: Sequence[BatchItem], folder: str, capture: Mapping[str, Any],
               options: BatchOptions = BatchOptions()) -> BatchSummary:
-    """Capture every item not already done into ``folder`` (``<name>.npz`` and ``batch.json``); ``capture``: the
-    :class:`server.capture.CaptureRequest` options shared by all. Raises :class:`server.errors.Cancelled` on Ctrl+C
+    """Capture every item not already done into ``folder`` (``<name>.npz`` and ``batch.json``); ``capture``: what all
+    share, ``body_model`` and the :class:`server.options.CaptureOptions` as :meth:`~server.options.Options.to_dict`
+    gives them (a manifest row's own options override them for that clip). Raises :class:`server.errors.Cancelled` on Ctrl+C
     (after recording it) and :class:`JobError` when Ray is missing or cannot start."""
     prepare_folder(folder)
     ray = import_ray(options.address)

@@ -43,7 +43,7 @@ def worker_name() -> str:
 
 def capture_clip(item: Mapping[str, Any], capture: Mapping[str, Any], board: Optional[Any]) -> Dict[str, Any]:
     """Capture ``item`` (:meth:`server.batch.inputs.BatchItem.to_json`) with the capture options ``capture``
-    (:class:`server.capture.CaptureRequest` fields); report to ``board`` (a :class:`ProgressBoard` actor handle, or
+    (``body_model`` and the :class:`server.options.CaptureOptions` fields, the item's own options over them); report to ``board`` (a :class:`ProgressBoard` actor handle, or
     None). Returns ``{"status": "done", "data": <the result .npz bytes>, "frames", "processed", "seconds",
     "timings", "notes", "worker"}`` or ``{"status": "failed", "error": {"code", "message", "hint"}, "seconds",
     "worker"}`` for a failure the user can act on (anything else raises, and the driver records it)."""
@@ -51,6 +51,7 @@ def capture_clip(item: Mapping[str, Any], capture: Mapping[str, Any], board: Opt
 
     from ..capture import CaptureRequest, run_capture
     from ..errors import JobError
+    from ..options import CaptureOptions
 
     torch.set_num_threads(1)
     name, worker, began = str(item["name"]), worker_name(), time.perf_counter()
@@ -66,10 +67,12 @@ def capture_clip(item: Mapping[str, Any], capture: Mapping[str, Any], board: Opt
 
     with tempfile.TemporaryDirectory(prefix="scorehmr-batch-") as folder:
         output = os.path.join(folder, "result.npz")
-        request = CaptureRequest(**{**dict(capture), "video": str(item["clip"]), "output": output,
-                                    "start": int(item["start"]), "end": int(item["end"]),
-                                    "person": int(item["person"]), "views": tuple(item["views"]),
-                                    "calibration": str(item["calibration"]), "detectors": 1, "threads": 1})
+        chosen = {name: value for name, value in capture.items() if name != "body_model"}
+        request = CaptureRequest(video=str(item["clip"]), output=output, start=int(item["start"]),
+                                 end=int(item["end"]), person=int(item["person"]), views=tuple(item["views"]),
+                                 calibration=str(item["calibration"]), body_model=str(capture.get("body_model", "")),
+                                 options=CaptureOptions.from_mapping({**chosen, **dict(item.get("options") or {})}),
+                                 detectors=1, threads=1)
         try:
             summary = run_capture(request, progress, lambda: False)
         except JobError as exc:

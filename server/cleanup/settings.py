@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Tuple
 
-METHODS = ("dposer", "guided")
+from ..options import CleanupOptions, option_of
+
+METHODS = tuple(value for value, _, _ in option_of(CleanupOptions, "method").choices if value != "auto")
 
 
 @dataclass(frozen=True)

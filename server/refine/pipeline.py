@@ -22,6 +22,7 @@ from ..body.model import BodyModel
 from ..body.rot6d import BODY_SLICE, ROOT_SLICE, poses_to_x, x_to_rotmats
 from ..errors import Cancelled, WeightsError
 from ..fitting.state import Estimate, Observations
+from ..options import CaptureOptions, option_of
 from ..result import NUM_BETAS
 from ..torch_threads import torch_threads
 from .guidance import seen_frames
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODES = ("frame", "video", "multiview")
-INITIAL_METHODS = ("temporal", "learned", "analytic")
+INITIAL_METHODS = tuple(value for value, _, _ in option_of(CaptureOptions, "initial").choices)
 StatusFn = Callable[[str, int, int, str], None]   # (stage, done, total, message)
 
 
@@ -67,6 +68,13 @@ class PipelineSettings:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.iterations < 0 or self.temporal < 0 or self.hypotheses < 0:
             raise ValueError("iterations, temporal and hypotheses must not be negative")
+
+    @classmethod
+    def from_options(cls, options: CaptureOptions, mode: str = "video", threads: int = 1) -> "PipelineSettings":
+        """The fit a capture's options ask for, on clips of ``mode`` with ``threads`` torch threads."""
+        return cls(initial=options.initial, refine=options.refine, mode=mode, iterations=options.iterations,
+                   temporal=options.temporal, align=options.align, hypotheses=options.hypotheses,
+                   motion_prior=options.motion_prior, threads=threads)
 
 
 @dataclass

@@ -70,6 +70,7 @@ from ..diffusion.motion import MotionDenoiser
 from ..diffusion.sampler import bind, ddim_invert, ddim_move, guide_eps
 from ..diffusion.schedule import alpha_bar, cosine_alphas_cumprod, ddim_timesteps, predict_eps, predict_x0, q_sample
 from ..diffusion.windows import WindowedPrior
+from ..options import CaptureOptions
 from ..errors import Cancelled
 from ..fitting.state import Estimate, Observations
 from . import guidance
@@ -93,7 +94,7 @@ class RefineSettings:
 
     t_start: int = 50               # start noise level t* (larger t* measured worse: see the module docstring)
     stride: int = 4                 # DDIM stride (13 guided steps per iteration at t* 50)
-    iterations: int = 2             # outer iterations (more fit the detector noise: PA-MPJPE rises)
+    iterations: int = CaptureOptions.iterations  # outer iterations (more fit the detector noise: PA-MPJPE rises)
     keypoint_weight: float = 0.01   # frame mode; in video mode only its ratio to the multi-view term matters
     video_grad_norm: float = 300.0  # video mode: each frame's guidance gradient w.r.t. z_t rescaled to this norm
     temporal_weight: float = 10000.0  # video mode, on the raw 6D (implicit step: stable at any weight)

@@ -270,6 +270,9 @@ class _Layout:
     def label(self, **kwargs):
         self.calls.append(("label", kwargs.get("text")))
 
+    def panel(self, idname, **kwargs):   # a collapsible section, drawn open
+        return self, self
+
     def __getattr__(self, name):  # row(), column(), box() ...
         return lambda *args, **kwargs: self
 
@@ -312,11 +315,12 @@ def test_fit_settings_and_views_reach_the_request(bl, fake_video, tmp_path):
     settings.source, settings.filepath = "FILE", str(fake_video)
     settings.refine, settings.iterations, settings.temporal = False, 7, 0.5
     request = bridge.make_request(b.context, tmp_path, "job")
-    assert (request.refine, request.iterations, request.temporal, request.views) == (False, 7, 0.5, ())
-    assert request.initial == "temporal" and request.calibration == ""
-    settings.temporal_estimate = False
-    assert bridge.make_request(b.context, tmp_path, "job").initial == "learned"
-    settings.temporal_estimate = True
+    options = request.options
+    assert (options.refine, options.iterations, options.temporal, request.views) == (False, 7, 0.5, ())
+    assert options.initial == "temporal" and request.calibration == ""
+    settings.initial = "learned"
+    assert bridge.make_request(b.context, tmp_path, "job").options.initial == "learned"
+    settings.initial = "temporal"
     settings.use_views = True
     try:
         with pytest.raises(bl.sub("errors").ScoreHMRError, match="no other camera"):

@@ -69,6 +69,10 @@ class Recorder:
     def separator(self, **_kwargs) -> None:
         pass
 
+    def panel(self, _idname: str, **_kwargs):
+        """A collapsible section, drawn open: (header, body)."""
+        return Recorder(self._bpy, self.drawn, self), Recorder(self._bpy, self.drawn, self)
+
     def __getattr__(self, name: str):   # row(), column(), box(), split() ...: a nested layout
         return lambda *args, **kwargs: Recorder(self._bpy, self.drawn, self)
 

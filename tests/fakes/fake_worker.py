@@ -112,10 +112,10 @@ class Worker:
         from fake_result import write_result
         out = write_result(Path(job.job_dir) / "result.npz", frame_indices=frames, fps=fps,
                            source_video=job.video, frame_count=count, schema=1 if self.mode == "schema1" else 2)
-        if job.hypotheses > 0:  # alternative takes: the result's poses with a twist per take
+        if job.options.hypotheses > 0:  # alternative takes: the result's poses with a twist per take
             import numpy as np
             arrays = dict(np.load(str(out)))
-            k = np.arange(1, job.hypotheses + 1, dtype=np.float32)[:, None, None, None]
+            k = np.arange(1, job.options.hypotheses + 1, dtype=np.float32)[:, None, None, None]
             arrays["hypotheses"] = arrays["poses"][None] + 0.1 * k * np.array([0, 0, 1], np.float32)
             arrays["ambiguity"] = np.linspace(0.0, 0.1, len(arrays["poses"]), dtype=np.float32)
             np.savez(str(out), **arrays)
@@ -152,8 +152,8 @@ class Worker:
             self.progress(job, "cleanup", i + 1, n)
             time.sleep(self.delay)
         arrays["poses"] = (arrays["poses"] * 0.9).astype(np.float32)
-        arrays["method"] = np.array(f"fake cleanup strength {job.strength} keep_root {job.keep_root}")
-        if job.lock_feet:  # contacts on alternating runs of 5 frames (heels on even runs, toes on odd runs)
+        arrays["method"] = np.array(f"fake cleanup strength {job.options.strength} keep_root {job.options.keep_root}")
+        if job.options.lock_feet:  # contacts on alternating runs of 5 frames (heels on even runs, toes on odd runs)
             run = (np.arange(n) // 5) % 2
             arrays["foot_contacts"] = np.stack([run == 0, run == 0, run == 1, run == 0], -1).astype(np.uint8)
             arrays["ground"] = np.array([0.0, -1.0, 0.0, 0.9], dtype=np.float32)

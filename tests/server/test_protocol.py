@@ -6,15 +6,17 @@ import json
 import pytest
 
 from server import protocol
+from server.options import CaptureOptions, CleanupOptions, PeopleOptions
 from server.protocol import ProtocolError, from_wire
 
 EXAMPLES = [
     protocol.Ready(worker_version="0.1.0", pid=42),
     protocol.Submit(job_id="j1", kind="capture", video="/v.mp4", job_dir="/jobs/j1", start=3, end=90,
-                    views=["/cam2.mp4", "/cam3.mp4"], refine=False, iterations=5, temporal=0.5, initial="analytic",
-                    hypotheses=3, align=True),
+                    views=["/cam2.mp4", "/cam3.mp4"],
+                    options=CaptureOptions(refine=False, iterations=5, temporal=0.5, initial="analytic", hypotheses=3,
+                                           align=True)),
     protocol.Submit(job_id="j2", kind="cleanup", video="", job_dir="/jobs/j2", motion="/jobs/j2/motion.npz",
-                    strength=0.5, keep_root=True, lock_feet=True),
+                    options=CleanupOptions(strength=0.5, keep_root=True, lock_feet=True, method="guided")),
     protocol.Progress(job_id="j1", stage="detect", done=5, total=87, message="frame 7"),
     protocol.Result(job_id="j1", path="/jobs/j1/result.npz", frames=80, seconds=4.5, timings={"detect": 3.25}),
     protocol.Failed(job_id="j1", code="no_person", message="No person.", hint="Check the range."),
@@ -33,13 +35,12 @@ def test_round_trip(message: protocol.Message) -> None:
 
 
 def test_version_and_kinds() -> None:
-    assert protocol.PROTOCOL_VERSION == 6
+    assert protocol.PROTOCOL_VERSION == 7
     assert set(protocol.KIND_STAGES) == {"capture", "cleanup", "import_motion", "people"}
     assert {s for stages in protocol.KIND_STAGES.values() for s in stages} == set(protocol.STAGES)
-    old = from_wire('{"type":"submit","job_id":"a","kind":"capture","video":"/v","job_dir":"/j"}')
-    assert old.motion == "" and old.strength == 1.0 and old.lock_feet is False
-    assert old.place is True and old.foot_strength == 1.0
-    assert old.person == -1 and old.person_boxes == []
+    bare = from_wire('{"type":"submit","job_id":"a","kind":"capture","video":"/v","job_dir":"/j"}')
+    assert bare.motion == "" and bare.options == CaptureOptions()
+    assert bare.person == -1 and bare.person_boxes == []
     assert from_wire('{"type":"result","job_id":"a","path":"/p"}').notes == []
     assert protocol.KIND_STAGES["capture"].index("place") == protocol.KIND_STAGES["capture"].index("refine") + 1
     with pytest.raises(ProtocolError, match="protocol 2"):
@@ -52,6 +53,21 @@ def test_person_choice_round_trip() -> None:
     assert from_wire(message.to_wire()) == message
     with pytest.raises(ProtocolError, match="person_boxes"):
         from_wire('{"type":"submit","job_id":"a","kind":"people","video":"/v","job_dir":"/j","person_boxes":[["x"]]}')
+
+
+def test_options_are_a_union_tagged_by_the_kind() -> None:
+    """Each kind carries its own options class; missing options take their defaults, a partial object the rest."""
+    line = '{"type":"submit","job_id":"a","kind":"%s","video":"/v","job_dir":"/j","options":%s}'
+    assert from_wire(line % ("cleanup", "{}")).options == CleanupOptions()
+    assert from_wire(line % ("people", '{"max_people":6}')).options == PeopleOptions(max_people=6)
+    assert from_wire(line % ("capture", '{"temporal":2}')).options == CaptureOptions(temporal=2.0)
+    assert from_wire(line % ("import_motion", "{}")).options is None
+    with pytest.raises(ProtocolError, match="takes no options"):
+        from_wire(line % ("import_motion", '{"strength":1}'))
+    with pytest.raises(ProtocolError, match="unknown field"):
+        from_wire(line % ("cleanup", '{"iterations":3}'))       # a capture option on a clean-up
+    with pytest.raises(ProtocolError, match="takes CleanupOptions"):
+        protocol.Submit(job_id="a", kind="cleanup", video="", job_dir="/j", options=CaptureOptions())
 
 
 def test_every_type_has_an_example() -> None:
@@ -79,10 +95,16 @@ def test_int_accepted_for_float_field() -> None:
      "'views' must be an array"),
     ('{"type": "submit", "job_id": "a", "kind": "capture", "video": "/v", "job_dir": "/j", "views": [3]}',
      r"views\[0\]"),
-    ('{"type": "submit", "job_id": "a", "kind": "capture", "video": "/v", "job_dir": "/j", "refine": 1}',
+    ('{"type": "submit", "job_id": "a", "kind": "capture", "video": "/v", "job_dir": "/j", "options": {"refine": 1}}',
      "'refine' must be bool"),
-    ('{"type": "submit", "job_id": "a", "kind": "cleanup", "video": "", "job_dir": "/j", "strength": "x"}',
+    ('{"type": "submit", "job_id": "a", "kind": "cleanup", "video": "", "job_dir": "/j", "options": {"strength": "x"}}',
      "'strength' must be float"),
+    ('{"type": "submit", "job_id": "a", "kind": "capture", "video": "/v", "job_dir": "/j", "options": {"hypotheses": 9}}',
+     "--hypotheses is 9; it must be a whole number from 0 to 8"),
+    ('{"type": "submit", "job_id": "a", "kind": "capture", "video": "/v", "job_dir": "/j", "options": []}',
+     "'options' must be an object"),
+    ('{"type": "submit", "job_id": "a", "kind": "capture", "video": "/v", "job_dir": "/j", "refine": false}',
+     "unknown field"),
 ])
 def test_rejections(line: str, why: str) -> None:
     with pytest.raises(ProtocolError, match=why):
@@ -126,12 +148,17 @@ def test_nan_never_goes_on_the_wire() -> None:
         protocol.Result(job_id="a", path="/p", seconds=float("nan")).to_wire()
 
 
-def test_protocol_module_is_stdlib_only() -> None:
+@pytest.mark.parametrize("module", ["protocol", "options"])
+def test_contract_modules_are_stdlib_only(module: str) -> None:
+    """The contracts the add-on bundles import the standard library and each other only (relative imports)."""
     import ast
     import sys
     from pathlib import Path
 
-    tree = ast.parse(Path(protocol.__file__).read_text())
+    tree = ast.parse((Path(protocol.__file__).parent / f"{module}.py").read_text())
     names = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    names |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    relative = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level}
+    names |= {node.module.split(".")[0] for node in ast.walk(tree)
+              if isinstance(node, ast.ImportFrom) and node.module and not node.level}
     assert names <= set(sys.stdlib_module_names) | {"__future__"}
+    assert relative <= {"options"}

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from server import protocol
+from server.options import CaptureOptions, CleanupOptions
 
 from .worker_session import WorkerSession
 
@@ -52,7 +53,8 @@ UNPARSABLE = [   # (line, the job_id its answer names)
     (b"\xff\xfe{\"type\": \"shutdown\"}", ""),                              # not UTF-8
     (b'{"type": "cancel", "job_id": ' + b"9" * 5000 + b"}", ""),            # more digits than Python converts
     (b'{"type": "submit", "job_id": "w", "kind": "capture", "video": [], "job_dir": "/j"}', "w"),   # a wrong type
-    (b'{"type": "submit", "job_id": "n", "kind": "capture", "video": "/v", "job_dir": "/j", "temporal": NaN}', ""),
+    (b'{"type": "submit", "job_id": "n", "kind": "capture", "video": "/v", "job_dir": "/j", "options": {"temporal": NaN}}',
+     ""),
     (b'"type"', ""),                                                        # JSON, not an object
     (b"{" * (protocol.MAX_LINE_BYTES + 10), ""),                           # longer than any request
 ]
@@ -149,7 +151,7 @@ def test_missing_packages(tmp_path: Path, empty_video: Path) -> None:
 
 def test_cancel_during_refinement(worker: WorkerSession, sample_video: Path, tmp_path: Path) -> None:
     worker.send(protocol.Submit(job_id="r", kind="capture", video=str(sample_video), job_dir=str(tmp_path),
-                                start=100, end=150, iterations=20))
+                                start=100, end=150, options=CaptureOptions(iterations=20)))
     sent = []
 
     def on_progress(message: protocol.Progress) -> None:
@@ -165,7 +167,7 @@ def test_cancel_during_refinement(worker: WorkerSession, sample_video: Path, tmp
 
 def test_fit_options_reach_the_job(worker: WorkerSession, sample_video: Path, tmp_path: Path) -> None:
     import numpy as np
-    end = _submit(worker, sample_video, tmp_path, start=100, end=106, refine=False)
+    end = _submit(worker, sample_video, tmp_path, start=100, end=106, options=CaptureOptions(refine=False))
     assert isinstance(end, protocol.Result), end
     assert "refine" not in [s for s, v in end.timings.items() if v > 0]
     with np.load(end.path, allow_pickle=False) as data:
@@ -189,6 +191,7 @@ def test_import_motion_job(worker: WorkerSession, tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", ["cleanup", "import_motion"])
 def test_motion_jobs_reject_a_missing_file(worker: WorkerSession, tmp_path: Path, kind: str) -> None:
     worker.send(protocol.Submit(job_id="m", kind=kind, video="", job_dir=str(tmp_path),
-                                motion=str(tmp_path / "gone.npz"), strength=0.5))
+                                motion=str(tmp_path / "gone.npz"),
+                                options=CleanupOptions(strength=0.5) if kind == "cleanup" else None))
     end = worker.read_until_end("m")[-1]
     assert isinstance(end, protocol.Failed) and end.code == "bad_request" and "gone.npz" in end.message and end.hint

@@ -216,13 +216,14 @@ def children(pid: int) -> List[int]:
 def test_sigkilled_stdio_worker_takes_its_detectors_with_it(sample_video: Path, tmp_path: Path) -> None:
     """The add-on's worker (``python -m server``), SIGKILLed while its detector processes work on a capture."""
     from server import protocol
+    from server.options import CaptureOptions
     from tests.server.worker_session import WorkerSession
 
     worker = WorkerSession(sys.executable)
     try:
         assert isinstance(worker.read(), protocol.Ready)
         worker.send(protocol.Submit(job_id="k", kind="capture", video=str(sample_video), job_dir=str(tmp_path),
-                                    end=130, refine=False))
+                                    end=130, options=CaptureOptions(refine=False)))
         while not (isinstance(message := worker.read(), protocol.Progress) and message.stage == "detect"):
             pass
         detectors = children(worker.proc.pid)
