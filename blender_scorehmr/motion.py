@@ -20,15 +20,13 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from .errors import ScoreHMRError
-from .server.protocol import ErrorCode
 from .rotations import CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz, rotvec_to_rotmat
+from .server.protocol import ErrorCode
+from .server.result import MESH_KEYS, NUM_BETAS, ResultFileError, read_result
 
-SCHEMA_VERSION = 2            # the newest schema the add-on reads
 # Custom properties keyed with the worker's foot contacts (its ``foot_contacts`` columns, in this order).
 CONTACT_PROPS: Tuple[str, ...] = ("scorehmr_contact_left_heel", "scorehmr_contact_right_heel",
                                   "scorehmr_contact_left_toe", "scorehmr_contact_right_toe")
-SUPPORTED_SCHEMAS = (1, 2)
-MESH_KEYS = ("mesh_vertices", "mesh_faces", "skin_weights")
 _BAD_HINT = "The worker and the add-on disagree on the result format; reinstall the extension"
 
 
@@ -53,7 +51,7 @@ class CaptureResult:
     fps: float
     frame_indices: np.ndarray  # (N,) 0-based source-video frames
     source_video: str
-    betas: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(10))  # (B,) shape coefficients
+    betas: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(NUM_BETAS))  # (B,) shape coefficients
     body_model: str = ""               # e.g. "open_body_neutral"; "" in schema 1
     mesh: Optional[BodyMesh] = None    # the shaped, skinned body (schema 2, optional)
     hypotheses: Optional[np.ndarray] = None  # (K, N, J, 3) alternative poses (Diff-HMR), optional
@@ -77,18 +75,16 @@ def _bad(detail: str) -> ScoreHMRError:
 
 
 def load_result(path: Path) -> CaptureResult:
-    """Read and validate a result ``.npz`` (no pickles); raise :class:`ScoreHMRError` on a bad or unknown file."""
+    """Read and validate a result ``.npz`` (no pickles) with the worker's own reader
+    (:func:`server.result.read_result`: the schema version, the required keys, their kinds and shapes), then the
+    optional parts the add-on uses; raise :class:`ScoreHMRError` on a bad or unknown file."""
     try:
-        with np.load(str(path), allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:  # missing, truncated, not a zip, or pickled
-        raise _bad(f"cannot read {path}: {exc}") from exc
-    need = ("schema_version", "poses", "transl", "joints_rest", "parents", "joint_names", "fps", "frame_indices")
-    missing = [key for key in need if key not in arrays]
-    if missing:
-        raise _bad(f"missing {', '.join(missing)}")
-    if int(arrays["schema_version"]) not in SUPPORTED_SCHEMAS:
-        raise _bad(f"schema_version {int(arrays['schema_version'])}, expected one of {SUPPORTED_SCHEMAS}")
+        arrays = read_result(str(path))
+    except ResultFileError as exc:
+        if exc.problem == "no frames":
+            raise ScoreHMRError("No person was found in the footage.", "Check the frame range and the footage",
+                                code=ErrorCode.NO_PERSON) from exc
+        raise _bad(f"{exc.problem} ({path})") from exc
     result = CaptureResult(
         poses=np.asarray(arrays["poses"], dtype=np.float64),
         transl=np.asarray(arrays["transl"], dtype=np.float64),
@@ -98,7 +94,7 @@ def load_result(path: Path) -> CaptureResult:
         fps=float(arrays["fps"]),
         frame_indices=np.asarray(arrays["frame_indices"], dtype=np.int64),
         source_video=str(arrays.get("source_video", "")),
-        betas=np.asarray(arrays.get("betas", np.zeros(10)), dtype=np.float64).ravel(),
+        betas=np.asarray(arrays.get("betas", np.zeros(NUM_BETAS)), dtype=np.float64).ravel(),
         body_model=str(arrays.get("body_model", "")),
     )
     _validate(result)

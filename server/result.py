@@ -21,6 +21,7 @@ SUPPORTED_SCHEMAS = (1, 2)
 NUM_BETAS = 10
 REQUIRED_KEYS = ("schema_version", "poses", "transl", "joints_rest", "parents", "joint_names", "fps",
                  "frame_indices")
+MESH_KEYS = ("mesh_vertices", "mesh_faces", "skin_weights")   # optional (schema 2): all three or none
 NUMERIC_KEYS = ("schema_version", "poses", "transl", "joints_rest", "parents", "fps", "frame_indices")
 RESULT_HINT = ("Use a result file written by a capture, a cleanup or an import (docs/cli.md, 'Result file'), "
                "or run the job again to write it anew.")
