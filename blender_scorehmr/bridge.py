@@ -291,7 +291,7 @@ def end_job(job: WorkerJob, context: Optional[bpy.types.Context] = None,
     st.panel = panel_of(job.kind)
     if error is not None:   # an error shown by another panel meanwhile (a retarget's, say) stays in that panel
         st.progress, st.stage, st.message, st.subject = 0.0, "", "", ""
-        _set_error(st, error, st.panel, getattr(error, "details", "")[-2000:])
+        _set_error(st, error, st.panel, error.details[-2000:])
     else:
         st.progress, st.stage, st.message, st.subject = 1.0, text or "Done", "", job.subject
     redraw_panels()
@@ -352,11 +352,9 @@ def redraw_panels() -> None:
 def as_error(outcome: JobError, kind: str = "capture") -> ScoreHMRError:
     """The worker's failure as a panel error (a cancel names the job that was cancelled)."""
     if outcome.code == ErrorCode.CANCELLED:
-        err = ScoreHMRError(f"{KIND_LABEL.get(kind, 'Job')} cancelled.", "Nothing was changed", "cancelled")
-    else:
-        err = ScoreHMRError(outcome.message, outcome.hint, outcome.code)
-    err.details = outcome.details  # type: ignore[attr-defined]
-    return err
+        return ScoreHMRError(f"{KIND_LABEL.get(kind, 'Job')} cancelled.", "Nothing was changed", ErrorCode.CANCELLED,
+                             outcome.details)
+    return ScoreHMRError(outcome.message, outcome.hint, outcome.code, outcome.details)
 
 
 def stop_all() -> None:

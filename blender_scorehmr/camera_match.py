@@ -1,7 +1,7 @@
 """Camera match: a Blender camera where the footage's camera was, with the footage as its background.
 
 Capture results live in the OpenCV camera frame of the (main) footage: x right, y down, z forward, pinhole
-``K`` with the principal point at the image centre (``server.capture.camera_intrinsics``). The add-on maps a
+``K`` with the principal point at the image centre (``server.jobs.capture.camera_intrinsics``). The add-on maps a
 camera-frame point ``p`` to Blender world as ``D p - offset`` (``D`` = :data:`CAMERA_TO_WORLD`, ``offset`` the
 re-centring of :func:`motion.recentre_offset` that puts frame one's pelvis above the origin; the result's
 ``world_rotation`` replaces ``D`` when the worker found the ground). A Blender camera looks down its local -z with +y

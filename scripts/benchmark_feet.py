@@ -5,7 +5,7 @@ and after (prints a table; ``--json`` writes the figures). Captures: scripts/ben
                                                [--threads 1] [--json OUT]
 
 Synthetic held-out clips: ``--clips`` windows of ``--length`` val-split frames (30 fps, unseen subjects) of our
-body posed by the mocap (SMPL's y-up world). Their ground and contacts (:mod:`server.feet` on the clean
+body posed by the mocap (SMPL's y-up world). Their ground and contacts (:mod:`server.world.feet` on the clean
 joints) are the known truth. Input: jittery keys (0.04 rad per axis-angle component on every joint, 1 cm on the
 root translation, as in benchmark_cleanup.py). Rows: the input, our cleanup alone, cleanup + foot locking (ground
 and contacts found on the noisy input). Figures, against the true ground and contacts: foot sliding (mean
@@ -36,7 +36,7 @@ from server.body.model import default_body_model_path, load_body_model  # noqa: 
 from server.cleanup.methods import cleanup  # noqa: E402
 from server.cleanup.sequence import make_sequence  # noqa: E402
 from server.diffusion.denoiser import load_prior  # noqa: E402
-from server.feet import fit_ground, foot_contacts, foot_sliding, ground_penetration  # noqa: E402
+from server.world.feet import fit_ground, foot_contacts, foot_sliding, ground_penetration  # noqa: E402
 from server.world.lock import WORLD_UP, lock_feet, sequence_joints  # noqa: E402
 
 log = logging.getLogger("benchmark_feet")

@@ -9,7 +9,7 @@ Synthetic: ``--clips`` windows of ``--length`` val-split mocap frames (30 fps, u
 camera 1.0-1.8 m above the floor, pitched 0-20 degrees down, 4-8 m from the clip's middle (all drawn per clip), in
 the capture's camera frame. Like a single-view capture they get (a) a slow depth error: the body slides along its
 pelvis ray by a smooth random 4% of the depth (correlation ~0.5 s) plus 1% white, and (b) jittery keys (0.02 rad per
-axis-angle component). Truth: the clean clip's ground and contacts (:mod:`server.feet`). Figures: the camera
+axis-angle component). Truth: the clean clip's ground and contacts (:mod:`server.world.feet`). Figures: the camera
 height (cm) and pitch (deg) errors of the found ground, the contact F1, the root depth error (cm), foot sliding on the
 true contacts (cm/frame) and penetration below the true ground (cm), for the input, the placed clip and the placed +
 locked clip.
@@ -43,11 +43,11 @@ from cleanup_keys import key_noise  # noqa: E402
 from server.body.fast import LandmarkSkinning  # noqa: E402
 from server.body.model import default_body_model_path, load_body_model, shaped_vertices  # noqa: E402
 from server.body.rotations import rotmat_to_rotvec, rotvec_to_rotmat  # noqa: E402
-from server.capture import CaptureRequest, run_capture  # noqa: E402
+from server.jobs.capture import CaptureRequest, run_capture  # noqa: E402
 from server.options import CaptureOptions  # noqa: E402
 from server.cleanup.sequence import MotionSequence, make_sequence  # noqa: E402
 from server.world.capture_world import place_capture  # noqa: E402
-from server.feet import OTHER_LEVEL, Ground, fit_ground, foot_contacts, foot_sliding  # noqa: E402
+from server.world.feet import OTHER_LEVEL, Ground, fit_ground, foot_contacts, foot_sliding  # noqa: E402
 from server.world.lock import WORLD_UP, sequence_joints  # noqa: E402
 
 log = logging.getLogger("benchmark_place")
@@ -92,7 +92,7 @@ def arrays_of(seq: MotionSequence, rest: np.ndarray, vertices: np.ndarray) -> Di
 def penetration(joints: np.ndarray, ground: Ground) -> float:
     """Mean depth (cm) of the foot points below the ground where below it, within OTHER_LEVEL (deeper: another
     level); 0 if never."""
-    from server.feet import FOOT_JOINTS
+    from server.world.feet import FOOT_JOINTS
     h = ground.height(joints[:, list(FOOT_JOINTS)])
     below = (h < 0.0) & (h > -OTHER_LEVEL)
     return float(-h[below].mean() * CM) if below.any() else 0.0

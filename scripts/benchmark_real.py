@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
 from server.body.rot6d import poses_to_x, rotmat_to_rotvec_torch, x_to_rotmats  # noqa: E402
-from server.capture import run_detect  # noqa: E402
+from server.jobs.capture import run_detect  # noqa: E402
 from server.cleanup.methods import cleanup  # noqa: E402
 from server.cleanup.sequence import make_sequence  # noqa: E402
 from server.fitting.losses import reprojection_error  # noqa: E402

@@ -8,7 +8,7 @@ over, re-encoded once into the cache beside it), in one run on this machine:
 - decode only: OpenCV decoding and the BGR -> RGB conversion, frames/s (in this process);
 - plain BlazePose: the simple tools' pipeline in a fresh process (decode, one tracking graph on every frame, the
   landmarks written to a file), frames/s from process start to its exit, and its peak RSS;
-- our capture, the worker's own code in a fresh process (:func:`server.capture.run_capture`, default settings):
+- our capture, the worker's own code in a fresh process (:func:`server.jobs.capture.run_capture`, default settings):
   frames/s from process start to the result file, the seconds of each stage, and the peak RSS of the worker and
   its detector processes together (sampled from /proc every 0.1 s);
 - the ratio of the two, and how far each pipeline's time is from linear in the clip's length: over the re-encoded
@@ -146,7 +146,7 @@ def plain_tracking(video: str, out: str) -> None:
 
 def our_capture(video: str, out: str, timings_out: str) -> None:
     """One capture with default settings, as the worker runs it; its stage timings -> ``timings_out`` (JSON)."""
-    from server.capture import CaptureRequest, run_capture
+    from server.jobs.capture import CaptureRequest, run_capture
 
     summary = run_capture(CaptureRequest(video=video, output=out), lambda *a: None, lambda: False)
     Path(timings_out).write_text(json.dumps({"timings": summary.timings, "frames": summary.frames,

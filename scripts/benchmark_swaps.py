@@ -182,7 +182,7 @@ def run_flip(args: argparse.Namespace) -> Dict[str, object]:
     """Swapped share per view of BlazePose on the frames, on their mirror images, and in both."""
     from pose2sim_noise import SWAP_LIMBS
     from pose2sim_reference import box_heights, load_reference, reprojected
-    from server.detect import BlazePoseDetector
+    from server.detection.blazepose import BlazePoseDetector
     from server.refine.swaps import MIRROR
     from server.video import iter_frames
     folder = args.multiview.resolve()

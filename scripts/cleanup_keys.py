@@ -93,7 +93,7 @@ def keyframe_noise(skinning: LandmarkSkinning, clips: Tuple[np.ndarray, np.ndarr
 
 def job_keys(prior, motion, skinning: LandmarkSkinning, names: Tuple[str, ...]) -> Dict[str, KeyMethod]:
     """Row -> our cleanup of keys with the root given, through the cleanup job's code path
-    (:func:`server.cleanup_job.cleanup_settings` with ``keep_root``, :func:`server.cleanup.methods.cleanup` with the
+    (:func:`server.jobs.cleanup.cleanup_settings` with ``keep_root``, :func:`server.cleanup.methods.cleanup` with the
     motion prior as the job passes it), a world-frame sequence of betas 0 at FPS; per method also without the
     prior (the ablation: dposer at prior weight 0; guided with a noise estimate of 0 in the motion prior's loop)."""
     from dataclasses import replace
@@ -103,7 +103,7 @@ def job_keys(prior, motion, skinning: LandmarkSkinning, names: Tuple[str, ...]) 
     from server.cleanup.methods import cleanup
     from server.dual.model import DualMotionModel
     from server.cleanup.sequence import make_sequence
-    from server.cleanup_job import cleanup_settings
+    from server.jobs.cleanup import cleanup_settings
     from server.options import CleanupOptions
     betas = np.zeros(skinning.num_betas, np.float32)
 

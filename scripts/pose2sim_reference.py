@@ -111,7 +111,7 @@ def guided_detection(video: Path, frames: np.ndarray, boxes: np.ndarray, out: Pa
     if out.exists():
         return out
     from server import video as videos
-    from server.detect import FollowingDetector
+    from server.detection.blazepose import FollowingDetector
     guide = {int(f): b for f, b in zip(frames, boxes) if np.all(np.isfinite(b))}
     rows = {int(f): i for i, f in enumerate(frames)}
     image, world = np.zeros((len(frames), 33, 3), np.float32), np.zeros((len(frames), 33, 3), np.float32)

@@ -35,7 +35,7 @@ OPTIONS: Dict[str, Option] = {spec.name: spec for spec in (
             "record it as failed)"),
 )}
 
-# The numbers of a capture request beside its options (server.capture.CaptureRequest).
+# The numbers of a capture request beside its options (server.jobs.capture.CaptureRequest).
 CAPTURE_OPTIONS = ("start", "end", "person", "detectors")
 
 

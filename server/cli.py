@@ -173,7 +173,7 @@ def _run_job(job: Callable[[_ProgressLog, Callable[[], bool]], Tuple[str, Dict[s
 
 
 def run_capture_cli(args: argparse.Namespace) -> int:
-    from .capture import CaptureRequest, run_capture
+    from .jobs.capture import CaptureRequest, run_capture
 
     request = CaptureRequest(video=args.video, output=args.output, start=args.start, end=args.end,
                              body_model=args.body, views=tuple(args.view), person=args.person,
@@ -189,7 +189,7 @@ def run_capture_cli(args: argparse.Namespace) -> int:
 
 
 def run_detect_cli(args: argparse.Namespace) -> int:
-    from .capture import run_detect
+    from .jobs.capture import run_detect
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
         summary = run_detect(args.videos, args.output, args.start, args.end, progress, cancelled, args.person,
@@ -204,7 +204,7 @@ def run_people_cli(args: argparse.Namespace) -> int:
     """List the people: a table (or ``--json``) on stdout, the listing file with ``-o``."""
     import json
 
-    from .people_job import run_people
+    from .jobs.people import run_people
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
         with tempfile.TemporaryDirectory() as folder:
@@ -243,7 +243,7 @@ def run_refine_cli(args: argparse.Namespace) -> int:
 
 
 def run_cleanup_cli(args: argparse.Namespace) -> int:
-    from .cleanup_job import run_cleanup
+    from .jobs.cleanup import run_cleanup
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
         summary = run_cleanup(args.input, args.output, args.options, args.mask, progress, cancelled)
@@ -252,7 +252,7 @@ def run_cleanup_cli(args: argparse.Namespace) -> int:
 
 
 def run_import_motion_cli(args: argparse.Namespace) -> int:
-    from .motion_import import import_motion
+    from .jobs.motion_import import import_motion
 
     def job(progress: _ProgressLog, cancelled: Callable[[], bool]) -> Tuple[str, Dict[str, float]]:
         summary = import_motion(args.input, args.output, args.body, progress, cancelled)
@@ -265,8 +265,8 @@ BATCH_INCOMPLETE = 12   # exit code: the batch ran, but some clips failed
 
 def run_batch_cli(args: argparse.Namespace) -> int:
     """Batch capture: progress bars (or log lines), a summary, exit 0 when every clip is done."""
-    from .batch.inputs import expand_inputs
-    from .batch.runner import BatchOptions, run_batch
+    from .jobs.batch.inputs import expand_inputs
+    from .jobs.batch.runner import BatchOptions, run_batch
 
     capture = {"body_model": os.path.abspath(args.body) if args.body else "",
                **args.options.to_dict()}
@@ -286,7 +286,7 @@ def run_batch_cli(args: argparse.Namespace) -> int:
 def _check_batch_outputs(args: argparse.Namespace, items: list) -> None:
     """No result file of the batch (``<name>.npz``, ``batch.json``) is one of its clips, views, calibrations or
     manifests."""
-    from .batch.index import INDEX_NAME
+    from .jobs.batch.index import INDEX_NAME
 
     folder = os.path.abspath(args.output)
     inputs = [*args.inputs, args.body, *(path for item in items for path in (item.clip, *item.views, item.calibration))]
@@ -357,7 +357,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     command = COMMANDS.get(args.command or "serve")
     if command is None:
-        from .worker_loop import serve
+        from .jobs.worker_loop import serve
 
         return serve()
     try:

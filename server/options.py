@@ -6,7 +6,7 @@ else is built from these declarations:
 
 - the panel's properties (``blender_scorehmr/properties.py``: a property per option, same default and range),
 - the command line's arguments (``server/cli.py``: :func:`add_arguments`; a switch is ``--name`` / ``--no-name``),
-- the batch manifest's columns (``server/batch/inputs.py``: any capture option may be set per clip),
+- the batch manifest's columns (``server/jobs/batch/inputs.py``: any capture option may be set per clip),
 - the protocol's ``Submit.options`` (``server/protocol.py``: the options of the job's kind, a tagged union),
 - the batch's Ray tasks (the options travel as :meth:`Options.to_dict`).
 

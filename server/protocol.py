@@ -182,7 +182,7 @@ class Submit(Message):
     ``world_rotation``. A capture whose feet never rest still succeeds, with a note in ``Result.notes``.
 
     Several people: kind ``people`` lists the people in ``video``'s ``start``/``end`` range; its ``Result.path`` is
-    a JSON file (``people.json``, format in :mod:`server.people_job`), ``Result.frames`` the number of people, and
+    a JSON file (``people.json``, format in :mod:`server.detection.listing`), ``Result.frames`` the number of people, and
     ``Result.notes`` says where people cross. Capture (and ``people``-aware detection): ``person`` is a 1-based id
     from that listing (< 1: the most visible person); ``person_boxes`` (that listing's ``boxes`` of the chosen
     person, rows ``[frame, x0, y0, x1, y1]`` in pixels) makes the capture follow that person without listing the

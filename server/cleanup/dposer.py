@@ -31,7 +31,6 @@ from torch import Tensor
 from ..body.rot6d import ROOT_SLICE
 from ..diffusion.schedule import cosine_alphas_cumprod, predict_x0, q_sample
 from ..errors import Cancelled
-from ..feet import OTHER_LEVEL
 from .problem import Problem, acceleration_mask, joints_of
 
 if TYPE_CHECKING:
@@ -73,15 +72,16 @@ def feet_penalty(problem: Problem, joints: Tensor, still: float, floor: float) -
     place per contact, ``||J - A||^2 / (2 still^2)``: an anchor, not a frame-to-frame term, so a long contact is held
     without the hold having to travel along the frames) and joints kept above the floor plane
     (``min(0, n . J + d)^2 / (2 floor^2)`` on the joints with any contact weight, unless they are more than
-    OTHER_LEVEL below it: then they stand on another level, say after stepping off a box). 0 without them."""
+    the floor's other level below it: then they stand on another level, say after stepping off a box). 0 without
+    them."""
     out = joints.new_zeros(())
     if problem.contact is not None and problem.anchor is not None:
         out = out + (problem.contact * ((joints - problem.anchor) ** 2).sum(-1)).sum() / (2.0 * still ** 2)
     if problem.floor is not None and problem.contact is not None:
-        normal, offset = problem.floor
+        normal, offset, other_level = problem.floor
         feet = (problem.contact.sum(0) > 0)
         height = joints[:, feet] @ normal + offset
-        below = height.clamp(max=0.0) * (height > -OTHER_LEVEL)     # deeper: another level (off a box, a step)
+        below = height.clamp(max=0.0) * (height > -other_level)     # deeper: another level (off a box, a step)
         out = out + (below ** 2).sum() / (2.0 * floor ** 2)
     return out / problem.frames
 

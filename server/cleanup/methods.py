@@ -201,7 +201,8 @@ def cleanup(denoiser, skinning: LandmarkSkinning, seq: MotionSequence, settings:
             feet: Optional[tuple] = None, motion: Optional[MotionDenoiser] = None) -> MotionSequence:
     """Clean up ``seq``: fit its own joint positions (confidence-weighted) under the prior and the temporal term;
     joints with low confidence are completed. ``strength`` 0 returns ``seq`` unchanged. ``feet``: foot locking,
-    (contact weights (N, 24), anchors (N, 24, 3), floor normal (3,), floor offset, release (N, 24)) in the
+    (contact weights (N, 24), anchors (N, 24, 3), floor normal (3,), floor offset, release (N, 24), the depth below
+    the floor from which a foot stands on another level) in the
     sequence's own frame (see :func:`.dposer.feet_penalty`); the data term keeps ``contact_data`` of its weight on
     contacting joints and on the released ones (the leg above them). Raises Cancelled."""
     seq = make_sequence(seq.poses, seq.transl, seq.betas, seq.fps, seq.confidence, seq.root_frame)
@@ -215,7 +216,8 @@ def cleanup(denoiser, skinning: LandmarkSkinning, seq: MotionSequence, settings:
             anchor, normal = anchor @ CAMERA_FROM_WORLD, normal @ CAMERA_FROM_WORLD
         give = torch.maximum(contact, release)
         weight = problem.weight * (1.0 - (1.0 - settings.contact_data) * give)   # the lock wins on the legs
-        problem = replace(problem, contact=contact, anchor=anchor, floor=(normal, float(feet[3])), weight=weight)
+        problem = replace(problem, contact=contact, anchor=anchor, floor=(normal, float(feet[3]), float(feet[5])),
+                          weight=weight)
     x, pelvis = _run(denoiser, problem, settings, progress, cancelled, motion)
     out = _to_sequence(x, pelvis, problem.rest, seq.betas, seq.fps, seq.confidence, seq.root_frame == "world")
     log.info("cleaned %d frames (%s, strength %.2f)", len(seq), settings.method, settings.strength)

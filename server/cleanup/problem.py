@@ -41,7 +41,8 @@ class Problem:
     segments: Tuple[int, ...] = ()  # lengths of independent clips laid end to end; () = one clip
     contact: Optional[Tensor] = None   # (N, 24) weights: joints held at ``anchor`` (feet in contact)
     anchor: Optional[Tensor] = None    # (N, 24, 3) where each contacting joint is held
-    floor: Optional[Tuple[Tensor, float]] = None   # (normal (3,), offset): joints kept above normal . p + offset = 0
+    # (normal (3,), offset, other level): joints kept above normal . p + offset = 0, unless deeper than other level
+    floor: Optional[Tuple[Tensor, float, float]] = None
 
     @property
     def frames(self) -> int:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import video
 from ..errors import Cancelled
-from ..people import Sighting
+from .people import Sighting
 from .chunks import ChunkResult, ChunkTask
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,8 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
     """Run the follower over ``task``'s frames (warm-up included), or for a discovery task look for everyone on its
     sampled frames, and return what it found; ``report(1)`` after each kept (or sampled) frame; raises
     :class:`server.errors.Cancelled` when ``cancelled()`` turns true between frames."""
-    from ..detect import FollowingDetector
-    from ..people_job import guide_from_boxes
+    from .blazepose import FollowingDetector
+    from .listing import guide_from_boxes
 
     if task.discovers:
         return _discover(task, report, cancelled)
@@ -67,9 +67,9 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
 
 
 def _discover(task: ChunkTask, report: ReportFn, cancelled: CancelFn) -> ChunkResult:
-    """A discovery task: everyone on its sampled frames (:func:`server.people_job.look_for_people`; only those frames
+    """A discovery task: everyone on its sampled frames (:func:`server.detection.listing.look_for_people`; only those frames
     are decoded to RGB), one ``report(1)`` per sampled frame, looked at or skipped."""
-    from ..people_job import look_for_people
+    from .listing import look_for_people
 
     sightings: List[Tuple[int, List[Sighting]]] = []
     seconds = {"decode": 0.0, "detect": 0.0}

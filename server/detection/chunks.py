@@ -13,8 +13,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
-from ..people import Sighting
-from ..track import Box, TrackConfig, box_centre, box_from_landmarks, box_height, within_gate
+from .people import Sighting
+from .track import Box, TrackConfig, box_centre, box_from_landmarks, box_height, within_gate
 
 CHUNK_FRAMES = 900    # longest chunk: ~30 s of footage, so long clips spread over the processes and memory stays flat
 MIN_CHUNK_FRAMES = 60  # a clip is cut only into chunks at least this long (warm-up and start-up must pay off)
@@ -30,10 +30,10 @@ GuideRows = Tuple[Tuple[float, float, float, float, float], ...]  # [frame, x0, 
 class ChunkTask:
     """Detect frames ``start <= i < stop`` of ``path``, keeping ``i >= keep`` (the frames before are warm-up).
 
-    ``guide``: [frame, x0, y0, x1, y1] rows of the person to follow (:class:`server.track.PersonFollower`); empty:
-    the first person found. ``sampled`` (a discovery task): look only for everyone (:func:`server.people.detect_people`)
+    ``guide``: [frame, x0, y0, x1, y1] rows of the person to follow (:class:`server.detection.track.PersonFollower`); empty:
+    the first person found. ``sampled`` (a discovery task): look only for everyone (:func:`server.detection.people.detect_people`)
     on these frames, for the people listing, always on those in ``always`` and on the others where something
-    happens (:func:`server.people.look_at_samples`); no one is followed.
+    happens (:func:`server.detection.people.look_at_samples`); no one is followed.
     """
 
     view: int

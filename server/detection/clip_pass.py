@@ -17,8 +17,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, ove
 
 from .. import video
 from ..errors import Cancelled, JobError
-from ..people import PeopleConfig, Sighting
-from ..track import Box
+from .people import PeopleConfig, Sighting
+from .track import Box
 from .chunks import (DISCOVERY_INDEX, ChunkResult, ChunkTask, Detections, GuideRows, chunk_tasks, continues, discovery_tasks,
                      join_chunks, seed_guide)
 
@@ -64,8 +64,8 @@ class ClipPass:
 
     def __init__(self, pool, infos: Sequence[video.VideoInfo], start: int, stop: int, guide: GuideRows = (),
                  choose: Optional[ChooseFn] = None, sample_step: int = CAPTURE_SAMPLE_STEP) -> None:
-        from ..people import always_looked
-        from ..people_job import sample_indices
+        from .people import always_looked
+        from .listing import sample_indices
 
         self.pool, self.infos, self.start, self.stop = pool, list(infos), start, stop
         self.total = (stop - start) * len(self.infos)
@@ -190,14 +190,14 @@ def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, pers
     """The capture's detection: (one :class:`Detections` per view, user-facing warnings, ``meanwhile()``).
 
     The person followed on the first view: ``person_boxes`` given, those; ``person`` >= 1, that track of a people
-    listing made first (:func:`server.people_job.choose_person`); otherwise the pass itself lists everyone and
-    follows the most visible person (:func:`server.people_job.choose_listed`; the first one found when there are
+    listing made first (:func:`server.detection.listing.choose_person`); otherwise the pass itself lists everyone and
+    follows the most visible person (:func:`server.detection.listing.choose_listed`; the first one found when there are
     not several). ``meanwhile`` runs on a helper thread (:class:`server.background.Background`) once the detector
     processes have their work, beside the pass (the capture loads torch and its models); an error there stops the
     pass and is raised, and a cancel does not wait for it.
     """
     from ..background import Background
-    from ..people_job import choose_listed, choose_person
+    from .listing import choose_listed, choose_person
     from .chunks import guide_rows
     from .pool import open_pool
 

@@ -1,7 +1,7 @@
 """The denoiser's condition: the detector's evidence as a fixed-size feature vector (one pure function).
 
 The same :func:`keypoints_to_condition` runs in training (on synthetic views, :mod:`server.train.synthetic_views`)
-and at run time (on BlazePose output, :mod:`server.detect`), so the two can never drift apart.
+and at run time (on BlazePose output, :mod:`server.detection.blazepose`), so the two can never drift apart.
 
 Input conventions (BlazePose's): ``keypoints`` (N, 33, 3) image landmarks ``(u, v, visibility)`` in pixels,
 BlazePose order; ``world`` (N, 33, 3 or 4) metric world landmarks in the camera's orientation (x right, y down,

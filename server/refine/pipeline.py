@@ -4,7 +4,7 @@ refinement, for one view (frame or video mode) or several synchronised views.
 Shape (betas) is shared across the clip and the views, as ScoreHMR does: the median of the regressor's per-frame
 betas for the built-in body (its shape space is the one the regressor learnt), or the body-measurement fit
 (:func:`server.body.shape_fit.fit_body_shape`) for any other SMPL model. A video of one frame falls back to frame
-mode (logged). All functions are torch in, torch out; numpy only at the file boundaries in :mod:`server.capture`
+mode (logged). All functions are torch in, torch out; numpy only at the file boundaries in :mod:`server.jobs.capture`
 and :mod:`server.cli`.
 """
 from __future__ import annotations

@@ -2,5 +2,5 @@
 
 :mod:`.place` stands the body on the ground it finds, :mod:`.lock` holds the feet during contacts (through the
 cleanup's optimisation), :mod:`.capture_world` runs both as the capture's place stage; the ground and contact terms
-they share with the cleanup live in :mod:`server.feet`.
+they share with the cleanup live in :mod:`server.world.feet`.
 """

@@ -19,7 +19,7 @@ from ..body.layout import NUM_LANDMARKS
 from ..cleanup.settings import CleanupSettings
 from ..cleanup.sequence import make_sequence
 from ..errors import Cancelled
-from ..feet import FOOT_JOINTS, foot_sliding
+from .feet import FOOT_JOINTS, foot_sliding
 from .lock import lock_feet, low_passed, sequence_joints
 from .place import Placement, camera_to_world, place
 from ..torch_threads import torch_threads

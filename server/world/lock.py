@@ -17,7 +17,7 @@ from ..cleanup.problem import estimate_noise, joints_of, rest_joints, smooth_pat
 from ..cleanup.sequence import MotionSequence
 from ..errors import JobError
 from .place import camera_contacts, camera_ground, seen_from_afar
-from ..feet import (Ground, camera_height, contact_anchors, contact_weights, fit_ground, foot_contacts, foot_sliding,
+from .feet import (OTHER_LEVEL, Ground, camera_height, contact_anchors, contact_weights, fit_ground, foot_contacts, foot_sliding,
                    ground_penetration, leg_release)
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def lock_feet(denoiser, skinning: LandmarkSkinning, seq: MotionSequence, strengt
     smooth = low_passed(joints, seq.fps, settings)
     ground, contacts = found if found is not None else find_feet(smooth, seq.fps, seq.root_frame)
     feet = (contact_weights(contacts, len(seq)), contact_anchors(smooth, contacts), ground.normal, ground.offset,
-            leg_release(contacts, len(seq)))
+            leg_release(contacts, len(seq)), OTHER_LEVEL)
     out = cleanup(denoiser, skinning, seq, replace(settings, feet_weight=max(0.0, float(strength))), progress,
                   cancelled, feet=feet, motion=motion)
     after = sequence_joints(skinning, out)

@@ -28,7 +28,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..body.layout import JOINT_INDEX
-from ..feet import NECK, Ground, fit_ground, foot_contacts
+from .feet import NECK, Ground, fit_ground, foot_contacts
 
 ANKLES = (JOINT_INDEX["left_ankle"], JOINT_INDEX["right_ankle"])
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.capture import CaptureRequest, run_capture
+from server.jobs.capture import CaptureRequest, run_capture
 
 
 @pytest.fixture(scope="session")

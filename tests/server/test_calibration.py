@@ -160,7 +160,7 @@ def test_cameras_match_clips_by_name_else_in_order() -> None:
 def test_capture_reads_the_calibration_before_detecting(tmp_path: Path) -> None:
     """A calibrated capture fails in a second, with what to do, on a calibration that cannot work."""
     import pytest
-    from server.capture import CaptureRequest, _cameras
+    from server.jobs.capture import CaptureRequest, _cameras
     from server.errors import JobError
 
     assert _cameras(CaptureRequest(video="/v/cam01.mp4", output="o.npz")) is None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from server import checks
-from server.capture import CaptureRequest, check_capture_request, run_capture
+from server.jobs.capture import CaptureRequest, check_capture_request, run_capture
 from server.errors import Cancelled, JobError
 
 

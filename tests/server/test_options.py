@@ -14,7 +14,7 @@ from typing import Any, List, Tuple
 import pytest
 
 from server import cli, protocol
-from server.batch.inputs import expand_inputs
+from server.jobs.batch.inputs import expand_inputs
 from server.errors import JobError
 from server.options import (OPTIONS_OF_KIND, CaptureOptions, CleanupOptions, Option, OptionError, Options,
                             PeopleOptions, options_of)

@@ -131,7 +131,7 @@ def test_cancel_raises_cancelled(prior, skinning) -> None:
 
 
 def test_cli_round_trip_writes_a_result_file(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("server.cleanup_job.DEFAULT", FAST)
+    monkeypatch.setattr("server.jobs.cleanup.DEFAULT", FAST)
     seq = smooth_clip()
     src, out, mask = tmp_path / "in.npz", tmp_path / "out.npz", tmp_path / "mask.npz"
     save_sequence(src, seq, like={"joints_rest": np.zeros((24, 3), np.float32), "frame_indices": np.arange(24) + 5})

@@ -12,7 +12,7 @@ import pytest
 
 from server.cleanup.sequence import load_mask, load_sequence, make_sequence, read_arrays, save_sequence
 from server.cleanup.settings import CleanupSettings
-from server.cleanup_job import cleanup_settings, run_cleanup
+from server.jobs.cleanup import cleanup_settings, run_cleanup
 from server.options import CleanupOptions
 from server.errors import JobError
 from server.result import read_result

@@ -9,10 +9,10 @@ import pytest
 from server.cleanup.sequence import make_sequence, save_sequence
 from server.cli import main
 from server.errors import JobError
-from server.feet import foot_sliding
+from server.world.feet import foot_sliding
 from server.world.lock import lock_feet, sequence_joints
 from tests.server.cleanup.conftest import FAST, smooth_clip
-from tests.server.test_feet import FPS
+from tests.server.world.test_feet import FPS
 
 
 def test_no_resting_foot_is_a_clear_error(prior, skinning) -> None:
@@ -41,7 +41,7 @@ def test_locking_holds_a_resting_foot_still(prior, skinning) -> None:
 
 
 def test_cli_lock_feet_adds_contacts_and_ground(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr("server.cleanup_job.DEFAULT", FAST)
+    monkeypatch.setattr("server.jobs.cleanup.DEFAULT", FAST)
     src, out = tmp_path / "in.npz", tmp_path / "out.npz"
     save_sequence(src, _drifting_stand())
     assert main(["cleanup", str(src), "-o", str(out), "--lock-feet"]) == 0

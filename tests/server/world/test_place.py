@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from server.feet import foot_sliding
+from server.world.feet import foot_sliding
 from server.world.place import CAMERA_CONTACT_SPEED, _banded_solve, camera_to_world, depth_noise, place, whittaker
-from tests.server.test_feet import FPS, _walk
+from tests.server.world.test_feet import FPS, _walk
 
 
 def _second_differences(n: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Person detection and keypoints with MediaPipe BlazePose (full model, offline).
 
 BlazePose sees one person per image; :class:`FollowingDetector` keeps following the first person it finds
-(crops around them, a gate against passers-by, a scan while they are lost; see :mod:`server.track`). The full model
+(crops around them, a gate against passers-by, a scan while they are lost; see :mod:`server.detection.track`). The full model
 (``model_complexity=1``) ships inside the mediapipe 0.10.21 wheel; complexities 0 and 2 would try to
 download their models, so they are never used.
 """
@@ -12,8 +12,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from .body.layout import NUM_LANDMARKS
-from .errors import JobError
+from ..body.layout import NUM_LANDMARKS
+from ..errors import JobError
 from .track import Box, Observation, PersonFollower
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,8 @@ class BlazePoseDetector:
 
 
 class FollowingDetector:
-    """Detects and follows one person through a clip (see :mod:`server.track`); a context manager.
-    ``guide``: frame -> (4,) box of the person to follow (a track of :mod:`server.people`); None: the first found."""
+    """Detects and follows one person through a clip (see :mod:`server.detection.track`); a context manager.
+    ``guide``: frame -> (4,) box of the person to follow (a track of :mod:`server.detection.people`); None: the first found."""
 
     def __init__(self, guide: Optional[Dict[int, Box]] = None) -> None:
         self._graphs = [BlazePoseDetector(), BlazePoseDetector(), BlazePoseDetector(static=True)]

@@ -10,9 +10,9 @@ import pytest
 from server.body.model import default_body_model_path, load_body_model, skin
 from server.cli import main
 from server.errors import JobError
-from server.motion_import import CAMERA_TO_WORLD, import_motion, load_motion
+from server.jobs.motion_import import CAMERA_TO_WORLD, import_motion, load_motion
 
-from .bad_files import CONTAINER_DAMAGE, damaged_containers
+from ..bad_files import CONTAINER_DAMAGE, damaged_containers
 
 
 @pytest.fixture(scope="module")

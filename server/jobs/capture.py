@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 
 import numpy as np
 
-from . import video
-from .checks import check_capture_options, check_not_an_input
-from .detection.chunks import Detections
-from .detection.clip_pass import detect_footage
-from .detection.pool import default_detectors
-from .errors import Cancelled, JobError
-from .options import CaptureOptions
-from .result import CaptureSummary, write_result
+from .. import video
+from ..checks import check_capture_options, check_not_an_input
+from ..detection.chunks import Detections
+from ..detection.clip_pass import detect_footage
+from ..detection.pool import default_detectors
+from ..errors import Cancelled, JobError
+from ..options import CaptureOptions
+from ..result import CaptureSummary, write_result
 
 if TYPE_CHECKING:
-    from .fitting.state import Observations
-    from .refine.pipeline import Models, PipelineSettings
+    from ..fitting.state import Observations
+    from ..refine.pipeline import Models, PipelineSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class CaptureRequest:
     end: int = -1
     body_model: str = ""
     views: Tuple[str, ...] = ()
-    person: int = -1                                  # 1-based id of :mod:`server.people_job`; < 1: most visible
+    person: int = -1                                  # 1-based id of :mod:`server.detection.listing`; < 1: most visible
     person_boxes: Tuple[Tuple[float, ...], ...] = ()  # [frame, x0, y0, x1, y1] rows: follow them (no discovery)
     calibration: str = ""                             # multi-view: the cameras' calibration (Pose2Sim TOML, QCA)
     options: CaptureOptions = CaptureOptions()
@@ -121,7 +121,7 @@ def check_capture_request(request: CaptureRequest) -> None:
 def _place(arrays: Dict[str, np.ndarray], models: "Models", request: CaptureRequest, progress: ProgressFn,
            cancelled: CancelFn, timings: Dict[str, float]) -> List[str]:
     """The place stage on the result ``arrays`` (updated in place) -> user-facing notes."""
-    from .world.capture_world import place_capture
+    from ..world.capture_world import place_capture
 
     tick = time.perf_counter()
     progress("place", 0, 1, "finding the ground")
@@ -145,7 +145,7 @@ def run_detect(videos: List[str], output: str, start: int, end: int, progress: P
     """Detection only: one or several synchronised clips -> a keypoints file (:mod:`server.keypoints_io`) with
     one view per clip; a frame where a view saw nobody has confidence 0 in that view. Frames where the first
     clip saw nobody are left out. ``person``, ``detectors``: as in :class:`CaptureRequest`."""
-    from .keypoints_io import save_keypoints
+    from ..keypoints_io import save_keypoints
 
     timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "write": 0.0}
     info = video.probe(videos[0])
@@ -174,7 +174,7 @@ def _probe_view(path: str, start: int, stop: int) -> video.VideoInfo:
 
 
 def _settings(request: CaptureRequest) -> "PipelineSettings":
-    from .refine.pipeline import PipelineSettings
+    from ..refine.pipeline import PipelineSettings
     return PipelineSettings.from_options(request.options, mode="multiview" if request.views else "video",
                                          threads=request.threads or REFINE_THREADS)
 
@@ -182,8 +182,8 @@ def _settings(request: CaptureRequest) -> "PipelineSettings":
 def _load_models(path: str) -> "Models":
     """The user's SMPL file, or the built-in open body, with the trained networks (loaded on first use);
     raises JobError ``bad_body_model`` with a hint."""
-    from .body.model import default_body_model_path, load_body_model
-    from .refine.pipeline import Models
+    from ..body.model import default_body_model_path, load_body_model
+    from ..refine.pipeline import Models
 
     model = load_body_model(path or default_body_model_path())
     log.info("body model %s (%d vertices) from %s", model.name, model.num_vertices, model.source)
@@ -193,7 +193,7 @@ def _load_models(path: str) -> "Models":
 def _observations(image: np.ndarray, world: Optional[np.ndarray], info: video.VideoInfo,
                   frames: Sequence[int]) -> "Observations":
     import torch
-    from .fitting.state import Observations
+    from ..fitting.state import Observations
     return Observations.from_image(torch.from_numpy(image), info.width, info.height,
                                    world=None if world is None else torch.from_numpy(world),
                                    frames=torch.tensor(list(frames), dtype=torch.int64), fps=info.fps)
@@ -216,7 +216,7 @@ def _cameras(request: CaptureRequest) -> Optional[list]:
     JobError ``bad_calibration`` with what to do (a :class:`server.calibration.CalibrationError` is one)."""
     if not request.calibration:
         return None
-    from .calibration import match_cameras, read_calibration
+    from ..calibration import match_cameras, read_calibration
     if not request.views:
         raise JobError("bad_request", "A camera calibration needs a multi-view capture.",
                        "Add the other cameras' clips, or clear the calibration file.")
@@ -233,14 +233,14 @@ def _estimate(found: Detections, extra: List[Detections], info: video.VideoInfo,
     """Detections -> the pipeline (regression, refinement) -> every array the result schema names. ``cameras``:
     the views' calibrations (:func:`_cameras`): keypoints undistorted, focal lengths and principal points taken
     from them, the body fitted in one world frame."""
-    from .refine.output import result_arrays
-    from .refine.pipeline import run_pipeline
+    from ..refine.output import result_arrays
+    from ..refine.pipeline import run_pipeline
 
     aligned = [_align_view(found, f) for f in [found] + extra]
     views = [_observations(kp, wl[..., :3], info, found.frame_indices) for kp, wl in aligned]
     extrinsics, focal = None, None
     if cameras is not None:
-        from .refine.calibrated import calibrated_observations, extrinsics_of
+        from ..refine.calibrated import calibrated_observations, extrinsics_of
         try:
             views = [calibrated_observations(v, c) for v, c in zip(views, cameras)]
         except ValueError as exc:

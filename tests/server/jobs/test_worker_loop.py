@@ -10,7 +10,7 @@ import pytest
 from server import protocol
 from server.options import CaptureOptions, CleanupOptions
 
-from .worker_session import WorkerSession
+from ..worker_session import WorkerSession
 
 pytestmark = pytest.mark.slow   # the real worker
 

@@ -17,9 +17,9 @@ import os
 import time
 from typing import Dict, List, Mapping, Optional, Sequence, Union, cast
 
-from ..errors import JobError
-from ..files import partial_path, replaced_atomically
-from ..result import ResultFileError, read_result
+from ...errors import JobError
+from ...files import partial_path, replaced_atomically
+from ...result import ResultFileError, read_result
 from .inputs import BatchItem
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from server.track import (Observation, PersonFollower, TrackConfig, box_from_landmarks, crop_window, cut_crop,
+from server.detection.track import (Observation, PersonFollower, TrackConfig, box_from_landmarks, crop_window, cut_crop,
                           scan_windows, scans_on, shift_observation, within_gate)
 
 CONFIG = TrackConfig()

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from server.errors import JobError
-from server.people import (PeopleConfig, PersonTrack, Sighting, always_looked, box_iou, crossing_message, crossings,
+from server.detection.people import (PeopleConfig, PersonTrack, Sighting, always_looked, box_iou, crossing_message, crossings,
                            detect_people, link_tracks, look_at_samples, same_person, sample_weights, square_windows,
                            steady_between, track_score)
-from server.people_job import guide_from_boxes, sample_indices
-from server.track import Observation, PersonFollower, crop_window, interpolate_guide, shift_observation
+from server.detection.listing import guide_from_boxes, sample_indices
+from server.detection.track import Observation, PersonFollower, crop_window, interpolate_guide, shift_observation
 
 from .test_track import Scripted, person_at
 

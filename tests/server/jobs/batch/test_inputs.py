@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.batch.inputs import expand_inputs
+from server.jobs.batch.inputs import expand_inputs
 from server.errors import JobError
 
 

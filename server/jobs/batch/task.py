@@ -1,7 +1,7 @@
 """One clip of a batch, as a Ray worker runs it: the capture into a private temporary folder, the result's bytes back.
 
 The worker never writes into the output folder: the driver writes each result it receives atomically
-(:func:`server.batch.runner.store_result`), so a worker or node killed mid-clip leaves no half file, and the output
+(:func:`server.jobs.batch.runner.store_result`), so a worker or node killed mid-clip leaves no half file, and the output
 folder need not be shared with the cluster's nodes (the clips must be: every node reads them by the same path).
 Each task is one core: detection in the worker itself, one torch thread.
 """
@@ -42,7 +42,7 @@ def worker_name() -> str:
 
 
 def capture_clip(item: Mapping[str, Any], capture: Mapping[str, Any], board: Optional[Any]) -> Dict[str, Any]:
-    """Capture ``item`` (:meth:`server.batch.inputs.BatchItem.to_json`) with the capture options ``capture``
+    """Capture ``item`` (:meth:`server.jobs.batch.inputs.BatchItem.to_json`) with the capture options ``capture``
     (``body_model`` and the :class:`server.options.CaptureOptions` fields, the item's own options over them); report to ``board`` (a :class:`ProgressBoard` actor handle, or
     None). Returns ``{"status": "done", "data": <the result .npz bytes>, "frames", "processed", "seconds",
     "timings", "notes", "worker"}`` or ``{"status": "failed", "error": {"code", "message", "hint"}, "seconds",
@@ -50,8 +50,8 @@ def capture_clip(item: Mapping[str, Any], capture: Mapping[str, Any], board: Opt
     import torch
 
     from ..capture import CaptureRequest, run_capture
-    from ..errors import JobError
-    from ..options import CaptureOptions
+    from ...errors import JobError
+    from ...options import CaptureOptions
 
     torch.set_num_threads(1)
     name, worker, began = str(item["name"]), worker_name(), time.perf_counter()

@@ -23,11 +23,11 @@ from typing import Any, Callable, Dict, Mapping
 
 import numpy as np
 
-from .body.layout import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
-from .body.rotations import rotmat_to_rotvec, rotvec_to_rotmat
-from .errors import Cancelled, JobError
-from .files import kind_problem, read_npz
-from .result import NUM_BETAS, RESULT_SCHEMA_VERSION, CaptureSummary, write_result
+from ..body.layout import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
+from ..body.rotations import rotmat_to_rotvec, rotvec_to_rotmat
+from ..errors import Cancelled, JobError
+from ..files import kind_problem, read_npz
+from ..result import NUM_BETAS, RESULT_SCHEMA_VERSION, CaptureSummary, write_result
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def import_motion(path: str, output: str, body_model: str = "", progress: Progre
                   cancelled: Callable[[], bool] = lambda: False) -> CaptureSummary:
     """Convert an SMPL/AMASS motion file into a result file at ``output`` (shaped body mesh included). Raises
     JobError: ``bad_request`` for a bad file, ``bad_body_model``, ``cancelled``."""
-    from .body.model import default_body_model_path, load_body_model, shaped_vertices
+    from ..body.model import default_body_model_path, load_body_model, shaped_vertices
 
     timings: Dict[str, float] = {}
     tick = time.perf_counter()

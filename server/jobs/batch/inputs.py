@@ -16,7 +16,7 @@ one clip (or multi-view take) each. Fields:
 A manifest that cannot be read or holds a malformed row (an unknown field, a value of the wrong kind, an empty or
 negative range, a name with a path in it) is refused whole (:class:`JobError` ``bad_request`` naming the file and the
 row). A name the output folder's file system refuses (too long, a NUL) fails that clip alone
-(:func:`server.batch.index.plan`).
+(:func:`server.jobs.batch.index.plan`).
 
 Names are unique within a batch (a clip found twice gets ``_2``, ``_3``, ... in the order given), and the same
 inputs always give the same names, so a rerun finds the results of the run before.
@@ -31,8 +31,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
-from ..errors import JobError
-from ..options import CaptureOptions, OptionError, names_of, option_of
+from ...errors import JobError
+from ...options import CaptureOptions, OptionError, names_of, option_of
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".mts", ".m2ts",
                     ".mxf")

@@ -7,7 +7,7 @@ the tasks go to that cluster, which gets this ``server`` package shipped with th
 the worker's packages installed.
 
 The driver alone writes into the output folder: each result as it comes back (temporary file, check, rename) and
-``batch.json`` (:mod:`server.batch.index`) after every change, so a killed worker, node or driver never leaves a half
+``batch.json`` (:mod:`server.jobs.batch.index`) after every change, so a killed worker, node or driver never leaves a half
 file, and a rerun keeps every finished result. A clip that fails (its result name cannot be a file there, its capture
 fails, its result cannot be stored) is recorded with its error and the batch goes on; Ctrl+C cancels the tasks
 still running and records them as ``cancelled``. An output that is a file, or a folder that cannot be made or
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Sequence
 
-from ..errors import Cancelled, JobError
-from ..files import replaced_atomically
-from ..result import check_result
+from ...errors import Cancelled, JobError
+from ...files import replaced_atomically
+from ...result import check_result
 from .index import plan, prepare_folder, shown_name, write_index
 from .inputs import BatchItem
 from .progress import BatchProgress
@@ -40,7 +40,7 @@ POLL_SECONDS = 0.5
 LOOPBACK = "127.0.0.1"
 INSTALL_HINT = "Install the batch extra into the worker's environment: pip install -r server/requirements-batch.txt"
 DIED_HINT = "Run the batch again: finished clips are kept and this one is captured again"
-SERVER_DIR = Path(__file__).resolve().parents[1]
+SERVER_DIR = Path(__file__).resolve().parents[2]   # server/ (this is server/jobs/batch/runner.py)
 CLUSTER_HINT = ("Start the cluster with 'ray start --head' (docs/cli.md), give its address as 'auto' on the head node or "
                 "ray://HEAD_IP:10001 elsewhere; a cluster with token authentication needs its token here "
                 "(RAY_AUTH_TOKEN, or the file 'ray get-auth-token' prints on the head)")

@@ -8,12 +8,12 @@ from typing import Callable
 
 import numpy as np
 
-from .cleanup.methods import cleanup
-from .cleanup.sequence import load_mask, load_sequence, make_sequence, read_arrays, save_sequence
-from .cleanup.settings import CleanupSettings
-from .options import CleanupOptions
-from .result import CaptureSummary
-from .torch_threads import torch_threads
+from ..cleanup.methods import cleanup
+from ..cleanup.sequence import load_mask, load_sequence, make_sequence, read_arrays, save_sequence
+from ..cleanup.settings import CleanupSettings
+from ..options import CleanupOptions
+from ..result import CaptureSummary
+from ..torch_threads import torch_threads
 
 DEFAULT = CleanupSettings()     # the benchmark's best method and settings
 CLEANUP_THREADS = 1             # like the capture pipeline: 2 OpenMP threads measured slower on a busy 2-core CPU
@@ -35,10 +35,10 @@ def run_cleanup(path: str, output: str, options: CleanupOptions = CleanupOptions
     ground and the foot contacts and holds the feet during them (:func:`server.world.lock.lock_feet`; the
     result then has ``foot_contacts`` (N, 4) and ``ground`` (4,): normal and offset). ``mask``: an optional
     confidence file (:func:`server.cleanup.sequence.load_mask`). Raises JobError."""
-    from .body.fast import LandmarkSkinning
-    from .body.model import default_body_model_path, load_body_model
-    from .diffusion.denoiser import load_prior
-    from .diffusion.motion import motion_prior_or_none
+    from ..body.fast import LandmarkSkinning
+    from ..body.model import default_body_model_path, load_body_model
+    from ..diffusion.denoiser import load_prior
+    from ..diffusion.motion import motion_prior_or_none
 
     timings = {}
     tick = time.perf_counter()
@@ -56,7 +56,7 @@ def run_cleanup(path: str, output: str, options: CleanupOptions = CleanupOptions
     with torch_threads(CLEANUP_THREADS):
         report = lambda done, total: progress("cleanup", done, total, "")  # noqa: E731
         if options.lock_feet:
-            from .world.lock import lock_feet as lock
+            from ..world.lock import lock_feet as lock
             out, feet = lock(denoiser, skinning, seq, 1.0, settings, report, cancelled, motion=motion)
         else:
             out, feet = cleanup(denoiser, skinning, seq, settings, report, cancelled, motion=motion), None

@@ -21,7 +21,7 @@ from server.errors import EXIT_CODES
 from server.result import check_result
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 TIMEOUT = 240
 
 

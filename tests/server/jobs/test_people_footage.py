@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.capture import run_detect
+from server.jobs.capture import run_detect
 from server.errors import JobError
-from server.people_job import run_people
+from server.jobs.people import run_people
 
 pytestmark = pytest.mark.slow   # the real worker on real footage
 
@@ -93,7 +93,7 @@ def test_detection_follows_the_chosen_person(composite: Path, listing: dict, tmp
 def test_people_job_over_the_protocol(worker_python: str, composite: Path, tmp_path: Path) -> None:
     from server import protocol
 
-    from .worker_session import WorkerSession
+    from ..worker_session import WorkerSession
 
     session = WorkerSession(worker_python)
     try:
@@ -114,7 +114,7 @@ def test_people_job_over_the_protocol(worker_python: str, composite: Path, tmp_p
 def test_cli_people_table_and_a_missing_person(composite: Path, tmp_path: Path) -> None:
     from server.errors import EXIT_CODES
 
-    from .test_cli import _cli
+    from ..test_cli import _cli
 
     run = _cli("people", str(composite), "--end", "70", "-o", str(tmp_path / "people.json"))
     assert run.returncode == 0, run.stderr[-2000:]

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.batch.index import INDEX_NAME, plan, prepare_folder, read_index, reusable, write_index
-from server.batch.inputs import BatchItem
+from server.jobs.batch.index import INDEX_NAME, plan, prepare_folder, read_index, reusable, write_index
+from server.jobs.batch.inputs import BatchItem
 from server.errors import JobError
 from tests.server.test_result import minimal_result
 

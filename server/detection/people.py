@@ -4,7 +4,7 @@ BlazePose (legacy API) sees one person per image, so :func:`detect_people` finds
 windows of the frame (as tall as the frame; a full-width frame makes people too small for the detector) and, in
 each, blacking out every person found so the next call finds the next one. :func:`link_tracks` links the sightings
 of sampled frames into tracks by box gating (centre distance relative to the box height, size ratio), greedily,
-nearest first. Everything here is pure numpy; the detector is any callable (MediaPipe in :mod:`server.people_job`).
+nearest first. Everything here is pure numpy; the detector is any callable (MediaPipe in :mod:`server.detection.listing`).
 
 "Most visible" (the default person to capture) is the track with the largest :attr:`PersonTrack.score`: the sum,
 over the sampled frames where the person was seen, of the fraction of their 33 landmarks visible (>= 0.5) times
@@ -19,7 +19,7 @@ from typing import Callable, Container, Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
 
-from .options import PeopleOptions
+from ..options import PeopleOptions
 from .track import Box, Observation, box_centre, box_from_landmarks, box_height, interpolate_guide
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class PersonTrack:
         return max(self.sightings, key=lambda s: (s.visible, box_height(s.box)))
 
     def guide(self) -> Dict[int, Box]:
-        """Sampled frame -> box, the follower's guide (:class:`server.track.PersonFollower`)."""
+        """Sampled frame -> box, the follower's guide (:class:`server.detection.track.PersonFollower`)."""
         return {s.frame: s.box for s in self.sightings}
 
 

@@ -15,9 +15,9 @@ import time
 import traceback
 from typing import IO, Iterator, Optional, Tuple, cast
 
-from . import __version__, protocol
-from .errors import JobError
-from .options import CaptureOptions, CleanupOptions, PeopleOptions
+from .. import __version__, protocol
+from ..errors import JobError
+from ..options import CaptureOptions, CleanupOptions, PeopleOptions
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +87,14 @@ class JobThread(threading.Thread):
                                                  message=message))
 
         if isinstance(req.options, CleanupOptions):
-            from .cleanup_job import run_cleanup
+            from .cleanup import run_cleanup
             return run_cleanup(req.motion, output, req.options, "", progress, self.cancel_event.is_set,
                                req.body_model)
         if req.kind == "import_motion":
             from .motion_import import import_motion
             return import_motion(req.motion, output, req.body_model, progress, self.cancel_event.is_set)
         if isinstance(req.options, PeopleOptions):
-            from .people_job import run_people
+            from .people import run_people
             return run_people(req.video, os.path.join(req.job_dir, "people.json"), req.start, req.end, progress,
                               self.cancel_event.is_set, req.options)
         from .capture import CaptureRequest, run_capture

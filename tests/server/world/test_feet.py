@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from server.feet import FOOT_JOINTS, Ground, _clean_runs, fit_ground, foot_contacts, foot_sliding, ground_penetration
+from server.world.feet import FOOT_JOINTS, Ground, _clean_runs, fit_ground, foot_contacts, foot_sliding, ground_penetration
 from server.world.lock import WORLD_UP
 
 FPS = 30.0

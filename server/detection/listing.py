@@ -1,9 +1,10 @@
-"""The ``people`` job and the capture's person choice: who is in the footage, and which of them to capture.
+"""Who is in the footage, and which of them to capture: the people listing (a stage of the ``people`` job,
+:mod:`server.jobs.people`, and of a capture's detection, :mod:`server.detection.clip_pass`).
 
 :func:`discover` runs BlazePose (static images) on sampled frames of the range (every ``2 * step``-th, the last, and
-the ``step``-th between where something happens: :func:`server.people.look_at_samples`), finds everyone there
-(:func:`server.people.detect_people`) and links them into tracks. :func:`run_people` writes the
-listing as JSON (format below); :func:`choose_person` turns a capture's person choice into the follower's guide.
+the ``step``-th between where something happens: :func:`server.detection.people.look_at_samples`), finds everyone there
+(:func:`server.detection.people.detect_people`) and links them into tracks; the ``people`` job writes the
+listing as JSON (:meth:`PeopleListing.to_json`, format below); :func:`choose_person` turns a capture's person choice into the follower's guide.
 
 Listing file ``people.json``: ``{"version": 1, "video", "start", "end" (exclusive), "step", "width", "height",
 "fps", "sampled" (frames looked at), "default" (id of the most visible track, 0 if none), "tracks": [{"id" (1 = most
@@ -17,17 +18,14 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Callable, Container, Dict, Iterator, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
-from . import video
-from .errors import Cancelled, JobError
-from .files import write_json
-from .options import PeopleOptions
+from .. import video
+from ..errors import Cancelled, JobError
 from .people import (Crossing, PeopleConfig, PersonTrack, Sighting, always_looked, crossing_message, crossings,
                      detect_people, link_tracks, look_at_samples)
 from .track import Box
@@ -47,7 +45,7 @@ class PeopleListing:
     start: int
     stop: int
     step: int
-    looked: List[int]   # the sampled frames looked at (:func:`server.people.look_at_samples`)
+    looked: List[int]   # the sampled frames looked at (:func:`server.detection.people.look_at_samples`)
     tracks: List[PersonTrack]
     crossings: List[Crossing]
 
@@ -78,17 +76,6 @@ class PeopleListing:
                                "last_frame": c.last_frame} for c in self.crossings if track.id in (c.a, c.b)]}
 
 
-@dataclass
-class PeopleSummary:
-    """What the ``people`` job reports: the listing path, the number of people, seconds per stage, notes (crossings)."""
-
-    path: str
-    frames: int
-    processed: int
-    timings: Dict[str, float] = field(default_factory=dict)
-    notes: List[str] = field(default_factory=list)
-
-
 def sample_indices(start: int, stop: int, step: int) -> List[int]:
     """Every ``step``-th frame of ``start <= i < stop``, and the last one."""
     frames = list(range(start, stop, max(step, 1)))
@@ -106,11 +93,11 @@ def iter_sampled(path: str, start: int, stop: int, step: int) -> Iterator[Tuple[
 def look_for_people(frames: Iterator[Tuple[int, np.ndarray]], always: Container[int], cancelled: CancelFn,
                     timings: Dict[str, float], config: PeopleConfig = PeopleConfig()
                     ) -> Iterator[Tuple[int, Optional[List[Sighting]]]]:
-    """Everyone on the sampled ``frames`` (``(frame, rgb)`` in order; :func:`server.people.look_at_samples`, on one
+    """Everyone on the sampled ``frames`` (``(frame, rgb)`` in order; :func:`server.detection.people.look_at_samples`, on one
     static BlazePose graph): ``(frame, sightings)``, or ``(frame, None)`` for a frame skipped. Adds the seconds spent
     waiting for frames to ``timings["decode"]`` and looking to ``timings["detect"]``; raises
     :class:`server.errors.Cancelled` when ``cancelled()`` turns true between frames."""
-    from .detect import BlazePoseDetector
+    from .blazepose import BlazePoseDetector
 
     def decoded() -> Iterator[Tuple[int, np.ndarray]]:
         while not cancelled():
@@ -152,32 +139,6 @@ def discover(info: video.VideoInfo, start: int, stop: int, progress: ProgressFn,
              "; ".join(f"{t.id}: frames {t.first_frame}-{t.last_frame}, seen {t.frames_seen}, score {t.score:.2f}"
                        for t in tracks))
     return listing
-
-
-def run_people(video_path: str, output: str, start: int, end: int, progress: ProgressFn,
-               cancelled: CancelFn, options: PeopleOptions = PeopleOptions()) -> PeopleSummary:
-    """The ``people`` job: list everyone in the range into ``output`` (JSON, format in the module docs), looking
-    for at most ``options.max_people`` in a frame."""
-    timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "write": 0.0}
-    tick = time.perf_counter()
-    progress("open", 0, 1, os.path.basename(video_path))
-    info = video.probe(video_path)
-    first, stop = video.resolve_range(info, start, end)
-    timings["open"] = time.perf_counter() - tick
-    progress("open", 1, 1, f"{info.width}x{info.height}, frames {first}..{stop - 1}")
-    listing = discover(info, first, stop, progress, cancelled, timings,
-                       config=replace(PeopleConfig(), max_people=options.max_people))
-    if not listing.tracks:
-        raise JobError("no_person", f"No person was found in frames {first}..{stop - 1} of {info.path}.",
-                       "Check the frame range, or use footage where the whole body is visible.")
-    tick = time.perf_counter()
-    progress("write", 0, 1, "")
-    payload = listing.to_json()
-    write_json(output, payload)
-    timings["write"] = time.perf_counter() - tick
-    progress("write", 1, 1, "")
-    return PeopleSummary(path=os.path.abspath(output), frames=len(listing.tracks), processed=stop - first,
-                         timings=timings, notes=list(payload["messages"]))
 
 
 def guide_from_boxes(rows: Sequence[Sequence[float]]) -> Dict[int, Box]:

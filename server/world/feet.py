@@ -23,7 +23,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .body.layout import JOINT_INDEX
+from ..body.layout import JOINT_INDEX
 
 FOOT_JOINTS = tuple(JOINT_INDEX[n] for n in ("left_ankle", "right_ankle", "left_foot", "right_foot"))
 NECK = JOINT_INDEX["neck"]

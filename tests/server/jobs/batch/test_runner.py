@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.batch import runner
-from server.batch.inputs import BatchItem
-from server.batch.runner import import_ray, store_result
+from server.jobs.batch import runner
+from server.jobs.batch.inputs import BatchItem
+from server.jobs.batch.runner import import_ray, store_result
 from server.errors import EXIT_CODES, JobError
 from server.result import check_result
 from tests.server.test_result import minimal_result
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def test_missing_ray_names_the_install_command(monkeypatch) -> None:
