@@ -12,7 +12,7 @@ from typing import List, Optional, Tuple
 import bpy
 import numpy as np
 
-from . import body_mesh, camera_match, keyframes, motion, rig
+from . import body_mesh, camera_match, capture_result, keyframes, rig
 from .errors import ScoreHMRError
 from .server.options import CaptureOptions
 
@@ -47,18 +47,18 @@ class ApplyRequest:
 
 
 def apply_result(context: bpy.types.Context, request: ApplyRequest, result_path: Path,
-                 result: Optional[motion.CaptureResult] = None) -> bpy.types.Object:
+                 result: Optional[capture_result.CaptureResult] = None) -> bpy.types.Object:
     """Key the target armature (or a new one) from ``result_path`` (or its already loaded ``result``); on error the
     scene is left unchanged. Without ``request.place`` the result's ground placement is not used (level camera)."""
     if result is None:
-        result = motion.load_result(result_path)   # validates before anything in the scene changes
+        result = capture_result.load_result(result_path)   # validates before anything in the scene changes
     if not request.place:
         result = dataclasses.replace(result, world_rotation=None, camera_height=None)
-    heads = motion.rest_heads_armature(result.joints_rest)
+    heads = capture_result.rest_heads_armature(result.joints_rest)
     scene = context.scene
     video_fps = result.fps
     scene_fps = video_fps if request.match_scene_fps else scene.render.fps / scene.render.fps_base
-    frames = motion.scene_frames(result.frame_indices, request.start, request.scene_start, video_fps, scene_fps)
+    frames = capture_result.scene_frames(result.frame_indices, request.start, request.scene_start, video_fps, scene_fps)
     target = bpy.data.objects.get(request.target_name) if request.target_name else None
     reuse = target is not None and rig.rig_matches(target, result.joint_names, result.joints_rest)
     created: List[bpy.types.ID] = []
@@ -76,7 +76,7 @@ def apply_result(context: bpy.types.Context, request: ApplyRequest, result_path:
             created += _ensure_body(context, target, result)
         rest_rot, rest_heads = rig.rest_frames(target, result.joint_names)
         result, root_loc = _place_root(context, request, target, result, rest_rot, rest_heads, created)
-        quats = motion.pose_basis_quaternions(result.poses, rest_rot, result.camera_to_world)
+        quats = capture_result.pose_basis_quaternions(result.poses, rest_rot, result.camera_to_world)
         action = bpy.data.actions.new(f"{target.name}_{request.take or 'capture'}")
         created.append(action)
         new_fcurve = keyframes.assign_action(target, action)
@@ -100,15 +100,15 @@ def apply_result(context: bpy.types.Context, request: ApplyRequest, result_path:
 
 
 def _place_root(context: bpy.types.Context, request: ApplyRequest, target: bpy.types.Object,
-                result: motion.CaptureResult, rest_rot: np.ndarray, rest_heads: np.ndarray,
-                created: List[bpy.types.ID]) -> Tuple[motion.CaptureResult, np.ndarray]:
+                result: capture_result.CaptureResult, rest_rot: np.ndarray, rest_heads: np.ndarray,
+                created: List[bpy.types.ID]) -> Tuple[capture_result.CaptureResult, np.ndarray]:
     """The matched camera (made or reused, :func:`_match_camera`) and the root location keys ``(N, 3)``; through a
     reused camera the result comes back with that camera's rotation onto ``target``'s space as its own, so the root
     rotations are keyed in the same world (the camera's, on its ground) as the root path."""
     shared = _match_camera(context, request, target, result, rest_heads[0], created) \
         if request.match_camera else None
     if shared is None:
-        return result, motion.root_locations(result, rest_heads, rest_rot[0])
+        return result, capture_result.root_locations(result, rest_heads, rest_rot[0])
     result = dataclasses.replace(result, world_rotation=shared[0], camera_height=None)
     pelvis = camera_match.pelvis_through_camera(result.transl, result.joints_rest[0], *shared)
     return result, (pelvis - rest_heads[0]) @ rest_rot[0]
@@ -117,7 +117,7 @@ def _place_root(context: bpy.types.Context, request: ApplyRequest, target: bpy.t
 AMBIGUITY_PROPERTY = "scorehmr_ambiguity"
 
 
-def _key_alternatives(target: bpy.types.Object, name: str, result: motion.CaptureResult, rest_rot, frames,
+def _key_alternatives(target: bpy.types.Object, name: str, result: capture_result.CaptureResult, rest_rot, frames,
                       root_loc, new_fcurve: keyframes.FCurveFactory) -> List[bpy.types.ID]:
     """One action per hypothesis, ``<name>_alt<k>``, kept with a fake user and not assigned (pick one in the
     Action editor), and the per-frame ambiguity (metres of joint spread across them) keyed on the armature's
@@ -128,7 +128,7 @@ def _key_alternatives(target: bpy.types.Object, name: str, result: motion.Captur
         made.append(alt)
         alt.use_fake_user = True
         keyframes.write_pose_keys(keyframes.unassigned_action(target, alt), result.joint_names, frames,
-                                  motion.pose_basis_quaternions(poses, rest_rot, result.camera_to_world), root_loc)
+                                  capture_result.pose_basis_quaternions(poses, rest_rot, result.camera_to_world), root_loc)
     target[AMBIGUITY_PROPERTY] = 0.0
     keyframes.write_curve(new_fcurve(f'["{AMBIGUITY_PROPERTY}"]', 0, "ScoreHMR"), frames, result.ambiguity)
     return made
@@ -136,9 +136,9 @@ def _key_alternatives(target: bpy.types.Object, name: str, result: motion.Captur
 
 def key_contacts(target: bpy.types.Object, new_fcurve: keyframes.FCurveFactory, frames,
                  contacts: np.ndarray) -> None:
-    """The foot contacts (N, 4) keyed 0/1 (constant interpolation) on the armature's :data:`motion.CONTACT_PROPS`
+    """The foot contacts (N, 4) keyed 0/1 (constant interpolation) on the armature's :data:`capture_result.CONTACT_PROPS`
     in the action of ``new_fcurve``: the Graph editor shows when each heel and toe touches the ground."""
-    for k, name in enumerate(motion.CONTACT_PROPS):
+    for k, name in enumerate(capture_result.CONTACT_PROPS):
         target[name] = 0.0
         fcurve = new_fcurve(f'["{name}"]', 0, "ScoreHMR")
         keyframes.write_curve(fcurve, frames, np.asarray(contacts[:, k], dtype=np.float64))
@@ -147,7 +147,7 @@ def key_contacts(target: bpy.types.Object, new_fcurve: keyframes.FCurveFactory, 
 
 
 def _ensure_body(context: bpy.types.Context, target: bpy.types.Object,
-                 result: motion.CaptureResult) -> List[bpy.types.ID]:
+                 result: capture_result.CaptureResult) -> List[bpy.types.ID]:
     """The rig's skinned body: kept if it already has one of the same vertex count, else made (and returned).
 
     A body the user deleted is made again; untick Body Mesh to capture onto the bare skeleton.
@@ -158,13 +158,13 @@ def _ensure_body(context: bpy.types.Context, target: bpy.types.Object,
     existing = body_mesh.find_body(target)
     if existing is not None and body_mesh.body_matches(existing, result.mesh):
         return []
-    vertices = motion.rest_to_armature(result.mesh.vertices, result.joints_rest)
+    vertices = capture_result.rest_to_armature(result.mesh.vertices, result.joints_rest)
     return body_mesh.create_body(context, target, result.mesh, vertices, result.joint_names,
                                  result.betas, result.body_model)
 
 
 def _match_camera(context: bpy.types.Context, request: ApplyRequest, target: bpy.types.Object,
-                  result: motion.CaptureResult, rest_pelvis,
+                  result: capture_result.CaptureResult, rest_pelvis,
                   created: List[bpy.types.ID]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """The camera of the footage (the main view) with the footage behind it, added to ``created``; a result without
     a camera is logged and skipped. The body, keyed in ``target``'s space, overlays the footage through it.
@@ -186,7 +186,7 @@ def _match_camera(context: bpy.types.Context, request: ApplyRequest, target: bpy
         camera_match.use_footage_camera(context.scene, existing, width, height)
         log.info("footage camera %s reused: %s is keyed through it, on its ground", existing.name, target.name)
         return camera_match.camera_to_armature(np.array(existing.matrix_world), np.array(target.matrix_world))
-    offset = motion.recentre_offset(result.transl, result.joints_rest, rest_pelvis, result.camera_to_world,
+    offset = capture_result.recentre_offset(result.transl, result.joints_rest, rest_pelvis, result.camera_to_world,
                                     result.camera_height)
     camera_match.create_footage_camera(context, result, offset, request.video, f"{target.name}_Camera",
                                        video_start=request.start, scene_start=request.scene_start,
@@ -218,7 +218,7 @@ def _rollback(created: List[bpy.types.ID], reused: "bpy.types.Object | None", ol
 
 def _update_scene(scene: bpy.types.Scene, request: ApplyRequest, video_fps: float, frames) -> None:
     if request.match_scene_fps:
-        scene.render.fps, scene.render.fps_base = motion.scene_fps_settings(video_fps)
+        scene.render.fps, scene.render.fps_base = capture_result.scene_fps_settings(video_fps)
     if request.fit_scene_range:
         scene.frame_start = int(math.floor(float(frames[0])))
         scene.frame_end = max(scene.frame_start, int(math.ceil(float(frames[-1]))))

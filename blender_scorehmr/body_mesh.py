@@ -1,6 +1,6 @@
 """The captured body's skinned mesh: a child of the ScoreHMR armature, deformed by it through an Armature modifier.
 
-The mesh comes from the result (``motion.BodyMesh``: rest vertices already shaped by the estimated betas, faces,
+The mesh comes from the result (``capture_result.BodyMesh``: rest vertices already shaped by the estimated betas, faces,
 skinning weights per SMPL joint). Its vertices go through the same SMPL-canonical -> armature mapping and z-shift
 as the bone heads (``motion.rest_to_armature``), so the rest mesh sits exactly on the rest bones and Blender's
 linear blend skinning reproduces SMPL's. One vertex group per bone, named after it.
@@ -15,7 +15,7 @@ import numpy as np
 
 import bpy
 
-from .motion import BodyMesh
+from .capture_result import BodyMesh
 
 log = logging.getLogger(__name__)
 

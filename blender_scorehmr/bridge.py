@@ -23,7 +23,7 @@ from .panel_state import CANCELLING, STARTING, JobProgress, panel_of
 from .people_list import chosen_person, people_key, people_listed, selected_person_note, source_range
 from .server import protocol
 from .server.options import CaptureOptions, CleanupOptions, OptionsT, PeopleOptions, options_of
-from .worker_client import JobError, WorkerClient
+from .worker_client import WorkerClient, WorkerFailure
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ KIND_LABEL = {"capture": "Capture", "cleanup": "Clean up", "import_motion": "Imp
 BUSY_TEXT = {"capture": "A capture", "cleanup": "A clean-up", "import_motion": "An import",
              "people": "A search for people"}
 KEEP_JOBS = 5
-Outcome = Union[protocol.Result, JobError]
+Outcome = Union[protocol.Result, WorkerFailure]
 
 
 @dataclass
@@ -349,7 +349,7 @@ def redraw_panels() -> None:
                         region.tag_redraw()
 
 
-def as_error(outcome: JobError, kind: str = "capture") -> ScoreHMRError:
+def as_error(outcome: WorkerFailure, kind: str = "capture") -> ScoreHMRError:
     """The worker's failure as a panel error (a cancel names the job that was cancelled)."""
     if outcome.code == ErrorCode.CANCELLED:
         return ScoreHMRError(f"{KIND_LABEL.get(kind, 'Job')} cancelled.", "Nothing was changed", ErrorCode.CANCELLED,

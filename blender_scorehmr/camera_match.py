@@ -96,7 +96,7 @@ def project_camera_points(points_cam: np.ndarray, intrinsics: np.ndarray) -> np.
 
 
 def result_camera_arrays(result: Any) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    """``(image_size (2,), camera_intrinsics (3, 3))`` of the main view from a result (a ``motion.CaptureResult``
+    """``(image_size (2,), camera_intrinsics (3, 3))`` of the main view from a result (a ``capture_result.CaptureResult``
     or the arrays of a result file), or None when it has none (a motion import)."""
     get = result.get if isinstance(result, dict) else (lambda key: getattr(result, key, None))
     size, k = get("image_size"), get("camera_intrinsics")

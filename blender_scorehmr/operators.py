@@ -16,7 +16,7 @@ from typing import Optional, Set
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import bridge, motion, people_list, preferences
+from . import bridge, capture_result, people_list, preferences
 from .apply import apply_result
 from .errors import ErrorCode, ScoreHMRError
 from .panel_state import camera_height_text, join_status
@@ -129,7 +129,7 @@ class SCOREHMR_OT_capture(WorkerJobOperator, bpy.types.Operator):
         obj = apply_result(context, job.request, Path(result.path))
         bridge.record_success(result, obj, time.perf_counter() - tick)
         job.subject = obj.name
-        height = motion.camera_height_of(Path(result.path))
+        height = capture_result.camera_height_of(Path(result.path))
         parts = [f"Keyed {obj.name}" + (f" ({job.payload})" if job.payload else "")]
         parts += [camera_height_text(height)] if height is not None else []
         return join_status(parts + list(result.notes))

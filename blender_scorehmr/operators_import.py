@@ -16,7 +16,7 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from . import body_mesh, bridge, motion, rig
+from . import body_mesh, bridge, capture_result, rig
 from .apply import ApplyRequest, apply_result, check_writable_target
 from .batch_results import PICK_HINT, ResultEntry, find_results
 from .errors import ScoreHMRError
@@ -68,7 +68,7 @@ def import_results(context: bpy.types.Context, entries: List[ResultEntry], optio
     loaded = []
     for entry in entries:   # read and check every file before anything in the scene changes
         try:
-            loaded.append((entry, motion.load_result(entry.path)))
+            loaded.append((entry, capture_result.load_result(entry.path)))
         except ScoreHMRError as exc:
             raise ScoreHMRError(f"{entry.path.name} cannot be imported: {exc.message}", PICK_HINT, exc.code) from exc
     active = context.view_layer.objects.active if context.view_layer else None
@@ -84,7 +84,7 @@ def import_results(context: bpy.types.Context, entries: List[ResultEntry], optio
                 notes.append(f"{entry.name}: footage not found, no camera")
             obj = apply_result(context, request, entry.path, _onto_target(result, target))
             keyed.append(obj)
-            frames.append(motion.scene_frames(result.frame_indices, request.start, request.scene_start, result.fps,
+            frames.append(capture_result.scene_frames(result.frame_indices, request.start, request.scene_start, result.fps,
                                               _scene_fps(context)))
             if options["mode"] == "ACTIONS":
                 target = obj.name
@@ -101,7 +101,7 @@ def import_results(context: bpy.types.Context, entries: List[ResultEntry], optio
     return keyed, notes
 
 
-def _request(entry: ResultEntry, result: motion.CaptureResult, target: str,
+def _request(entry: ResultEntry, result: capture_result.CaptureResult, target: str,
              options: Dict[str, object]) -> ApplyRequest:
     """How ``apply_result`` keys one entry: the captured range's first frame on Scene Start, the camera matched only
     when the footage is found, the action and a new armature named after the take."""
@@ -115,7 +115,7 @@ def _request(entry: ResultEntry, result: motion.CaptureResult, target: str,
                         options=CaptureOptions(place=bool(options["place"])), take=entry.name)
 
 
-def _onto_target(result: motion.CaptureResult, target: str) -> motion.CaptureResult:
+def _onto_target(result: capture_result.CaptureResult, target: str) -> capture_result.CaptureResult:
     """``result`` moved onto ``target``'s skeleton when it is a ScoreHMR armature of the same joints (another take
     of another estimated body shape still becomes an action of that armature), else unchanged."""
     obj = bpy.data.objects.get(target) if target else None
@@ -125,7 +125,7 @@ def _onto_target(result: motion.CaptureResult, target: str) -> motion.CaptureRes
     if len(rest) != result.joints_rest.size:
         return result
     betas = obj.get(body_mesh.BETAS_KEY)
-    return motion.onto_rest(result, rest, None if betas is None else list(betas))
+    return capture_result.onto_rest(result, rest, None if betas is None else list(betas))
 
 
 def _scene_fps(context: bpy.types.Context) -> float:

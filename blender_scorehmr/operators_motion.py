@@ -14,8 +14,8 @@ from bpy.props import StringProperty
 from bpy_extras.io_utils import ImportHelper
 
 from . import action_io, body_mesh, bridge
-from .motion import CONTACT_PROPS
 from .apply import ApplyRequest, apply_result
+from .capture_result import CONTACT_PROPS
 from .errors import ScoreHMRError
 from .operators import WorkerJobOperator
 from .server import protocol

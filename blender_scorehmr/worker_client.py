@@ -4,7 +4,7 @@ One :class:`WorkerClient` owns one ``python -m server`` process running one job.
 stdout lines (``server.protocol``) into a :class:`queue.Queue`; another keeps the last stderr lines.
 :meth:`WorkerClient.poll` (call it from any single thread, e.g. Blender's main thread) drains the queue,
 applies hang detection and cancel escalation, and returns events: ``protocol.Ready``, ``protocol.Progress``,
-``protocol.Result`` and finally either a ``Result`` or a :class:`JobError`. After the terminal event the
+``protocol.Result`` and finally either a ``Result`` or a :class:`WorkerFailure`. After the terminal event the
 process has been reaped.
 
 Cancel ends the job within ``cancel_grace + kill_grace`` (0.8 s by default): the worker gets ``cancel`` and
@@ -34,7 +34,7 @@ STDERR_LINES = 50
 
 
 @dataclass(frozen=True)
-class JobError:
+class WorkerFailure:
     """Terminal failure of a job. ``code``: a :class:`protocol.ErrorCode` (the worker's ``Failed.code``, or one
     of the add-on's own: ``worker_not_found``, ``worker_crashed``, ``worker_hung``, ``worker_garbage``)."""
 
@@ -44,7 +44,7 @@ class JobError:
     details: str = ""
 
 
-Event = Union[protocol.Ready, protocol.Progress, protocol.Result, JobError]
+Event = Union[protocol.Ready, protocol.Progress, protocol.Result, WorkerFailure]
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class WorkerClient:
         self.cwd = cwd
         self.job_id = ""
         self.ready: Optional[protocol.Ready] = None
-        self.outcome: Optional[Union[protocol.Result, JobError]] = None
+        self.outcome: Optional[Union[protocol.Result, WorkerFailure]] = None
         self._proc: Optional[subprocess.Popen] = None
         self._lines: "queue.Queue[_Line]" = queue.Queue()
         self._stderr: Deque[str] = collections.deque(maxlen=STDERR_LINES)
@@ -101,7 +101,7 @@ class WorkerClient:
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Spawn the worker; a missing interpreter becomes a terminal :class:`JobError`, not an exception."""
+        """Spawn the worker; a missing interpreter becomes a terminal :class:`WorkerFailure`, not an exception."""
         cmd = worker_command(self.python)
         log.info("starting worker: %s (PYTHONPATH=%s)", cmd, self.addon_dir)
         try:
@@ -110,7 +110,7 @@ class WorkerClient:
                 env=worker_env(self.addon_dir), cwd=str(self.cwd or self.addon_dir), bufsize=0,
             )
         except OSError as exc:  # interpreter missing or not executable: report it in the panel
-            self.outcome = JobError(protocol.ErrorCode.WORKER_NOT_FOUND,
+            self.outcome = WorkerFailure(protocol.ErrorCode.WORKER_NOT_FOUND,
                                     f"Cannot start the worker Python {self.python}: {exc}",
                                     SETUP_HINT)
             self._early = [self.outcome]
@@ -146,7 +146,7 @@ class WorkerClient:
             grace = self.exit_grace
             if self._cancel_at is not None:
                 grace = max(0.05, self._cancel_at + self.cancel_grace - time.monotonic())
-            elif isinstance(self.outcome, JobError) and self.outcome.code == protocol.ErrorCode.WORKER_HUNG:
+            elif isinstance(self.outcome, WorkerFailure) and self.outcome.code == protocol.ErrorCode.WORKER_HUNG:
                 grace = self.kill_grace
             try:
                 proc.wait(timeout=grace)
@@ -186,7 +186,7 @@ class WorkerClient:
         return events
 
     def run(self, on_event: Optional[Callable[[Event], None]] = None, interval: float = 0.05
-            ) -> Union[protocol.Result, JobError]:
+            ) -> Union[protocol.Result, WorkerFailure]:
         """Block until the job ends (headless use); ``on_event`` sees every event."""
         while True:
             for event in self.poll():
@@ -200,7 +200,7 @@ class WorkerClient:
         if line.eof:
             return self._on_exit()
         if line.message is None:
-            return self._finish(JobError(
+            return self._finish(WorkerFailure(
                 protocol.ErrorCode.WORKER_GARBAGE, "The worker printed something that is not a protocol message.",
                 "The worker environment may be broken; press Set up worker again",
                 details=f"line: {line.garbage[:200]!r}\n{self.stderr_tail()}"))
@@ -216,7 +216,7 @@ class WorkerClient:
         if isinstance(msg, protocol.Result):
             return self._finish(msg)
         if isinstance(msg, protocol.Failed):
-            return self._finish(JobError(msg.code, msg.message, msg.hint or _default_hint(msg.code),
+            return self._finish(WorkerFailure(msg.code, msg.message, msg.hint or _default_hint(msg.code),
                                          details=self.stderr_tail()))
         if isinstance(msg, protocol.Progress):
             return [msg]
@@ -250,16 +250,16 @@ class WorkerClient:
         limit = self.hang_timeout if self.ready is not None else self.startup_timeout
         if self._proc is not None and now - self._last_activity > limit:
             what = "sent no progress" if self.ready is not None else "did not start"
-            return self._finish(JobError(
+            return self._finish(WorkerFailure(
                 protocol.ErrorCode.WORKER_HUNG, f"The worker {what} for {limit:.0f} s and was stopped.",
                 "Raise the hang timeout in Preferences > Add-ons > ScoreHMR if your machine is slow",
                 details=self.stderr_tail()))
         return []
 
-    def _finish(self, outcome: Union[protocol.Result, JobError]) -> List[Event]:
+    def _finish(self, outcome: Union[protocol.Result, WorkerFailure]) -> List[Event]:
         self.outcome = outcome
         self.close()
-        if isinstance(outcome, JobError):
+        if isinstance(outcome, WorkerFailure):
             log.warning("job %s failed: %s %s\n%s", self.job_id, outcome.code, outcome.message, outcome.details)
         return [outcome]
 
@@ -312,8 +312,8 @@ class WorkerClient:
         stream.close()
 
 
-def _cancelled() -> JobError:
-    return JobError(protocol.ErrorCode.CANCELLED, "Capture cancelled.",
+def _cancelled() -> WorkerFailure:
+    return WorkerFailure(protocol.ErrorCode.CANCELLED, "Capture cancelled.",
                     "Nothing was changed; press Capture Motion to start again")
 
 
@@ -328,14 +328,14 @@ def _default_hint(code: str) -> str:
 _MISSING_MODULE = re.compile(r"No module named '([^']+)'")
 
 
-def _exit_error(code: Optional[int], stderr: Sequence[str]) -> JobError:
+def _exit_error(code: Optional[int], stderr: Sequence[str]) -> WorkerFailure:
     """A worker that exited without a result: name a missing package if its log says so."""
     text = "\n".join(stderr)
     missing = _MISSING_MODULE.findall(text)
     if missing:
-        return JobError(protocol.ErrorCode.MISSING_PACKAGE,
+        return WorkerFailure(protocol.ErrorCode.MISSING_PACKAGE,
                         f"The worker is missing the Python package '{missing[-1]}'.", SETUP_HINT, details=text)
     last = next((line for line in reversed(stderr) if line.strip()), "")
-    return JobError(protocol.ErrorCode.WORKER_CRASHED,
+    return WorkerFailure(protocol.ErrorCode.WORKER_CRASHED,
                     f"The worker stopped unexpectedly (exit code {code}). {last}".strip(),
                     "See the system console for the worker's log", details=text)

@@ -94,7 +94,7 @@ def setup():
         if AFTER == "cancel":
             bridge.request_cancel()
         elif AFTER == "cancelled":
-            bridge.end_job(job, error=bridge.as_error(wc.JobError("cancelled", "Capture cancelled."), KIND))
+            bridge.end_job(job, error=bridge.as_error(wc.WorkerFailure("cancelled", "Capture cancelled."), KIND))
         elif AFTER == "failed":
             bridge.end_job(job, error=errors.ScoreHMRError(LONG_ERROR, "See the system console for the worker's "
                                                            "log", "worker_crashed"))

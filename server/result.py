@@ -1,15 +1,20 @@
-"""The result file: its schema version, the atomic write, and the check that a file on disk is a whole, valid result.
+"""The result file, declared once: :class:`ResultFile` (every key of the schema, the schema version, the checks),
+its atomic write and its one reader (numpy only: the add-on bundles this module and reads results with it).
 
-A result is an ``.npz`` of plain arrays (no pickles), documented in docs/cli.md ("Result file"). Everything that
-writes one (capture, refine, cleanup, motion import, keypoints IO) writes it through :func:`write_result`, which
-never writes NaN or infinite values (a failed job leaves the earlier file as it was); the batch runner trusts a
-result it finds only after :func:`read_result` / :func:`check_result`. Also here: the camera
-matrix the result stores (:func:`camera_intrinsics`) and what a job that wrote one reports (:class:`CaptureSummary`).
+A result is an ``.npz`` of plain arrays (no pickles), documented in docs/cli.md ("Result file"). Every job that
+writes one (capture, refine, motion import, a clean-up of a result) builds a :class:`ResultFile` and writes it with
+:meth:`ResultFile.write`: it is checked as a reader would check it before anything is written, and never holds NaN
+or infinite values (a failed job leaves the earlier file as it was). Every reader (the add-on, the batch runner,
+which trusts a result it finds only then) gets one from :meth:`ResultFile.read` (or :func:`read_result` /
+:func:`check_result`). :func:`write_result` is the atomic write of any array file (keypoints files use it too).
+Also here: the camera matrix the result stores (:func:`camera_intrinsics`) and what a job that wrote one reports
+(:class:`CaptureSummary`).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 
@@ -67,10 +72,14 @@ def write_result(path: str, arrays: Dict[str, np.ndarray]) -> None:
         raise ValueError(f"result arrays must not hold Python objects: {', '.join(pickled)}")
     broken = non_finite_keys(arrays)
     if broken:
-        raise JobError("internal", f"Nothing was written to {path}: the result's {', '.join(map(repr, broken))} "
-                       f"{'holds' if len(broken) == 1 else 'hold'} NaN or infinite values.", NOT_FINITE_HINT)
+        raise _not_finite(path, broken)
     with replaced_atomically(path, ".npz") as partial:
         np.savez_compressed(partial, **arrays)
+
+
+def _not_finite(path: str, broken: List[str]) -> JobError:
+    return JobError("internal", f"Nothing was written to {path}: the result's {', '.join(map(repr, broken))} "
+                    f"{'holds' if len(broken) == 1 else 'hold'} NaN or infinite values.", NOT_FINITE_HINT)
 
 
 class ResultFileError(JobError, ValueError):
@@ -87,29 +96,9 @@ class ResultFileError(JobError, ValueError):
 
 
 def read_result(path: str) -> Dict[str, np.ndarray]:
-    """Every array of the result file at ``path``, after checking it; raises :class:`ResultFileError`.
-
-    Reads every array (a truncated or corrupt member fails here, not later; pickles are refused), then checks the
-    schema version and the shapes the add-on keys from: poses (N, J, 3), transl (N, 3), frame_indices (N,),
-    joints_rest (J, 3), parents (J,), joint_names (J,) text, one positive fps, every float array finite.
-    """
-    try:
-        arrays = load_npz(path)
-    except NpzUnreadable as exc:
-        raise ResultFileError("missing" if str(exc) == "missing" else f"unreadable ({exc})", path) from exc
-    missing = [key for key in REQUIRED_KEYS if key not in arrays]
-    if missing:
-        raise ResultFileError(f"missing {', '.join(missing)}", path)
-    problem = _kind_problem(arrays)
-    if problem is not None:
-        raise ResultFileError(problem, path)
-    version = float(arrays["schema_version"])
-    if version not in SUPPORTED_SCHEMAS:
-        raise ResultFileError(f"schema_version {version:g}", path)
-    problem = _shape_problem(arrays)
-    if problem is not None:
-        raise ResultFileError(problem, path)
-    return arrays
+    """Every array of the result file at ``path``, after checking it (:meth:`ResultFile.read`); raises
+    :class:`ResultFileError`."""
+    return ResultFile.read(path).to_arrays()
 
 
 def check_result(path: str) -> Optional[str]:
@@ -119,6 +108,106 @@ def check_result(path: str) -> Optional[str]:
     except ResultFileError as exc:
         return str(exc)
     return None
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """One result file: every key of the schema (docs/cli.md, "Result file") as a field holding the array the file
+    holds (dtype as written), the required ones first; a key the schema does not name (a cleaned file keeps its
+    input's) in ``extra``. Built by :meth:`from_arrays` (or :meth:`read`), which checks it; N frames, J joints."""
+
+    poses: np.ndarray                      # (N, J, 3) axis-angle, SMPL order; root: camera-frame orientation
+    transl: np.ndarray                     # (N, 3) metres, camera frame: the pelvis at transl + joints_rest[0]
+    joints_rest: np.ndarray                # (J, 3) rest joints, SMPL canonical frame, metres
+    parents: np.ndarray                    # (J,) int, -1 for the root, each parent before its child
+    joint_names: np.ndarray                # (J,) text
+    fps: np.ndarray                        # () frames per second
+    frame_indices: np.ndarray              # (N,) 0-based source frames
+    schema_version: np.ndarray             # () one of SUPPORTED_SCHEMAS
+    betas: Optional[np.ndarray] = None             # (B,) shape coefficients of body_model
+    body_model: Optional[np.ndarray] = None        # () text
+    mesh_vertices: Optional[np.ndarray] = None     # (V, 3) with mesh_faces (F, 3) and skin_weights (V, J)
+    mesh_faces: Optional[np.ndarray] = None
+    skin_weights: Optional[np.ndarray] = None
+    keypoints_2d: Optional[np.ndarray] = None      # (N, 33, 3) BlazePose image landmarks
+    world_landmarks: Optional[np.ndarray] = None   # (N, 33, 4) BlazePose metric landmarks + visibility
+    image_size: Optional[np.ndarray] = None        # (2,) width, height
+    camera_intrinsics: Optional[np.ndarray] = None  # (3, 3) pinhole K
+    source_video: Optional[np.ndarray] = None      # () text
+    frame_count: Optional[np.ndarray] = None       # () frames in the video
+    frame_range: Optional[np.ndarray] = None       # (2,) captured source frames start, stop
+    method: Optional[np.ndarray] = None            # () text: how the poses were made
+    hypotheses: Optional[np.ndarray] = None        # (K, N, J, 3) with ambiguity (N,)
+    ambiguity: Optional[np.ndarray] = None
+    confidence: Optional[np.ndarray] = None        # (N, J) a clean-up's per-joint confidence
+    root_frame: Optional[np.ndarray] = None        # () "camera" or "world"
+    ground: Optional[np.ndarray] = None            # (4,) normal, offset
+    foot_contacts: Optional[np.ndarray] = None     # (N, 4) 0/1 left/right heel, left/right toe
+    camera_height: Optional[np.ndarray] = None     # () metres
+    world_rotation: Optional[np.ndarray] = None    # (3, 3) camera -> Z-up world
+    extra: Dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def from_arrays(cls, given: Mapping[str, Any], path: str = "") -> "ResultFile":
+        """The result made of ``arrays`` (key -> array), after the checks every reader makes (the schema version,
+        the required keys, their kinds and shapes, finite values); raises :class:`ResultFileError` naming
+        ``path``."""
+        arrays = {key: np.asarray(value) for key, value in given.items()}
+        problem = result_problem(arrays)
+        if problem is not None:
+            raise ResultFileError(problem, path)
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in arrays.items() if k in known},
+                   extra={k: v for k, v in arrays.items() if k not in known})
+
+    @classmethod
+    def made(cls, given: Mapping[str, Any], path: str) -> "ResultFile":
+        """A job's result, about to be written to ``path``: checked as a reader will check it. A failed check is
+        the job's fault, not the user's: JobError ``internal`` (nothing is written)."""
+        arrays = {key: np.asarray(value) for key, value in given.items()}
+        broken = non_finite_keys(arrays)
+        if broken:
+            raise _not_finite(path, broken)
+        try:
+            return cls.from_arrays(arrays, path)
+        except ResultFileError as exc:
+            raise JobError("internal", f"Nothing was written to {path}: the result would not be a valid result "
+                           f"file ({exc.problem}).", "Report it with the log.") from exc
+
+    @classmethod
+    def read(cls, path: str) -> "ResultFile":
+        """The result file at ``path``: every array read (a truncated or corrupt member fails here, not later;
+        pickles are refused), then checked; raises :class:`ResultFileError`."""
+        try:
+            arrays = load_npz(path)
+        except NpzUnreadable as exc:
+            raise ResultFileError("missing" if str(exc) == "missing" else f"unreadable ({exc})", path) from exc
+        return cls.from_arrays(arrays, path)
+
+    def to_arrays(self) -> Dict[str, np.ndarray]:
+        """Key -> array of every key the result holds (absent optional keys left out)."""
+        arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name != "extra" and getattr(self, f.name) is not None}
+        return {**arrays, **self.extra}
+
+    def write(self, path: str) -> None:
+        """Write the result to ``path`` atomically (:func:`write_result`)."""
+        write_result(path, self.to_arrays())
+
+
+def result_problem(arrays: Dict[str, np.ndarray]) -> Optional[str]:
+    """What makes ``arrays`` not a result (a short phrase), or None: the required keys, their kinds, the schema
+    version, the shapes the add-on keys from, every float array finite."""
+    missing = [key for key in REQUIRED_KEYS if key not in arrays]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    problem = _kind_problem(arrays)
+    if problem is not None:
+        return problem
+    version = float(arrays["schema_version"])
+    if version not in SUPPORTED_SCHEMAS:
+        return f"schema_version {version:g}"
+    return _shape_problem(arrays)
 
 
 def _kind_problem(arrays: Dict[str, np.ndarray]) -> Optional[str]:

@@ -22,7 +22,8 @@ import numpy as np
 from ..body.layout import JOINT_INDEX, NUM_JOINTS
 from ..errors import JobError
 from ..files import kind_problem, read_npz
-from ..result import RESULT_SCHEMA_VERSION, SUPPORTED_SCHEMAS, non_finite_keys, write_result
+from ..result import (REQUIRED_KEYS, RESULT_SCHEMA_VERSION, SUPPORTED_SCHEMAS, ResultFile, non_finite_keys,
+                      write_result)
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,10 @@ def save_sequence(path: Union[str, PathLike], seq: MotionSequence,
         arrays["frame_indices"] = frames.astype(np.int32)
     if method:
         arrays["method"] = np.array(method)
-    write_result(str(path), arrays)
+    if all(key in arrays for key in REQUIRED_KEYS):   # a cleaned result is a result again
+        ResultFile.made(arrays, str(path)).write(str(path))
+    else:                                             # a cleaned bare motion stays a motion file
+        write_result(str(path), arrays)
 
 
 def read_arrays(path: Union[str, PathLike]) -> Dict[str, np.ndarray]:

@@ -22,7 +22,7 @@ from ..detection.clip_pass import detect_footage
 from ..detection.pool import default_detectors
 from ..errors import Cancelled, JobError
 from ..options import CaptureOptions
-from ..result import CaptureSummary, write_result
+from ..result import CaptureSummary, ResultFile
 
 if TYPE_CHECKING:
     from ..fitting.state import Observations
@@ -102,7 +102,7 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
 
     tick = time.perf_counter()
     progress("write", 0, 1, "")
-    write_result(request.output, arrays)
+    ResultFile.made(arrays, request.output).write(request.output)
     timings["write"] = time.perf_counter() - tick
     progress("write", 1, 1, "")
     return CaptureSummary(path=os.path.abspath(request.output), frames=len(found.frame_indices),

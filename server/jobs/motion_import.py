@@ -27,7 +27,7 @@ from ..body.layout import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
 from ..body.rotations import rotmat_to_rotvec, rotvec_to_rotmat
 from ..errors import Cancelled, JobError
 from ..files import kind_problem, read_npz
-from ..result import NUM_BETAS, RESULT_SCHEMA_VERSION, CaptureSummary, write_result
+from ..result import NUM_BETAS, RESULT_SCHEMA_VERSION, CaptureSummary, ResultFile
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def import_motion(path: str, output: str, body_model: str = "", progress: Progre
         "frame_indices": np.arange(n, dtype=np.int32), "source_video": np.array(os.path.basename(path)),
         "frame_count": np.int32(n), "method": np.array("import"),
     }
-    write_result(output, arrays)
+    ResultFile.made(arrays, output).write(output)
     timings["write"] = time.perf_counter() - tick
     progress("import", 2, 2, "")
     log.info("imported %s: %d frames at %g fps", path, n, fps)

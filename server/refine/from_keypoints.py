@@ -36,7 +36,7 @@ def refine_file(path: str, output: str, settings: PipelineSettings, body_model: 
     """Run the pipeline on a keypoints file and write the result; returns seconds per stage.
     Raises JobError (``bad_keypoints``, ``bad_request``, weights and body-model errors)."""
     from ..body.model import default_body_model_path, load_body_model
-    from ..result import write_result
+    from ..result import ResultFile
     from .output import result_arrays
 
     timings = {"load": 0.0, "fit": 0.0, "write": 0.0}
@@ -71,7 +71,7 @@ def refine_file(path: str, output: str, settings: PipelineSettings, body_model: 
                    "world_landmarks": np.concatenate([world, kps.keypoints[0][..., 2:3]], -1),
                    "source_video": np.array(""),
                    "frame_count": np.int32(int(kps.frame_indices.max()) + 1)})
-    write_result(output, arrays)
+    ResultFile.made(arrays, output).write(output)
     timings["write"] = time.perf_counter() - tick
     log.info("refined %d frames (%d views, %s) -> %s", kps.num_frames, kps.num_views, out.method,
              os.path.abspath(output))

@@ -41,7 +41,7 @@ class Blender:
     package: ModuleType  # the imported add-on package
 
     def sub(self, name: str) -> ModuleType:
-        """An add-on submodule, e.g. ``sub("motion")``."""
+        """An add-on submodule, e.g. ``sub("capture_result")``."""
         return importlib.import_module(f"{self.module}.{name}")
 
     def prefs(self):

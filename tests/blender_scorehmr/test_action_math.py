@@ -15,8 +15,8 @@ def am(addon):
 
 
 @pytest.fixture(scope="module")
-def motion(addon):
-    return import_module(f"{addon.__name__}.motion")
+def capture_result(addon):
+    return import_module(f"{addon.__name__}.capture_result")
 
 
 def _random_rotmats(n: int, seed: int = 0) -> np.ndarray:
@@ -64,11 +64,11 @@ def test_axis_angle_continuity(am):
     np.testing.assert_allclose(am.axis_angle_to_rotmat(np.array([0.0, 0.0, 0.0, 0.0])), np.eye(3))
 
 
-def test_smpl_basis_round_trip_and_agrees_with_capture(am, motion):
+def test_smpl_basis_round_trip_and_agrees_with_capture(am, capture_result):
     result = fake_result.make_result(list(range(6)))
     rest_rot = _random_rotmats(24, seed=3)
     basis = am.basis_from_smpl(result["poses"], rest_rot)
-    quats = motion.pose_basis_quaternions(result["poses"].astype(np.float64), rest_rot)
+    quats = capture_result.pose_basis_quaternions(result["poses"].astype(np.float64), rest_rot)
     np.testing.assert_allclose(am.values_to_rotmat(quats, "QUATERNION"), basis, atol=1e-6)
     back = am.smpl_from_basis(basis, rest_rot)
     rot = import_module(am.__name__.rsplit(".", 1)[0] + ".rotations")

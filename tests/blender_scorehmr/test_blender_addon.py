@@ -100,7 +100,7 @@ def test_capture_creates_keyed_armature(bl, fake_pythons, fake_video):
 def test_pose_matches_forward_kinematics(bl, fake_pythons, fake_video):
     """Depsgraph-evaluated bone heads == numpy FK of the same SMPL parameters mapped into Blender (1e-4 m)."""
     b = bl.bpy
-    motion = bl.sub("motion")
+    motion = bl.sub("capture_result")
     obj = bl.capture(fake_pythons("ok"), fake_video)
     result = motion.load_result(Path(bl.last_report()["result_path"]))
     rest_rot, heads = bl.sub("rig").rest_frames(obj, result.joint_names)

@@ -22,7 +22,7 @@ MODES = {"left_knee": "ZYX", "right_knee": "XYZ", "spine2": "AXIS_ANGLE", "left_
 def make_rig(bl, names=fake_result.JOINT_NAMES, modes=MODES, frames=(1, 4, 7, 10), seed=0):
     """An SMPL armature (our rig builder) keyed every 3 frames in mixed rotation modes; returns it, active."""
     b = bl.bpy
-    rig, motion = bl.sub("rig"), bl.sub("motion")
+    rig, motion = bl.sub("rig"), bl.sub("capture_result")
     heads = motion.rest_heads_armature(fake_result.JOINTS_REST)
     obj = rig.create_armature(b.context, "Actor", names, fake_result.PARENTS, heads, fake_result.JOINTS_REST)
     rng = np.random.default_rng(seed)

@@ -194,7 +194,7 @@ def test_cancelling_shows_at_once(bl, job, monkeypatch):
 
 def test_cancelled(bl, job):
     bridge, wc = bl.sub("bridge"), bl.sub("worker_client")
-    job.client.outcome = wc.JobError("cancelled", "Capture cancelled.", "Nothing was changed")
+    job.client.outcome = wc.WorkerFailure("cancelled", "Capture cancelled.", "Nothing was changed")
     outcome = bridge.pump(job, bl.bpy.context)
     bridge.end_job(job, bl.bpy.context, bridge.as_error(outcome, job.kind))
     drawn = draw(bl, "capture")

@@ -52,7 +52,7 @@ def make_mixamo(bl, prefix="mixamorig:", drop=()):
     """An armature with Mixamo names at the SMPL rest joint positions, every bone pointing along its own
     random axis with a random roll (rest orientations unlike the SMPL rig's), and an action of its own."""
     b = bl.bpy
-    heads = bl.sub("motion").rest_heads_armature(fake_result.JOINTS_REST)
+    heads = bl.sub("capture_result").rest_heads_armature(fake_result.JOINTS_REST)
     data = b.data.armatures.new("Mixamo")
     obj = b.data.objects.new("Mixamo", data)
     b.context.collection.objects.link(obj)

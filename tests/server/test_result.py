@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from server.errors import JobError
-from server.result import RESULT_SCHEMA_VERSION, ResultFileError, check_result, read_result, write_result
+from server.result import (RESULT_SCHEMA_VERSION, ResultFile, ResultFileError, check_result, read_result,
+                           write_result)
 
 from .bad_files import CONTAINER_DAMAGE, damaged_containers
 
@@ -165,3 +166,31 @@ def test_damaged_containers_are_unreadable_results(tmp_path: Path, label: str) -
     path, words = found[label]
     problem = check_result(str(path))
     assert problem is not None and problem.startswith("unreadable") and words in problem
+
+
+def test_result_file_round_trip_keeps_every_key(tmp_path: Path) -> None:
+    """ResultFile: the schema's keys as fields, any other key in ``extra``, written and read back unchanged."""
+    arrays = {**minimal_result(4, "/clip.mp4", (10, 14)), "ground": np.array([0, 1, 0, 0.5], np.float32),
+              "a_key_of_tomorrow": np.arange(3)}
+    result = ResultFile.from_arrays(arrays)
+    assert result.ground is not None and result.extra.keys() == {"a_key_of_tomorrow"} and result.betas is None
+    path = str(tmp_path / "r.npz")
+    result.write(path)
+    again = ResultFile.read(path)
+    assert again.to_arrays().keys() == arrays.keys()
+    assert all(np.array_equal(again.to_arrays()[k], np.asarray(v)) for k, v in arrays.items())
+    assert [int(v) for v in again.frame_range] == [10, 14] and str(again.source_video) == "/clip.mp4"
+
+
+def test_a_job_cannot_write_an_invalid_result(tmp_path: Path) -> None:
+    """A writer's arrays are checked as a reader checks them; a failure is the job's (internal), nothing written."""
+    path = tmp_path / "r.npz"
+    bad = {k: v for k, v in minimal_result().items() if k != "joints_rest"}
+    with pytest.raises(JobError) as raised:
+        ResultFile.made(bad, str(path))
+    assert raised.value.code == "internal" and "joints_rest" in raised.value.message and not path.exists()
+    nan = {**minimal_result(), "transl": np.full((5, 3), np.nan, np.float32)}
+    with pytest.raises(JobError, match="'transl'"):
+        ResultFile.made(nan, str(path))
+    with pytest.raises(ResultFileError, match="missing joints_rest"):
+        ResultFile.from_arrays(bad, "reader.npz")

@@ -19,7 +19,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union, cast
 
 from ...errors import JobError
 from ...files import partial_path, replaced_atomically
-from ...result import ResultFileError, read_result
+from ...result import ResultFile, ResultFileError
 from .inputs import BatchItem
 
 log = logging.getLogger(__name__)
@@ -119,11 +119,11 @@ def reusable(item: BatchItem, folder: str) -> Optional[str]:
     """None when ``item``'s result in ``folder`` is complete, valid and of this clip and range (so a rerun keeps
     it); else why not (a short phrase)."""
     try:
-        arrays = read_result(os.path.join(folder, item.output_name))
+        result = ResultFile.read(os.path.join(folder, item.output_name))
     except ResultFileError as exc:
         return str(exc)
-    source = str(arrays["source_video"]) if "source_video" in arrays else ""
-    frame_range = [int(v) for v in arrays["frame_range"]] if "frame_range" in arrays else None
+    source = str(result.source_video) if result.source_video is not None else ""
+    frame_range = [int(v) for v in result.frame_range] if result.frame_range is not None else None
     if source and os.path.normcase(os.path.abspath(source)) != os.path.normcase(item.clip):
         return f"made from another clip ({source})"
     if frame_range is None:

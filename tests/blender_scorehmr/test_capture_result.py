@@ -15,8 +15,8 @@ def rot(addon):
 
 
 @pytest.fixture(scope="module")
-def motion(addon):
-    return import_module(f"{addon.__name__}.motion")
+def capture_result(addon):
+    return import_module(f"{addon.__name__}.capture_result")
 
 
 def _quat_to_rotmat(q):
@@ -60,13 +60,13 @@ def test_change_of_basis_matrices(rot):
     assert np.allclose(rot.CAMERA_TO_WORLD @ [0, 0, 1], [0, 1, 0])    # camera forward -> +Y
 
 
-def test_world_joints_match_camera_fk(motion, rot, tmp_path):
+def test_world_joints_match_camera_fk(capture_result, rot, tmp_path):
     """world_joints = SMPL FK in the camera frame, mapped by (x, z, -y), moved by one constant offset."""
     path = fake_result.write_result(tmp_path / "r.npz", frame_indices=range(6))
-    res = motion.load_result(path)
-    heads = motion.rest_heads_armature(res.joints_rest)
-    world = motion.world_joints(res, heads)
-    glob = motion.global_rotations(res.poses, res.parents)
+    res = capture_result.load_result(path)
+    heads = capture_result.rest_heads_armature(res.joints_rest)
+    world = capture_result.world_joints(res, heads)
+    glob = capture_result.global_rotations(res.poses, res.parents)
     cam = np.empty_like(world)
     cam[:, 0] = res.transl + res.joints_rest[0]
     for j in range(1, 24):
@@ -80,7 +80,7 @@ def test_world_joints_match_camera_fk(motion, rot, tmp_path):
     assert world[0, 15, 2] > world[0, 0, 2] > world[0, 7, 2]
 
 
-def test_load_result_rejects_bad_files(motion, tmp_path):
+def test_load_result_rejects_bad_files(capture_result, tmp_path):
     good = fake_result.make_result(range(4))
     cases = {
         "schema": {**good, "schema_version": np.array(99)},
@@ -90,35 +90,35 @@ def test_load_result_rejects_bad_files(motion, tmp_path):
     }
     for name, arrays in cases.items():
         np.savez(tmp_path / f"{name}.npz", **arrays)
-        with pytest.raises(motion.ScoreHMRError) as info:
-            motion.load_result(tmp_path / f"{name}.npz")
+        with pytest.raises(capture_result.ScoreHMRError) as info:
+            capture_result.load_result(tmp_path / f"{name}.npz")
         assert info.value.hint and info.value.code == "bad_result", name
     np.savez(tmp_path / "empty.npz", **fake_result.make_result([]))
-    with pytest.raises(motion.ScoreHMRError) as info:
-        motion.load_result(tmp_path / "empty.npz")
+    with pytest.raises(capture_result.ScoreHMRError) as info:
+        capture_result.load_result(tmp_path / "empty.npz")
     assert info.value.code == "no_person"
-    with pytest.raises(motion.ScoreHMRError):
-        motion.load_result(tmp_path / "missing.npz")
+    with pytest.raises(capture_result.ScoreHMRError):
+        capture_result.load_result(tmp_path / "missing.npz")
     truncated = (tmp_path / "nan.npz").read_bytes()[:200] if (tmp_path / "nan.npz").exists() else b"PK\x03\x04"
     (tmp_path / "truncated.npz").write_bytes(truncated)
-    with pytest.raises(motion.ScoreHMRError):
-        motion.load_result(tmp_path / "truncated.npz")
+    with pytest.raises(capture_result.ScoreHMRError):
+        capture_result.load_result(tmp_path / "truncated.npz")
 
 
-def test_load_result_body_mesh_is_optional(motion, tmp_path):
+def test_load_result_body_mesh_is_optional(capture_result, tmp_path):
     """Schema 2 carries the shaped body; schema 1 (no mesh keys) still loads, without a mesh."""
     path = fake_result.write_result(tmp_path / "r2.npz", frame_indices=range(3))
-    res = motion.load_result(path)
+    res = capture_result.load_result(path)
     verts, faces, weights = fake_result.make_body_mesh()
     assert res.mesh is not None and res.body_model == "open_body_neutral" and res.betas.shape == (10,)
     np.testing.assert_array_equal(res.mesh.faces, faces)
     np.testing.assert_array_equal(res.mesh.weights, weights)
     np.testing.assert_allclose(res.mesh.vertices, verts)
-    old = motion.load_result(fake_result.write_result(tmp_path / "r1.npz", frame_indices=range(3), schema=1))
+    old = capture_result.load_result(fake_result.write_result(tmp_path / "r1.npz", frame_indices=range(3), schema=1))
     assert old.mesh is None and old.body_model == "" and np.all(old.betas == 0)
 
 
-def test_load_result_rejects_bad_meshes(motion, tmp_path):
+def test_load_result_rejects_bad_meshes(capture_result, tmp_path):
     good = fake_result.make_result(range(3))
     verts, faces, weights = good["mesh_vertices"], good["mesh_faces"], good["skin_weights"]
     negative = weights.copy()
@@ -137,25 +137,25 @@ def test_load_result_rejects_bad_meshes(motion, tmp_path):
     }
     for name, arrays in cases.items():
         np.savez(tmp_path / "bad.npz", **arrays)
-        with pytest.raises(motion.ScoreHMRError) as info:
-            motion.load_result(tmp_path / "bad.npz")
+        with pytest.raises(capture_result.ScoreHMRError) as info:
+            capture_result.load_result(tmp_path / "bad.npz")
         assert info.value.hint and info.value.code == "bad_result" and "invalid" in info.value.message, name
 
 
-def test_mesh_gets_the_bone_heads_shift(motion, rot):
+def test_mesh_gets_the_bone_heads_shift(capture_result, rot):
     """Vertices and bone heads share one mapping: a vertex placed on a joint lands on that bone's head."""
     joints = fake_result.JOINTS_REST.astype(np.float64)
-    heads = motion.rest_heads_armature(joints)
-    np.testing.assert_allclose(motion.rest_to_armature(joints[[4, 15]], joints), heads[[4, 15]], atol=1e-12)
+    heads = capture_result.rest_heads_armature(joints)
+    np.testing.assert_allclose(capture_result.rest_to_armature(joints[[4, 15]], joints), heads[[4, 15]], atol=1e-12)
     assert heads[:, 2].min() == 0.0
     np.testing.assert_allclose(heads - heads[0], (joints - joints[0]) @ rot.SMPL_TO_ARMATURE.T, atol=1e-12)
 
 
-def test_frame_mapping(motion):
-    np.testing.assert_allclose(motion.scene_frames(np.array([10, 11, 13]), 10, 1, 30.0, 30.0), [1, 2, 4])
-    np.testing.assert_allclose(motion.scene_frames(np.array([0, 2]), 0, 5, 30.0, 15.0), [5, 6])
-    assert motion.scene_fps_settings(25.0) == (25, 1.0)
-    fps, base = motion.scene_fps_settings(30000 / 1001)
+def test_frame_mapping(capture_result):
+    np.testing.assert_allclose(capture_result.scene_frames(np.array([10, 11, 13]), 10, 1, 30.0, 30.0), [1, 2, 4])
+    np.testing.assert_allclose(capture_result.scene_frames(np.array([0, 2]), 0, 5, 30.0, 15.0), [5, 6])
+    assert capture_result.scene_fps_settings(25.0) == (25, 1.0)
+    fps, base = capture_result.scene_fps_settings(30000 / 1001)
     assert fps == 30 and abs(fps / base - 30000 / 1001) < 1e-9
 
 
@@ -186,28 +186,28 @@ def test_worker_setup_installs_cpu_torch(addon, tmp_path):
     assert "--extra-index-url" not in ws.pip_install_command("py", req, "darwin")
 
 
-def test_footage_camera_maps_camera_points_like_the_capture(addon, motion):
+def test_footage_camera_maps_camera_points_like_the_capture(addon, capture_result):
     """The matched camera's frame (Blender: -z forward, y up) carries OpenCV camera points to ``D p - offset``, and
     ``recentre_offset`` is the shift ``pelvis_world`` applies."""
     cm = import_module(f"{addon.__name__}.camera_match")
     arrays = fake_result.make_result(np.arange(5))
-    heads = motion.rest_heads_armature(arrays["joints_rest"])
-    offset = motion.recentre_offset(arrays["transl"], arrays["joints_rest"], heads[0])
-    raw = (arrays["transl"].astype(np.float64) + arrays["joints_rest"][0]) @ motion.CAMERA_TO_WORLD.T
-    np.testing.assert_allclose(raw - offset, motion.pelvis_world(arrays["transl"], arrays["joints_rest"], heads[0]))
+    heads = capture_result.rest_heads_armature(arrays["joints_rest"])
+    offset = capture_result.recentre_offset(arrays["transl"], arrays["joints_rest"], heads[0])
+    raw = (arrays["transl"].astype(np.float64) + arrays["joints_rest"][0]) @ capture_result.CAMERA_TO_WORLD.T
+    np.testing.assert_allclose(raw - offset, capture_result.pelvis_world(arrays["transl"], arrays["joints_rest"], heads[0]))
     spec = cm.footage_camera(arrays["image_size"], arrays["camera_intrinsics"], offset)
     p = np.array([0.3, -0.2, 4.0])
     world = spec.matrix_world() @ np.append(cm.BLENDER_FROM_OPENCV @ p, 1.0)
-    np.testing.assert_allclose(world[:3], motion.CAMERA_TO_WORLD @ p - offset, atol=1e-12)
+    np.testing.assert_allclose(world[:3], capture_result.CAMERA_TO_WORLD @ p - offset, atol=1e-12)
     assert spec.sensor_fit == "HORIZONTAL" and spec.lens_mm(36.0) == pytest.approx(36.0)  # f = 640 px = width
     np.testing.assert_allclose(cm.project_camera_points(np.array([0.0, 0.0, 2.0]), arrays["camera_intrinsics"]),
                                [320.0, 240.0])
     assert cm.clip_frame_start(video_start=4, scene_start=1) == -3
 
 
-def _camera_fk(motion, res) -> np.ndarray:
+def _camera_fk(capture_result, res) -> np.ndarray:
     """Camera-frame joints (N, J, 3) of a result by plain FK (no Blender frames)."""
-    glob = motion.global_rotations(res.poses, res.parents)
+    glob = capture_result.global_rotations(res.poses, res.parents)
     cam = np.empty(res.poses.shape[:2] + (3,))
     cam[:, 0] = res.transl + res.joints_rest[0]
     for j in range(1, cam.shape[1]):
@@ -216,21 +216,21 @@ def _camera_fk(motion, res) -> np.ndarray:
     return cam
 
 
-def test_a_placed_result_stands_on_a_z_up_floor(motion, addon, tmp_path):
+def test_a_placed_result_stands_on_a_z_up_floor(capture_result, addon, tmp_path):
     """With the place stage's keys the camera frame is turned by world_rotation (not the level camera's D), the
     floor is z = 0 with the camera camera_height above it, and the matched camera sees the same pixels."""
     cm = import_module(f"{addon.__name__}.camera_match")
     arrays = fake_result.make_result(np.arange(6))
     arrays.update(fake_result.placed_keys(6))
     np.savez(str(tmp_path / "placed.npz"), **arrays)
-    res = motion.load_result(tmp_path / "placed.npz")
+    res = capture_result.load_result(tmp_path / "placed.npz")
     assert res.camera_height == pytest.approx(fake_result.PLACED_CAMERA_HEIGHT)
     assert res.foot_contacts.shape == (6, 4) and res.foot_contacts.dtype == bool
     np.testing.assert_allclose(res.camera_to_world, arrays["world_rotation"], atol=1e-7)
-    heads = motion.rest_heads_armature(res.joints_rest)
-    world = motion.world_joints(res, heads)
-    cam = _camera_fk(motion, res)
-    offset = motion.recentre_offset(res.transl, res.joints_rest, heads[0], res.camera_to_world, res.camera_height)
+    heads = capture_result.rest_heads_armature(res.joints_rest)
+    world = capture_result.world_joints(res, heads)
+    cam = _camera_fk(capture_result, res)
+    offset = capture_result.recentre_offset(res.transl, res.joints_rest, heads[0], res.camera_to_world, res.camera_height)
     np.testing.assert_allclose(world, cam @ res.camera_to_world.T - offset, atol=1e-6)
     # a point on the fitted ground plane lands 2 cm above the floor; the camera is camera_height above it
     normal, plane_offset = arrays["ground"][:3].astype(np.float64), float(arrays["ground"][3])
@@ -246,17 +246,17 @@ def test_a_placed_result_stands_on_a_z_up_floor(motion, addon, tmp_path):
     np.testing.assert_allclose(world_p[:3], res.camera_to_world @ p - offset, atol=1e-6)
 
 
-def test_bad_world_keys(motion, tmp_path):
+def test_bad_world_keys(capture_result, tmp_path):
     arrays = fake_result.make_result(np.arange(4))
     arrays.update(fake_result.placed_keys(4))
     arrays["world_rotation"] = arrays["world_rotation"] * 2.0             # not a rotation: the level camera is used
     np.savez(str(tmp_path / "a.npz"), **arrays)
-    res = motion.load_result(tmp_path / "a.npz")
+    res = capture_result.load_result(tmp_path / "a.npz")
     assert res.world_rotation is None and res.camera_height is None
-    np.testing.assert_allclose(res.camera_to_world, motion.CAMERA_TO_WORLD)
+    np.testing.assert_allclose(res.camera_to_world, capture_result.CAMERA_TO_WORLD)
     arrays["foot_contacts"] = np.zeros((3, 4), np.uint8)                 # wrong length: an invalid result
     np.savez(str(tmp_path / "b.npz"), **arrays)
     with pytest.raises(Exception, match="foot_contacts"):
-        motion.load_result(tmp_path / "b.npz")
-    assert motion.camera_height_of(tmp_path / "b.npz") == pytest.approx(fake_result.PLACED_CAMERA_HEIGHT)
-    assert motion.camera_height_of(tmp_path / "missing.npz") is None
+        capture_result.load_result(tmp_path / "b.npz")
+    assert capture_result.camera_height_of(tmp_path / "b.npz") == pytest.approx(fake_result.PLACED_CAMERA_HEIGHT)
+    assert capture_result.camera_height_of(tmp_path / "missing.npz") is None

@@ -22,7 +22,7 @@ import numpy as np
 from .errors import ScoreHMRError
 from .rotations import CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz, rotvec_to_rotmat
 from .server.protocol import ErrorCode
-from .server.result import MESH_KEYS, NUM_BETAS, ResultFileError, read_result
+from .server.result import MESH_KEYS, NUM_BETAS, ResultFile, ResultFileError
 
 # Custom properties keyed with the worker's foot contacts (its ``foot_contacts`` columns, in this order).
 CONTACT_PROPS: Tuple[str, ...] = ("scorehmr_contact_left_heel", "scorehmr_contact_right_heel",
@@ -76,27 +76,28 @@ def _bad(detail: str) -> ScoreHMRError:
 
 def load_result(path: Path) -> CaptureResult:
     """Read and validate a result ``.npz`` (no pickles) with the worker's own reader
-    (:func:`server.result.read_result`: the schema version, the required keys, their kinds and shapes), then the
+    (:meth:`server.result.ResultFile.read`: the schema version, the required keys, their kinds and shapes), then the
     optional parts the add-on uses; raise :class:`ScoreHMRError` on a bad or unknown file."""
     try:
-        arrays = read_result(str(path))
+        file = ResultFile.read(str(path))
     except ResultFileError as exc:
         if exc.problem == "no frames":
             raise ScoreHMRError("No person was found in the footage.", "Check the frame range and the footage",
                                 code=ErrorCode.NO_PERSON) from exc
         raise _bad(f"{exc.problem} ({path})") from exc
     result = CaptureResult(
-        poses=np.asarray(arrays["poses"], dtype=np.float64),
-        transl=np.asarray(arrays["transl"], dtype=np.float64),
-        joints_rest=np.asarray(arrays["joints_rest"], dtype=np.float64),
-        parents=np.asarray(arrays["parents"], dtype=np.int64),
-        joint_names=tuple(str(name) for name in arrays["joint_names"]),
-        fps=float(arrays["fps"]),
-        frame_indices=np.asarray(arrays["frame_indices"], dtype=np.int64),
-        source_video=str(arrays.get("source_video", "")),
-        betas=np.asarray(arrays.get("betas", np.zeros(NUM_BETAS)), dtype=np.float64).ravel(),
-        body_model=str(arrays.get("body_model", "")),
+        poses=np.asarray(file.poses, dtype=np.float64),
+        transl=np.asarray(file.transl, dtype=np.float64),
+        joints_rest=np.asarray(file.joints_rest, dtype=np.float64),
+        parents=np.asarray(file.parents, dtype=np.int64),
+        joint_names=tuple(str(name) for name in file.joint_names),
+        fps=float(file.fps),
+        frame_indices=np.asarray(file.frame_indices, dtype=np.int64),
+        source_video=str(file.source_video) if file.source_video is not None else "",
+        betas=np.asarray(file.betas if file.betas is not None else np.zeros(NUM_BETAS), dtype=np.float64).ravel(),
+        body_model=str(file.body_model) if file.body_model is not None else "",
     )
+    arrays = file.to_arrays()
     _validate(result)
     mesh = _load_mesh(arrays, len(result.joint_names))
     hypotheses, ambiguity = _load_hypotheses(arrays, result.poses.shape)
