@@ -19,7 +19,7 @@ import bpy
 
 from . import action_math as am
 from . import rig
-from .errors import ScoreHMRError
+from .panel_errors import ScoreHMRError
 from .server.body.layout import SMPL_JOINT_NAMES
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from typing import Tuple
 
 import numpy as np
 
-from .rotations import CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz, rotvec_to_rotmat
+from .blender_frames import CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz, rotvec_to_rotmat
 from .server.body.rotations import quat_wxyz_to_rotmat, rotmat_about_axis, rotmat_to_rotvec
 
 EULER_ORDERS: Tuple[str, ...] = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")

@@ -13,7 +13,7 @@ import bpy
 import numpy as np
 
 from . import body_mesh, camera_match, capture_result, keyframes, rig
-from .errors import ScoreHMRError
+from .panel_errors import ScoreHMRError
 from .server.options import CaptureOptions
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Tuple
 
-from .errors import ErrorCode, ScoreHMRError
+from .panel_errors import ErrorCode, ScoreHMRError
 
 INDEX_NAME = "batch.json"
 PICK_HINT = "Pick a capture result (.npz), a batch's batch.json, or the batch's output folder"

@@ -18,7 +18,7 @@ import bpy
 
 from . import body_mesh, preferences, rig
 from .apply import ApplyRequest, check_writable_target
-from .errors import ErrorCode, ScoreHMRError
+from .panel_errors import ErrorCode, ScoreHMRError
 from .panel_state import CANCELLING, STARTING, JobProgress, panel_of
 from .people_list import chosen_person, people_key, people_listed, selected_person_note, source_range
 from .server import protocol

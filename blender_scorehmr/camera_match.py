@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .rotations import CAMERA_TO_WORLD
+from .blender_frames import CAMERA_TO_WORLD
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from .errors import ScoreHMRError
-from .rotations import CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz, rotvec_to_rotmat
+from .panel_errors import ScoreHMRError
+from .blender_frames import CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz, rotvec_to_rotmat
 from .server.protocol import ErrorCode
 from .server.result import MESH_KEYS, NUM_BETAS, ResultFile, ResultFileError
 

@@ -18,7 +18,7 @@ from bpy.props import IntProperty, StringProperty
 
 from . import bridge, capture_result, people_list, preferences
 from .apply import apply_result
-from .errors import ErrorCode, ScoreHMRError
+from .panel_errors import ErrorCode, ScoreHMRError
 from .panel_state import camera_height_text, join_status
 from .server import protocol
 from .worker_setup import WorkerSetup

@@ -19,7 +19,7 @@ from bpy_extras.io_utils import ImportHelper
 from . import body_mesh, bridge, capture_result, rig
 from .apply import ApplyRequest, apply_result, check_writable_target
 from .batch_results import PICK_HINT, ResultEntry, find_results
-from .errors import ScoreHMRError
+from .panel_errors import ScoreHMRError
 from .panel_state import join_status
 from .server.options import CaptureOptions
 

@@ -16,7 +16,7 @@ from bpy_extras.io_utils import ImportHelper
 from . import action_io, body_mesh, bridge
 from .apply import ApplyRequest, apply_result
 from .capture_result import CONTACT_PROPS
-from .errors import ScoreHMRError
+from .panel_errors import ScoreHMRError
 from .operators import WorkerJobOperator
 from .server import protocol
 from .server.options import CleanupOptions

@@ -14,7 +14,7 @@ from bpy.props import EnumProperty, FloatProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
 from . import action_io, bridge, retarget, retarget_maps
-from .errors import ScoreHMRError
+from .panel_errors import ScoreHMRError
 from .rig import is_scorehmr_rig
 
 log = logging.getLogger(__name__)

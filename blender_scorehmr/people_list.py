@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
-from .errors import ScoreHMRError
+from .panel_errors import ScoreHMRError
 
 
 def people_key(video: str, start: int, end: int) -> str:

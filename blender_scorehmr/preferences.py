@@ -7,7 +7,7 @@ from typing import Optional
 import bpy
 from bpy.props import FloatProperty, StringProperty
 
-from .errors import ScoreHMRError
+from .panel_errors import ScoreHMRError
 from .worker_setup import ENV_VAR, WorkerSetup, resolve_worker_python
 
 ADDON_PACKAGE = __package__

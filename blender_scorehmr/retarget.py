@@ -41,7 +41,7 @@ from mathutils import Matrix
 from . import action_io, keyframes
 from . import action_math as am
 from . import retarget_maps as maps
-from .errors import ScoreHMRError
+from .panel_errors import ScoreHMRError
 from .server.body.layout import SMPL_PARENTS
 
 log = logging.getLogger(__name__)

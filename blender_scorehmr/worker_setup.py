@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Mapping, Optional
 
-from .errors import SETUP_HINT, ErrorCode, ScoreHMRError
+from .panel_errors import SETUP_HINT, ErrorCode, ScoreHMRError
 
 log = logging.getLogger(__name__)
 

@@ -124,7 +124,7 @@ def load_clip_prior(motion_path: Optional[Path], dual_path: Optional[Path]):
     """The clip prior the rows pass as ``motion``: the dual motion model when ``dual_path`` is given, else the
     motion prior."""
     if dual_path is not None:
-        from server.dual.model import load_dual_motion
+        from server.dual.dual_network import load_dual_motion
         return load_dual_motion(dual_path)
     from server.diffusion.motion import load_motion_prior
     return load_motion_prior(motion_path)

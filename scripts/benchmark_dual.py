@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from server.body.fast import LandmarkSkinning  # noqa: E402
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
 from server.body.rot6d import x_to_rotmats  # noqa: E402
-from server.dual.model import load_dual_motion  # noqa: E402
+from server.dual.dual_network import load_dual_motion  # noqa: E402
 from server.diffusion.schedule import q_sample  # noqa: E402
 from server.train.clip_windows import load_clip_sets  # noqa: E402
 from server.train.dual_motion import make_batch  # noqa: E402

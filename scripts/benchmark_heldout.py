@@ -47,7 +47,7 @@ from heldout_noise import SEED_BASE, corrupt_heldout, measure  # noqa: E402
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
 from server.fitting.state import Estimate, Observations, posed_body  # noqa: E402
 from server.refine.metrics import accel_error, mpjpe, pa_mpjpe  # noqa: E402
-from server.dual.model import load_dual_motion  # noqa: E402
+from server.dual.dual_network import load_dual_motion  # noqa: E402
 from server.refine import scorehmr  # noqa: E402
 from server.refine.pipeline import Models, PipelineSettings, run_pipeline  # noqa: E402
 from server.train.clip_noise import CLIP_VIEW, corrupt_clip  # noqa: E402

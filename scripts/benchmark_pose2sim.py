@@ -51,10 +51,10 @@ from pose2sim_noise import noise_statistics, print_noise  # noqa: E402
 from pose2sim_reference import (LIMBS, Reference, camera_heights, load_reference, print_reference,  # noqa: E402
                                 reference_figures)
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
-from server.calibration import CameraCalibration  # noqa: E402
+from server.fitting.calibration import CameraCalibration  # noqa: E402
 from server.refine.output import result_arrays  # noqa: E402
 from server.fitting.state import posed_body  # noqa: E402
-from server.keypoints_io import KeypointSet  # noqa: E402
+from server.detection.keypoints_file import KeypointSet  # noqa: E402
 from server.refine.from_keypoints import observations  # noqa: E402
 from server.refine.metrics import pa_mpjpe  # noqa: E402
 from server.refine.pipeline import INITIAL_METHODS, Models, PipelineSettings, run_pipeline  # noqa: E402

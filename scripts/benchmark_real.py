@@ -34,7 +34,7 @@ from server.cleanup.methods import cleanup  # noqa: E402
 from server.cleanup.sequence import make_sequence  # noqa: E402
 from server.fitting.losses import reprojection_error  # noqa: E402
 from server.fitting.state import Estimate, Observations, posed_body, reproject  # noqa: E402
-from server.keypoints_io import load_keypoints  # noqa: E402
+from server.detection.keypoints_file import load_keypoints  # noqa: E402
 from server.refine.from_keypoints import observations  # noqa: E402
 from server.refine.metrics import acceleration  # noqa: E402
 from server.refine.pipeline import Models, PipelineSettings, run_pipeline  # noqa: E402

@@ -166,7 +166,7 @@ def learned_fix(checkpoint: Path, kps, view: int, frames: torch.Tensor) -> np.nd
     """One view's detections with the swaps undone by continuity + the dual model's swap head -> (N, 33, 3)."""
     from server.body.fast import LandmarkSkinning
     from server.body.model import default_body_model_path, load_body_model
-    from server.dual.model import load_dual_motion
+    from server.dual.dual_network import load_dual_motion
     from server.dual.stream import dual_regression
     from server.refine.from_keypoints import observations
     model = load_dual_motion(checkpoint)

@@ -101,7 +101,7 @@ def job_keys(prior, motion, skinning: LandmarkSkinning, names: Tuple[str, ...]) 
     from ablation import NoPrior, ZeroDualPrior
     from server.cleanup import methods
     from server.cleanup.methods import cleanup
-    from server.dual.model import DualMotionModel
+    from server.dual.dual_network import DualMotionModel
     from server.cleanup.sequence import make_sequence
     from server.jobs.cleanup import cleanup_settings
     from server.options import CleanupOptions

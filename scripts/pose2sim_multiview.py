@@ -14,9 +14,9 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from pose2sim_reference import LIMBS, Reference
-from server.calibration import CameraCalibration
+from server.fitting.calibration import CameraCalibration
 from server.fitting.state import posed_body
-from server.keypoints_io import KeypointSet
+from server.detection.keypoints_file import KeypointSet
 from server.refine.calibrated import calibrated_observations, extrinsics_of
 from server.refine.from_keypoints import observations
 from server.refine.pipeline import Models, PipelineSettings, run_pipeline

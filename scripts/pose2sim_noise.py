@@ -23,8 +23,8 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from pose2sim_reference import Reference, box_heights, reprojected
-from server.calibration import CameraCalibration
-from server.keypoints_io import KeypointSet
+from server.fitting.calibration import CameraCalibration
+from server.detection.keypoints_file import KeypointSet
 
 GROUPS: Dict[str, Tuple[int, ...]] = {"face": tuple(range(11)), "torso": (11, 12, 23, 24),
                                       "arms": tuple(range(13, 23)), "legs": tuple(range(25, 33))}

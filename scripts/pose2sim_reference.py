@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchmark_real import detect_cached  # noqa: E402
-from server.calibration import CameraCalibration, read_calibration  # noqa: E402
-from server.keypoints_io import KeypointSet, load_keypoints, save_keypoints  # noqa: E402
-from server.triangulate import Triangulation, triangulate  # noqa: E402
+from server.fitting.calibration import CameraCalibration, read_calibration  # noqa: E402
+from server.detection.keypoints_file import KeypointSet, load_keypoints, save_keypoints  # noqa: E402
+from server.fitting.triangulate import Triangulation, triangulate  # noqa: E402
 
 log = logging.getLogger("pose2sim_reference")
 

@@ -27,7 +27,7 @@ from server.body.layout import SMPL_PARENTS  # noqa: E402
 from server.body.rotations import forward_kinematics  # noqa: E402
 from server.data.archive import ClipSpec, list_clips, load_clip  # noqa: E402
 from server.data.dataset import default_cache_dir  # noqa: E402
-from server.data.retarget import (bone_direction_errors, bone_groups, floor_offset, make_plan,  # noqa: E402
+from server.data.mocap_retarget import (bone_direction_errors, bone_groups, floor_offset, make_plan,  # noqa: E402
                                   retarget)
 
 log = logging.getLogger("retarget_report")

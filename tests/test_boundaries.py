@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BLENDER_MODULES = {"bpy", "bpy_extras", "mathutils", "bmesh", "addon_utils", "bl_math"}
 TORCH_MODULES = {"torch", "torchvision"}
 # Add-on modules that must import without Blender (tests and the worker-side tooling use them).
-PURE_ADDON_MODULES = ("worker_client.py", "worker_setup.py", "capture_result.py", "rotations.py", "errors.py",
+PURE_ADDON_MODULES = ("worker_client.py", "worker_setup.py", "capture_result.py", "blender_frames.py", "panel_errors.py",
                       "action_math.py")
 
 

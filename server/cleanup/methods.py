@@ -20,7 +20,7 @@ from torch import Tensor
 from ..body.fast import LandmarkSkinning, rotvec_to_rotmat_torch
 from ..body.layout import NUM_JOINTS
 from ..body.rot6d import orthonormal_x, rotmat_to_rot6d, rotmat_to_rotvec_torch, x_to_rotmats
-from ..dual.model import DualMotionModel
+from ..dual.dual_network import DualMotionModel
 from ..dual.stream import DualPrior
 from ..diffusion.motion import MotionDenoiser
 from ..diffusion.windows import WindowedPrior

@@ -23,8 +23,8 @@ from typing import Dict, List, Optional, Tuple
 
 from .bvh import bvh_motion, read_bvh, scale_root_positions, tpose_floor_root_scale
 from .deepmimic import read_character, read_motion
-from .motion import SourceMotion
-from .retarget import RestPose, rest_from_frame, zero_rest
+from .skeleton_motion import SourceMotion
+from .mocap_retarget import RestPose, rest_from_frame, zero_rest
 from .skeletons import SourceConfig, config_for_skeleton
 
 log = logging.getLogger(__name__)

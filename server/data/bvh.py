@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..body.rotations import euler_to_rotmat
-from .motion import Skeleton, SourceMotion
+from .skeleton_motion import Skeleton, SourceMotion
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from .archive import ClipSpec, list_clips, load_clip
 from .poses import TARGET_FPS, resample_poses
-from .retarget import floor_offset, make_plan, retarget
+from .mocap_retarget import floor_offset, make_plan, retarget
 
 log = logging.getLogger(__name__)
 

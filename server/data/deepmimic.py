@@ -18,7 +18,7 @@ import numpy as np
 
 from ..body.rotations import quat_wxyz_to_rotmat, rotmat_about_axis
 from .bvh import global_transforms
-from .motion import Skeleton, SourceMotion
+from .skeleton_motion import Skeleton, SourceMotion
 
 log = logging.getLogger(__name__)
 

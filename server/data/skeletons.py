@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
-from .motion import Skeleton
+from .skeleton_motion import Skeleton
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ class BlazePoseDetector:
 
 class FollowingDetector:
     """Detects and follows one person through a clip (see :mod:`server.detection.track`); a context manager.
-    ``guide``: frame -> (4,) box of the person to follow (a track of :mod:`server.detection.people`); None: the first found."""
+    ``guide``: frame -> (4,) box of the person to follow (a track of :mod:`server.detection.people_tracks`); None: the first found."""
 
     def __init__(self, guide: Optional[Dict[int, Box]] = None) -> None:
         self._graphs = [BlazePoseDetector(), BlazePoseDetector(), BlazePoseDetector(static=True)]

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import video
 from ..errors import Cancelled
-from .people import Sighting
+from .people_tracks import Sighting
 from .chunks import ChunkResult, ChunkTask
 
 log = logging.getLogger(__name__)

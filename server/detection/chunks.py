@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
-from .people import Sighting
+from .people_tracks import Sighting
 from .track import Box, TrackConfig, box_centre, box_from_landmarks, box_height, within_gate
 
 CHUNK_FRAMES = 900    # longest chunk: ~30 s of footage, so long clips spread over the processes and memory stays flat
@@ -31,9 +31,9 @@ class ChunkTask:
     """Detect frames ``start <= i < stop`` of ``path``, keeping ``i >= keep`` (the frames before are warm-up).
 
     ``guide``: [frame, x0, y0, x1, y1] rows of the person to follow (:class:`server.detection.track.PersonFollower`); empty:
-    the first person found. ``sampled`` (a discovery task): look only for everyone (:func:`server.detection.people.detect_people`)
+    the first person found. ``sampled`` (a discovery task): look only for everyone (:func:`server.detection.people_tracks.detect_people`)
     on these frames, for the people listing, always on those in ``always`` and on the others where something
-    happens (:func:`server.detection.people.look_at_samples`); no one is followed.
+    happens (:func:`server.detection.people_tracks.look_at_samples`); no one is followed.
     """
 
     view: int

@@ -17,7 +17,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, ove
 
 from .. import video
 from ..errors import Cancelled, JobError
-from .people import PeopleConfig, Sighting
+from .people_tracks import PeopleConfig, Sighting
 from .track import Box
 from .chunks import (DISCOVERY_INDEX, ChunkResult, ChunkTask, Detections, GuideRows, chunk_tasks, continues, discovery_tasks,
                      join_chunks, seed_guide)
@@ -64,7 +64,7 @@ class ClipPass:
 
     def __init__(self, pool, infos: Sequence[video.VideoInfo], start: int, stop: int, guide: GuideRows = (),
                  choose: Optional[ChooseFn] = None, sample_step: int = CAPTURE_SAMPLE_STEP) -> None:
-        from .people import always_looked
+        from .people_tracks import always_looked
         from .listing import sample_indices
 
         self.pool, self.infos, self.start, self.stop = pool, list(infos), start, stop

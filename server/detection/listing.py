@@ -2,8 +2,8 @@
 :mod:`server.jobs.people`, and of a capture's detection, :mod:`server.detection.clip_pass`).
 
 :func:`discover` runs BlazePose (static images) on sampled frames of the range (every ``2 * step``-th, the last, and
-the ``step``-th between where something happens: :func:`server.detection.people.look_at_samples`), finds everyone there
-(:func:`server.detection.people.detect_people`) and links them into tracks; the ``people`` job writes the
+the ``step``-th between where something happens: :func:`server.detection.people_tracks.look_at_samples`), finds everyone there
+(:func:`server.detection.people_tracks.detect_people`) and links them into tracks; the ``people`` job writes the
 listing as JSON (:meth:`PeopleListing.to_json`, format below); :func:`choose_person` turns a capture's person choice into the follower's guide.
 
 Listing file ``people.json``: ``{"version": 1, "video", "start", "end" (exclusive), "step", "width", "height",
@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import video
 from ..errors import Cancelled, JobError
-from .people import (Crossing, PeopleConfig, PersonTrack, Sighting, always_looked, crossing_message, crossings,
+from .people_tracks import (Crossing, PeopleConfig, PersonTrack, Sighting, always_looked, crossing_message, crossings,
                      detect_people, link_tracks, look_at_samples)
 from .track import Box
 
@@ -45,7 +45,7 @@ class PeopleListing:
     start: int
     stop: int
     step: int
-    looked: List[int]   # the sampled frames looked at (:func:`server.detection.people.look_at_samples`)
+    looked: List[int]   # the sampled frames looked at (:func:`server.detection.people_tracks.look_at_samples`)
     tracks: List[PersonTrack]
     crossings: List[Crossing]
 
@@ -93,7 +93,7 @@ def iter_sampled(path: str, start: int, stop: int, step: int) -> Iterator[Tuple[
 def look_for_people(frames: Iterator[Tuple[int, np.ndarray]], always: Container[int], cancelled: CancelFn,
                     timings: Dict[str, float], config: PeopleConfig = PeopleConfig()
                     ) -> Iterator[Tuple[int, Optional[List[Sighting]]]]:
-    """Everyone on the sampled ``frames`` (``(frame, rgb)`` in order; :func:`server.detection.people.look_at_samples`, on one
+    """Everyone on the sampled ``frames`` (``(frame, rgb)`` in order; :func:`server.detection.people_tracks.look_at_samples`, on one
     static BlazePose graph): ``(frame, sightings)``, or ``(frame, None)`` for a frame skipped. Adds the seconds spent
     waiting for frames to ``timings["decode"]`` and looking to ``timings["detect"]``; raises
     :class:`server.errors.Cancelled` when ``cancelled()`` turns true between frames."""

@@ -7,7 +7,7 @@ when it is where that person could be (a gate that widens while the person is lo
 scans crops at the person's scale within the gate's reach, on the 1st, 2nd, 4th, 8th ... lost frame. Box maths are
 pure functions.
 
-With a ``guide`` (sampled frame -> box of the chosen person, from :mod:`server.detection.people`) the follower follows that
+With a ``guide`` (sampled frame -> box of the chosen person, from :mod:`server.detection.people_tracks`) the follower follows that
 person instead of the first one found: before and inside the guide's span it only accepts detections near the
 guide's (interpolated) box, never a full-frame jump to someone else; past the span it follows as usual.
 """

@@ -26,7 +26,7 @@ from ..body.rot6d import POSE_6D_DIM
 from ..fitting.state import Estimate, Observations
 from ..regressor.predict import TEMPORAL_BLOCK, context_blocks, pelvis_transl, sequences
 from ..diffusion.windows import ModelState
-from .model import DualMotionModel, v_to_eps
+from .dual_network import DualMotionModel, v_to_eps
 
 EVIDENCE_CHUNK = 4096   # frames per pass of the per-frame regressor when a clip's evidence is computed
 

@@ -45,7 +45,7 @@ class CaptureRequest:
 
     ``body_model``: an official SMPL model file, or empty for the built-in open body. ``views``: further clips
     of the same performance, synchronised with ``video`` frame for frame (multi-view capture). ``calibration``
-    (multi-view): a calibration file of the cameras (:func:`server.calibration.read_calibration`); the views'
+    (multi-view): a calibration file of the cameras (:func:`server.fitting.calibration.read_calibration`); the views'
     cameras are then fixed and the body is fitted in one world frame. ``options.place`` steadies the root depth and
     finds the ground, the foot contacts and the camera height; ``options.lock_feet`` then holds the feet still
     during contacts at ``options.foot_strength`` (:mod:`server.world.capture_world`).
@@ -142,10 +142,10 @@ def _place(arrays: Dict[str, np.ndarray], models: "Models", request: CaptureRequ
 
 def run_detect(videos: List[str], output: str, start: int, end: int, progress: ProgressFn,
                cancelled: CancelFn, person: int = -1, detectors: int = 0) -> CaptureSummary:
-    """Detection only: one or several synchronised clips -> a keypoints file (:mod:`server.keypoints_io`) with
+    """Detection only: one or several synchronised clips -> a keypoints file (:mod:`server.detection.keypoints_file`) with
     one view per clip; a frame where a view saw nobody has confidence 0 in that view. Frames where the first
     clip saw nobody are left out. ``person``, ``detectors``: as in :class:`CaptureRequest`."""
-    from ..keypoints_io import save_keypoints
+    from ..detection.keypoints_file import save_keypoints
 
     timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "write": 0.0}
     info = video.probe(videos[0])
@@ -213,10 +213,10 @@ def _align_view(found: Detections, other: Detections) -> Tuple[np.ndarray, np.nd
 
 def _cameras(request: CaptureRequest) -> Optional[list]:
     """The calibrated cameras of a multi-view capture, one per clip (None without a calibration); raises
-    JobError ``bad_calibration`` with what to do (a :class:`server.calibration.CalibrationError` is one)."""
+    JobError ``bad_calibration`` with what to do (a :class:`server.fitting.calibration.CalibrationError` is one)."""
     if not request.calibration:
         return None
-    from ..calibration import match_cameras, read_calibration
+    from ..fitting.calibration import match_cameras, read_calibration
     if not request.views:
         raise JobError("bad_request", "A camera calibration needs a multi-view capture.",
                        "Add the other cameras' clips, or clear the calibration file.")

@@ -9,7 +9,7 @@ from typing import Dict, List
 
 from .. import video
 from ..detection.listing import CancelFn, ProgressFn, discover
-from ..detection.people import PeopleConfig
+from ..detection.people_tracks import PeopleConfig
 from ..errors import JobError
 from ..files import write_json
 from ..options import PeopleOptions

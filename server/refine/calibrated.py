@@ -31,7 +31,7 @@ from ..errors import Cancelled
 from ..fitting.state import Estimate, Observations
 
 if TYPE_CHECKING:
-    from ..calibration import CameraCalibration
+    from ..fitting.calibration import CameraCalibration
     from .optimise import OptimiseSettings
 
 MIN_CONFIDENCE = 0.3

@@ -1,4 +1,4 @@
-"""The ``refine`` job: a keypoints file (:mod:`server.keypoints_io`) -> regression -> ScoreHMR -> result ``.npz``.
+"""The ``refine`` job: a keypoints file (:mod:`server.detection.keypoints_file`) -> regression -> ScoreHMR -> result ``.npz``.
 
 The result has the capture result's schema (docs/cli.md, "Result file"), with ``source_video`` empty and
 ``keypoints_2d`` / ``world_landmarks`` of the first view, so the add-on imports it like a capture.
@@ -15,7 +15,7 @@ import torch
 
 from ..errors import JobError
 from ..fitting.state import Observations
-from ..keypoints_io import KeypointSet, load_keypoints
+from ..detection.keypoints_file import KeypointSet, load_keypoints
 from .pipeline import Models, PipelineSettings, run_pipeline
 
 log = logging.getLogger(__name__)

@@ -137,7 +137,7 @@ class Models:
         """The dual motion model (the clip start and the clip prior), or None (logged once) when its weights are
         missing or unusable: the temporal regressor and the motion prior are then used."""
         if self._dual is None and not self._dual_missing:
-            from ..dual.model import dual_motion_or_none
+            from ..dual.dual_network import dual_motion_or_none
             self._dual = dual_motion_or_none("using the temporal regressor and the motion prior")
             self._dual_missing = self._dual is None
         return self._dual
@@ -158,11 +158,11 @@ class Models:
 
 
 def _analytic(models: Models, obs: Observations, world4: Tensor) -> Estimate:
-    """The analytic solve (:mod:`server.solve`) as an Estimate; needs world landmarks (N, 33, 4)."""
+    """The analytic solve (:mod:`server.regressor.analytic`) as an Estimate; needs world landmarks (N, 33, 4)."""
     import numpy as np
     from ..body.model import shaped_vertices
     from ..body.shape_fit import fit_body_shape
-    from ..solve import solve_poses, solve_translation
+    from ..regressor.analytic import solve_poses, solve_translation
 
     world = world4.numpy()
     betas = fit_body_shape(models.body, world, NUM_BETAS)

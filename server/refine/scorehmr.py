@@ -64,7 +64,7 @@ from torch import Tensor
 from ..body.fast import LandmarkSkinning
 from ..body.rot6d import BODY_SLICE, orthonormal_x
 from ..diffusion.condition import keypoints_to_condition
-from ..dual.model import DualMotionModel
+from ..dual.dual_network import DualMotionModel
 from ..dual.stream import DualPrior
 from ..diffusion.motion import MotionDenoiser
 from ..diffusion.sampler import bind, ddim_invert, ddim_move, guide_eps

@@ -1,4 +1,4 @@
-"""Train the dual-mode motion model (:mod:`server.dual.model`): initial estimate and prior in one.
+"""Train the dual-mode motion model (:mod:`server.dual.dual_network`): initial estimate and prior in one.
 
     python -m server.train.dual_motion --dataset <cache>/pose_dataset.npz \
         --out server/assets/weights/dual_motion.pt --minutes 50
@@ -44,7 +44,7 @@ from torch import Tensor
 from ..body.fast import LandmarkSkinning
 from ..body.model import default_body_model_path, load_body_model
 from ..body.rot6d import x_to_rotmats
-from ..dual.model import DualConfig, DualMotionModel, dual_checkpoint, load_dual_motion, num_trainable
+from ..dual.dual_network import DualConfig, DualMotionModel, dual_checkpoint, load_dual_motion, num_trainable
 from ..diffusion.schedule import q_sample
 from ..regressor.network import load_regressor
 from ..weights import load_state_dict_strict

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from .progress import Progress
+from .progress_display import Progress
 
 log = logging.getLogger("server.train")
 

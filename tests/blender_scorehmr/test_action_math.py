@@ -71,7 +71,7 @@ def test_smpl_basis_round_trip_and_agrees_with_capture(am, capture_result):
     quats = capture_result.pose_basis_quaternions(result["poses"].astype(np.float64), rest_rot)
     np.testing.assert_allclose(am.values_to_rotmat(quats, "QUATERNION"), basis, atol=1e-6)
     back = am.smpl_from_basis(basis, rest_rot)
-    rot = import_module(am.__name__.rsplit(".", 1)[0] + ".rotations")
+    rot = import_module(am.__name__.rsplit(".", 1)[0] + ".blender_frames")
     np.testing.assert_allclose(rot.rotvec_to_rotmat(back), rot.rotvec_to_rotmat(result["poses"]), atol=1e-6)
 
 

@@ -17,7 +17,7 @@ def listing(addon):
 
 @pytest.fixture(scope="module")
 def errors(addon):
-    return import_module(f"{addon.__name__}.errors")
+    return import_module(f"{addon.__name__}.panel_errors")
 
 
 def test_a_result_file_is_one_entry(listing, tmp_path):

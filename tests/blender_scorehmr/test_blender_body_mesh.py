@@ -92,7 +92,7 @@ def test_body_deforms_like_smpl_skinning(bl, fake_pythons, fake_video):
     obj = bl.capture(fake_pythons("ok"), fake_video)
     result = bl.sub("capture_result").load_result(Path(bl.last_report()["result_path"]))
     body = bl.sub("body_mesh").find_body(obj)
-    expected = smpl_lbs_world(bl.sub("capture_result"), bl.sub("rotations"), result)
+    expected = smpl_lbs_world(bl.sub("capture_result"), bl.sub("blender_frames"), result)
     for i in (0, 3, len(result.frame_indices) - 1):
         b.context.scene.frame_set(int(result.frame_indices[i]) + 1)
         got = _evaluated_vertices(b, body)

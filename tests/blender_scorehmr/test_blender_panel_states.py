@@ -208,7 +208,7 @@ def test_cancelled(bl, job):
 def test_failed_with_a_long_message_is_wrapped(bl, job, monkeypatch, width):
     bridge, panels, ps = bl.sub("bridge"), bl.sub("panels"), bl.sub("panel_state")
     monkeypatch.setattr(panels, "DEFAULT_REGION_WIDTH", width)
-    error = bl.sub("errors").ScoreHMRError(LONG_ERROR, "See the system console for the worker's log; the log "
+    error = bl.sub("panel_errors").ScoreHMRError(LONG_ERROR, "See the system console for the worker's log; the log "
                                            "has the whole traceback", "worker_crashed")
     bridge.end_job(job, bl.bpy.context, error)
     drawn = draw(bl, "capture")
@@ -256,7 +256,7 @@ def test_cleanup_shows_in_its_own_panel(bl):
 
 def test_retarget_errors_show_in_the_retarget_panel(bl):
     bridge = bl.sub("bridge")
-    error = bl.sub("errors").ScoreHMRError("No target rig.", "Pick your rig as Target Rig", "no_armature")
+    error = bl.sub("panel_errors").ScoreHMRError("No target rig.", "Pick your rig as Target Rig", "no_armature")
     bridge.show_error(error, bl.bpy.context, panel="retarget")
     assert "No target rig." in labels(draw(bl, "retarget"))
     assert "No target rig." not in labels(draw(bl, "capture")) + labels(draw(bl, "motion"))
@@ -268,7 +268,7 @@ def test_an_error_elsewhere_keeps_the_running_job_on_show(bl, job):
     bridge = bl.sub("bridge")
     job.client.queued.extend(_progress(bl, [("detect", 40, 230)]))
     bridge.pump(job, bl.bpy.context)
-    error = bl.sub("errors").ScoreHMRError("No target rig.", "Pick your rig as Target Rig", "no_armature")
+    error = bl.sub("panel_errors").ScoreHMRError("No target rig.", "Pick your rig as Target Rig", "no_armature")
     bridge.show_error(error, bl.bpy.context, panel="retarget")
     bridge.show_done("Exported ScoreHMR_Armature", bl.bpy.context, panel="retarget")
     assert bl.status().running and bars(draw(bl, "capture"))[0].text == "Detecting the person 40/230"

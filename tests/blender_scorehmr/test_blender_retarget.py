@@ -239,7 +239,7 @@ def test_missing_bones_changes_nothing(bl, rt_settings):
     b = bl.bpy
     source = make_rig(bl)
     target = make_mixamo(bl, drop=("LeftHandIndex1", "LeftHand", "RightToeBase"))
-    rt, maps, errors = bl.sub("retarget"), bl.sub("retarget_maps"), bl.sub("errors")
+    rt, maps, errors = bl.sub("retarget"), bl.sub("retarget_maps"), bl.sub("panel_errors")
     mapping = maps.resolve("MIXAMO", [bone.name for bone in target.data.bones])
     before = scene_snapshot(b)
     with pytest.raises(errors.ScoreHMRError, match="lacks 2 mapped bones: mixamorig:RightToeBase, "

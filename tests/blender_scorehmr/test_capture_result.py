@@ -11,7 +11,7 @@ import fake_result
 
 @pytest.fixture(scope="module")
 def rot(addon):
-    return import_module(f"{addon.__name__}.rotations")
+    return import_module(f"{addon.__name__}.blender_frames")
 
 
 @pytest.fixture(scope="module")

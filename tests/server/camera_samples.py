@@ -5,7 +5,7 @@ from typing import List
 
 import numpy as np
 
-from server.calibration import CameraCalibration
+from server.fitting.calibration import CameraCalibration
 
 DISTORTION = (-0.05, 0.12, 0.001, -0.0008, 0.0)
 

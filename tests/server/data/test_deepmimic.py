@@ -63,7 +63,7 @@ REAL_CLIP = MOCAP / "cmu_jump_arpspoof" / "data" / "vae" / "txt" / "cmu01-09" / 
 @pytest.mark.skipif(not (REAL_CHARACTER.is_file() and REAL_CLIP.is_file()), reason="mocap archive not unpacked")
 def test_real_humanoid3d_clip_retargets_upright():
     """Optional check on the unpacked archive: a real CMU run clip reads at 30 fps and stands on y = 0."""
-    from server.data.retarget import make_plan, retarget, zero_rest
+    from server.data.mocap_retarget import make_plan, retarget, zero_rest
     from server.data.skeletons import DEEPMIMIC, config_for_skeleton
 
     skeleton, types = read_character(REAL_CHARACTER)

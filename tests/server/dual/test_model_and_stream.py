@@ -11,7 +11,7 @@ import torch
 
 from server.body.fast import LandmarkSkinning
 from server.body.model import default_body_model_path, load_body_model
-from server.dual.model import (DUAL_CHECKPOINT_FORMAT, DualConfig, DualMotionModel, dual_checkpoint,
+from server.dual.dual_network import (DUAL_CHECKPOINT_FORMAT, DualConfig, DualMotionModel, dual_checkpoint,
                                           load_dual_motion, v_to_eps, v_to_x0)
 from server.dual.stream import DualPrior, dual_regression, regress_dual, sequence_evidence
 from server.diffusion.schedule import cosine_alphas_cumprod, predict_eps, predict_x0

@@ -10,7 +10,7 @@ import torch
 
 from server.body.fast import LandmarkSkinning
 from server.diffusion.denoiser import Denoiser, load_prior
-from server.dual.model import DualConfig, DualMotionModel
+from server.dual.dual_network import DualConfig, DualMotionModel
 from server.dual.stream import DualPrior, regress_dual
 from server.diffusion.windows import WindowedPrior
 from server.diffusion.motion import MotionConfig, MotionDenoiser

@@ -24,7 +24,7 @@ import numpy as np
 from ..body.layout import JOINT_INDEX, NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
 from ..body.rotations import (angle_between_vectors, forward_kinematics, normalize, rotation_between_vectors,
                               rotmat_to_rotvec, scale_rotmat)
-from .motion import Skeleton, SourceMotion
+from .skeleton_motion import Skeleton, SourceMotion
 from .skeletons import SourceConfig
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from server.errors import JobError
-from server.detection.people import (PeopleConfig, PersonTrack, Sighting, always_looked, box_iou, crossing_message, crossings,
+from server.detection.people_tracks import (PeopleConfig, PersonTrack, Sighting, always_looked, box_iou, crossing_message, crossings,
                            detect_people, link_tracks, look_at_samples, same_person, sample_weights, square_windows,
                            steady_between, track_score)
 from server.detection.listing import guide_from_boxes, sample_indices

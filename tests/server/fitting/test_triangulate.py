@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from server.triangulate import triangulate
+from server.fitting.triangulate import triangulate
 from tests.server.camera_samples import body_points, observe, ring
 
 

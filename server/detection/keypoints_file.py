@@ -25,9 +25,9 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .body.layout import NUM_LANDMARKS
-from .errors import JobError
-from .files import kind_problem, read_npz
+from ..body.layout import NUM_LANDMARKS
+from ..errors import JobError
+from ..files import kind_problem, read_npz
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def save_keypoints(path: str, keypoints: np.ndarray, image_size: np.ndarray, wor
                    focal: Optional[np.ndarray] = None, fps: float = DEFAULT_FPS,
                    frame_indices: Optional[np.ndarray] = None) -> None:
     """Write a keypoints file (shapes as in the module docstring) atomically."""
-    from .result import write_result
+    from ..result import write_result
     arrays: Dict[str, Any] = {"keypoints": np.asarray(keypoints, np.float32),
                               "image_size": np.asarray(image_size, np.float32), "fps": np.float32(fps)}
     if world is not None:

@@ -29,10 +29,10 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .body.layout import JOINT_INDEX, LANDMARK_INDEX, NUM_JOINTS, NUM_LANDMARKS, SMPL_PARENTS
-from .body.rotations import (forward_kinematics, frame_from_two_vectors, normalize, rotation_between_vectors,
+from ..body.layout import JOINT_INDEX, LANDMARK_INDEX, NUM_JOINTS, NUM_LANDMARKS, SMPL_PARENTS
+from ..body.rotations import (forward_kinematics, frame_from_two_vectors, normalize, rotation_between_vectors,
                              rotmat_to_rotvec, rotvec_to_rotmat, scale_rotmat)
-from .body.skeleton import rest_landmarks
+from ..body.skeleton import rest_landmarks
 
 log = logging.getLogger(__name__)
 

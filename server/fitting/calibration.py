@@ -31,7 +31,7 @@ from typing import Callable, List, Tuple, Union, cast
 
 import numpy as np
 
-from .errors import JobError
+from ..errors import JobError
 
 QCA_SUBPIXELS = 64.0            # Qualisys pixel quantities are in 1/64 pixel
 QCA_FLIP = np.diag([1.0, -1.0, -1.0])   # a Qualisys camera looks along -z with y up: pi about x gives OpenCV's axes

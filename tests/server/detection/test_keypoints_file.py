@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from server.errors import EXIT_CODES, JobError
-from server.keypoints_io import MIN_LANDMARKS, load_keypoints, save_keypoints
+from server.detection.keypoints_file import MIN_LANDMARKS, load_keypoints, save_keypoints
 
-from .bad_files import CONTAINER_DAMAGE, damaged_containers
+from ..bad_files import CONTAINER_DAMAGE, damaged_containers
 
 
 def _keypoints(n: int = 5, views: int = 0, seed: int = 0) -> np.ndarray:

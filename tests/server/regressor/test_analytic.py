@@ -11,9 +11,9 @@ from server.body.layout import LANDMARK_INDEX as L
 from server.body.layout import SMPL_PARENTS
 from server.body.rotations import angle_between_vectors, forward_kinematics
 from server.body.skeleton import build_rest_skeleton, landmarks_from_joints, rest_skeleton, world_landmarks_from_poses
-from server.solve import camera_translation, solve_poses, solve_translation
+from server.regressor.analytic import camera_translation, solve_poses, solve_translation
 
-from .pose_samples import random_plausible_poses
+from ..pose_samples import random_plausible_poses
 
 log = logging.getLogger(__name__)
 LIMBS = ("left_knee", "right_knee", "left_ankle", "right_ankle", "left_elbow", "right_elbow",

@@ -8,9 +8,9 @@ from server.body.layout import JOINT_INDEX, SMPL_JOINT_NAMES, SMPL_PARENTS
 from server.body.rotations import (euler_to_rotmat, forward_kinematics, rotmat_to_rotvec, rotvec_to_rotmat,
                                    rotmat_about_axis)
 from server.data.bvh import bvh_motion, parse_bvh
-from server.data.motion import SourceMotion
+from server.data.skeleton_motion import SourceMotion
 from server.data.poses import MIRROR_INDEX, mirror_poses, mirror_transl, resample_poses, resample_times
-from server.data.retarget import bone_direction_errors, default_body_joints, make_plan, retarget, zero_rest
+from server.data.mocap_retarget import bone_direction_errors, default_body_joints, make_plan, retarget, zero_rest
 from server.data.skeletons import SourceConfig
 
 from .synthetic_bvh import smpl_bvh_text
@@ -48,7 +48,7 @@ def test_own_skeleton_round_trips(order):
 
 def _rotated_rest_motion(rest: np.ndarray, world: np.ndarray, arm_down: bool) -> SourceMotion:
     """A synthetic source whose world is ``world`` @ canonical and whose rest has the arms hanging down."""
-    from server.data.motion import Skeleton
+    from server.data.skeleton_motion import Skeleton
     pos = rest.copy()
     if arm_down:
         for side, sign in (("left", 1.0), ("right", -1.0)):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.calibration import (QCA_FLIP, QCA_SUBPIXELS, CalibrationError, CameraCalibration, read_calibration,
+from server.fitting.calibration import (QCA_FLIP, QCA_SUBPIXELS, CalibrationError, CameraCalibration, read_calibration,
                                 read_pose2sim_toml, read_qca, rodrigues_to_rotmat)
 from tests.server.camera_samples import body_points, look_at, ring
 
@@ -140,7 +140,7 @@ def test_malformed_qca_and_unknown_files_are_clear_errors(tmp_path: Path) -> Non
 
 
 def test_cameras_match_clips_by_name_else_in_order() -> None:
-    from server.calibration import CalibrationError, CameraCalibration, match_cameras
+    from server.fitting.calibration import CalibrationError, CameraCalibration, match_cameras
     import numpy as np
     import pytest
 
