@@ -17,9 +17,9 @@ import numpy as np
 
 import bpy
 
-from . import action_math as am
 from . import rig
-from .panel_errors import ScoreHMRError
+from .core import action_math as am
+from .core.panel_errors import ScoreHMRError
 from .server.body.layout import SMPL_JOINT_NAMES
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,9 @@ from typing import List, Optional, Tuple
 import bpy
 import numpy as np
 
-from . import body_mesh, camera_match, capture_result, keyframes, rig
-from .panel_errors import ScoreHMRError
+from . import body_mesh, camera_match, keyframes, rig
+from .core import capture_result
+from .core.panel_errors import ScoreHMRError
 from .server.options import CaptureOptions
 
 log = logging.getLogger(__name__)
@@ -127,8 +128,9 @@ def _key_alternatives(target: bpy.types.Object, name: str, result: capture_resul
         alt = bpy.data.actions.new(f"{name}_alt{k}")
         made.append(alt)
         alt.use_fake_user = True
-        keyframes.write_pose_keys(keyframes.unassigned_action(target, alt), result.joint_names, frames,
-                                  capture_result.pose_basis_quaternions(poses, rest_rot, result.camera_to_world), root_loc)
+        quaternions = capture_result.pose_basis_quaternions(poses, rest_rot, result.camera_to_world)
+        keyframes.write_pose_keys(keyframes.unassigned_action(target, alt), result.joint_names, frames, quaternions,
+                                  root_loc)
     target[AMBIGUITY_PROPERTY] = 0.0
     keyframes.write_curve(new_fcurve(f'["{AMBIGUITY_PROPERTY}"]', 0, "ScoreHMR"), frames, result.ambiguity)
     return made
@@ -136,8 +138,9 @@ def _key_alternatives(target: bpy.types.Object, name: str, result: capture_resul
 
 def key_contacts(target: bpy.types.Object, new_fcurve: keyframes.FCurveFactory, frames,
                  contacts: np.ndarray) -> None:
-    """The foot contacts (N, 4) keyed 0/1 (constant interpolation) on the armature's :data:`capture_result.CONTACT_PROPS`
-    in the action of ``new_fcurve``: the Graph editor shows when each heel and toe touches the ground."""
+    """The foot contacts (N, 4) keyed 0/1 (constant interpolation) on the armature's
+    :data:`capture_result.CONTACT_PROPS` in the action of ``new_fcurve``: the Graph editor shows when each heel and toe
+    touches the ground."""
     for k, name in enumerate(capture_result.CONTACT_PROPS):
         target[name] = 0.0
         fcurve = new_fcurve(f'["{name}"]', 0, "ScoreHMR")

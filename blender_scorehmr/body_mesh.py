@@ -15,7 +15,7 @@ import numpy as np
 
 import bpy
 
-from .capture_result import BodyMesh
+from .core.capture_result import BodyMesh
 
 log = logging.getLogger(__name__)
 

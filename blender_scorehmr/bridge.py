@@ -18,12 +18,12 @@ import bpy
 
 from . import body_mesh, preferences, rig
 from .apply import ApplyRequest, check_writable_target
-from .panel_errors import ErrorCode, ScoreHMRError
-from .panel_state import CANCELLING, STARTING, JobProgress, panel_of
-from .people_list import chosen_person, people_key, people_listed, selected_person_note, source_range
+from .core.panel_errors import ErrorCode, ScoreHMRError
+from .core.panel_state import CANCELLING, STARTING, JobProgress, panel_of
+from .core.people_list import chosen_person, people_key, people_listed, selected_person_note, source_range
+from .core.worker_client import WorkerClient, WorkerFailure
 from .server import protocol
 from .server.options import CaptureOptions, CleanupOptions, OptionsT, PeopleOptions, options_of
-from .worker_client import WorkerClient, WorkerFailure
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .blender_frames import CAMERA_TO_WORLD
+from .core.blender_frames import CAMERA_TO_WORLD
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,8 @@ def project_camera_points(points_cam: np.ndarray, intrinsics: np.ndarray) -> np.
 
 
 def result_camera_arrays(result: Any) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-    """``(image_size (2,), camera_intrinsics (3, 3))`` of the main view from a result (a ``capture_result.CaptureResult``
-    or the arrays of a result file), or None when it has none (a motion import)."""
+    """``(image_size (2,), camera_intrinsics (3, 3))`` of the main view from a result (a
+    ``capture_result.CaptureResult`` or the arrays of a result file), or None when it has none (a motion import)."""
     get = result.get if isinstance(result, dict) else (lambda key: getattr(result, key, None))
     size, k = get("image_size"), get("camera_intrinsics")
     if size is None or k is None:

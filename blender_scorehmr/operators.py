@@ -16,12 +16,13 @@ from typing import Optional, Set
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import bridge, capture_result, people_list, preferences
+from . import bridge, preferences
 from .apply import apply_result
-from .panel_errors import ErrorCode, ScoreHMRError
-from .panel_state import camera_height_text, join_status
+from .core import capture_result, people_list
+from .core.panel_errors import ErrorCode, ScoreHMRError
+from .core.panel_state import camera_height_text, join_status
+from .core.worker_setup import WorkerSetup
 from .server import protocol
-from .worker_setup import WorkerSetup
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,12 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 from bpy_extras.io_utils import ImportHelper
 
-from . import body_mesh, bridge, capture_result, rig
+from . import body_mesh, bridge, rig
 from .apply import ApplyRequest, apply_result, check_writable_target
-from .batch_results import PICK_HINT, ResultEntry, find_results
-from .panel_errors import ScoreHMRError
-from .panel_state import join_status
+from .core import capture_result
+from .core.batch_results import PICK_HINT, ResultEntry, find_results
+from .core.panel_errors import ScoreHMRError
+from .core.panel_state import join_status
 from .server.options import CaptureOptions
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,8 @@ def import_results(context: bpy.types.Context, entries: List[ResultEntry], optio
                 notes.append(f"{entry.name}: footage not found, no camera")
             obj = apply_result(context, request, entry.path, _onto_target(result, target))
             keyed.append(obj)
-            frames.append(capture_result.scene_frames(result.frame_indices, request.start, request.scene_start, result.fps,
-                                              _scene_fps(context)))
+            frames.append(capture_result.scene_frames(result.frame_indices, request.start, request.scene_start,
+                                                      result.fps, _scene_fps(context)))
             if options["mode"] == "ACTIONS":
                 target = obj.name
         finished = True

@@ -15,8 +15,8 @@ from bpy_extras.io_utils import ImportHelper
 
 from . import action_io, body_mesh, bridge
 from .apply import ApplyRequest, apply_result
-from .capture_result import CONTACT_PROPS
-from .panel_errors import ScoreHMRError
+from .core.capture_result import CONTACT_PROPS
+from .core.panel_errors import ScoreHMRError
 from .operators import WorkerJobOperator
 from .server import protocol
 from .server.options import CleanupOptions
@@ -77,7 +77,8 @@ def selected_bones(obj: bpy.types.Object, bones: Tuple[str, ...]) -> List[int]:
 
 
 def write_motion_file(path: Path, obj: bpy.types.Object, sample: action_io.MotionSample, fps: float) -> None:
-    """The worker's motion file (docs/protocol.md, the motion file): poses, transl, betas, fps, confidence, root_frame."""
+    """The worker's motion file (docs/protocol.md, the motion file): poses, transl, betas, fps, confidence and
+    root_frame."""
     betas = np.zeros(10, dtype=np.float32)
     stored = np.asarray(list(obj.get(body_mesh.BETAS_KEY, [])), dtype=np.float32)[:10]
     betas[:len(stored)] = stored

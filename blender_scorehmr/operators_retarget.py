@@ -13,8 +13,9 @@ import bpy
 from bpy.props import EnumProperty, FloatProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper
 
-from . import action_io, bridge, retarget, retarget_maps
-from .panel_errors import ScoreHMRError
+from . import action_io, bridge, retarget
+from .core import retarget_maps
+from .core.panel_errors import ScoreHMRError
 from .rig import is_scorehmr_rig
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bpy
 
 from . import bridge
-from .panel_state import CANCELLING, chars_per_line, wrap_status
+from .core.panel_state import CANCELLING, chars_per_line, wrap_status
 from .server.options import CaptureOptions, CleanupOptions, Options, PeopleOptions, options_of
 
 DEFAULT_REGION_WIDTH = 250   # pixels of the sidebar at UI scale 1, for a draw without a region (background mode)

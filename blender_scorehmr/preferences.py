@@ -7,8 +7,8 @@ from typing import Optional
 import bpy
 from bpy.props import FloatProperty, StringProperty
 
-from .panel_errors import ScoreHMRError
-from .worker_setup import ENV_VAR, WorkerSetup, resolve_worker_python
+from .core.panel_errors import ScoreHMRError
+from .core.worker_setup import ENV_VAR, WorkerSetup, resolve_worker_python
 
 ADDON_PACKAGE = __package__
 ADDON_DIR = Path(__file__).resolve().parent  # holds the bundled server/ once staged or installed

@@ -9,7 +9,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
                        StringProperty)
 
 from . import footage_info
-from .retarget_maps import PRESET_ITEMS
+from .core.retarget_maps import PRESET_ITEMS
 from .server.options import CaptureOptions, CleanupOptions, Option, PeopleOptions, options_of
 
 

@@ -39,9 +39,9 @@ import bpy
 from mathutils import Matrix
 
 from . import action_io, keyframes
-from . import action_math as am
-from . import retarget_maps as maps
-from .panel_errors import ScoreHMRError
+from .core import action_math as am
+from .core import retarget_maps as maps
+from .core.panel_errors import ScoreHMRError
 from .server.body.layout import SMPL_PARENTS
 
 log = logging.getLogger(__name__)

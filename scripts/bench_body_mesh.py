@@ -53,7 +53,7 @@ def main(argv: list) -> int:
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="scorehmr-bench-"))
     bl = start_blender(work / "user", stage_repo(work / "repo"))
-    motion, rig, body_mesh = bl.sub("motion"), bl.sub("rig"), bl.sub("body_mesh")
+    motion, rig, body_mesh = bl.sub("core.capture_result"), bl.sub("rig"), bl.sub("body_mesh")
     joints = fake_result.JOINTS_REST.astype(np.float64)
     armature = rig.create_armature(bl.bpy.context, "Bench", fake_result.JOINT_NAMES, fake_result.PARENTS,
                                    motion.rest_heads_armature(joints), joints)

@@ -140,7 +140,7 @@ def main(argv: list) -> int:
     wall = time.perf_counter() - tick
     report = bl.last_report()
     result = dict(np.load(report["result_path"], allow_pickle=False))
-    motion = bl.sub("motion")
+    motion = bl.sub("core.capture_result")
     if not report.get("body"):  # a result without a body mesh: show the bones as rigid boxes instead
         add_bone_proxies(bpy, armature)
     camera = bpy.context.scene.camera  # made by the capture (Match Camera: blender_scorehmr/camera_match.py)

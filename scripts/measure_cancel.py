@@ -47,7 +47,7 @@ def staged_addon(root: Path, folder: Path):
     package = importlib.util.module_from_spec(spec)
     sys.modules["staged"] = package
     spec.loader.exec_module(package)
-    return importlib.import_module("staged.worker_client"), importlib.import_module("staged.server.protocol"), dest
+    return importlib.import_module("staged.core.worker_client"), importlib.import_module("staged.server.protocol"), dest
 
 
 def children(pid: int) -> List[int]:

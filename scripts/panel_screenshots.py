@@ -75,8 +75,8 @@ def setup():
     name = next(m for m in sys.modules if m.startswith("bl_ext.") and m.endswith(".blender_scorehmr"))
     bridge = importlib.import_module(name + ".bridge")
     protocol = importlib.import_module(name + ".server.protocol")
-    wc = importlib.import_module(name + ".worker_client")
-    errors = importlib.import_module(name + ".errors")
+    wc = importlib.import_module(name + ".core.worker_client")
+    errors = importlib.import_module(name + ".core.panel_errors")
     for window in bpy.context.window_manager.windows:
         for area in window.screen.areas:
             if area.type == "VIEW_3D":

@@ -10,9 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BLENDER_MODULES = {"bpy", "bpy_extras", "mathutils", "bmesh", "addon_utils", "bl_math"}
 TORCH_MODULES = {"torch", "torchvision"}
-# Add-on modules that must import without Blender (tests and the worker-side tooling use them).
-PURE_ADDON_MODULES = ("worker_client.py", "worker_setup.py", "capture_result.py", "blender_frames.py", "panel_errors.py",
-                      "action_math.py")
+# The add-on's modules that must import without Blender (tests, the type check): its core/ package.
+CORE = ROOT / "blender_scorehmr" / "core"
+PURE_ADDON_MODULES = tuple(sorted(p.name for p in CORE.glob("*.py")))
 
 
 def imports(path: Path, top_level_only: bool = False) -> Iterator[Tuple[str, int]]:
@@ -47,17 +47,30 @@ def test_addon_init_imports_bpy_only_inside_functions():
 
 @pytest.mark.parametrize("name", PURE_ADDON_MODULES)
 def test_pure_addon_modules_do_not_import_bpy(name):
-    assert [n for n, _ in imports(ROOT / "blender_scorehmr" / name) if n in BLENDER_MODULES] == []
+    assert [n for n, _ in imports(CORE / name) if n in BLENDER_MODULES] == []
+
+
+def test_the_addon_keeps_its_pure_modules_apart():
+    """Every add-on module above core/ uses Blender (imports bpy), so code that does not lives in core/."""
+    above = [p for p in (ROOT / "blender_scorehmr").glob("*.py") if p.name != "__init__.py"]
+    assert above and [p.name for p in above if not any(n in BLENDER_MODULES for n, _ in imports(p))] == []
 
 
 def _server_modules_used_by_addon() -> Set[Path]:
-    """Files of the bundled worker that the add-on imports (``from .server... import``), transitively."""
+    """Files of the bundled worker that the add-on imports (``from .server... import``, ``from ..server...`` in
+    core/), transitively."""
     todo, seen = [], set()
-    for path in (ROOT / "blender_scorehmr").glob("*.py"):
+    bundled = ROOT / "blender_scorehmr" / "server"   # where build.py puts the worker inside the add-on
+    for path in (ROOT / "blender_scorehmr").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1 and (node.module or "").startswith("server"):
-                base = ROOT / Path(*node.module.split("."))
-                todo += [base] + [base / alias.name for alias in node.names]
+            if isinstance(node, ast.ImportFrom) and node.level >= 1:
+                anchor = path.parent
+                for _ in range(node.level - 1):
+                    anchor = anchor.parent
+                base = anchor / Path(*(node.module or "").split("."))
+                if base == bundled or bundled in base.parents:
+                    base = ROOT / "server" / base.relative_to(bundled)
+                    todo += [base] + [base / alias.name for alias in node.names]
     while todo:
         base = todo.pop()
         path = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"

@@ -38,8 +38,8 @@ def test_the_add_on_repeats_no_worker_contract_constant() -> None:
     for name in CONTRACTS:
         for constant, value in _constants(ROOT / name):
             worker.setdefault(value, f"{name}:{constant}")
-    repeated = [f"blender_scorehmr/{path.name}:{constant} repeats {worker[value]}"
-                for path in sorted((ROOT / "blender_scorehmr").glob("*.py"))
+    repeated = [f"{path.relative_to(ROOT)}:{constant} repeats {worker[value]}"
+                for path in sorted((ROOT / "blender_scorehmr").rglob("*.py"))
                 for constant, value in _constants(path) if value in worker]
     assert not repeated, repeated
 

@@ -11,12 +11,12 @@ import fake_result
 
 @pytest.fixture(scope="module")
 def am(addon):
-    return import_module(f"{addon.__name__}.action_math")
+    return import_module(f"{addon.__name__}.core.action_math")
 
 
 @pytest.fixture(scope="module")
 def capture_result(addon):
-    return import_module(f"{addon.__name__}.capture_result")
+    return import_module(f"{addon.__name__}.core.capture_result")
 
 
 def _random_rotmats(n: int, seed: int = 0) -> np.ndarray:

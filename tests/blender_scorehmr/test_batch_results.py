@@ -12,12 +12,12 @@ import fake_result
 
 @pytest.fixture(scope="module")
 def listing(addon):
-    return import_module(f"{addon.__name__}.batch_results")
+    return import_module(f"{addon.__name__}.core.batch_results")
 
 
 @pytest.fixture(scope="module")
 def errors(addon):
-    return import_module(f"{addon.__name__}.panel_errors")
+    return import_module(f"{addon.__name__}.core.panel_errors")
 
 
 def test_a_result_file_is_one_entry(listing, tmp_path):

@@ -100,14 +100,14 @@ def test_capture_creates_keyed_armature(bl, fake_pythons, fake_video):
 def test_pose_matches_forward_kinematics(bl, fake_pythons, fake_video):
     """Depsgraph-evaluated bone heads == numpy FK of the same SMPL parameters mapped into Blender (1e-4 m)."""
     b = bl.bpy
-    motion = bl.sub("capture_result")
+    motion = bl.sub("core.capture_result")
     obj = bl.capture(fake_pythons("ok"), fake_video)
     result = motion.load_result(Path(bl.last_report()["result_path"]))
     rest_rot, heads = bl.sub("rig").rest_frames(obj, result.joint_names)
     np.testing.assert_allclose(heads, motion.rest_heads_armature(result.joints_rest), atol=1e-6)
     expected = motion.world_joints(result, heads)
     glob = motion.global_rotations(result.poses, result.parents)
-    rot = bl.sub("blender_frames")
+    rot = bl.sub("core.blender_frames")
     for i in (0, 3, len(result.frame_indices) - 1):
         b.context.scene.frame_set(int(result.frame_indices[i]) + 1)
         evaluated = obj.evaluated_get(b.context.evaluated_depsgraph_get())
@@ -323,16 +323,16 @@ def test_fit_settings_and_views_reach_the_request(bl, fake_video, tmp_path):
     settings.initial = "temporal"
     settings.use_views = True
     try:
-        with pytest.raises(bl.sub("panel_errors").ScoreHMRError, match="no other camera"):
+        with pytest.raises(bl.sub("core.panel_errors").ScoreHMRError, match="no other camera"):
             bridge.make_request(b.context, tmp_path, "job")
         assert b.ops.scorehmr.view_add() == {"FINISHED"}
-        with pytest.raises(bl.sub("panel_errors").ScoreHMRError, match="has no video"):
+        with pytest.raises(bl.sub("core.panel_errors").ScoreHMRError, match="has no video"):
             bridge.make_request(b.context, tmp_path, "job")
         settings.views[0].filepath = str(fake_video)
-        with pytest.raises(bl.sub("panel_errors").ScoreHMRError, match="repeats a clip"):
+        with pytest.raises(bl.sub("core.panel_errors").ScoreHMRError, match="repeats a clip"):
             bridge.make_request(b.context, tmp_path, "job")
         settings.views[0].filepath = str(tmp_path / "missing.mp4")
-        with pytest.raises(bl.sub("panel_errors").ScoreHMRError, match="does not exist"):
+        with pytest.raises(bl.sub("core.panel_errors").ScoreHMRError, match="does not exist"):
             bridge.make_request(b.context, tmp_path, "job")
         other = tmp_path / "cam2.mp4"
         shutil.copy(fake_video, other)
@@ -340,7 +340,7 @@ def test_fit_settings_and_views_reach_the_request(bl, fake_video, tmp_path):
         assert bridge.make_request(b.context, tmp_path, "job").views == (str(other.resolve()),)
         assert bridge.make_request(b.context, tmp_path, "job").calibration == ""
         settings.calibration = str(tmp_path / "missing.toml")
-        with pytest.raises(bl.sub("panel_errors").ScoreHMRError, match="calibration file .* does not exist"):
+        with pytest.raises(bl.sub("core.panel_errors").ScoreHMRError, match="calibration file .* does not exist"):
             bridge.make_request(b.context, tmp_path, "job")
         calib = tmp_path / "Calib.toml"
         calib.write_text("[cam01]\n")

@@ -65,7 +65,7 @@ def smpl_lbs_world(motion, rot, result) -> np.ndarray:
 def test_capture_makes_the_skinned_body(bl, fake_pythons, fake_video):
     b = bl.bpy
     obj = bl.capture(fake_pythons("ok"), fake_video)
-    result = bl.sub("capture_result").load_result(Path(bl.last_report()["result_path"]))
+    result = bl.sub("core.capture_result").load_result(Path(bl.last_report()["result_path"]))
     bodies = _bodies(b)
     assert len(bodies) == 1 and bl.last_report()["body"] == bodies[0].name
     body = bodies[0]
@@ -82,17 +82,17 @@ def test_capture_makes_the_skinned_body(bl, fake_pythons, fake_video):
         assert holder["scorehmr_body_model"] == "open_body_neutral"
         np.testing.assert_allclose(list(holder["scorehmr_betas"]), result.betas, atol=1e-6)
     co = np.array([tuple(v.co) for v in body.data.vertices])
-    np.testing.assert_allclose(co, bl.sub("capture_result").rest_to_armature(result.mesh.vertices, result.joints_rest),
-                               atol=1e-6)
+    expected = bl.sub("core.capture_result").rest_to_armature(result.mesh.vertices, result.joints_rest)
+    np.testing.assert_allclose(co, expected, atol=1e-6)
 
 
 def test_body_deforms_like_smpl_skinning(bl, fake_pythons, fake_video):
     """Depsgraph-evaluated vertices == numpy SMPL LBS of the same result mapped to Blender world (1e-4 m)."""
     b = bl.bpy
     obj = bl.capture(fake_pythons("ok"), fake_video)
-    result = bl.sub("capture_result").load_result(Path(bl.last_report()["result_path"]))
+    result = bl.sub("core.capture_result").load_result(Path(bl.last_report()["result_path"]))
     body = bl.sub("body_mesh").find_body(obj)
-    expected = smpl_lbs_world(bl.sub("capture_result"), bl.sub("blender_frames"), result)
+    expected = smpl_lbs_world(bl.sub("core.capture_result"), bl.sub("core.blender_frames"), result)
     for i in (0, 3, len(result.frame_indices) - 1):
         b.context.scene.frame_set(int(result.frame_indices[i]) + 1)
         got = _evaluated_vertices(b, body)

@@ -23,7 +23,7 @@ def _cameras(b):
 
 
 def _result(bl):
-    motion = bl.sub("capture_result")
+    motion = bl.sub("core.capture_result")
     return motion.load_result(Path(bl.last_report()["result_path"]))
 
 
@@ -68,7 +68,7 @@ def _worst_projection_error(bl, obj) -> float:
     b = bl.bpy
     camera = b.context.scene.camera
     result = _result(bl)
-    motion, cm = bl.sub("capture_result"), bl.sub("camera_match")
+    motion, cm = bl.sub("core.capture_result"), bl.sub("camera_match")
     glob = motion.global_rotations(result.poses, result.parents)
     worst = 0.0
     for i in (0, 4, len(result.frame_indices) - 1):
@@ -107,7 +107,7 @@ def test_placed_capture_stands_on_the_floor_under_a_pitched_camera(bl, fake_pyth
     assert worst < 0.05, worst
     result = _result(bl)
     curves = {fc.data_path: fc for fc in _action_fcurves(obj.animation_data.action)}
-    for k, name in enumerate(bl.sub("capture_result").CONTACT_PROPS):
+    for k, name in enumerate(bl.sub("core.capture_result").CONTACT_PROPS):
         fc = curves[f'["{name}"]']
         assert [p.co[1] for p in fc.keyframe_points] == result.foot_contacts[:, k].astype(float).tolist()
         assert {p.interpolation for p in fc.keyframe_points} == {"CONSTANT"}

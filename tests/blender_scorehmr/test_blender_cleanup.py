@@ -22,7 +22,7 @@ MODES = {"left_knee": "ZYX", "right_knee": "XYZ", "spine2": "AXIS_ANGLE", "left_
 def make_rig(bl, names=fake_result.JOINT_NAMES, modes=MODES, frames=(1, 4, 7, 10), seed=0):
     """An SMPL armature (our rig builder) keyed every 3 frames in mixed rotation modes; returns it, active."""
     b = bl.bpy
-    rig, motion = bl.sub("rig"), bl.sub("capture_result")
+    rig, motion = bl.sub("rig"), bl.sub("core.capture_result")
     heads = motion.rest_heads_armature(fake_result.JOINTS_REST)
     obj = rig.create_armature(b.context, "Actor", names, fake_result.PARENTS, heads, fake_result.JOINTS_REST)
     rng = np.random.default_rng(seed)
@@ -129,7 +129,7 @@ def test_only_the_range_is_rekeyed(bl):
 
 def test_aliases_and_missing_bones(bl):
     io = bl.sub("action_io")
-    errors = bl.sub("panel_errors")
+    errors = bl.sub("core.panel_errors")
     aliases = ["m_avg_" + a for a in io.ALIASES]
     assert io.smpl_bones(aliases) == tuple(aliases)
     assert io.smpl_bones([a.upper() for a in fake_result.JOINT_NAMES])[0] == "PELVIS"
@@ -157,7 +157,7 @@ def test_cleanup_happy_path(bl, fake_pythons, clean_settings):
         sent_poses = sent["poses"].astype(np.float64)
     io = bl.sub("action_io")
     got = io.sample_motion(obj, new, np.arange(1, 11))
-    rot = bl.sub("blender_frames")
+    rot = bl.sub("core.blender_frames")
     np.testing.assert_allclose(rot.rotvec_to_rotmat(got.poses), rot.rotvec_to_rotmat(0.9 * sent_poses), atol=1e-4)
 
 
@@ -259,7 +259,7 @@ def test_cleanup_bad_input_changes_nothing(bl, fake_pythons, clean_settings, cas
     assert run_cleanup(bl, fake_pythons) == {"CANCELLED"}
     if case == "busy":  # the button is greyed out, and the check behind it says why
         assert not b.ops.scorehmr.cleanup.poll()
-        with pytest.raises(bl.sub("panel_errors").ScoreHMRError) as info:
+        with pytest.raises(bl.sub("core.panel_errors").ScoreHMRError) as info:
             bl.sub("bridge").check_idle()
         bl.sub("bridge").show_error(info.value)
     st = bl.status()
@@ -272,8 +272,8 @@ def test_cleanup_bad_input_changes_nothing(bl, fake_pythons, clean_settings, cas
 
 def _linked(bl):
     def raise_linked(context):
-        raise bl.sub("panel_errors").ScoreHMRError("Actor or its action is linked from a library and cannot be changed.",
-                                             "Make it local", "linked")
+        raise bl.sub("core.panel_errors").ScoreHMRError(
+            "Actor or its action is linked from a library and cannot be changed.", "Make it local", "linked")
     return raise_linked
 
 

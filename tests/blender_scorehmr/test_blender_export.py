@@ -56,7 +56,7 @@ def exported_mixamo(bl, tmp_path, fmt, transform=None, **kwargs):
     b = bl.bpy
     source = make_rig(bl)
     target = make_mixamo(bl)
-    rt, maps = bl.sub("retarget"), bl.sub("retarget_maps")
+    rt, maps = bl.sub("retarget"), bl.sub("core.retarget_maps")
     rt.retarget(b.context, source, target, maps.resolve("MIXAMO", [x.name for x in target.data.bones]), FRAMES)
     scene = b.context.scene
     scene.render.fps, scene.frame_start, scene.frame_end = 24, 1, 100

@@ -163,7 +163,7 @@ def test_running_each_stage_moves_forwards(bl, job):
         drawn = draw(bl, "capture")
         (bar,) = bars(drawn)
         shown.append(bar.factor)
-        assert bar.text == bl.sub("panel_state").stage_label(event.stage, event.done, event.total)
+        assert bar.text == bl.sub("core.panel_state").stage_label(event.stage, event.done, event.total)
         assert ops(drawn)["scorehmr.cancel"] and "scorehmr.capture" not in ops(drawn)
         assert not ops(drawn)["scorehmr.find_people"], "greyed out while the job runs"
         header = draw(bl, "capture", header=True)
@@ -193,7 +193,7 @@ def test_cancelling_shows_at_once(bl, job, monkeypatch):
 
 
 def test_cancelled(bl, job):
-    bridge, wc = bl.sub("bridge"), bl.sub("worker_client")
+    bridge, wc = bl.sub("bridge"), bl.sub("core.worker_client")
     job.client.outcome = wc.WorkerFailure("cancelled", "Capture cancelled.", "Nothing was changed")
     outcome = bridge.pump(job, bl.bpy.context)
     bridge.end_job(job, bl.bpy.context, bridge.as_error(outcome, job.kind))
@@ -206,10 +206,10 @@ def test_cancelled(bl, job):
 
 @pytest.mark.parametrize("width", [180, 250, 400])
 def test_failed_with_a_long_message_is_wrapped(bl, job, monkeypatch, width):
-    bridge, panels, ps = bl.sub("bridge"), bl.sub("panels"), bl.sub("panel_state")
+    bridge, panels, ps = bl.sub("bridge"), bl.sub("panels"), bl.sub("core.panel_state")
     monkeypatch.setattr(panels, "DEFAULT_REGION_WIDTH", width)
-    error = bl.sub("panel_errors").ScoreHMRError(LONG_ERROR, "See the system console for the worker's log; the log "
-                                           "has the whole traceback", "worker_crashed")
+    error = bl.sub("core.panel_errors").ScoreHMRError(
+        LONG_ERROR, "See the system console for the worker's log; the log has the whole traceback", "worker_crashed")
     bridge.end_job(job, bl.bpy.context, error)
     drawn = draw(bl, "capture")
     chars = ps.chars_per_line(width, bl.bpy.context.preferences.view.ui_scale)
@@ -256,7 +256,7 @@ def test_cleanup_shows_in_its_own_panel(bl):
 
 def test_retarget_errors_show_in_the_retarget_panel(bl):
     bridge = bl.sub("bridge")
-    error = bl.sub("panel_errors").ScoreHMRError("No target rig.", "Pick your rig as Target Rig", "no_armature")
+    error = bl.sub("core.panel_errors").ScoreHMRError("No target rig.", "Pick your rig as Target Rig", "no_armature")
     bridge.show_error(error, bl.bpy.context, panel="retarget")
     assert "No target rig." in labels(draw(bl, "retarget"))
     assert "No target rig." not in labels(draw(bl, "capture")) + labels(draw(bl, "motion"))
@@ -268,7 +268,7 @@ def test_an_error_elsewhere_keeps_the_running_job_on_show(bl, job):
     bridge = bl.sub("bridge")
     job.client.queued.extend(_progress(bl, [("detect", 40, 230)]))
     bridge.pump(job, bl.bpy.context)
-    error = bl.sub("panel_errors").ScoreHMRError("No target rig.", "Pick your rig as Target Rig", "no_armature")
+    error = bl.sub("core.panel_errors").ScoreHMRError("No target rig.", "Pick your rig as Target Rig", "no_armature")
     bridge.show_error(error, bl.bpy.context, panel="retarget")
     bridge.show_done("Exported ScoreHMR_Armature", bl.bpy.context, panel="retarget")
     assert bl.status().running and bars(draw(bl, "capture"))[0].text == "Detecting the person 40/230"

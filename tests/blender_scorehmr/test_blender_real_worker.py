@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow   # bpy and the real worker
 def test_real_capture_of_the_sample_clip(bl, worker_python, sample_video):
     b = bl.bpy
     obj = bl.capture(worker_python, sample_video)
-    motion = bl.sub("capture_result")
+    motion = bl.sub("core.capture_result")
     result = motion.load_result(Path(bl.last_report()["result_path"]))
     assert len(obj.data.bones) == 24 and len(result.frame_indices) > 100
     curves = list(_action_fcurves(obj.animation_data.action))

@@ -52,7 +52,7 @@ def make_mixamo(bl, prefix="mixamorig:", drop=()):
     """An armature with Mixamo names at the SMPL rest joint positions, every bone pointing along its own
     random axis with a random roll (rest orientations unlike the SMPL rig's), and an action of its own."""
     b = bl.bpy
-    heads = bl.sub("capture_result").rest_heads_armature(fake_result.JOINTS_REST)
+    heads = bl.sub("core.capture_result").rest_heads_armature(fake_result.JOINTS_REST)
     data = b.data.armatures.new("Mixamo")
     obj = b.data.objects.new("Mixamo", data)
     b.context.collection.objects.link(obj)
@@ -102,7 +102,7 @@ def mixamo_setup(bl):
     """A keyed SMPL rig, a Mixamo-named target, the target's current action, the retarget module and the map."""
     source = make_rig(bl)
     target = make_mixamo(bl)
-    maps = bl.sub("retarget_maps")
+    maps = bl.sub("core.retarget_maps")
     mapping = maps.resolve("MIXAMO", [bone.name for bone in target.data.bones])
     return source, target, target.animation_data.action, bl.sub("retarget"), mapping
 
@@ -178,7 +178,7 @@ def test_retarget_onto_rigify_rig(bl):
     target.animation_data.nla_tracks.new().strips.new("user", 1, user)
     b.context.scene.frame_set(9)
     assert bones["thigh_parent.L"]["IK_FK"] == 0.0
-    rt, maps = bl.sub("retarget"), bl.sub("retarget_maps")
+    rt, maps = bl.sub("retarget"), bl.sub("core.retarget_maps")
     mapping = maps.resolve("RIGIFY", [bone.name for bone in target.data.bones])
     action = rt.retarget(b.context, source, target, mapping, FRAMES)
     assert target.animation_data.action == action and action.name == "rig_Walk_retarget"
@@ -209,7 +209,7 @@ def test_retarget_onto_metarig(bl):
     b = bl.bpy
     source = make_rig(bl)
     target = make_metarig(bl)
-    rt, maps = bl.sub("retarget"), bl.sub("retarget_maps")
+    rt, maps = bl.sub("retarget"), bl.sub("core.retarget_maps")
     mapping = maps.resolve("METARIG", [bone.name for bone in target.data.bones])
     action = rt.retarget(b.context, source, target, mapping, FRAMES)
     assert target.animation_data.action == action and action.name == "metarig_Walk_retarget"
@@ -239,7 +239,7 @@ def test_missing_bones_changes_nothing(bl, rt_settings):
     b = bl.bpy
     source = make_rig(bl)
     target = make_mixamo(bl, drop=("LeftHandIndex1", "LeftHand", "RightToeBase"))
-    rt, maps, errors = bl.sub("retarget"), bl.sub("retarget_maps"), bl.sub("panel_errors")
+    rt, maps, errors = bl.sub("retarget"), bl.sub("core.retarget_maps"), bl.sub("core.panel_errors")
     mapping = maps.resolve("MIXAMO", [bone.name for bone in target.data.bones])
     before = scene_snapshot(b)
     with pytest.raises(errors.ScoreHMRError, match="lacks 2 mapped bones: mixamorig:RightToeBase, "
@@ -314,7 +314,7 @@ def test_constrained_intermediate_bone_is_solved_exactly(bl, caplog):
     b.ops.object.mode_set(mode="OBJECT")
     constraint = target.pose.bones["LeftArmParent"].constraints.new("COPY_ROTATION")
     constraint.target, constraint.subtarget = target, "mixamorig:Hips"
-    rt, maps = bl.sub("retarget"), bl.sub("retarget_maps")
+    rt, maps = bl.sub("retarget"), bl.sub("core.retarget_maps")
     mapping = maps.resolve("MIXAMO", [bone.name for bone in target.data.bones])
     with caplog.at_level("DEBUG", logger=f"{bl.module}.retarget"):
         rt.retarget(b.context, source, target, mapping, FRAMES)

@@ -45,7 +45,7 @@ def _camera_frame_joints(motion, result, i: int) -> np.ndarray:
 
 def test_two_people_of_one_clip_share_one_camera(bl, tmp_path, fake_video):
     b = bl.bpy
-    motion, cm = bl.sub("capture_result"), bl.sub("camera_match")
+    motion, cm = bl.sub("core.capture_result"), bl.sub("camera_match")
     first = _person(tmp_path / "man.npz", fake_video, 1, (0.0, 0.0, 0.0), 12.0, 1.5)
     second = _person(tmp_path / "woman.npz", fake_video, 2, (1.6, 0.1, 2.5), 8.0, 1.35)
     for path in (first, second):

@@ -11,12 +11,12 @@ import fake_result
 
 @pytest.fixture(scope="module")
 def rot(addon):
-    return import_module(f"{addon.__name__}.blender_frames")
+    return import_module(f"{addon.__name__}.core.blender_frames")
 
 
 @pytest.fixture(scope="module")
 def capture_result(addon):
-    return import_module(f"{addon.__name__}.capture_result")
+    return import_module(f"{addon.__name__}.core.capture_result")
 
 
 def _quat_to_rotmat(q):
@@ -160,7 +160,7 @@ def test_frame_mapping(capture_result):
 
 
 def test_worker_python_resolution(addon, tmp_path):
-    ws = import_module(f"{addon.__name__}.worker_setup")
+    ws = import_module(f"{addon.__name__}.core.worker_setup")
     py = tmp_path / "py"
     py.write_text("")
     assert ws.resolve_worker_python(str(py), None, {}) == str(py)
@@ -177,7 +177,7 @@ def test_worker_python_resolution(addon, tmp_path):
 
 
 def test_worker_setup_installs_cpu_torch(addon, tmp_path):
-    ws = import_module(f"{addon.__name__}.worker_setup")
+    ws = import_module(f"{addon.__name__}.core.worker_setup")
     req = tmp_path / "requirements.txt"
     linux = ws.pip_install_command("py", req, "linux")
     assert linux[:3] == ["py", "-m", "pip"] and linux[linux.index("-r") + 1] == str(req)
@@ -194,7 +194,8 @@ def test_footage_camera_maps_camera_points_like_the_capture(addon, capture_resul
     heads = capture_result.rest_heads_armature(arrays["joints_rest"])
     offset = capture_result.recentre_offset(arrays["transl"], arrays["joints_rest"], heads[0])
     raw = (arrays["transl"].astype(np.float64) + arrays["joints_rest"][0]) @ capture_result.CAMERA_TO_WORLD.T
-    np.testing.assert_allclose(raw - offset, capture_result.pelvis_world(arrays["transl"], arrays["joints_rest"], heads[0]))
+    pelvis = capture_result.pelvis_world(arrays["transl"], arrays["joints_rest"], heads[0])
+    np.testing.assert_allclose(raw - offset, pelvis)
     spec = cm.footage_camera(arrays["image_size"], arrays["camera_intrinsics"], offset)
     p = np.array([0.3, -0.2, 4.0])
     world = spec.matrix_world() @ np.append(cm.BLENDER_FROM_OPENCV @ p, 1.0)
@@ -230,7 +231,8 @@ def test_a_placed_result_stands_on_a_z_up_floor(capture_result, addon, tmp_path)
     heads = capture_result.rest_heads_armature(res.joints_rest)
     world = capture_result.world_joints(res, heads)
     cam = _camera_fk(capture_result, res)
-    offset = capture_result.recentre_offset(res.transl, res.joints_rest, heads[0], res.camera_to_world, res.camera_height)
+    offset = capture_result.recentre_offset(res.transl, res.joints_rest, heads[0], res.camera_to_world,
+                                            res.camera_height)
     np.testing.assert_allclose(world, cam @ res.camera_to_world.T - offset, atol=1e-6)
     # a point on the fitted ground plane lands 2 cm above the floor; the camera is camera_height above it
     normal, plane_offset = arrays["ground"][:3].astype(np.float64), float(arrays["ground"][3])

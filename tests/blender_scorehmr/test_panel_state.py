@@ -8,7 +8,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def ps(addon):
-    return import_module(f"{addon.__name__}.panel_state")
+    return import_module(f"{addon.__name__}.core.panel_state")
 
 
 @pytest.fixture(scope="module")

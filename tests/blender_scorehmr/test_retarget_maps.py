@@ -5,7 +5,7 @@ from importlib import import_module
 
 
 def test_presets_and_missing_bones(addon):
-    maps = import_module(f"{addon.__name__}.retarget_maps")
+    maps = import_module(f"{addon.__name__}.core.retarget_maps")
     mixamo = maps.resolve("MIXAMO", ["mixamorig1:Hips", "mixamorig1:Spine"])
     assert mixamo["pelvis"] == "mixamorig1:Hips" and mixamo["left_wrist"] == "mixamorig1:LeftHand"
     assert maps.resolve("MIXAMO", ["Hips"])["head"] == "Head"

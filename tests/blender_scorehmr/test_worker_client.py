@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the fake interp
 def client_for(addon, addon_dir, fake_pythons, tmp_path):
     """``client_for(mode, **timeouts)`` -> a started WorkerClient running the fake in ``mode``."""
     from importlib import import_module
-    wc = import_module(f"{addon.__name__}.worker_client")
+    wc = import_module(f"{addon.__name__}.core.worker_client")
     clients = []
 
     def make(mode: str, delay: float = 0.0, **kwargs):
@@ -184,7 +184,7 @@ def test_missing_package(addon, client_for, fake_video, tmp_path):
 
 def test_missing_interpreter(addon, addon_dir, tmp_path):
     from importlib import import_module
-    wc = import_module(f"{addon.__name__}.worker_client")
+    wc = import_module(f"{addon.__name__}.core.worker_client")
     client = wc.WorkerClient(str(tmp_path / "no_python"), addon_dir)
     client.start()
     events = client.poll()
@@ -194,7 +194,7 @@ def test_missing_interpreter(addon, addon_dir, tmp_path):
 
 def test_worker_env_puts_addon_first(addon, addon_dir):
     from importlib import import_module
-    wc = import_module(f"{addon.__name__}.worker_client")
+    wc = import_module(f"{addon.__name__}.core.worker_client")
     env = wc.worker_env(addon_dir, {"PYTHONPATH": "/elsewhere"})
     assert env["PYTHONPATH"].split(":") == [str(addon_dir.resolve()), "/elsewhere"]
     assert wc.worker_command("/py") == ["/py", "-m", "server"]

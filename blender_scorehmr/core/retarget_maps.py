@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Mapping, Sequence, Tuple
 
-from .server.body.layout import SMPL_JOINT_NAMES
+from ..server.body.layout import SMPL_JOINT_NAMES
 
 SMPL_JOINTS: Tuple[str, ...] = tuple(SMPL_JOINT_NAMES)
 ROOT_JOINT = "pelvis"

@@ -16,8 +16,9 @@ from typing import Tuple
 
 import numpy as np
 
-from .blender_frames import CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz, rotvec_to_rotmat
-from .server.body.rotations import quat_wxyz_to_rotmat, rotmat_about_axis, rotmat_to_rotvec
+from ..server.body.rotations import quat_wxyz_to_rotmat, rotmat_about_axis, rotmat_to_rotvec
+from .blender_frames import (CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz,
+                             rotvec_to_rotmat)
 
 EULER_ORDERS: Tuple[str, ...] = ("XYZ", "XZY", "YXZ", "YZX", "ZXY", "ZYX")
 ROTATION_MODES: Tuple[str, ...] = ("QUATERNION", "AXIS_ANGLE") + EULER_ORDERS

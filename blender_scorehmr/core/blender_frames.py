@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .server.body.rotations import quat_sign_continuous, rotmat_to_quat_wxyz, rotvec_to_rotmat
+from ..server.body.rotations import quat_sign_continuous, rotmat_to_quat_wxyz, rotvec_to_rotmat
 
 __all__ = ["SMPL_TO_ARMATURE", "CAMERA_TO_WORLD", "quat_sign_continuous", "rotmat_to_quat_wxyz", "rotvec_to_rotmat"]
 

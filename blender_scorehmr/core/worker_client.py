@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Deque, List, Mapping, Optional, Sequence, Union
 
+from ..server import protocol
 from .panel_errors import SETUP_HINT
-from .server import protocol
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,11 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from ..server.protocol import ErrorCode
+from ..server.result import MESH_KEYS, NUM_BETAS, ResultFile, ResultFileError
+from .blender_frames import (CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz,
+                             rotvec_to_rotmat)
 from .panel_errors import ScoreHMRError
-from .blender_frames import CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz, rotvec_to_rotmat
-from .server.protocol import ErrorCode
-from .server.result import MESH_KEYS, NUM_BETAS, ResultFile, ResultFileError
 
 # Custom properties keyed with the worker's foot contacts (its ``foot_contacts`` columns, in this order).
 CONTACT_PROPS: Tuple[str, ...] = ("scorehmr_contact_left_heel", "scorehmr_contact_right_heel",

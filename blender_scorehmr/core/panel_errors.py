@@ -1,7 +1,7 @@
 """User-facing errors of the add-on (no bpy): every error carries a message and a hint."""
 from __future__ import annotations
 
-from .server.protocol import SETUP_HINT, ErrorCode
+from ..server.protocol import SETUP_HINT, ErrorCode
 
 __all__ = ["SETUP_HINT", "ErrorCode", "ScoreHMRError"]
 

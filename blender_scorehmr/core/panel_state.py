@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Optional, Sequence
 
-from .server import protocol
+from ..server import protocol
 
 STAGE_TEXT: Dict[str, str] = {
     "open": "Opening the footage", "search": "Finding people", "detect": "Detecting the person",
