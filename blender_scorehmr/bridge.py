@@ -12,7 +12,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Type, Union
 
 import bpy
 
@@ -24,6 +24,9 @@ from .core.people_list import chosen_person, people_key, people_listed, selected
 from .core.worker_client import WorkerClient, WorkerFailure
 from .server import protocol
 from .server.options import CaptureOptions, CleanupOptions, OptionsT, PeopleOptions, options_of
+
+if TYPE_CHECKING:   # the clean-up operator's module imports this one
+    from .operators_motion import CleanupJob
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +41,15 @@ Outcome = Union[protocol.Result, WorkerFailure]
 @dataclass
 class WorkerJob:
     """One running job: the worker client and the settings snapshot. ``kind`` is the protocol job kind
-    (capture, cleanup, import_motion, people); ``payload`` what the job's operator needs to apply the result;
-    ``subject`` the name of the object its outcome line names (set when the result is applied)."""
+    (capture, cleanup, import_motion, people); ``payload`` what the job's operator needs to apply the result, by
+    kind: a capture's person note (str, "" for none), Find People's list key (:func:`people_key`), a clean-up's
+    :class:`~.operators_motion.CleanupJob`, nothing for an import; ``subject`` the name of the object its outcome
+    line names (set when the result is applied)."""
 
     client: WorkerClient
     request: Optional[ApplyRequest]
     kind: str = "capture"
-    payload: Any = None
+    payload: "Union[str, CleanupJob, None]" = None
     progress: Optional[JobProgress] = None
     subject: str = ""
 
@@ -216,7 +221,7 @@ def start_people(context: bpy.types.Context) -> WorkerJob:
 
 def start_motion_job(context: bpy.types.Context, kind: str, motion: Path, job_id: str, job_dir: Path,
                      options: Optional[CleanupOptions] = None, request: Optional[ApplyRequest] = None,
-                     payload: Any = None) -> WorkerJob:
+                     payload: "Optional[CleanupJob]" = None) -> WorkerJob:
     """Submit a ``cleanup`` (with ``options``, default: every default) or ``import_motion`` job reading the
     ``.npz`` ``motion``; raise ScoreHMRError."""
     check_idle()

@@ -150,7 +150,8 @@ class SCOREHMR_OT_cleanup(WorkerJobOperator, bpy.types.Operator):
                                                           options.lock_feet))
 
     def _apply(self, context: bpy.types.Context, job: bridge.WorkerJob, result: protocol.Result) -> str:
-        info: CleanupJob = job.payload
+        info = job.payload
+        assert isinstance(info, CleanupJob), "a clean-up job carries its CleanupJob"
         obj, original = bpy.data.objects.get(info.object_name), bpy.data.actions.get(info.action_name)
         if obj is None or original is None:
             raise ScoreHMRError("The armature or its action was removed while cleaning up.",

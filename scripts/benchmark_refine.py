@@ -105,7 +105,8 @@ def methods(skinning: LandmarkSkinning, prior: torch.nn.Module, settings: Optimi
             motion: Optional[torch.nn.Module] = None) -> Dict[str, Method]:
     """Row name -> refinement of (obs, start, video) (the regression row is the start itself); with a ``motion``
     prior also ScoreHMR guiding its windows in video mode (frame mode: the per-frame prior, as in capture)."""
-    from server.refine.scorehmr import RefineSettings, refine
+    from server.refine.refine_settings import RefineSettings
+    from server.refine.scorehmr import refine
     base = RefineSettings()
 
     def score(obs: Observations, start: Estimate, video: bool) -> Estimate:
@@ -253,7 +254,8 @@ def iteration_rows(prior: torch.nn.Module, skinning: LandmarkSkinning, counts: s
                    motion: Optional[torch.nn.Module] = None) -> Dict[str, Method]:
     """``+ ScoreHMR, K iterations`` rows (video mode) for each K in the comma-separated ``counts`` (with the
     ``motion`` prior's windows when given)."""
-    from server.refine.scorehmr import RefineSettings, refine
+    from server.refine.refine_settings import RefineSettings
+    from server.refine.scorehmr import refine
 
     def make(k: int) -> Method:
         settings = RefineSettings.for_quality(k, 1.0)

@@ -163,7 +163,7 @@ class CaptureOptions(Options):
     KIND: ClassVar[str] = "capture"
 
     initial: str = option(
-        "temporal", "First Estimate", "How the first estimate is made: the temporal regressor over windows of frames "
+        "temporal", "Estimate", "How the first estimate is made: the temporal regressor over windows of frames "
         "(steadier and more accurate), the per-frame regressor, or the analytic solve",
         choices=(("temporal", "Temporal", "Windows of frames (steadier, more accurate)"),
                  ("learned", "Per Frame", "The per-frame regressor, frame by frame"),

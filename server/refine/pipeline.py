@@ -28,7 +28,7 @@ from ..torch_threads import torch_threads
 from .guidance import seen_frames
 
 if TYPE_CHECKING:
-    from .scorehmr import RefineSettings
+    from .refine_settings import RefineSettings
 
 log = logging.getLogger(__name__)
 
@@ -354,7 +354,7 @@ def pose_spread(skinning: LandmarkSkinning, x: Tensor, betas: Tensor) -> Tensor:
 
 
 def _refine_settings(settings: PipelineSettings) -> "RefineSettings":
-    from .scorehmr import RefineSettings
+    from .refine_settings import RefineSettings
     base = RefineSettings()
     iterations = settings.iterations or base.iterations
     tuned = RefineSettings.for_quality(iterations, settings.temporal)

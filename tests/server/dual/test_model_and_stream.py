@@ -195,7 +195,7 @@ def test_prior_without_evidence_equals_the_unconditional_prior() -> None:
 def test_estimate_refinement_windows_fine_tune_and_choose_sdedit(tmp_path: Path) -> None:
     """--estimate-share: a fine-tune from an earlier checkpoint records estimate_t, and ScoreHMR then starts from
     fresh noise at that t*; without it the model keeps the deterministic inversion."""
-    from server.refine.scorehmr import RefineSettings
+    from server.refine.refine_settings import RefineSettings
     from server.train.dual_motion import main
     torch.set_num_threads(1)
     dataset = write_pose_dataset(tmp_path / "poses.npz")

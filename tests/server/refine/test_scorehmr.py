@@ -15,7 +15,8 @@ from server.errors import Cancelled
 from server.fitting.losses import keypoint_loss
 from server.fitting.state import Estimate, reproject
 from server.refine.metrics import acceleration
-from server.refine.scorehmr import RefineSettings, refine, refine_multiview, sample_hypotheses
+from server.refine.refine_settings import RefineSettings
+from server.refine.scorehmr import refine, refine_multiview, sample_hypotheses
 from server.train.synthetic_views import SyntheticViews, synthesize_clip_views, synthesize_views
 
 from .conftest import as_observations, upright_poses

@@ -17,7 +17,8 @@ from server.diffusion.motion import MotionConfig, MotionDenoiser
 from server.fitting.losses import keypoint_loss
 from server.fitting.state import Estimate, reproject
 from server.refine.pipeline import Models, PipelineSettings, initial_estimate, run_pipeline
-from server.refine.scorehmr import RefineSettings, clip_prior, guided_steps, refine, sample_hypotheses
+from server.refine.refine_settings import RefineSettings
+from server.refine.scorehmr import clip_prior, guided_steps, refine, sample_hypotheses
 from server.regressor.network import Regressor, RegressorConfig
 from server.train.synthetic_views import synthesize_clip_views
 
