@@ -1,0 +1,95 @@
+"""Moving-camera footage with a known rotation, made from a static clip (test and benchmark material).
+
+A static camera's frame t warped through ``H_t = K_out R_t K_in^-1`` is what a camera at the same place, turned by
+``R_t`` (``x_t = R_t x_0``), would see: exact for a pure rotation. The output is a centred crop of the input
+(``crop`` of its width and height, same focal length), so a turn of a few degrees stays inside the footage; what
+leaves it is black. What this material cannot show: parallax from a camera that walks, rolling shutter, motion
+blur, a zoom (docs/models.md).
+
+Camera paths (:func:`camera_path`): ``pan``, ``tilt`` and ``roll`` turn smoothly by ``degrees`` over the clip,
+``shake`` is a hand-held wobble (a sum of slow sines on all three axes), ``whip`` a fast pan over a tenth of the
+clip, ``static`` none.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import cv2
+import numpy as np
+
+from ..body.rotations import euler_to_rotmat
+
+PATHS = ("static", "pan", "tilt", "roll", "shake", "whip")
+
+
+def intrinsics(width: int, height: int, focal: float) -> np.ndarray:
+    """(3, 3) pinhole K with the principal point at the image centre."""
+    return np.array([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+def camera_path(kind: str, frames: int, degrees: float = 20.0, seed: int = 0) -> np.ndarray:
+    """(frames, 3, 3) rotations ``R_t`` of the virtual camera (``R_0`` = identity) for a path of ``kind``
+    (:data:`PATHS`). Angles are about the camera's axes: pan about y (x right, y down, z forward), tilt about x,
+    roll about z."""
+    if kind not in PATHS:
+        raise ValueError(f"unknown camera path {kind!r}; one of {PATHS}")
+    t = np.linspace(0.0, 1.0, frames)
+    ease = 0.5 - 0.5 * np.cos(np.pi * t)           # smooth start and stop
+    angles = np.zeros((frames, 3))                 # (tilt x, pan y, roll z) in radians
+    if kind == "pan":
+        angles[:, 1] = np.radians(degrees) * ease
+    elif kind == "tilt":
+        angles[:, 0] = np.radians(degrees) * ease
+    elif kind == "roll":
+        angles[:, 2] = np.radians(degrees) * ease
+    elif kind == "shake":
+        rng = np.random.default_rng(seed)
+        for axis in range(3):
+            for _ in range(3):
+                cycles, phase = rng.uniform(0.5, 4.0), rng.uniform(0, 2 * np.pi)
+                angles[:, axis] += np.radians(degrees) / 6.0 * (np.sin(2 * np.pi * cycles * t + phase) - np.sin(phase))
+    elif kind == "whip":
+        fast = np.clip((t - 0.45) / 0.1, 0.0, 1.0)
+        angles[:, 1] = np.radians(degrees) * (0.5 - 0.5 * np.cos(np.pi * fast))
+    return euler_to_rotmat(angles, "xyz")
+
+
+def warp_frame(frame: np.ndarray, rotation: np.ndarray, k_in: np.ndarray, k_out: np.ndarray,
+               size_out: Tuple[int, int]) -> np.ndarray:
+    """The (H, W, 3) ``frame`` as the camera turned by ``rotation`` (3, 3) sees it: (h_out, w_out, 3), with
+    ``size_out`` = (w_out, h_out)."""
+    homography = k_out @ rotation @ np.linalg.inv(k_in)
+    return cv2.warpPerspective(frame, homography, size_out, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+def virtual_view(width: int, height: int, crop: float = 0.8) -> Tuple[np.ndarray, np.ndarray, Tuple[int, int]]:
+    """(K of the static footage, K of the virtual camera, its (width, height)): the footage's focal length (the
+    worker's assumption, ``max(width, height)``) on a centred crop of ``crop`` of each side."""
+    focal = float(max(width, height))
+    size = (int(round(width * crop)) // 2 * 2, int(round(height * crop)) // 2 * 2)
+    return intrinsics(width, height, focal), intrinsics(size[0], size[1], focal), size
+
+
+def write_moving_clip(source: str, output: str, kind: str, degrees: float = 20.0, crop: float = 0.8,
+                      seed: int = 0, frames: int = 0) -> np.ndarray:
+    """Write ``output`` (mp4): ``source`` seen by a virtual camera on path ``kind``; ``frames`` > 0 keeps only that
+    many. Returns the true rotations (N, 3, 3)."""
+    capture = cv2.VideoCapture(source)
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    count = min(count, frames) if frames > 0 else count
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    k_in, k_out, size = virtual_view(width, height, crop)
+    rotations = camera_path(kind, count, degrees, seed)
+    writer = cv2.VideoWriter(output, cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+    try:
+        for index in range(count):
+            ok, frame = capture.read()
+            if not ok:
+                rotations = rotations[:index]
+                break
+            writer.write(warp_frame(frame, rotations[index], k_in, k_out, size))
+    finally:
+        writer.release()
+        capture.release()
+    return rotations
