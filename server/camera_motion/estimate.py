@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -47,7 +47,7 @@ class MotionConfig:
     anchor_inliers: int = 60      # the first frame places a frame directly when it matches this well
     box_pad: float = 0.1          # the person's box grows by this share of its height before it is masked out
     fast_degrees: float = 4.0     # a turn larger than this between two sampled frames (or none found): the frames
-    swerve_degrees: float = 1.5   # ... or one that strays this far from turning on as before (a shake): the frames
+    swerve_degrees: float = 3.0   # ... or one that strays this far from turning on as before (a shake): the frames
     dense_step: int = 2           # ... between are looked at too, every dense_step-th (a whip pan is followed)
     consensus_rounds: int = 3     # RANSAC models tried per pair (the background and rigid movers)
     min_cells: int = 10           # a consensus spread over fewer of the 8 x 8 grid cells is not the background
@@ -217,10 +217,11 @@ def estimate_rotations(frames: Iterable[Tuple[int, np.ndarray]], count: int, k: 
     before: Optional[_Look] = None
     between: List[Tuple[int, np.ndarray]] = []   # the frames since the last sampled one (for a fast turn)
 
-    def place(look: _Look, previous: _Look, before: Optional[_Look]) -> None:
+    def place(look: _Look, previous: _Look, before: Optional[_Look], close: bool = True) -> None:
         """Rotation of ``look``: chained from ``previous`` (the consensus nearest to turning on as between
-        ``before`` and ``previous``), then replaced by the first frame's direct one where that agrees with it (a
-        loop closed: no drift)."""
+        ``before`` and ``previous``), then (``close``) replaced by the first frame's direct one where that agrees
+        with it (a loop closed: no drift; frames looked at between sampled ones skip it, their sampled frame
+        closes the loop)."""
         assert anchor is not None
         start = rotations[previous.index]
         predicted = _predicted(rotations, previous, before, look.index) @ start.T
@@ -229,6 +230,8 @@ def estimate_rotations(frames: Iterable[Tuple[int, np.ndarray]], count: int, k: 
             rotations[look.index], confidence[look.index] = start, 0.0
             return
         rotations[look.index], confidence[look.index] = step.rotation @ start, step.share
+        if not close:
+            return
         direct = [c for c in _match(anchor, look, k, config) if c.inliers >= config.anchor_inliers
                   and c.cells >= config.min_cells]
         agreeing = [c for c in direct if rotation_angle(c.rotation, rotations[look.index]) < config.agree_degrees]
@@ -256,7 +259,7 @@ def estimate_rotations(frames: Iterable[Tuple[int, np.ndarray]], count: int, k: 
             previous, earlier = last, before   # a fast turn: chain through the frames between, then this one again
             for inner, inner_frame in between[config.dense_step - 1::config.dense_step]:
                 inner_look = look_at(inner, inner_frame)
-                place(inner_look, previous, earlier)
+                place(inner_look, previous, earlier, close=False)
                 previous, earlier = inner_look, previous
             place(look, previous, earlier)
         between.clear()
@@ -297,3 +300,46 @@ def _interpolated(rotations: dict, confidence: dict, count: int) -> CameraMotion
     conf[known[-1]:] = confidence[known[-1]]
     conf[known] = [confidence[i] for i in known]
     return CameraMotion(rotations=out, confidence=conf, sampled=tuple(known))
+
+
+@dataclass(frozen=True)
+class MotionCheck:
+    """Whether the camera turns at all: the largest turn found from the first frame (degrees) and the lowest match
+    confidence behind it (0: some frame shared nothing with the first, or nothing could be matched)."""
+
+    moves: bool
+    degrees: float
+    confidence: float
+
+
+def camera_moves(frame_at: Callable[[int], Optional[np.ndarray]], count: int, k: np.ndarray,
+                 boxes: Optional[Sequence[Optional[Box]]] = None, config: MotionConfig = MotionConfig(),
+                 looks: int = 5, still_degrees: float = 0.25) -> MotionCheck:
+    """The cheap check before :func:`estimate_rotations`: ``looks`` frames spread over the clip (the first and the
+    last among them; ``frame_at(index)`` decodes one, None when it cannot) matched with the first one. The camera is
+    still when each of them has a consensus spread over the view that turned less than ``still_degrees`` from it
+    (of its consensus sets, the one nearest to still is read: a walker's own motion must not make a still camera
+    move); ``degrees`` is then the largest such turn, and for a moving camera a lower bound of its turn (``inf``
+    where a frame shares nothing with the first). A clip whose frames cannot be matched at all (no texture) is taken
+    as still, with confidence 0."""
+    orb = cv2.ORB.create(nfeatures=config.features)
+    indices = sorted({int(round(i)) for i in np.linspace(0, count - 1, max(2, looks))})
+    seen = []
+    for index in indices:
+        frame = frame_at(index)
+        if frame is not None:
+            seen.append(_look(index, frame, orb, config, boxes[index] if boxes is not None else None))
+    if len(seen) < 2 or len(seen[0].points) < config.min_inliers:
+        return MotionCheck(moves=False, degrees=0.0, confidence=0.0)
+    largest, lowest = 0.0, 1.0
+    for look in seen[1:]:
+        candidates = [c for c in _match(seen[0], look, k, config) if c.cells >= config.min_cells]
+        if not candidates:          # nothing shared with the first frame: it turned far (or the view is bare)
+            if len(look.points) >= config.min_inliers:
+                return MotionCheck(moves=True, degrees=float("inf"), confidence=0.0)
+            lowest = 0.0
+            continue
+        nearest = min(candidates, key=lambda c: float(rotation_angle(c.rotation, np.eye(3))))   # the still reading
+        largest = max(largest, float(rotation_angle(nearest.rotation, np.eye(3))))
+        lowest = min(lowest, nearest.share)
+    return MotionCheck(moves=largest > still_degrees, degrees=largest, confidence=lowest)

@@ -7,8 +7,9 @@ leaves it is black. What this material cannot show: parallax from a camera that 
 blur, a zoom (docs/models.md).
 
 Camera paths (:func:`camera_path`): ``pan``, ``tilt`` and ``roll`` turn smoothly by ``degrees`` over the clip,
-``shake`` is a hand-held wobble (a sum of slow sines on all three axes), ``whip`` a fast pan over a tenth of the
-clip, ``static`` none.
+``shake`` is a hand-held sway (slow sines of 0.2-1.5 Hz on all three axes), ``whip`` a fast pan over a tenth of
+the clip, ``static`` none. A turn wider than the footage's own view leaves nothing of it in the frame
+(:func:`largest_turn`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import numpy as np
 from ..body.rotations import euler_to_rotmat
 
 PATHS = ("static", "pan", "tilt", "roll", "shake", "whip")
+SHAKE_FPS = 30.0
 
 
 def intrinsics(width: int, height: int, focal: float) -> np.ndarray:
@@ -42,16 +44,28 @@ def camera_path(kind: str, frames: int, degrees: float = 20.0, seed: int = 0) ->
         angles[:, 0] = np.radians(degrees) * ease
     elif kind == "roll":
         angles[:, 2] = np.radians(degrees) * ease
-    elif kind == "shake":
+    elif kind == "shake":   # sway of a hand-held camera: 0.2-1.5 Hz at 30 frames per second, whatever the length
         rng = np.random.default_rng(seed)
+        seconds = np.arange(frames) / SHAKE_FPS
         for axis in range(3):
             for _ in range(3):
-                cycles, phase = rng.uniform(0.5, 4.0), rng.uniform(0, 2 * np.pi)
-                angles[:, axis] += np.radians(degrees) / 6.0 * (np.sin(2 * np.pi * cycles * t + phase) - np.sin(phase))
+                hertz, phase = rng.uniform(0.2, 1.5), rng.uniform(0, 2 * np.pi)
+                angles[:, axis] += np.radians(degrees) / 6.0 * (np.sin(2 * np.pi * hertz * seconds + phase)
+                                                                 - np.sin(phase))
     elif kind == "whip":
         fast = np.clip((t - 0.45) / 0.1, 0.0, 1.0)
         angles[:, 1] = np.radians(degrees) * (0.5 - 0.5 * np.cos(np.pi * fast))
     return euler_to_rotmat(angles, "xyz")
+
+
+def largest_turn(width: int, height: int, axis: str, share: float = 0.6) -> float:
+    """Degrees of the widest turn about ``axis`` ("pan": the horizontal view, "tilt": the vertical one, "roll": no
+    limit) that keeps ``share`` of the footage's field of view in sight: a virtual camera cannot look where the
+    static camera did not."""
+    if axis == "roll":
+        return 180.0
+    side = width if axis == "pan" else height
+    return share * float(np.degrees(2.0 * np.arctan(side / 2.0 / max(width, height))))
 
 
 def warp_frame(frame: np.ndarray, rotation: np.ndarray, k_in: np.ndarray, k_out: np.ndarray,

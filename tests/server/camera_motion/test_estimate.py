@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from server.body.rotations import euler_to_rotmat
-from server.camera_motion.estimate import (MotionConfig, bearings, estimate_rotations, nearest_rotation,
+from server.camera_motion.estimate import (MotionCheck, MotionConfig, bearings, camera_moves, estimate_rotations,
+                                           nearest_rotation,
                                            rotation_angle, rotation_from_rays, sampled_frames)
 from server.camera_motion.virtual import camera_path, intrinsics, virtual_view, warp_frame
 
@@ -120,3 +121,23 @@ def test_a_moving_clip_is_written_from_a_static_one(tmp_path) -> None:
     capture.release()
     assert rotations.shape == (10, 3, 3) and count == 10 and size == virtual_view(WIDTH, HEIGHT, 0.8)[2]
     assert rotation_angle(rotations[-1], np.eye(3)) == pytest.approx(6.0)
+
+
+@pytest.mark.parametrize("kind, degrees, moves", [("static", 0.0, False), ("pan", 6.0, True), ("shake", 3.0, True)])
+def test_the_cheap_check_tells_a_still_camera_from_a_moving_one(kind: str, degrees: float, moves: bool) -> None:
+    frames, truth, k = footage(kind, 64, degrees, person=True)
+    looked: List[int] = []
+
+    def frame_at(index: int) -> np.ndarray:
+        looked.append(index)
+        return frames[index]
+
+    check = camera_moves(frame_at, len(frames), k)
+    assert check.moves is moves and len(looked) == 5 and looked[0] == 0 and looked[-1] == len(frames) - 1
+    assert (check.degrees > 0.25) if moves else (check.degrees < 0.1 and check.confidence > 0.3)
+
+
+def test_the_cheap_check_on_a_bare_wall_says_still_with_no_confidence() -> None:
+    blank = np.full((HEIGHT, WIDTH, 3), 200, np.uint8)
+    check = camera_moves(lambda index: blank, 30, intrinsics(WIDTH, HEIGHT, 1000.0))
+    assert check == MotionCheck(moves=False, degrees=0.0, confidence=0.0)
