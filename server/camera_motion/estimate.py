@@ -40,6 +40,7 @@ class MotionConfig:
     step: int = 8                 # look at every step-th frame (and the last)
     scale: float = 0.5            # work on frames scaled by this
     features: int = 1000          # ORB features per frame
+    inner_features: int = 400     # ... per frame looked at between sampled ones
     ratio: float = 0.8            # Lowe's ratio test
     ransac_px: float = 2.0        # RANSAC reprojection threshold
     ransac_iterations: int = 150  # two-match rotation hypotheses per consensus
@@ -210,6 +211,7 @@ def estimate_rotations(frames: Iterable[Tuple[int, np.ndarray]], count: int, k: 
     person's box per frame (masked out), or None."""
     wanted = set(sampled_frames(count, config.step))
     orb = cv2.ORB.create(nfeatures=config.features)
+    inner_orb = cv2.ORB.create(nfeatures=config.inner_features)   # frames between: matched to a near neighbour only
     rotations = {0: np.eye(3)}
     confidence = {0: 1.0}
     anchor: Optional[_Look] = None
@@ -239,8 +241,8 @@ def estimate_rotations(frames: Iterable[Tuple[int, np.ndarray]], count: int, k: 
             best = max(agreeing, key=lambda c: c.inliers)
             rotations[look.index], confidence[look.index] = best.rotation, best.share
 
-    def look_at(index: int, frame: np.ndarray) -> _Look:
-        return _look(index, frame, orb, config, boxes[index] if boxes is not None else None)
+    def look_at(index: int, frame: np.ndarray, detector: "cv2.ORB" = orb) -> _Look:
+        return _look(index, frame, detector, config, boxes[index] if boxes is not None else None)
 
     for index, frame in frames:
         if index not in wanted:
@@ -258,7 +260,7 @@ def estimate_rotations(frames: Iterable[Tuple[int, np.ndarray]], count: int, k: 
         if (turned > config.fast_degrees or swerved > config.swerve_degrees or lost) and between:
             previous, earlier = last, before   # a fast turn: chain through the frames between, then this one again
             for inner, inner_frame in between[config.dense_step - 1::config.dense_step]:
-                inner_look = look_at(inner, inner_frame)
+                inner_look = look_at(inner, inner_frame, inner_orb)
                 place(inner_look, previous, earlier, close=False)
                 previous, earlier = inner_look, previous
             place(look, previous, earlier)
