@@ -248,6 +248,16 @@ def euler_to_rotmat(angles: np.ndarray, order: str) -> np.ndarray:
     return out
 
 
+def nearest_rotation(matrices: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) -> the rotation nearest to each in the Frobenius norm (SVD, determinant +1: the orthogonal
+    Procrustes / Kabsch solution when ``matrices`` are the cross-covariances ``sum b a^T``)."""
+    u, _, vt = np.linalg.svd(np.asarray(matrices, dtype=np.float64))
+    det = np.sign(np.linalg.det(u @ vt))
+    u = u.copy()
+    u[..., :, 2] *= det[..., None]
+    return u @ vt
+
+
 def quat_wxyz_slerp(q0: np.ndarray, q1: np.ndarray, t: np.ndarray) -> np.ndarray:
     """(..., 4), (..., 4), (...) fractions in [0, 1] -> (..., 4) spherical interpolation on the shorter arc."""
     a = normalize(np.asarray(q0, dtype=np.float64), fallback=np.array([1.0, 0.0, 0.0, 0.0]))

@@ -24,7 +24,7 @@ from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..body.rotations import quat_wxyz_slerp, quat_wxyz_to_rotmat, rotmat_to_quat_wxyz
+from ..body.rotations import nearest_rotation, quat_wxyz_slerp, quat_wxyz_to_rotmat, rotmat_to_quat_wxyz
 
 log = logging.getLogger(__name__)
 
@@ -72,22 +72,6 @@ class _Look:
     index: int
     points: np.ndarray
     descriptors: Optional[np.ndarray]
-
-
-def nearest_rotation(matrix: np.ndarray) -> np.ndarray:
-    """(3, 3) -> the rotation nearest to it in the Frobenius norm (SVD, determinant +1)."""
-    u, _, vt = np.linalg.svd(matrix)
-    d = np.sign(np.linalg.det(u @ vt))
-    return u @ np.diag([1.0, 1.0, d]) @ vt
-
-
-def _nearest_rotations(matrices: np.ndarray) -> np.ndarray:
-    """(H, 3, 3) -> the nearest rotation to each (batched :func:`nearest_rotation`)."""
-    u, _, vt = np.linalg.svd(matrices)
-    d = np.sign(np.linalg.det(u @ vt))
-    fix = np.broadcast_to(np.eye(3), matrices.shape).copy()
-    fix[:, 2, 2] = d
-    return u @ fix @ vt
 
 
 def bearings(points: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -171,7 +155,7 @@ def _consensus(src: np.ndarray, dst: np.ndarray, k: np.ndarray,
         first = rng.integers(0, n, config.ransac_iterations)
         second = (first + 1 + rng.integers(0, n - 1, config.ransac_iterations)) % n      # never the same match
         picks = remaining[np.stack([first, second], 1)]                                   # (H, 2)
-        hypotheses = _nearest_rotations(rays_b[picks].transpose(0, 2, 1) @ rays_a[picks])  # (H, 3, 3)
+        hypotheses = nearest_rotation(rays_b[picks].transpose(0, 2, 1) @ rays_a[picks])  # (H, 3, 3)
         turned = rays_a[remaining] @ hypotheses.transpose(0, 2, 1)                          # (H, M, 3)
         agree = (turned * rays_b[remaining]).sum(-1) > threshold
         best = remaining[agree[int(agree.sum(1).argmax())]]

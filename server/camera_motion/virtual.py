@@ -13,6 +13,7 @@ the clip, ``static`` none. A turn wider than the footage's own view leaves nothi
 """
 from __future__ import annotations
 
+import os
 from typing import Tuple
 
 import cv2
@@ -87,8 +88,14 @@ def virtual_view(width: int, height: int, crop: float = 0.8) -> Tuple[np.ndarray
 def write_moving_clip(source: str, output: str, kind: str, degrees: float = 20.0, crop: float = 0.8,
                       seed: int = 0, frames: int = 0) -> np.ndarray:
     """Write ``output`` (mp4): ``source`` seen by a virtual camera on path ``kind``; ``frames`` > 0 keeps only that
-    many. Returns the true rotations (N, 3, 3)."""
+    many. Returns the true rotations (N, 3, 3). Raises ValueError when ``output`` is ``source`` (nothing is written)
+    or ``source`` cannot be read."""
+    if os.path.exists(output) and os.path.samefile(source, output):
+        raise ValueError(f"{output} is the input clip; writing the moving clip would replace it")
     capture = cv2.VideoCapture(source)
+    if not capture.isOpened() or int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) < 1:
+        capture.release()
+        raise ValueError(f"cannot read {source} as a video")
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     count = min(count, frames) if frames > 0 else count
     width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))

@@ -22,6 +22,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..body.rotations import nearest_rotation
+
 
 def _as_time_major(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
@@ -144,11 +146,7 @@ def fill_from_rest_pose(joints: np.ndarray, known: np.ndarray, rest: np.ndarray,
     rest = np.asarray(rest, dtype=np.float64)
     p = rest[use] - rest[use].mean(0)                                          # (K, 3)
     q = joints[:, use] - joints[:, use].mean(1, keepdims=True)                 # (N, K, 3)
-    u, _, vt = np.linalg.svd(np.einsum("kc,nkd->ncd", p, q))                   # (N, 3, 3)
-    det = np.sign(np.linalg.det(u @ vt))
-    fix = np.ones((len(joints), 3))
-    fix[:, 2] = det
-    rot = (u * fix[:, None]) @ vt                                             # rest -> frame: x @ rot
+    rot = nearest_rotation(np.einsum("kc,nkd->ncd", p, q))                     # rest -> frame: x @ rot
     moved = (rest - rest[use].mean(0)) @ rot + joints[:, use].mean(1, keepdims=True)
     out = joints.copy()
     out[:, ~known] = moved[:, ~known]

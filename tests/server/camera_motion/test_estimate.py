@@ -8,9 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from server.body.rotations import euler_to_rotmat
+from server.body.rotations import euler_to_rotmat, nearest_rotation
 from server.camera_motion.estimate import (MotionCheck, MotionConfig, bearings, camera_moves, estimate_rotations,
-                                           nearest_rotation,
                                            rotation_angle, rotation_from_rays, sampled_frames)
 from server.camera_motion.virtual import camera_path, intrinsics, virtual_view, warp_frame
 
@@ -121,6 +120,13 @@ def test_a_moving_clip_is_written_from_a_static_one(tmp_path) -> None:
     capture.release()
     assert rotations.shape == (10, 3, 3) and count == 10 and size == virtual_view(WIDTH, HEIGHT, 0.8)[2]
     assert rotation_angle(rotations[-1], np.eye(3)) == pytest.approx(6.0)
+    with pytest.raises(ValueError, match="is the input"):
+        write_moving_clip(source, source, "pan")
+    assert int(cv2.VideoCapture(source).get(cv2.CAP_PROP_FRAME_COUNT)) == 12      # the input untouched
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    with pytest.raises(ValueError, match="cannot read"):
+        write_moving_clip(str(tmp_path / "broken.mp4"), str(tmp_path / "out.mp4"), "pan")
+    assert not (tmp_path / "out.mp4").exists()
 
 
 @pytest.mark.parametrize("kind, degrees, moves", [("static", 0.0, False), ("pan", 6.0, True), ("shake", 3.0, True)])
