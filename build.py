@@ -135,7 +135,8 @@ def fetch_multiview() -> Path:
 def benchmark(extra: list) -> int:
     """The benchmarks: refinement on synthetic held-out subjects (needs the pose dataset), the real clips (and each
     Pose2Sim view alone against the four views' triangulation), keyframe cleanup and foot locking on held-out mocap
-    clips, the capture's world placement (synthetic cameras and the Sports2D clip), the capture's speed against decoding
+    clips, the capture's world placement (synthetic cameras and the Sports2D clip), the camera's rotation and the body's
+    world motion on the Sports2D and Pose2Sim clips seen by a turning virtual camera, the capture's speed against decoding
     and plain BlazePose (the Sports2D clip and 4x / 16x clips made from it), batch capture with 1 and 2 local Ray
     workers on 4 copies of the Sports2D clip, and Blender's keying of long results. ``extra`` goes to benchmark_refine.py."""
     dataset = pose_dataset()
@@ -156,6 +157,10 @@ def benchmark(extra: list) -> int:
                                    str(dataset), "--threads", "1", "--sample", str(sample_video()), "--person", "1",
                                    "--person", "2"],
                                   cwd=ROOT, env=env).returncode
+    for camera_script in ("benchmark_camera.py", "benchmark_camera_world.py"):
+        code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / camera_script), "--sample",
+                                       str(sample_video()), "--pose2sim", str(multiview_dir() / "cam01.mp4")],
+                                      cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_speed.py"), "--sample",
                                    str(sample_video())], cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_batch.py"), "--sample",

@@ -76,7 +76,7 @@ def apply_result(context: bpy.types.Context, request: ApplyRequest, result_path:
         if request.body_mesh:
             created += _ensure_body(context, target, result)
         rest_rot, rest_heads = rig.rest_frames(target, result.joint_names)
-        result, root_loc = _place_root(context, request, target, result, rest_rot, rest_heads, created)
+        result, root_loc = _place_root(context, request, target, result, rest_rot, rest_heads, created, frames)
         quats = capture_result.pose_basis_quaternions(result.poses, rest_rot, result.camera_to_world)
         action = bpy.data.actions.new(f"{target.name}_{request.take or 'capture'}")
         created.append(action)
@@ -102,11 +102,12 @@ def apply_result(context: bpy.types.Context, request: ApplyRequest, result_path:
 
 def _place_root(context: bpy.types.Context, request: ApplyRequest, target: bpy.types.Object,
                 result: capture_result.CaptureResult, rest_rot: np.ndarray, rest_heads: np.ndarray,
-                created: List[bpy.types.ID]) -> Tuple[capture_result.CaptureResult, np.ndarray]:
-    """The matched camera (made or reused, :func:`_match_camera`) and the root location keys ``(N, 3)``; through a
-    reused camera the result comes back with that camera's rotation onto ``target``'s space as its own, so the root
-    rotations are keyed in the same world (the camera's, on its ground) as the root path."""
-    shared = _match_camera(context, request, target, result, rest_heads[0], created) \
+                created: List[bpy.types.ID], frames: np.ndarray) -> Tuple[capture_result.CaptureResult, np.ndarray]:
+    """The matched camera (made or reused, :func:`_match_camera`; a turning camera keyed on the scene ``frames``)
+    and the root location keys ``(N, 3)``; through a reused camera the result comes back with that camera's
+    rotation onto ``target``'s space as its own, so the root rotations are keyed in the same world (the camera's,
+    on its ground) as the root path."""
+    shared = _match_camera(context, request, target, result, rest_heads[0], created, frames) \
         if request.match_camera else None
     if shared is None:
         return result, capture_result.root_locations(result, rest_heads, rest_rot[0])
@@ -168,7 +169,7 @@ def _ensure_body(context: bpy.types.Context, target: bpy.types.Object,
 
 def _match_camera(context: bpy.types.Context, request: ApplyRequest, target: bpy.types.Object,
                   result: capture_result.CaptureResult, rest_pelvis,
-                  created: List[bpy.types.ID]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+                  created: List[bpy.types.ID], frames: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """The camera of the footage (the main view) with the footage behind it, added to ``created``; a result without
     a camera is logged and skipped. The body, keyed in ``target``'s space, overlays the footage through it.
 
@@ -188,12 +189,13 @@ def _match_camera(context: bpy.types.Context, request: ApplyRequest, target: bpy
         width, height = (int(v) for v in camera_match.result_camera_arrays(result)[0])
         camera_match.use_footage_camera(context.scene, existing, width, height)
         log.info("footage camera %s reused: %s is keyed through it, on its ground", existing.name, target.name)
-        return camera_match.camera_to_armature(np.array(existing.matrix_world), np.array(target.matrix_world))
+        return camera_match.camera_to_armature(camera_match.first_frame_matrix(existing),
+                                               np.array(target.matrix_world))
     offset = capture_result.recentre_offset(result.transl, result.joints_rest, rest_pelvis, result.camera_to_world,
                                     result.camera_height)
     camera_match.create_footage_camera(context, result, offset, request.video, f"{target.name}_Camera",
                                        video_start=request.start, scene_start=request.scene_start,
-                                       parent_matrix=np.array(target.matrix_world), created=created)
+                                       parent_matrix=np.array(target.matrix_world), created=created, frames=frames)
     return None
 
 

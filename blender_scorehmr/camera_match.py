@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .core.blender_frames import CAMERA_TO_WORLD
+from .core.blender_frames import CAMERA_TO_WORLD, quat_sign_continuous, rotmat_to_quat_wxyz
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ BLENDER_FROM_OPENCV = np.diag([1.0, -1.0, -1.0])   # F: OpenCV camera axes -> Bl
 BACKGROUND_ALPHA = 0.8
 CLIP_START = 0.05                                  # metres
 TAG_KEY = "scorehmr_footage_camera"                # the camera object's custom property: its camera_tag as text
+BASE_KEY = "scorehmr_first_frame_matrix"           # a turning camera's matrix_world on the clip's first frame (text)
 FOCAL_TOLERANCE = 1e-3                             # relative: focal lengths this close are the same camera
 
 
@@ -121,22 +122,74 @@ def footage_key(footage_path: str) -> str:
     return os.path.normcase(str(Path(footage_path).resolve()))
 
 
-def camera_tag(footage_path: str, clip_start: int, image_size: Tuple[int, int], focal_px: float) -> Dict[str, Any]:
+def camera_tag(footage_path: str, clip_start: int, image_size: Tuple[int, int], focal_px: float,
+               turning: bool = False) -> Dict[str, Any]:
     """What makes two captures' cameras one camera: the same footage, shown from the same scene frame
-    (:func:`clip_frame_start`), with the same image size and focal length (pixels)."""
+    (:func:`clip_frame_start`), with the same image size and focal length (pixels), both still or both turning (a
+    capture that followed the camera's turn, ``camera_rotation``, keys its camera)."""
     return {"footage": footage_key(footage_path), "clip_start": int(clip_start),
-            "size": [int(v) for v in np.asarray(image_size).reshape(-1)[:2]], "focal": float(focal_px)}
+            "size": [int(v) for v in np.asarray(image_size).reshape(-1)[:2]], "focal": float(focal_px),
+            "turning": bool(turning)}
 
 
 def tags_match(stored: Dict[str, Any], wanted: Dict[str, Any]) -> bool:
-    """Whether a camera tagged ``stored`` is the camera ``wanted`` asks for (focal within :data:`FOCAL_TOLERANCE`)."""
+    """Whether a camera tagged ``stored`` is the camera ``wanted`` asks for (focal within :data:`FOCAL_TOLERANCE`;
+    a tag without ``turning`` is a still camera's)."""
     try:
         same = (stored["footage"] == wanted["footage"] and int(stored["clip_start"]) == wanted["clip_start"]
-                and [int(v) for v in stored["size"]] == wanted["size"])
+                and [int(v) for v in stored["size"]] == wanted["size"]
+                and bool(stored.get("turning", False)) == bool(wanted.get("turning", False)))
         focal = float(stored["focal"])
     except (KeyError, TypeError, ValueError):
         return False
     return same and abs(focal - wanted["focal"]) <= FOCAL_TOLERANCE * max(abs(wanted["focal"]), 1e-9)
+
+
+def turning_camera_matrices(first: np.ndarray, rotations: np.ndarray) -> np.ndarray:
+    """A turning camera's ``matrix_world`` per frame (N, 4, 4) from its matrix on the clip's first frame ``first``
+    (4, 4) and the camera's rotations ``rotations`` (N, 3, 3) (``x_t = R_t x_0``, OpenCV camera axes): it turns about
+    its own centre, its Blender axes onto the world by ``M_0 F R_t^T F``."""
+    first = np.asarray(first, dtype=np.float64).reshape(4, 4)
+    turn = BLENDER_FROM_OPENCV @ np.transpose(np.asarray(rotations, dtype=np.float64), (0, 2, 1)) @ BLENDER_FROM_OPENCV
+    out = np.broadcast_to(first, (len(turn), 4, 4)).copy()
+    out[:, :3, :3] = first[:3, :3] @ turn
+    return out
+
+
+def key_camera_turns(camera: Any, frames: np.ndarray, rotations: np.ndarray, created: List[Any]) -> None:
+    """Key ``camera``'s rotation (quaternion channels, an action of its own added to ``created``) on scene
+    ``frames`` (N,) so it turns as the footage's camera did (:func:`turning_camera_matrices` from its present
+    matrix, which is the first frame's), and store that first matrix (:data:`BASE_KEY`) for captures that reuse it."""
+    import bpy
+    from mathutils import Matrix
+
+    from .keyframes import assign_action, write_curve
+
+    first = np.array(camera.matrix_world, dtype=np.float64)
+    matrices = turning_camera_matrices(first, rotations)
+    if camera.parent is not None:
+        matrices = np.linalg.inv(np.array(camera.parent.matrix_world, dtype=np.float64)) @ matrices
+    quats = quat_sign_continuous(rotmat_to_quat_wxyz(
+        np.stack([np.array(Matrix(m.tolist()).to_3x3().normalized()) for m in matrices])))
+    camera[BASE_KEY] = json.dumps(first.tolist())
+    camera.rotation_mode = "QUATERNION"
+    action = bpy.data.actions.new(f"{camera.name}_turns")
+    created.append(action)
+    new_fcurve = assign_action(camera, action)
+    for channel in range(4):
+        write_curve(new_fcurve("rotation_quaternion", channel, "Camera"), np.asarray(frames, np.float64),
+                    quats[:, channel])
+    log.info("camera %s keyed turning on %d frames", camera.name, len(frames))
+
+
+def first_frame_matrix(camera: Any) -> np.ndarray:
+    """The camera's matrix_world on the clip's first frame: the stored one of a turning camera
+    (:func:`key_camera_turns`), else its present matrix."""
+    try:
+        stored = np.array(json.loads(str(camera.get(BASE_KEY, ""))), dtype=np.float64)
+    except (ValueError, TypeError):
+        stored = np.zeros(0)
+    return stored if stored.shape == (4, 4) and np.all(np.isfinite(stored)) else np.array(camera.matrix_world)
 
 
 def opencv_world_from_camera(camera_matrix_world: np.ndarray) -> np.ndarray:
@@ -176,7 +229,7 @@ def pelvis_through_camera(transl: np.ndarray, pelvis_rest: np.ndarray, rotation:
 
 def create_footage_camera(context: Any, result: Any, offset: np.ndarray, footage_path: str, name: str,
                           video_start: int = 0, scene_start: int = 1, parent_matrix: Optional[np.ndarray] = None,
-                          created: Optional[List[Any]] = None) -> Any:
+                          created: Optional[List[Any]] = None, frames: Optional[np.ndarray] = None) -> Any:
     """Create the camera matching the footage, make it the scene camera, set the render resolution to the
     footage's and show the footage behind it (a Movie Clip background image); return the camera object.
 
@@ -184,7 +237,8 @@ def create_footage_camera(context: Any, result: Any, offset: np.ndarray, footage
     the armature's world matrix (the capture's world is its space). Every data-block made (camera data, object,
     a newly loaded clip) is appended to ``created`` as soon as it exists, so a caller can roll back. When the
     footage cannot be loaded as a movie, the camera is still made and the background skipped with a warning.
-    Raises ValueError when the result carries no camera.
+    A result whose camera turned (``camera_rotation``) gets the camera keyed on the scene ``frames`` (N,) of its
+    poses (:func:`key_camera_turns`). Raises ValueError when the result carries no camera.
     """
     import bpy
     from mathutils import Matrix
@@ -207,8 +261,11 @@ def create_footage_camera(context: Any, result: Any, offset: np.ndarray, footage
     scene.collection.objects.link(camera)
     matrix = spec.matrix_world() if parent_matrix is None else np.asarray(parent_matrix) @ spec.matrix_world()
     camera.matrix_world = Matrix(matrix.tolist())
+    turns = getattr(result, "camera_rotation", None)
     camera[TAG_KEY] = json.dumps(camera_tag(footage_path, clip_frame_start(video_start, scene_start),
-                                            (spec.width, spec.height), spec.focal_px))
+                                            (spec.width, spec.height), spec.focal_px, turns is not None))
+    if turns is not None and frames is not None:
+        key_camera_turns(camera, frames, turns, created)
     use_footage_camera(scene, camera, spec.width, spec.height)
     _add_background(data, footage_path, clip_frame_start(video_start, scene_start), created)
     log.info("camera %s: %dx%d px, focal %.1f px = %.2f mm, at %s", camera.name, spec.width, spec.height,
@@ -233,7 +290,8 @@ def find_footage_camera(scene: Any, result: Any, footage_path: str, video_start:
     if arrays is None:
         return None
     size, k = arrays
-    wanted = camera_tag(footage_path, clip_frame_start(video_start, scene_start), size, k[0, 0])
+    turning = (result.get("camera_rotation") if isinstance(result, dict) else getattr(result, "camera_rotation", None))
+    wanted = camera_tag(footage_path, clip_frame_start(video_start, scene_start), size, k[0, 0], turning is not None)
     found = [obj for obj in scene.objects
              if obj.type == "CAMERA" and obj.library is None and tags_match(_stored_tag(obj), wanted)]
     if not found:

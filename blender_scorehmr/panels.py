@@ -20,7 +20,7 @@ PANEL_LABEL = {"capture": "Motion Capture", "motion": "Clean up Motion", "retarg
 # The declared options each panel lays out itself (by option name); any other option of the kind is drawn under
 # the panel's Advanced section, so a newly declared option shows up without a change here.
 LAID_OUT = {CaptureOptions: ("initial", "refine", "iterations", "temporal", "hypotheses", "place", "lock_feet",
-                             "foot_strength"),
+                             "foot_strength", "camera"),
             CleanupOptions: ("strength", "keep_root", "lock_feet")}
 
 
@@ -61,6 +61,7 @@ class SCOREHMR_PT_capture(_SidebarPanel, bpy.types.Panel):
         col.prop(settings, "fit_scene_range")
         col.prop(settings, "body_mesh")
         col.prop(settings, "match_camera")
+        col.prop(settings, "camera")
         col.prop(settings, "place_on_ground")
         feet = col.row(align=True)
         feet.enabled = settings.place_on_ground

@@ -124,7 +124,7 @@ def placement_figures(models: Models, out, kps: KeypointSet, view: int) -> Dict[
     pitch (degrees down); NaN when no ground was found."""
     width, height = (float(v) for v in kps.image_size[view])
     arrays = result_arrays(models.body, out, width, height, kps.fps, float(kps.focal[view]))
-    arrays["world_landmarks"] = kps.world[view]                  # as a capture's result carries them
+    arrays["world_landmarks"] = observations(kps, view).world.numpy()   # as a capture's result carries them
     placed, report = place_capture(arrays, models.body)
     if report.placement is None:
         return {"camera_height_m": float("nan"), "pitch_deg": float("nan")}

@@ -188,6 +188,17 @@ class CaptureOptions(Options):
                          "early refinement steps")
     motion_prior: bool = option(True, "Motion Prior", "Refine clips with the motion prior's windows of frames "
                                 "(off: the per-frame prior)")
+    camera: str = option(
+        "auto", "Camera", "Whether the camera turns during the clip (a hand-held phone pans, tilts and shakes): its "
+        "rotation is then read off the background and the body is kept in the first frame's world, so a pan does not "
+        "turn the performer",
+        choices=(("auto", "Auto", "Check the footage: follow the camera only when it turns"),
+                 ("static", "Static", "The camera stands still (a tripod)"),
+                 ("moving", "Moving", "The camera turns: always follow it")))
+    focal_mm: float = option(0.0, "Focal Length", "The lens's focal length as a 35 mm (full-frame) equivalent in mm, "
+                             "as a phone reports it (26 mm for most main cameras); 0 = from the calibration or the "
+                             "video's metadata, else the default (the long side in pixels, about 38 mm for 16:9)",
+                             low=0.0, high=400.0)
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,8 @@ class ResultFile:
     foot_contacts: Optional[np.ndarray] = None     # (N, 4) 0/1 left/right heel, left/right toe
     camera_height: Optional[np.ndarray] = None     # () metres
     world_rotation: Optional[np.ndarray] = None    # (3, 3) camera -> Z-up world
+    camera_rotation: Optional[np.ndarray] = None   # (N, 3, 3) a turning camera's x_t = R_t x_0 (first frame's camera)
+    camera_confidence: Optional[np.ndarray] = None  # (N,) in [0, 1], with camera_rotation
     extra: Dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
@@ -245,4 +247,19 @@ def _shape_problem(arrays: Dict[str, np.ndarray]) -> Optional[str]:
     broken = non_finite_keys(arrays)
     if broken:
         return f"non-finite values in {', '.join(broken)}"
+    return _camera_problem(arrays, n)
+
+
+def _camera_problem(arrays: Dict[str, np.ndarray], n: int) -> Optional[str]:
+    """What is wrong with a turning camera's keys (both or neither; a rotation per frame), or None."""
+    rotation, confidence = arrays.get("camera_rotation"), arrays.get("camera_confidence")
+    if rotation is None and confidence is None:
+        return None
+    if rotation is None or confidence is None:
+        return "camera_rotation and camera_confidence come together"
+    if rotation.shape != (n, 3, 3) or confidence.shape != (n,):
+        return f"camera_rotation {rotation.shape} or camera_confidence {confidence.shape} is not one per frame"
+    turned = rotation.astype(np.float64) @ np.swapaxes(rotation, 1, 2).astype(np.float64)
+    if not np.allclose(turned, np.eye(3), atol=1e-3) or not np.all(np.linalg.det(rotation) > 0):
+        return "camera_rotation holds matrices that are not rotations"
     return None

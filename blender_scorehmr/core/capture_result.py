@@ -63,6 +63,8 @@ class CaptureResult:
     camera_height: Optional[float] = None           # metres of the camera above the ground, with world_rotation
     foot_contacts: Optional[np.ndarray] = None      # (N, 4) bool: left/right heel, left/right toe (CONTACT_PROPS)
     frame_range: Optional[Tuple[int, int]] = None   # the captured source frames start, stop (exclusive), when given
+    camera_rotation: Optional[np.ndarray] = None    # (N, 3, 3) a turning camera's x_t = R_t x_0: the body is in the
+                                                    # first frame's camera frame, the matched camera turns with R_t
 
     @property
     def camera_to_world(self) -> np.ndarray:
@@ -106,7 +108,9 @@ def load_result(path: Path) -> CaptureResult:
     rotation, height, contacts = _load_world(arrays, len(result.frame_indices))
     return dataclasses.replace(result, mesh=mesh, hypotheses=hypotheses, ambiguity=ambiguity, image_size=size,
                                camera_intrinsics=k, world_rotation=rotation, camera_height=height,
-                               foot_contacts=contacts, frame_range=_load_range(arrays))
+                               foot_contacts=contacts, frame_range=_load_range(arrays),
+                               camera_rotation=None if file.camera_rotation is None
+                               else np.asarray(file.camera_rotation, dtype=np.float64))
 
 
 def onto_rest(result: CaptureResult, joints_rest: np.ndarray, betas: Optional[np.ndarray] = None) -> CaptureResult:

@@ -23,6 +23,7 @@ from ..body.rotations import euler_to_rotmat
 
 PATHS = ("static", "pan", "tilt", "roll", "shake", "whip")
 SHAKE_FPS = 30.0
+LOSSLESS_SUFFIXES = (".avi", ".mkv")   # written with FFV1
 
 
 def intrinsics(width: int, height: int, focal: float) -> np.ndarray:
@@ -87,7 +88,8 @@ def virtual_view(width: int, height: int, crop: float = 0.8) -> Tuple[np.ndarray
 
 def write_moving_clip(source: str, output: str, kind: str, degrees: float = 20.0, crop: float = 0.8,
                       seed: int = 0, frames: int = 0) -> np.ndarray:
-    """Write ``output`` (mp4): ``source`` seen by a virtual camera on path ``kind``; ``frames`` > 0 keeps only that
+    """Write ``output``: ``source`` seen by a virtual camera on path ``kind`` (``.avi`` / ``.mkv``: lossless FFV1,
+    so the detector sees what it would in the source; else MPEG-4, smaller but blockier); ``frames`` > 0 keeps only that
     many. Returns the true rotations (N, 3, 3). Raises ValueError when ``output`` is ``source`` (nothing is written)
     or ``source`` cannot be read."""
     if os.path.exists(output) and os.path.samefile(source, output):
@@ -102,7 +104,8 @@ def write_moving_clip(source: str, output: str, kind: str, degrees: float = 20.0
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     k_in, k_out, size = virtual_view(width, height, crop)
     rotations = camera_path(kind, count, degrees, seed)
-    writer = cv2.VideoWriter(output, cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+    lossless = os.path.splitext(output)[1].lower() in LOSSLESS_SUFFIXES
+    writer = cv2.VideoWriter(output, cv2.VideoWriter.fourcc(*("FFV1" if lossless else "mp4v")), fps, size)
     try:
         for index in range(count):
             ok, frame = capture.read()

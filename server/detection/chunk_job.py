@@ -1,4 +1,5 @@
-"""Detecting one chunk of a clip: decode ahead on a thread, follow the person, list everyone on sampled frames.
+"""Detecting one chunk of a clip: decode ahead on a thread, follow the person, list everyone on sampled frames; for
+a turning camera's footage, chain the frames for the camera's rotation too (the frames are decoded here anyway).
 
 This is what a detector process runs (:mod:`server.detection.pool`); it needs MediaPipe and OpenCV, never torch.
 """
@@ -6,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Generator, List, Tuple, cast
+from typing import Callable, Generator, List, Optional, Tuple, cast
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from .. import video
 from ..errors import Cancelled
 from .people_tracks import Sighting
 from .chunks import ChunkResult, ChunkTask
+from .track import box_from_landmarks
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,9 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
     frames: List[int] = []
     images: List[np.ndarray] = []
     worlds: List[np.ndarray] = []
-    waited = detected = 0.0
+    waited = detected = turning = 0.0
+    chain = task.camera.chain(task.start, task.keep) if task.camera is not None else None
+    box: Optional[np.ndarray] = None
     with FollowingDetector(guide) as detector:
         stream = cast(Frames, video.read_ahead(video.iter_frames(task.path, task.start, task.stop)))
         try:
@@ -55,6 +59,11 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
                     frames.append(index)
                     images.append(observation.image)
                     worlds.append(observation.world)
+                if chain is not None and task.camera is not None:   # the camera's turn, the person masked out
+                    tick = time.perf_counter()
+                    box = box_from_landmarks(observation.image) if observation is not None else box
+                    chain.feed(index - task.camera.origin, rgb, None if box is None else tuple(box))
+                    turning += time.perf_counter() - tick
                 if index >= task.keep:
                     report(1)
         finally:
@@ -63,7 +72,8 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
               sum(f >= task.keep for f in frames))
     return ChunkResult(task.view, task.index, task.keep, np.array(frames, dtype=np.int64),
                        np.array(images, dtype=np.float32).reshape(-1, 33, 3),
-                       np.array(worlds, dtype=np.float32).reshape(-1, 33, 4), [], waited, detected)
+                       np.array(worlds, dtype=np.float32).reshape(-1, 33, 4), [], waited, detected,
+                       chain.piece() if chain is not None else None, turning)
 
 
 def _discover(task: ChunkTask, report: ReportFn, cancelled: CancelFn) -> ChunkResult:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple, cast
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
 from .people_tracks import Sighting
 from .track import Box, TrackConfig, box_centre, box_from_landmarks, box_height, within_gate
+
+if TYPE_CHECKING:
+    from ..camera_motion.estimate import Piece
+    from ..camera_motion.follow import CameraLooks
 
 CHUNK_FRAMES = 900    # longest chunk: ~30 s of footage, so long clips spread over the processes and memory stays flat
 MIN_CHUNK_FRAMES = 60  # a clip is cut only into chunks at least this long (warm-up and start-up must pay off)
@@ -33,7 +37,8 @@ class ChunkTask:
     ``guide``: [frame, x0, y0, x1, y1] rows of the person to follow (:class:`server.detection.track.PersonFollower`); empty:
     the first person found. ``sampled`` (a discovery task): look only for everyone (:func:`server.detection.people_tracks.detect_people`)
     on these frames, for the people listing, always on those in ``always`` and on the others where something
-    happens (:func:`server.detection.people_tracks.look_at_samples`); no one is followed.
+    happens (:func:`server.detection.people_tracks.look_at_samples`); no one is followed. ``camera`` (a follow task
+    of a turning camera's footage): also chain the frames for the camera's rotation (:mod:`server.camera_motion`).
     """
 
     view: int
@@ -45,6 +50,7 @@ class ChunkTask:
     guide: GuideRows = ()
     sampled: Tuple[int, ...] = ()
     always: Tuple[int, ...] = ()
+    camera: Optional["CameraLooks"] = None
 
     @property
     def discovers(self) -> bool:
@@ -56,7 +62,8 @@ class ChunkResult:
     """What a chunk found. ``frames`` (M,) int64 frames with a detection (warm-up ones included, ascending);
     ``image`` (M, 33, 3) pixels + visibility; ``world`` (M, 33, 4) metres + visibility; ``sightings``: everyone
     found on each sampled frame (a discovery task's only output); seconds spent waiting for frames (``decode``) and
-    in BlazePose (``detect``)."""
+    in BlazePose (``detect``); ``camera`` the chunk's piece of the camera's rotation (a task with ``camera``) and
+    the seconds it took."""
 
     view: int
     index: int
@@ -67,6 +74,8 @@ class ChunkResult:
     sightings: List[Tuple[int, List[Sighting]]] = field(default_factory=list)
     decode: float = 0.0
     detect: float = 0.0
+    camera: Optional["Piece"] = None
+    camera_seconds: float = 0.0
 
     def kept(self) -> np.ndarray:
         """(M,) bool: the detections on kept (not warm-up) frames."""
@@ -75,11 +84,14 @@ class ChunkResult:
 
 @dataclass
 class Detections:
-    """Per-frame detector output gathered over the clip (only frames where a person was found)."""
+    """Per-frame detector output gathered over the clip (only frames where a person was found); ``camera`` the
+    chunks' pieces of the camera's rotation (a turning camera's footage) and the seconds they took."""
 
     frame_indices: List[int] = field(default_factory=list)
     image: List[np.ndarray] = field(default_factory=list)
     world: List[np.ndarray] = field(default_factory=list)
+    camera: List["Piece"] = field(default_factory=list)
+    camera_seconds: float = 0.0
 
 
 def plan_chunks(start: int, stop: int, workers: int, chunk_frames: int = CHUNK_FRAMES,
@@ -102,9 +114,10 @@ def plan_chunks(start: int, stop: int, workers: int, chunk_frames: int = CHUNK_F
 
 
 def chunk_tasks(view: int, path: str, start: int, stop: int, workers: int, guide: GuideRows = (),
-                warmup: int = WARMUP_FRAMES) -> List[ChunkTask]:
-    """The follow tasks of one view: :func:`plan_chunks` spans, each after the first starting ``warmup`` frames early."""
-    return [ChunkTask(view, index, path, max(start, first - warmup), first, last, guide)
+                warmup: int = WARMUP_FRAMES, camera: Optional["CameraLooks"] = None) -> List[ChunkTask]:
+    """The follow tasks of one view: :func:`plan_chunks` spans, each after the first starting ``warmup`` frames early
+    (``camera``: each also follows the camera)."""
+    return [ChunkTask(view, index, path, max(start, first - warmup), first, last, guide, camera=camera)
             for index, (first, last) in enumerate(plan_chunks(start, stop, workers, warmup=warmup))]
 
 
@@ -164,6 +177,9 @@ def join_chunks(results: Sequence[ChunkResult]) -> Detections:
         joined.frame_indices.extend(int(f) for f in result.frames[mask])
         joined.image.extend(result.image[mask])
         joined.world.extend(result.world[mask])
+        if result.camera is not None:
+            joined.camera.append(result.camera)
+        joined.camera_seconds += result.camera_seconds
     return joined
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, overload
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, overload
 
 from .. import video
 from ..errors import Cancelled, JobError
@@ -21,6 +21,9 @@ from .people_tracks import PeopleConfig, Sighting
 from .track import Box
 from .chunks import (DISCOVERY_INDEX, ChunkResult, ChunkTask, Detections, GuideRows, chunk_tasks, continues, discovery_tasks,
                      join_chunks, seed_guide)
+
+if TYPE_CHECKING:
+    from ..camera_motion.follow import CameraLooks
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,13 +66,15 @@ class ClipPass:
     """
 
     def __init__(self, pool, infos: Sequence[video.VideoInfo], start: int, stop: int, guide: GuideRows = (),
-                 choose: Optional[ChooseFn] = None, sample_step: int = CAPTURE_SAMPLE_STEP) -> None:
+                 choose: Optional[ChooseFn] = None, sample_step: int = CAPTURE_SAMPLE_STEP,
+                 camera: Optional["CameraLooks"] = None) -> None:
         from .people_tracks import always_looked
         from .listing import sample_indices
 
         self.pool, self.infos, self.start, self.stop = pool, list(infos), start, stop
         self.total = (stop - start) * len(self.infos)
         self._choose = choose
+        self._camera = camera
         self._results: List[Dict[int, ChunkResult]] = [{} for _ in self.infos]
         self._tasks: List[List[ChunkTask]] = [[] for _ in self.infos]
         self._redone: set = set()
@@ -89,7 +94,8 @@ class ClipPass:
             self._follow(view, ())
 
     def _follow(self, view: int, guide: GuideRows) -> None:
-        self._tasks[view] = chunk_tasks(view, self.infos[view].path, self.start, self.stop, self.pool.workers, guide)
+        self._tasks[view] = chunk_tasks(view, self.infos[view].path, self.start, self.stop, self.pool.workers, guide,
+                                        camera=self._camera if view == 0 else None)
         for task in self._tasks[view]:
             self.pool.submit(task)
 
@@ -156,8 +162,7 @@ class ClipPass:
             self._redone.add(key)
             del results[index]
             self.total += tasks[index].stop - tasks[index].keep
-            self.pool.submit(ChunkTask(view, index, tasks[index].path, tasks[index].start, tasks[index].keep,
-                                       tasks[index].stop, seed))
+            self.pool.submit(replace(tasks[index], guide=seed))
             break
         if view == 0 and tasks and len(results) == len(tasks) and not any(len(r.frames) for r in results.values()):
             raise JobError("no_person", f"No person was found in frames {self.start}..{self.stop - 1} of "
@@ -174,19 +179,21 @@ def pool_size(workers: int, start: int, stop: int, views: int) -> int:
 @overload
 def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, person: int,
                    person_boxes: Sequence[Sequence[float]], workers: int, progress: ProgressFn, cancelled: CancelFn,
-                   timings: Dict[str, float]) -> Tuple[List[Detections], List[str], None]: ...
+                   timings: Dict[str, float], *, camera: Optional["CameraLooks"] = None
+                   ) -> Tuple[List[Detections], List[str], None]: ...
 
 
 @overload
 def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, person: int,
                    person_boxes: Sequence[Sequence[float]], workers: int, progress: ProgressFn, cancelled: CancelFn,
-                   timings: Dict[str, float], meanwhile: Callable[[], T]) -> Tuple[List[Detections], List[str], T]: ...
+                   timings: Dict[str, float], meanwhile: Callable[[], T], *, camera: Optional["CameraLooks"] = None
+                   ) -> Tuple[List[Detections], List[str], T]: ...
 
 
 def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, person: int,
                    person_boxes: Sequence[Sequence[float]], workers: int, progress: ProgressFn, cancelled: CancelFn,
-                   timings: Dict[str, float], meanwhile: Callable[[], object] = lambda: None
-                   ) -> Tuple[List[Detections], List[str], object]:
+                   timings: Dict[str, float], meanwhile: Callable[[], object] = lambda: None, *,
+                   camera: Optional["CameraLooks"] = None) -> Tuple[List[Detections], List[str], object]:
     """The capture's detection: (one :class:`Detections` per view, user-facing warnings, ``meanwhile()``).
 
     The person followed on the first view: ``person_boxes`` given, those; ``person`` >= 1, that track of a people
@@ -194,7 +201,8 @@ def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, pers
     follows the most visible person (:func:`server.detection.listing.choose_listed`; the first one found when there are
     not several). ``meanwhile`` runs on a helper thread (:class:`server.background.Background`) once the detector
     processes have their work, beside the pass (the capture loads torch and its models); an error there stops the
-    pass and is raised, and a cancel does not wait for it.
+    pass and is raised, and a cancel does not wait for it. ``camera``: the first view's chunks also follow the
+    camera (:mod:`server.camera_motion.follow`); their pieces come back in its :class:`Detections`.
     """
     from ..background import Background
     from .listing import choose_listed, choose_person
@@ -212,7 +220,8 @@ def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, pers
         return guide_rows(chosen)
 
     with open_pool(pool_size(workers, start, stop, len(infos))) as pool:
-        detection = ClipPass(pool, infos, start, stop, guide_rows(guide), None if guide is not None else choose)
+        detection = ClipPass(pool, infos, start, stop, guide_rows(guide), None if guide is not None else choose,
+                             camera=camera)
         beside = Background(meanwhile, name="scorehmr-load")
         try:
             found = detection.collect(progress, lambda: cancelled() or beside.failed, timings)

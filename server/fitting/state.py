@@ -41,6 +41,17 @@ class Observations:
                        image_size=self.image_size[index], world=None if self.world is None else self.world[index],
                        frames=None if self.frames is None else self.frames[index])
 
+    def in_camera_axes(self) -> "Observations":
+        """These observations with BlazePose's world landmarks turned from the detector's line of sight onto the
+        camera's axes (:mod:`server.detection.line_of_sight`), as the fit and the regressors read them (the
+        detector's own output needs it; synthetic views are made camera-aligned)."""
+        if self.world is None:
+            return self
+        from ..detection.line_of_sight import world_in_camera_axes
+        world = world_in_camera_axes(self.world.numpy(), self.keypoints.numpy(), self.focal.numpy(),
+                                     self.centre.numpy())
+        return replace(self, world=torch.from_numpy(world))
+
     @staticmethod
     def from_image(keypoints: Tensor, width: float, height: float, focal: Optional[float] = None,
                    world: Optional[Tensor] = None, frames: Optional[Tensor] = None,

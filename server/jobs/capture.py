@@ -1,8 +1,9 @@
 """The capture job: footage -> BlazePose per frame -> initial estimate (regressor) -> ScoreHMR refinement ->
 result ``.npz``. Several synchronised clips of one performance make a multi-view capture.
 
-Stages (reported through ``progress``): open, search (finding the people, when no person is given), detect
-(one unit per frame and view), regress, refine, place, write.
+Stages (reported through ``progress``): open, camera (whether the camera turns: :mod:`server.camera_motion.follow`;
+a turning camera is then followed by the detectors, frame by frame beside BlazePose), search (finding the people,
+when no person is given), detect (one unit per frame and view), regress, refine, place, write.
 The result schema is documented in docs/cli.md ("Result file").
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from ..options import CaptureOptions
 from ..result import CaptureSummary, ResultFile
 
 if TYPE_CHECKING:
+    from ..camera_motion.follow import CameraPlan
     from ..fitting.state import Observations
     from ..refine.pipeline import Models, PipelineSettings
 
@@ -68,7 +70,8 @@ class CaptureRequest:
 def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: CancelFn) -> CaptureSummary:
     """Run one capture job end to end and write its ``.npz``; raise :class:`JobError` on user-facing failures."""
     check_capture_request(request)
-    timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "regress": 0.0, "refine": 0.0, "place": 0.0, "write": 0.0}
+    timings = {"open": 0.0, "decode": 0.0, "detect": 0.0, "regress": 0.0, "refine": 0.0, "camera": 0.0, "place": 0.0,
+               "write": 0.0}
     tick = time.perf_counter()
     progress("open", 0, 1, os.path.basename(request.video))
     info = video.probe(request.video)
@@ -87,17 +90,20 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
 
     processed = stop - start
     timings["open"] = time.perf_counter() - tick
+    focal = _focal(request, info)
+    plan = _plan_camera(request, info, start, stop, focal, progress, timings)
     (found, *extra), crossing_notes, (settings, models) = detect_footage(
         [info] + others, start, stop, request.person, request.person_boxes, request.detectors or default_detectors(),
-        progress, cancelled, timings, load)
+        progress, cancelled, timings, load, camera=plan.looks if plan is not None else None)
     log.info("person found in %d of %d frames", len(found.frame_indices), processed)
     if cancelled():
         raise Cancelled()
 
-    arrays = _estimate(found, extra, info, models, settings, progress, cancelled, timings, cameras)
+    arrays = _estimate(found, extra, info, models, settings, progress, cancelled, timings, cameras, focal)
     arrays["frame_range"] = np.array([start, stop], dtype=np.int32)
     if cancelled():
         raise Cancelled()
+    camera_notes = _follow_camera(arrays, plan, found, info, start, progress, timings)
     notes = _place(arrays, models, request, progress, cancelled, timings) if request.options.place else []
 
     tick = time.perf_counter()
@@ -106,7 +112,7 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     timings["write"] = time.perf_counter() - tick
     progress("write", 1, 1, "")
     return CaptureSummary(path=os.path.abspath(request.output), frames=len(found.frame_indices),
-                          processed=processed, timings=timings, notes=crossing_notes + notes)
+                          processed=processed, timings=timings, notes=crossing_notes + camera_notes + notes)
 
 
 def check_capture_request(request: CaptureRequest) -> None:
@@ -116,6 +122,70 @@ def check_capture_request(request: CaptureRequest) -> None:
     check_capture_options(vars(request))
     check_not_an_input(request.output, [request.video, *request.views, request.calibration, request.body_model],
                        flag="The output")
+
+
+def _focal(request: CaptureRequest, info: video.VideoInfo) -> Optional[float]:
+    """The first clip's focal length in pixels: the user's (``options.focal_mm``), else the video's metadata, else
+    None (the default ``max(width, height)``; a calibration's own replaces any of them)."""
+    from ..camera_motion.lens import focal_pixels, metadata_focal_mm
+    focal_mm = request.options.focal_mm or metadata_focal_mm(request.video) or 0.0
+    return focal_pixels(info.width, info.height, focal_mm) if focal_mm else None
+
+
+def _plan_camera(request: CaptureRequest, info: video.VideoInfo, start: int, stop: int, focal: Optional[float],
+                 progress: ProgressFn, timings: Dict[str, float]) -> "Optional[CameraPlan]":
+    """Before detection, the camera stage's plan (:func:`server.camera_motion.follow.plan_camera`; None: Camera is
+    Static, or a multi-view capture, whose cameras are fixed)."""
+    if request.options.camera == "static" or request.views:
+        return None
+    from ..camera_motion.follow import plan_camera
+    from ..result import camera_intrinsics
+
+    tick = time.perf_counter()
+    progress("camera", 0, 1, "checking whether the camera turns")
+
+    def frame_at(index: int) -> Optional[np.ndarray]:
+        found = next(video.iter_frames(info.path, start + index, start + index + 1), None)
+        return None if found is None else cast(np.ndarray, found[1])
+
+    plan = plan_camera(request.options.camera, frame_at, start, stop - start,
+                       camera_intrinsics(info.width, info.height, focal).astype(np.float64))
+    timings["camera"] = time.perf_counter() - tick
+    progress("camera", 1, 1, "the camera turns: following it" if plan.looks is not None else "the camera stands still")
+    return plan
+
+
+def _follow_camera(arrays: Dict[str, Any], plan: "Optional[CameraPlan]", found: Detections, info: video.VideoInfo,
+                   start: int, progress: ProgressFn, timings: Dict[str, float]) -> List[str]:
+    """The camera stage's end (:mod:`server.camera_motion.follow`) on the result ``arrays`` (updated in place: the
+    root in the first frame's camera frame, ``camera_rotation`` and ``camera_confidence`` added when the camera
+    turned; the chunks' pieces came with the detections) -> user-facing notes. Raises JobError ``camera_lost``
+    naming the frame where the camera could not be followed."""
+    if plan is None or plan.looks is None:
+        return list(plan.notes) if plan is not None else []
+    from ..camera_motion.follow import CameraLost, camera_motion, points_to_first_frame, to_first_frame
+
+    tick = time.perf_counter()
+    try:
+        motion, notes = camera_motion(found.camera, plan.looks)
+    except CameraLost as exc:
+        frame = start + exc.frame + 1
+        raise JobError("camera_lost", f"The camera's turn could not be followed at frame {frame} of "
+                       f"{os.path.basename(info.path)}: a cut, a whip pan too fast to follow, or a view with nothing "
+                       "to match.", f"Capture the clip in parts split at frame {frame}, or set Camera to "
+                       "Static.") from exc
+    rows = np.asarray(arrays["frame_indices"]) - start
+    rotations = motion.rotations[rows]
+    joints_rest = np.asarray(arrays["joints_rest"], np.float64)
+    arrays["poses"], arrays["transl"] = to_first_frame(arrays["poses"], arrays["transl"], joints_rest[0], rotations)
+    arrays["world_landmarks"] = points_to_first_frame(arrays["world_landmarks"], rotations)
+    arrays["camera_rotation"] = rotations.astype(np.float32)
+    arrays["camera_confidence"] = motion.confidence[rows].astype(np.float32)
+    timings["camera"] = timings.get("camera", 0.0) + time.perf_counter() - tick
+    timings["camera_chain"] = found.camera_seconds    # inside the detectors' time (their CPU seconds, all of them)
+    degrees = float(np.degrees(np.arccos(np.clip((np.trace(rotations, axis1=1, axis2=2) - 1) / 2, -1, 1))).max())
+    progress("camera", 1, 1, f"the camera turned up to {degrees:.0f} degrees")
+    return list(plan.notes + notes)
 
 
 def _place(arrays: Dict[str, np.ndarray], models: "Models", request: CaptureRequest, progress: ProgressFn,
@@ -191,10 +261,10 @@ def _load_models(path: str) -> "Models":
 
 
 def _observations(image: np.ndarray, world: Optional[np.ndarray], info: video.VideoInfo,
-                  frames: Sequence[int]) -> "Observations":
+                  frames: Sequence[int], focal: Optional[float] = None) -> "Observations":
     import torch
     from ..fitting.state import Observations
-    return Observations.from_image(torch.from_numpy(image), info.width, info.height,
+    return Observations.from_image(torch.from_numpy(image), info.width, info.height, focal,
                                    world=None if world is None else torch.from_numpy(world),
                                    frames=torch.tensor(list(frames), dtype=torch.int64), fps=info.fps)
 
@@ -229,16 +299,17 @@ def _cameras(request: CaptureRequest) -> Optional[list]:
 
 def _estimate(found: Detections, extra: List[Detections], info: video.VideoInfo, models: "Models",
               settings: "PipelineSettings", progress: ProgressFn, cancelled: CancelFn,
-              timings: Dict[str, float], cameras: Optional[list] = None) -> Dict[str, Any]:
+              timings: Dict[str, float], cameras: Optional[list] = None,
+              focal: Optional[float] = None) -> Dict[str, Any]:
     """Detections -> the pipeline (regression, refinement) -> every array the result schema names. ``cameras``:
     the views' calibrations (:func:`_cameras`): keypoints undistorted, focal lengths and principal points taken
-    from them, the body fitted in one world frame."""
+    from them, the body fitted in one world frame; else ``focal`` (pixels; None: the default) for every view."""
     from ..refine.output import result_arrays
     from ..refine.pipeline import run_pipeline
 
     aligned = [_align_view(found, f) for f in [found] + extra]
-    views = [_observations(kp, wl[..., :3], info, found.frame_indices) for kp, wl in aligned]
-    extrinsics, focal = None, None
+    views = [_observations(kp, wl[..., :3], info, found.frame_indices, focal) for kp, wl in aligned]
+    extrinsics = None
     if cameras is not None:
         from ..refine.calibrated import calibrated_observations, extrinsics_of
         try:
@@ -247,10 +318,14 @@ def _estimate(found: Detections, extra: List[Detections], info: video.VideoInfo,
             raise JobError("bad_calibration", f"The calibration does not fit the clips: {exc}.",
                            "Use the calibration made for these cameras at this resolution.") from exc
         extrinsics, focal = [extrinsics_of(c) for c in cameras], float(views[0].focal[0])
+    views = [v.in_camera_axes() for v in views]
     out = run_pipeline(models, views, settings, progress, cancelled, extrinsics)
     timings.update(out.seconds)
     arrays: Dict[str, Any] = result_arrays(models.body, out, info.width, info.height, info.fps, focal)
+    world = aligned[0][1].copy()
+    if views[0].world is not None:
+        world[..., :3] = views[0].world.numpy()
     arrays.update({"frame_indices": np.array(found.frame_indices, dtype=np.int32), "keypoints_2d": aligned[0][0],
-                   "world_landmarks": aligned[0][1], "source_video": np.array(info.path),
+                   "world_landmarks": world, "source_video": np.array(info.path),
                    "frame_count": np.int32(info.frame_count)})
     return arrays

@@ -22,12 +22,13 @@ log = logging.getLogger(__name__)
 
 
 def observations(kps: KeypointSet, view: int) -> Observations:
-    """One view of a validated keypoints file as Observations."""
+    """One view of a validated keypoints file as Observations, its BlazePose world landmarks turned onto the
+    camera's axes (:meth:`Observations.in_camera_axes`, as a capture does)."""
     width, height = (float(v) for v in kps.image_size[view])
     world = None if kps.world is None else torch.from_numpy(kps.world[view])
     return Observations.from_image(torch.from_numpy(kps.keypoints[view]), width, height,
                                    float(kps.focal[view]), world, torch.from_numpy(kps.frame_indices.astype("int64")),
-                                   float(kps.fps))
+                                   float(kps.fps)).in_camera_axes()
 
 
 def refine_file(path: str, output: str, settings: PipelineSettings, body_model: str = "",

@@ -197,3 +197,55 @@ def test_real_footage_becomes_the_background(bl, tmp_path):
     # a second camera for the same footage reuses the clip and never renames the first camera
     again = cm.create_footage_camera(b.context, result, np.zeros(3), str(movie), "Footage")
     assert again.name == "Footage.001" and camera.name == "Footage" and len(b.data.movieclips) == 1
+
+
+def test_turning_camera_is_keyed_and_the_footage_still_lines_up(bl, fake_pythons, fake_video):
+    """A result whose camera panned (camera_rotation; the root in the first frame's camera frame): the matched camera
+    is keyed turning with the footage's camera, and on every frame the posed body, seen through it, lands on the
+    pixels where the camera of that frame saw it (``K R_t p``)."""
+    import fake_result
+    b = bl.bpy
+    obj = bl.capture(fake_pythons("turning"), fake_video)
+    camera = b.context.scene.camera
+    result = _result(bl)
+    assert result.camera_rotation is not None and camera.rotation_mode == "QUATERNION"
+    curves = {(fc.data_path, fc.array_index) for fc in _action_fcurves(camera.animation_data.action)}
+    assert curves == {("rotation_quaternion", k) for k in range(4)}
+    cm = bl.sub("camera_match")
+    headings = []
+    for i in (0, len(result.frame_indices) // 2, len(result.frame_indices) - 1):
+        b.context.scene.frame_set(int(result.frame_indices[i]) + 1)
+        evaluated = obj.evaluated_get(b.context.evaluated_depsgraph_get())
+        got = _pixels(b, camera, [evaluated.matrix_world @ evaluated.pose.bones["pelvis"].head])
+        pelvis = result.camera_rotation[i] @ (result.transl[i] + result.joints_rest[0])
+        np.testing.assert_allclose(got[0], cm.project_camera_points(pelvis, result.camera_intrinsics), atol=0.05)
+        headings.append(np.array(camera.matrix_world.to_3x3()) @ np.array([0.0, 0.0, -1.0]))
+    turned = np.degrees(np.arccos(np.clip(headings[0] @ headings[-1], -1.0, 1.0)))
+    assert turned == pytest.approx(np.degrees(np.arccos(np.trace(result.camera_rotation[-1]) / 2 - 0.5)), abs=0.05)
+    assert turned > 0.5 * fake_result.TURNING_PAN_DEG
+
+
+def test_a_turning_capture_does_not_reuse_a_still_camera(bl, fake_pythons, fake_video):
+    """A still capture of the footage, then one that followed the camera's turn: two cameras (the turning one keyed,
+    the still one left as it was); a second turning capture reuses the turning camera, keyed through its first
+    frame."""
+    b = bl.bpy
+    bl.capture(fake_pythons("ok"), fake_video)
+    still = b.context.scene.camera
+    still_matrix = np.array(still.matrix_world)
+    obj = bl.capture(fake_pythons("turning"), fake_video)
+    turning = b.context.scene.camera
+    assert turning != still and len(_cameras(b)) == 2 and still.animation_data is None
+    np.testing.assert_allclose(np.array(still.matrix_world), still_matrix)
+    b.context.view_layer.objects.active = obj
+    b.context.scene.frame_set(40)   # the reused camera is turned here: the new take keys through its first frame
+    bl.capture(fake_pythons("turning"), fake_video)
+    assert b.context.scene.camera == turning and len(_cameras(b)) == 2
+    result = _result(bl)
+    i = len(result.frame_indices) - 1
+    b.context.scene.frame_set(int(result.frame_indices[i]) + 1)
+    evaluated = obj.evaluated_get(b.context.evaluated_depsgraph_get())
+    got = _pixels(b, turning, [evaluated.matrix_world @ evaluated.pose.bones["pelvis"].head])
+    pelvis = result.camera_rotation[i] @ (result.transl[i] + result.joints_rest[0])
+    np.testing.assert_allclose(got[0], bl.sub("camera_match").project_camera_points(pelvis, result.camera_intrinsics),
+                               atol=0.05)

@@ -139,6 +139,27 @@ def placed_keys(frames: int, pitch_deg: float = PLACED_PITCH_DEG,
             "camera_height": np.float32(height), "world_rotation": rotation.astype(np.float32)}
 
 
+TURNING_PAN_DEG = 15.0
+
+
+def turning_keys(arrays: Dict[str, np.ndarray], pan_deg: float = TURNING_PAN_DEG) -> Dict[str, np.ndarray]:
+    """A turning camera's result made of a still camera's ``arrays``: the camera pans ``pan_deg`` about its y axis
+    over the clip (and tilts a fifth of that), ``camera_rotation`` R_t (``x_t = R_t x_0``) and ``camera_confidence``
+    added, the root (orientation and pelvis) turned back into the first frame's camera frame, as the worker's
+    camera stage writes it. Each frame's camera-frame body (what projects onto the pixels) is unchanged."""
+    from server.body.rotations import euler_to_rotmat, rotmat_to_rotvec, rotvec_to_rotmat
+
+    n = len(arrays["poses"])
+    share = np.linspace(0.0, 1.0, n)
+    turns = euler_to_rotmat(np.radians(np.stack([0.2 * pan_deg * share, pan_deg * share, 0.0 * share], 1)), "xyz")
+    back = np.transpose(turns, (0, 2, 1))
+    poses = arrays["poses"].copy()
+    poses[:, 0] = rotmat_to_rotvec(back @ rotvec_to_rotmat(arrays["poses"][:, 0].astype(np.float64)))
+    pelvis = np.einsum("nab,nb->na", back, arrays["transl"].astype(np.float64) + arrays["joints_rest"][0])
+    return {"poses": poses, "transl": (pelvis - arrays["joints_rest"][0]).astype(np.float32),
+            "camera_rotation": turns.astype(np.float32), "camera_confidence": np.full(n, 0.9, np.float32)}
+
+
 def write_result(path: Path, **kwargs) -> Path:
     """Write :func:`make_result` to ``path`` (an .npz without pickles)."""
     np.savez(str(path), **make_result(**kwargs))

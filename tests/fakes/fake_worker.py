@@ -6,7 +6,8 @@ mesh), bad_result (unknown schema 99), bad_mesh (a face index out of range), no_
 garbage, missing_package, no_ready. In mode ok, kinds cleanup (the input's poses * 0.9) and import_motion (a small
 result) are served too; cleanup with ``lock_feet`` adds ``foot_contacts`` and ``ground``; people lists two people
 (person 2 crosses person 1 near the end); mode placed adds the place stage's keys (a camera 1.5 m up, 12 degrees
-down). Every job's Submit line is kept as ``submit.json`` in its job folder. Fake footage is a file starting with
+down); mode turning a camera that pans 15 degrees (camera_rotation, the root in the first frame's camera frame).
+Every job's Submit line is kept as ``submit.json`` in its job folder. Fake footage is a file starting with
 ``FAKEVIDEO <frame_count> <fps>``; anything else is unreadable.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 MODES = ("ok", "schema1", "bad_result", "bad_mesh", "no_person", "hang", "no_ready", "ignore_cancel", "crash",
-         "garbage", "missing_package", "placed")
+         "garbage", "missing_package", "placed", "turning")
 
 
 def make_fake_python(folder: Path, mode: str, delay: float = 0.0) -> Path:
@@ -125,6 +126,12 @@ class Worker:
             arrays = dict(np.load(str(out)))
             arrays.update(placed_keys(len(arrays["poses"])))
             np.savez(str(out), **arrays)
+        if self.mode == "turning":
+            import numpy as np
+            from fake_result import turning_keys
+            arrays = dict(np.load(str(out)))
+            arrays.update(turning_keys(arrays))
+            np.savez(str(out), **arrays)
         if self.mode in ("bad_result", "bad_mesh"):
             import numpy as np
             arrays = dict(np.load(str(out)))
@@ -135,7 +142,7 @@ class Worker:
             np.savez(str(out), **arrays)
         self.send(self.p.Result(job_id=job.job_id, path=str(out), frames=len(frames), seconds=0.1))
 
-    mode_schema1 = mode_bad_result = mode_bad_mesh = mode_placed = mode_ok
+    mode_schema1 = mode_bad_result = mode_bad_mesh = mode_placed = mode_turning = mode_ok
 
     def kind_cleanup(self, job) -> None:
         """Cleanup: progress per frame, then the input's poses * 0.9 and its transl (confidence ignored)."""

@@ -194,3 +194,17 @@ def test_a_job_cannot_write_an_invalid_result(tmp_path: Path) -> None:
         ResultFile.made(nan, str(path))
     with pytest.raises(ResultFileError, match="missing joints_rest"):
         ResultFile.from_arrays(bad, "reader.npz")
+
+
+def test_a_turning_cameras_keys_are_checked() -> None:
+    """camera_rotation (N, 3, 3) rotations and camera_confidence (N,) come together, one per frame."""
+    turn = np.stack([np.eye(3, dtype=np.float32)] * 5)
+    good = {**minimal_result(), "camera_rotation": turn, "camera_confidence": np.ones(5, np.float32)}
+    assert ResultFile.from_arrays(good).camera_rotation is not None
+    for damage, phrase in (({"camera_confidence": None}, "come together"),
+                           ({"camera_rotation": turn[:4]}, "not one per frame"),
+                           ({"camera_rotation": turn * 2.0}, "not rotations"),
+                           ({"camera_rotation": turn * np.array([1, 1, -1], np.float32)}, "not rotations")):
+        arrays = {k: v for k, v in {**good, **damage}.items() if v is not None}
+        with pytest.raises(ResultFileError, match=phrase):
+            ResultFile.from_arrays(arrays)
