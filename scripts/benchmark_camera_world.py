@@ -16,8 +16,9 @@ camera, so the results compare directly on the frames both captured. Printed per
 - ``orient deg``: the root orientation's angle from the reference's, median over frames;
 - ``slide``: foot sliding of the capture (cm per frame while a foot is in contact; its own contacts and ground),
   the reference's in the header;
-- then the cost (``--cost-rounds``): the Sports2D capture's wall time with Camera Auto against Static on MPEG-4
-  clips (still, pan, shake), alternating, the median of each; "added ms/frame" is the stage's price;
+- then the cost (``--cost-rounds``): whole Sports2D captures with Camera Auto against Static on MPEG-4 clips
+  (still, pan, shake), alternating, the median wall and processor time of each; what Auto adds per frame is the
+  stage's price;
 - ``check ms``: the camera stage in the capture's own process (the cheap check, the joining of the chunks);
   ``chain ms/f``: what the detector processes spent chaining frames for the camera's turn, per frame (all of them
   together: with two detectors about half of it is wall time); ``detect s``: the detection stage (it holds the
@@ -158,33 +159,43 @@ def run_clip(path: Path, folder: Path, motions: Dict[str, float], camera: str, f
 
 
 def cost(path: Path, folder: Path, rounds: int) -> None:
-    """The stage's cost where it counts: the whole capture's wall time with Camera: Auto against Static on the same
-    clip (MPEG-4, decoded as fast as a phone's H.264), ``rounds`` times each, alternating; still, pan and shake."""
+    """The stage's cost where it counts: whole captures (``python -m server capture``, as the add-on runs it) with
+    Camera: Auto against Static on the same clip (MPEG-4, decoded about as fast as a phone's H.264), ``rounds``
+    times each, alternating; still, pan and shake. Wall time on this shared machine varies by a tenth from run to
+    run, so the processor time of the capture and its detector processes is given too (user + system, from
+    ``getrusage``): what the stage adds to it does not depend on what else the machine was doing."""
+    import resource
+    import subprocess
+
     import cv2
     probe = cv2.VideoCapture(str(path))
     width, height = int(probe.get(cv2.CAP_PROP_FRAME_WIDTH)), int(probe.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    frames = int(probe.get(cv2.CAP_PROP_FRAME_COUNT))
     probe.release()
-    print(f"\n{path.name}: the capture's wall time, Camera Auto against Static, {rounds} rounds each (median s)")
-    print(f"{'motion':<16}{'frames':>7}{'static s':>9}{'auto s':>8}{'added ms/frame':>15}{'chain ms/f':>11}")
+    print(f"\n{path.name}: whole captures, Camera Auto against Static, {rounds} rounds each (medians)")
+    print(f"{'motion':<10}{'frames':>7}{'static s':>9}{'auto s':>8}{'added ms/f':>11}{'static cpu':>11}"
+          f"{'auto cpu':>9}{'added cpu ms/f':>15}")
     for kind, degrees in (("still", 0.0), ("pan", MOTIONS["pan"]), ("shake", MOTIONS["shake"])):
         clip = folder / f"cost_{kind}.mp4"
         axis = {"shake": "roll", "still": "roll"}.get(kind, kind)
         write_moving_clip(str(path), str(clip), "static" if kind == "still" else kind,
                           min(degrees, round(largest_turn(width, height, axis))), crop=CROP)
-        seconds: Dict[str, list] = {"static": [], "auto": []}
-        chain = []
-        count = 1
+        wall: Dict[str, list] = {"static": [], "auto": []}
+        cpu: Dict[str, list] = {"static": [], "auto": []}
         for _ in range(rounds):
             for mode in ("static", "auto"):
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 tick = time.perf_counter()
-                result, timings = capture(clip, folder / f"cost_{mode}.npz", mode, 0.0)
-                seconds[mode].append(time.perf_counter() - tick)
-                count = int(result.frame_range[1] - result.frame_range[0]) if result.frame_range is not None else 1
-                if mode == "auto":
-                    chain.append(timings.get("camera_chain", 0.0))
-        still, auto = float(np.median(seconds["static"])), float(np.median(seconds["auto"]))
-        print(f"{kind:<16}{count:>7}{still:>9.2f}{auto:>8.2f}{1000.0 * (auto - still) / count:>15.1f}"
-              f"{1000.0 * float(np.median(chain)) / count:>11.1f}", flush=True)
+                subprocess.run([sys.executable, "-m", "server", "capture", str(clip), "-o",
+                                str(folder / f"cost_{mode}.npz"), "--camera", mode], cwd=ROOT, check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                wall[mode].append(time.perf_counter() - tick)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[mode].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        still, auto = float(np.median(wall["static"])), float(np.median(wall["auto"]))
+        still_cpu, auto_cpu = float(np.median(cpu["static"])), float(np.median(cpu["auto"]))
+        print(f"{kind:<10}{frames:>7}{still:>9.2f}{auto:>8.2f}{1000.0 * (auto - still) / frames:>11.1f}"
+              f"{still_cpu:>11.1f}{auto_cpu:>9.1f}{1000.0 * (auto_cpu - still_cpu) / frames:>15.1f}", flush=True)
 
 
 def main() -> int:

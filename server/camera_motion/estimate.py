@@ -44,7 +44,8 @@ class MotionConfig:
     """Tuning of the estimate (pixel values at the working ``scale``)."""
 
     step: int = 8                 # look at every step-th frame (and the last)
-    scale: float = 0.5            # work on frames scaled by this
+    scale: float = 0.0            # work on frames scaled by this; 0: to ``work_side`` pixels on the long side (at most
+    work_side: int = 720          # ... half size), so the cost does not grow with the footage's resolution
     features: int = 700           # ORB features per sampled frame
     inner_features: int = 200     # points followed through the frames between (fresh corners when too few)
     ratio: float = 0.8            # Lowe's ratio test
@@ -233,6 +234,15 @@ def _pick(candidates: Sequence[_Candidate], predicted: np.ndarray, config: Motio
                                       -c.cells))
 
 
+def sized(config: MotionConfig, k: np.ndarray) -> MotionConfig:
+    """``config`` with its working ``scale`` for footage of intrinsics ``k`` (3, 3; the principal point at the
+    image's centre): ``work_side`` over the long side, at most half size, when ``scale`` is 0."""
+    if config.scale > 0.0:
+        return config
+    long_side = 2.0 * max(float(k[0, 2]), float(k[1, 2]))
+    return replace(config, scale=min(0.5, config.work_side / max(long_side, 1.0)))
+
+
 def sampled_frames(frames: int, step: int) -> List[int]:
     """The frames looked at: every ``step``-th and the last."""
     picked = list(range(0, frames, step))
@@ -274,6 +284,7 @@ class Chain:
 
     def __init__(self, count: int, k: np.ndarray, config: MotionConfig = MotionConfig(), first: int = 0,
                  keep: int = 0, anchor: Optional[Look] = None) -> None:
+        config = sized(config, k)
         self.count, self.k, self.config, self.keep = count, k, config, keep
         self.wanted = {i for i in sampled_frames(count, config.step) if i >= first}
         self.orb = cv2.ORB.create(nfeatures=config.features)
@@ -472,6 +483,7 @@ def camera_moves(frame_at: Callable[[int], Optional[np.ndarray]], count: int, k:
     move); ``degrees`` is then the largest such turn, and for a moving camera a lower bound of its turn (``inf``
     where a frame shares nothing with the first). A clip whose frames cannot be matched at all (no texture) is taken
     as still, with confidence 0."""
+    config = sized(config, k)
     orb = cv2.ORB.create(nfeatures=config.features)
     indices = sorted({int(round(i)) for i in np.linspace(0, count - 1, max(2, looks))})
     seen = []

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..body.rotations import rotmat_to_rotvec, rotvec_to_rotmat
 from .estimate import (Box, CameraMotion, Chain, Look, MotionCheck, MotionConfig, Piece, assemble, camera_moves,
-                       look_at, rotation_angle)
+                       look_at, rotation_angle, sized)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ def plan_camera(mode: str, frame_at: FrameAt, origin: int, count: int, k: np.nda
     intrinsics."""
     if mode == "static":
         return CameraPlan("static")
+    config = sized(config, k)
     check = None
     if mode == "auto":
         check = camera_moves(frame_at, count, k, None, config)

@@ -39,6 +39,9 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
     worlds: List[np.ndarray] = []
     waited = detected = turning = 0.0
     chain = task.camera.chain(task.start, task.keep) if task.camera is not None else None
+    if chain is not None:
+        import cv2
+        cv2.setNumThreads(1)   # the detectors already use every core: OpenCV's own pool would only spin beside them
     box: Optional[np.ndarray] = None
     with FollowingDetector(guide) as detector:
         stream = cast(Frames, video.read_ahead(video.iter_frames(task.path, task.start, task.stop)))
