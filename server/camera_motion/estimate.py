@@ -117,7 +117,12 @@ def _small(frame: np.ndarray, config: MotionConfig, box: Optional[Box]) -> Tuple
     (letterboxing, a stabilised or warped frame's empty edge: their corners move with the image, not with the
     scene), not on the person's ``box`` (grown by ``box_pad``)."""
     grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-    small = cv2.resize(grey, None, fx=config.scale, fy=config.scale, interpolation=cv2.INTER_AREA)
+    height, width = grey.shape[:2]
+    size = (max(1, int(round(width * config.scale))), max(1, int(round(height * config.scale))))
+    # halved by a Gaussian pyramid step, then the last stretch linearly: INTER_AREA at a ratio like 0.41 took 4 ms
+    # of a full-HD frame, this 1
+    halved = cv2.pyrDown(grey) if config.scale <= 0.5 else grey
+    small = cv2.resize(halved, size, interpolation=cv2.INTER_LINEAR) if halved.shape[1] != size[0] else halved
     mask = cv2.erode((small > BLACK).astype(np.uint8) * 255, np.ones((9, 9), np.uint8))
     if box is not None:
         x0, y0, x1, y1 = (v * config.scale for v in box)

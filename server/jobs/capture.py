@@ -92,6 +92,8 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     timings["open"] = time.perf_counter() - tick
     focal = _focal(request, info)
     plan = _plan_camera(request, info, start, stop, focal, progress, timings)
+    if cancelled():
+        raise Cancelled()
     (found, *extra), crossing_notes, (settings, models) = detect_footage(
         [info] + others, start, stop, request.person, request.person_boxes, request.detectors or default_detectors(),
         progress, cancelled, timings, load, camera=plan.looks if plan is not None else None)

@@ -50,7 +50,8 @@ def test_person_followed_through_the_clip(captured: dict) -> None:
     assert np.all(np.diff(data["frame_indices"]) > 0)
     detect = [done for stage, done, _ in captured["stages"] if stage == "detect"]
     assert detect == list(range(1, 231)), "one progress event per frame"
-    assert set(captured["summary"].timings) == {"open", "decode", "detect", "regress", "refine", "place", "write"}
+    assert set(captured["summary"].timings) == {"open", "decode", "detect", "regress", "refine", "camera", "place",
+                                                "write"}
 
 
 def test_ground_and_camera_height_are_found(captured: dict) -> None:

@@ -57,7 +57,7 @@ def panned(sample_video: Path, captured: dict, tmp_path_factory) -> dict:
 def test_a_still_clip_is_checked_and_left_alone(captured: dict) -> None:
     assert ("camera", "the camera stands still") in captured["messages"]
     assert "camera_rotation" not in captured["data"] and "camera_confidence" not in captured["data"]
-    assert captured["summary"].timings["camera"] < 2.0 and "camera_chain" not in captured["summary"].timings
+    assert 0.0 < captured["summary"].timings["camera"] < 5.0 and "camera_chain" not in captured["summary"].timings
 
 
 def test_the_camera_turn_is_stored_and_true(panned: dict) -> None:
