@@ -106,6 +106,8 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     if cancelled():
         raise Cancelled()
     camera_notes = _follow_camera(arrays, plan, found, info, start, progress, timings)
+    if request.views and request.options.camera == "moving":
+        camera_notes.append("Multi-view captures take every camera as fixed; Camera: Moving was not used.")
     notes = _place(arrays, models, request, progress, cancelled, timings) if request.options.place else []
 
     tick = time.perf_counter()
@@ -184,7 +186,7 @@ def _follow_camera(arrays: Dict[str, Any], plan: "Optional[CameraPlan]", found: 
     arrays["camera_rotation"] = rotations.astype(np.float32)
     arrays["camera_confidence"] = motion.confidence[rows].astype(np.float32)
     timings["camera"] = timings.get("camera", 0.0) + time.perf_counter() - tick
-    timings["camera_chain"] = found.camera_seconds    # inside the detectors' time (their CPU seconds, all of them)
+    timings["camera_chain"] = found.camera_seconds    # the detectors' own seconds at it, all together (within detect)
     degrees = float(np.degrees(np.arccos(np.clip((np.trace(rotations, axis1=1, axis2=2) - 1) / 2, -1, 1))).max())
     progress("camera", 1, 1, f"the camera turned up to {degrees:.0f} degrees")
     return list(plan.notes + notes)
