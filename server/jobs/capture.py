@@ -91,9 +91,7 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     processed = stop - start
     timings["open"] = time.perf_counter() - tick
     focal = _focal(request, info)
-    plan = _plan_camera(request, info, start, stop, focal, progress, timings)
-    if cancelled():
-        raise Cancelled()
+    plan = _plan_camera(request, info, start, stop, focal, progress, cancelled, timings)
     (found, *extra), crossing_notes, (settings, models) = detect_footage(
         [info] + others, start, stop, request.person, request.person_boxes, request.detectors or default_detectors(),
         progress, cancelled, timings, load, camera=plan.looks if plan is not None else None)
@@ -137,9 +135,9 @@ def _focal(request: CaptureRequest, info: video.VideoInfo) -> Optional[float]:
 
 
 def _plan_camera(request: CaptureRequest, info: video.VideoInfo, start: int, stop: int, focal: Optional[float],
-                 progress: ProgressFn, timings: Dict[str, float]) -> "Optional[CameraPlan]":
+                 progress: ProgressFn, cancelled: CancelFn, timings: Dict[str, float]) -> "Optional[CameraPlan]":
     """Before detection, the camera stage's plan (:func:`server.camera_motion.follow.plan_camera`; None: Camera is
-    Static, or a multi-view capture, whose cameras are fixed)."""
+    Static, or a multi-view capture, whose cameras are fixed). Raises Cancelled between the frames it decodes."""
     if request.options.camera == "static" or request.views:
         return None
     from ..camera_motion.follow import plan_camera
@@ -149,12 +147,16 @@ def _plan_camera(request: CaptureRequest, info: video.VideoInfo, start: int, sto
     progress("camera", 0, 1, "checking whether the camera turns")
 
     def frame_at(index: int) -> Optional[np.ndarray]:
+        if cancelled():
+            raise Cancelled()
         found = next(video.iter_frames(info.path, start + index, start + index + 1), None)
         return None if found is None else cast(np.ndarray, found[1])
 
     plan = plan_camera(request.options.camera, frame_at, start, stop - start,
                        camera_intrinsics(info.width, info.height, focal).astype(np.float64))
     timings["camera"] = time.perf_counter() - tick
+    if cancelled():
+        raise Cancelled()
     progress("camera", 1, 1, "the camera turns: following it" if plan.looks is not None else "the camera stands still")
     return plan
 
