@@ -27,7 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.camera_motion.estimate import estimate_rotations, rotation_angle  # noqa: E402
+from server.camera_motion.estimate import estimate_rotations  # noqa: E402
+from server.camera_motion.matching import rotation_angle  # noqa: E402
 from server.camera_motion.virtual import camera_path, largest_turn, virtual_view, warp_frame  # noqa: E402
 
 log = logging.getLogger("benchmark_camera")

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from server.body.rotations import forward_kinematics, rotvec_to_rotmat  # noqa: E402
-from server.camera_motion.estimate import rotation_angle  # noqa: E402
+from server.camera_motion.matching import rotation_angle  # noqa: E402
 from server.camera_motion.lens import focal_mm_of  # noqa: E402
 from server.camera_motion.virtual import largest_turn, virtual_view, write_moving_clip  # noqa: E402
 from server.jobs.capture import CaptureRequest, run_capture  # noqa: E402

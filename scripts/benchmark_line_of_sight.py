@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from pose2sim_reference import load_reference  # noqa: E402
 from server.body.model import default_body_model_path, load_body_model  # noqa: E402
 from server.body.rot6d import x_to_rotmats  # noqa: E402
-from server.camera_motion.estimate import rotation_angle  # noqa: E402
+from server.camera_motion.matching import rotation_angle  # noqa: E402
 from server.fitting.state import Observations  # noqa: E402
 from server.refine.pipeline import Models, PipelineSettings, run_pipeline  # noqa: E402
 

@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 
 from ..body.rotations import rotmat_to_rotvec, rotvec_to_rotmat
-from .estimate import (Box, CameraMotion, Chain, Look, MotionCheck, MotionConfig, Piece, assemble, camera_moves,
-                       look_at, rotation_angle, sized)
+from .estimate import CameraMotion, Chain, MotionCheck, Piece, assemble, camera_moves
+from .matching import Box, Look, MotionConfig, look_at, rotation_angle, sized
 
 log = logging.getLogger(__name__)
 

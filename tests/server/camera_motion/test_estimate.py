@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from server.body.rotations import euler_to_rotmat, nearest_rotation
-from server.camera_motion.estimate import (MotionCheck, MotionConfig, bearings, camera_moves, estimate_rotations,
-                                           rotation_angle, rotation_from_rays, sampled_frames)
+from server.camera_motion.estimate import MotionCheck, camera_moves, estimate_rotations, sampled_frames
+from server.camera_motion.matching import MotionConfig, bearings, rotation_angle, rotation_from_rays
 from server.camera_motion.virtual import camera_path, intrinsics, virtual_view, warp_frame
 
 WIDTH, HEIGHT = 960, 540

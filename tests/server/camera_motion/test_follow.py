@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from server.body.rotations import euler_to_rotmat, rotmat_to_rotvec, rotvec_to_rotmat
-from server.camera_motion.estimate import rotation_angle
+from server.camera_motion.matching import rotation_angle
 from server.camera_motion.follow import (CameraLost, camera_motion, follow_frames, person_boxes, plan_camera,
                                          points_to_first_frame, to_first_frame)
 from server.camera_motion.virtual import camera_path, virtual_view, warp_frame

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from server.body.rotations import rotvec_to_rotmat
-from server.camera_motion.estimate import rotation_angle
+from server.camera_motion.matching import rotation_angle
 from server.camera_motion.virtual import virtual_view, write_moving_clip
 from server.errors import JobError
 from server.jobs.capture import CaptureRequest, run_capture

@@ -1,0 +1,218 @@
+"""Matching two looked-at frames of a turning camera (OpenCV + numpy): ORB features at a working scale with the
+person and black borders masked (:func:`look_at`), their consensus rotations (RANSAC on two-match rotations, refitted
+by least squares on unit rays: :func:`match`), the same from points followed by optical flow (:func:`flow_match`), and
+which consensus is the background (:func:`pick`). :mod:`.estimate` chains these into each frame's rotation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from ..body.rotations import nearest_rotation
+
+Box = Tuple[float, float, float, float]
+BLACK = 3    # grey levels at or below this are an empty border, not the scene
+GRID = 8     # cells per side of the grid that measures how far a set of matches spreads over the image
+RETRACK_SHARE = 0.8   # optical flow that this few points followed consistently is tried again from its rotation
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """Tuning of the estimate (pixel values at the working ``scale``)."""
+
+    step: int = 8                 # look at every step-th frame (and the last)
+    scale: float = 0.0            # work on frames scaled by this; 0: to ``work_side`` pixels on the long side (at most
+    work_side: int = 720          # ... half size), so the cost does not grow with the footage's resolution
+    features: int = 700           # ORB features per sampled frame
+    inner_features: int = 200     # points followed through the frames between (fresh corners when too few)
+    ratio: float = 0.8            # Lowe's ratio test
+    ransac_px: float = 2.0        # RANSAC reprojection threshold
+    ransac_iterations: int = 150  # two-match rotation hypotheses per consensus
+    min_inliers: int = 25         # fewer: no rotation from this pair
+    anchor_inliers: int = 60      # the first frame places a frame directly when it matches this well
+    box_pad: float = 0.1          # the person's box grows by this share of its height before it is masked out
+    fast_degrees: float = 4.0     # a turn larger than this between two sampled frames (or none found): the frames
+    swerve_degrees: float = 3.0   # ... or one that strays this far from turning on as before (a shake): the frames
+    dense_step: int = 2           # ... between are looked at too, every dense_step-th (a whip pan is followed)
+    consensus_rounds: int = 3     # RANSAC models tried per pair (the background and rigid movers)
+    min_cells: int = 10           # a consensus spread over fewer of the 8 x 8 grid cells is not the background
+    agree_degrees: float = 1.0    # the first frame places a frame only when it agrees with the chain this well
+
+
+@dataclass
+class Look:
+    """One looked-at frame: index, keypoints (K, 2) in full-size pixels, ORB descriptors (K, 32) uint8 (None: no
+    feature found)."""
+
+    index: int
+    points: np.ndarray
+    descriptors: Optional[np.ndarray]
+    small: Optional[np.ndarray] = field(default=None, repr=False, compare=False)   # the grey image at ``scale``
+    mask: Optional[np.ndarray] = field(default=None, repr=False, compare=False)    # where features may be
+
+
+def bearings(points: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """(M, 2) pixels, K (3, 3) -> (M, 3) unit rays in the camera frame."""
+    rays = np.concatenate([points, np.ones((len(points), 1))], 1) @ np.linalg.inv(k).T
+    return rays / np.linalg.norm(rays, axis=1, keepdims=True)
+
+
+def rotation_from_rays(rays_a: np.ndarray, rays_b: np.ndarray) -> np.ndarray:
+    """(M, 3), (M, 3) unit rays of the same points seen from a and b -> the rotation R_ab that best turns a's onto
+    b's in the least-squares sense (Kabsch: exact for a camera that turns in place, no perspective terms to leak
+    noise into, unlike the rotation read off a fitted homography)."""
+    return nearest_rotation(rays_b.T @ rays_a)
+
+
+def rotation_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(..., 3, 3), (..., 3, 3) -> (...) degrees between the rotations."""
+    trace = np.einsum("...ij,...ij->...", a, b)
+    return np.degrees(np.arccos(np.clip((trace - 1.0) / 2.0, -1.0, 1.0)))
+
+
+def look_at(index: int, frame: np.ndarray, orb: "cv2.ORB", config: MotionConfig, box: Optional[Box]) -> Look:
+    """ORB features of ``frame`` ((H, W, 3) BGR or (H, W) grey) at ``config.scale``, the person's ``box`` (grown by
+    ``box_pad``) and black borders masked out."""
+    small, mask = small_grey(frame, config, box)
+    keypoints, descriptors = orb.detectAndCompute(small, mask)
+    points = np.array([kp.pt for kp in keypoints], np.float64).reshape(-1, 2) / config.scale
+    return Look(index, points, descriptors, small, mask)
+
+
+def small_grey(frame: np.ndarray, config: MotionConfig, box: Optional[Box]) -> Tuple[np.ndarray, np.ndarray]:
+    """``frame`` in grey at ``config.scale`` and the mask of where features may be: not on black borders
+    (letterboxing, a stabilised or warped frame's empty edge: their corners move with the image, not with the
+    scene), not on the person's ``box`` (grown by ``box_pad``)."""
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+    height, width = grey.shape[:2]
+    size = (max(1, int(round(width * config.scale))), max(1, int(round(height * config.scale))))
+    # halved by a Gaussian pyramid step, then the last stretch linearly: INTER_AREA at a ratio like 0.41 took 4 ms
+    # of a full-HD frame, this 1
+    halved = cv2.pyrDown(grey) if config.scale <= 0.5 else grey
+    small = cv2.resize(halved, size, interpolation=cv2.INTER_LINEAR) if halved.shape[1] != size[0] else halved
+    mask = cv2.erode((small > BLACK).astype(np.uint8) * 255, np.ones((9, 9), np.uint8))
+    if box is not None:
+        x0, y0, x1, y1 = (v * config.scale for v in box)
+        pad = (y1 - y0) * config.box_pad
+        mask[max(0, int(y0 - pad)):max(0, int(y1 + pad)), max(0, int(x0 - pad)):max(0, int(x1 + pad))] = 0
+    return small, mask
+
+
+def flow_match(a: Look, b: Look, k: np.ndarray, config: MotionConfig,
+             predicted: np.ndarray) -> Tuple[List[Candidate], np.ndarray]:
+    """The consensus sets between a looked-at frame and a near one from ``a``'s points followed into ``b``'s image
+    by pyramidal Lucas-Kanade optical flow (no features detected on ``b``, no descriptors matched: the cheap way
+    through the frames between sampled ones; fresh corners on ``a`` when it has too few points), and the points as
+    they landed in ``b``, inside the view and off the person's box (full-size pixels, (M, 2)): the next frame
+    follows them. The flow starts where ``predicted`` (R_ab, the camera turning on as before) puts each point, so a
+    whip pan's tens of pixels per frame are not lost."""
+    if a.small is None or b.small is None:
+        return [], np.zeros((0, 2))
+    start = a.points[::max(1, -(-len(a.points) // config.inner_features))] * config.scale   # at most inner_features
+    if len(start) < 2 * config.min_inliers:
+        corners = cv2.goodFeaturesToTrack(a.small, config.inner_features, 0.01, 7, mask=a.mask)
+        start = np.zeros((0, 2)) if corners is None else corners.reshape(-1, 2).astype(np.float64)
+    if len(start) < config.min_inliers:
+        return [], np.zeros((0, 2))
+    guess = bearings(start / config.scale, k) @ (k @ predicted).T
+    guess = guess[:, :2] / np.maximum(guess[:, 2:], 1e-6) * config.scale
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(a.small, b.small, start.astype(np.float32).reshape(-1, 1, 2),
+                                                guess.astype(np.float32).reshape(-1, 1, 2), winSize=(15, 15),
+                                                maxLevel=3, flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
+    moved = moved.reshape(-1, 2).astype(np.float64)
+    height, width = b.small.shape[:2]
+    inside = (status.ravel() == 1) & (moved[:, 0] >= 0) & (moved[:, 1] >= 0) & (moved[:, 0] < width - 1) & \
+        (moved[:, 1] < height - 1)
+    if b.mask is not None:
+        inside[inside] = b.mask[moved[inside, 1].astype(int), moved[inside, 0].astype(int)] > 0
+    src, dst = start[inside] / config.scale, moved[inside] / config.scale
+    if len(src) < config.min_inliers:
+        return [], dst
+    sets = consensus(src, dst, k, config)
+    candidates = [Candidate(rotation_from_rays(bearings(src[keep], k), bearings(dst[keep], k)), len(keep),
+                             len(keep) / len(src), cells) for keep, cells in sets]
+    return candidates, dst
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One consensus between two looked-at frames: the rotation R_ab its matches give, how many matches, their
+    share of all matches, and how many grid cells of the image they spread over."""
+
+    rotation: np.ndarray
+    inliers: int
+    share: float
+    cells: int
+
+
+def match(a: Look, b: Look, k: np.ndarray, config: MotionConfig) -> List[Candidate]:
+    """The consensus sets between two looked-at frames (:func:`consensus`), each with its rotation; [] when the
+    frames share too few features."""
+    if a.descriptors is None or b.descriptors is None or len(a.points) < config.min_inliers or \
+            len(b.points) < config.min_inliers:
+        return []
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a.descriptors, b.descriptors, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < config.ratio * p[1].distance]
+    if len(good) < config.min_inliers:
+        return []
+    src = a.points[[m.queryIdx for m in good]]
+    dst = b.points[[m.trainIdx for m in good]]
+    return [Candidate(rotation_from_rays(bearings(src[keep], k), bearings(dst[keep], k)), len(keep),
+                       len(keep) / len(good), cells) for keep, cells in consensus(src, dst, k, config)]
+
+
+def consensus(src: np.ndarray, dst: np.ndarray, k: np.ndarray,
+               config: MotionConfig) -> List[Tuple[np.ndarray, int]]:
+    """(indices, grid cells covered) of up to ``consensus_rounds`` rotation consensus sets between the matches
+    (M, 2) -> (M, 2), each found by RANSAC on what the ones before left: the background and whatever else moves
+    rigidly (a walker's shirt, a car) come out as separate sets, to be told apart by their spread and motion. The
+    model is a rotation (two matches fix one), not a homography: a homography's eight degrees of freedom can bend
+    to cover the background and a mover at once."""
+    size = 2.0 * np.array([k[0, 2], k[1, 2]])
+    rays_a, rays_b = bearings(src, k), bearings(dst, k)
+    threshold = np.cos(np.arctan(config.ransac_px / config.scale / k[0, 0]))   # the pixel tolerance as an angle
+    rng = np.random.default_rng(0)
+    remaining = np.arange(len(src))
+    found: List[Tuple[np.ndarray, int]] = []
+    for _ in range(config.consensus_rounds):
+        if len(remaining) < config.min_inliers:
+            break
+        n = len(remaining)
+        first = rng.integers(0, n, config.ransac_iterations)
+        second = (first + 1 + rng.integers(0, n - 1, config.ransac_iterations)) % n      # never the same match
+        picks = remaining[np.stack([first, second], 1)]                                   # (H, 2)
+        hypotheses = nearest_rotation(rays_b[picks].transpose(0, 2, 1) @ rays_a[picks])  # (H, 3, 3)
+        turned = rays_a[remaining] @ hypotheses.transpose(0, 2, 1)                          # (H, M, 3)
+        agree = (turned * rays_b[remaining]).sum(-1) > threshold
+        best = remaining[agree[int(agree.sum(1).argmax())]]
+        if len(best) < config.min_inliers:
+            break
+        rotation = rotation_from_rays(rays_a[best], rays_b[best])      # refit on the consensus, then take it again
+        agree = np.einsum("ij,ij->i", rays_a[remaining] @ rotation.T, rays_b[remaining]) > threshold
+        inliers = remaining[agree] if agree.sum() >= len(best) else best
+        cells = len({(int(x), int(y)) for x, y in np.clip(dst[inliers] / size * GRID, 0, GRID - 1)})
+        found.append((inliers, cells))
+        remaining = np.setdiff1d(remaining, inliers)
+    return found
+
+
+def pick(candidates: Sequence[Candidate], predicted: np.ndarray, config: MotionConfig) -> Optional[Candidate]:
+    """The background among ``candidates`` (rotations R_ab): of those spread over at least ``min_cells`` grid
+    cells, the one nearest the ``predicted`` R_ab (the camera keeps turning as it did), ties to the wider spread."""
+    spread = [c for c in candidates if c.cells >= config.min_cells]
+    if not spread:
+        return None
+    return min(spread, key=lambda c: (round(float(rotation_angle(c.rotation, predicted)) / config.agree_degrees),
+                                      -c.cells))
+
+
+def sized(config: MotionConfig, k: np.ndarray) -> MotionConfig:
+    """``config`` with its working ``scale`` for footage of intrinsics ``k`` (3, 3; the principal point at the
+    image's centre): ``work_side`` over the long side, at most half size, when ``scale`` is 0."""
+    if config.scale > 0.0:
+        return config
+    long_side = 2.0 * max(float(k[0, 2]), float(k[1, 2]))
+    return replace(config, scale=min(0.5, config.work_side / max(long_side, 1.0)))
