@@ -56,13 +56,14 @@ def sampled_frames(frames: int, step: int) -> List[int]:
 class Link:
     """How one looked-at frame was placed: ``step`` R_ab from frame ``previous`` (``x_index = step x_previous``;
     None: no rotation found, the previous one is held with no confidence), its inlier ``share``, and (sampled frames)
-    the ``direct`` consensus sets with the first frame (R_0b, inliers, share) that may close the loop there."""
+    the ``direct`` consensus sets with the first frame (R_0b, inliers, share, from an essential matrix) that may close
+    the loop there."""
 
     index: int
     previous: int
     step: Optional[np.ndarray]
     share: float
-    direct: Tuple[Tuple[np.ndarray, int, float], ...] = ()
+    direct: Tuple[Tuple[np.ndarray, int, float, bool], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,7 @@ class Chain:
         if self.anchor is None:
             return
         config = self.config
-        direct = tuple((c.rotation, c.inliers, c.share) for c in match(self.anchor, look, self.k, config)
+        direct = tuple((c.rotation, c.inliers, c.share, c.moved) for c in match(self.anchor, look, self.k, config)
                        if c.inliers >= config.anchor_inliers and c.cells >= config.min_cells)
         self.links[look.index] = replace(self.links[look.index], direct=direct)
 
@@ -207,9 +208,10 @@ def assemble(pieces: Sequence[Piece], count: int, config: MotionConfig = MotionC
         for link in piece.links:
             start = local.get(link.previous, local[piece.root])
             placed, share = (start, 0.0) if link.step is None else (link.step @ start, link.share)
-            agreeing = [d for d in link.direct if rotation_angle(d[0], placed) < config.agree_degrees]
+            agreeing = [d for d in link.direct if rotation_angle(d[0], placed) <
+                        (config.moved_agree_degrees if d[3] else config.agree_degrees)]
             if agreeing:
-                placed, _, share = max(agreeing, key=lambda d: d[1])
+                placed, _, share, _ = max(agreeing, key=lambda d: d[1])
             local[link.index] = placed
             if link.index >= piece.keep:
                 rotations[link.index], confidence[link.index] = placed, share

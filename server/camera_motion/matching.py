@@ -26,7 +26,7 @@ class MotionConfig:
     step: int = 8                 # look at every step-th frame (and the last)
     scale: float = 0.0            # work on frames scaled by this; 0: to ``work_side`` pixels on the long side (at most
     work_side: int = 720          # ... half size), so the cost does not grow with the footage's resolution
-    features: int = 700           # ORB features per sampled frame
+    features: int = 500           # ORB features per sampled frame
     inner_features: int = 200     # points followed through the frames between (fresh corners when too few)
     ratio: float = 0.8            # Lowe's ratio test
     ransac_px: float = 2.0        # RANSAC reprojection threshold
@@ -40,6 +40,14 @@ class MotionConfig:
     consensus_rounds: int = 3     # RANSAC models tried per pair (the background and rigid movers)
     min_cells: int = 10           # a consensus spread over fewer of the 8 x 8 grid cells is not the background
     agree_degrees: float = 1.0    # the first frame places a frame only when it agrees with the chain this well
+    moved_agree_degrees: float = 5.0   # ... or this well through an essential matrix (a moving camera's chain drifts)
+    # a camera that walks as it turns (:func:`candidates_of`): where the background's rotation holds less than
+    # parallax_share of the matches, an essential matrix's rotation is taken when it holds parallax_gain times its
+    # matches over parallax_cells times its grid cells and no one homography explains flat_share of them
+    parallax_share: float = 0.75
+    parallax_gain: float = 1.2
+    parallax_cells: float = 1.5
+    flat_share: float = 0.8
 
 
 @dataclass
@@ -65,6 +73,25 @@ def rotation_from_rays(rays_a: np.ndarray, rays_b: np.ndarray) -> np.ndarray:
     b's in the least-squares sense (Kabsch: exact for a camera that turns in place, no perspective terms to leak
     noise into, unlike the rotation read off a fitted homography)."""
     return nearest_rotation(rays_b.T @ rays_a)
+
+
+def two_ray_rotations(a1: np.ndarray, a2: np.ndarray, b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
+    """(H, 3) unit rays ``a1``, ``a2`` seen as ``b1``, ``b2`` -> (H, 3, 3) the rotations taking ``a1`` onto ``b1``
+    exactly and the plane of ``a1``, ``a2`` onto that of ``b1``, ``b2`` (the TRIAD construction: a RANSAC
+    hypothesis from two matches, four times cheaper than an SVD each). Two parallel rays give NaN (no hypothesis)."""
+    def frame(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        normal = np.cross(x, y)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            normal = normal / np.linalg.norm(normal, axis=-1, keepdims=True)
+        return np.stack([x, normal, np.cross(x, normal)], -1)
+    return frame(b1, b2) @ np.swapaxes(frame(a1, a2), -1, -2)
+
+
+def grid_cells(points: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """(M, 2) full-size pixels of footage with intrinsics ``k`` (the principal point at the centre) -> (M,) the
+    index of the ``GRID`` x ``GRID`` cell each lies in (how far a set of matches spreads over the image)."""
+    size = 2.0 * np.array([k[0, 2], k[1, 2]])
+    return np.clip(points / size * GRID, 0, GRID - 1).astype(int) @ np.array([1, GRID])
 
 
 def rotation_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -131,21 +158,21 @@ def flow_match(a: Look, b: Look, k: np.ndarray, config: MotionConfig,
     src, dst = start[inside] / config.scale, moved[inside] / config.scale
     if len(src) < config.min_inliers:
         return [], dst
-    sets = consensus(src, dst, k, config)
-    candidates = [Candidate(rotation_from_rays(bearings(src[keep], k), bearings(dst[keep], k)), len(keep),
-                             len(keep) / len(src), cells) for keep, cells in sets]
-    return candidates, dst
+    return candidates_of(src, dst, k, config), dst
 
 
 @dataclass(frozen=True)
 class Candidate:
     """One consensus between two looked-at frames: the rotation R_ab its matches give, how many matches, their
-    share of all matches, and how many grid cells of the image they spread over."""
+    share of all matches, how many grid cells of the image they spread over, whether it came from an essential
+    matrix (``moved``), and which matches (``indices``)."""
 
     rotation: np.ndarray
     inliers: int
     share: float
     cells: int
+    moved: bool = False     # from an essential matrix: the camera moved as well as turned (parallax)
+    indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False, compare=False)
 
 
 def match(a: Look, b: Look, k: np.ndarray, config: MotionConfig) -> List[Candidate]:
@@ -158,10 +185,57 @@ def match(a: Look, b: Look, k: np.ndarray, config: MotionConfig) -> List[Candida
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < config.ratio * p[1].distance]
     if len(good) < config.min_inliers:
         return []
-    src = a.points[[m.queryIdx for m in good]]
-    dst = b.points[[m.trainIdx for m in good]]
-    return [Candidate(rotation_from_rays(bearings(src[keep], k), bearings(dst[keep], k)), len(keep),
-                       len(keep) / len(good), cells) for keep, cells in consensus(src, dst, k, config)]
+    return candidates_of(a.points[[m.queryIdx for m in good]], b.points[[m.trainIdx for m in good]], k, config)
+
+
+def candidates_of(src: np.ndarray, dst: np.ndarray, k: np.ndarray, config: MotionConfig) -> List[Candidate]:
+    """The consensus sets between matches (M, 2) -> (M, 2) (full-size pixels), each with its rotation
+    (:func:`consensus`); where the widest of them holds less than ``parallax_share`` of the matches, the rotation
+    of an essential matrix in their place when it explains more of them over more of the image
+    (:func:`parallax_rotation`: the near background a walking camera slides across the far one; a mover adds
+    matches in a few places only, and where no background was found none is made up) and no one homography explains
+    them as well (then the scene is flat or the lens zoomed, and the essential matrix is degenerate)."""
+    found = [Candidate(rotation_from_rays(bearings(src[keep], k), bearings(dst[keep], k)), len(keep),
+                       len(keep) / len(src), cells, False, keep) for keep, cells in consensus(src, dst, k, config)]
+    spread = [c for c in found if c.cells >= config.min_cells]
+    widest = max(spread, key=lambda c: c.inliers, default=None)
+    if widest is None or widest.share >= config.parallax_share:
+        return found        # a turn explains the background (or there is none: none is made up from what is left)
+    moving = parallax_rotation(src, dst, k, config, widest.inliers)
+    if moving is None or moving.cells < config.parallax_cells * widest.cells:
+        return found        # its extra matches gather in a few places: a mover, not the near background
+    _, flat = cv2.findHomography(src, dst, cv2.RANSAC, config.ransac_px / config.scale)
+    if flat is not None and flat.sum() >= config.flat_share * moving.inliers:
+        return found        # one homography explains them (a zoom, a flat scene): the essential matrix is degenerate
+    # the essential matrix's matches take the place of the rotation sets they hold (the background's pieces)
+    return [moving] + [c for c in found if np.isin(c.indices, moving.indices).mean() < 0.5]
+
+
+def parallax_rotation(src: np.ndarray, dst: np.ndarray, k: np.ndarray, config: MotionConfig,
+                      beaten: int) -> Optional[Candidate]:
+    """The camera's rotation between two frames of a camera that moves as well as turns (a walking camera: near
+    things slide across far ones, so no single rotation explains the background's matches): an essential matrix
+    (five-point MAGSAC, ``cv2.findEssentialMat``) decomposed by ``cv2.recoverPose``. Taken (a :class:`Candidate`)
+    only when it holds ``parallax_gain`` times the ``beaten`` matches of the best rotation, spread over at least
+    ``min_cells``, most of them in front of both cameras, and its matches stray from its rotation alone by more than
+    ``ransac_px`` (median): for a camera that only turns, the essential matrix is degenerate (any translation fits)
+    and its rotation is not trusted."""
+    if len(src) < max(8, config.min_inliers):
+        return None
+    threshold = config.ransac_px / config.scale       # full-size pixels
+    essential, mask = cv2.findEssentialMat(src, dst, k, method=cv2.USAC_MAGSAC, prob=0.999, threshold=threshold)
+    if essential is None or essential.shape != (3, 3) or mask is None:
+        return None
+    kept, rotation, _, _ = cv2.recoverPose(essential, src, dst, k, mask=mask.copy())
+    inliers = np.flatnonzero(mask.ravel() > 0)
+    if len(inliers) < max(config.min_inliers, config.parallax_gain * beaten) or kept < len(inliers) / 2:
+        return None      # too few, or most of them behind a camera: the decomposition is not to be trusted
+    cells = len(np.unique(grid_cells(dst[inliers], k)))
+    turned = bearings(src[inliers], k) @ rotation.T
+    stray = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", turned, bearings(dst[inliers], k)), -1.0, 1.0)))
+    if cells < config.min_cells or np.median(stray) < np.degrees(np.arctan(threshold / k[0, 0])):
+        return None
+    return Candidate(np.asarray(rotation, np.float64), len(inliers), len(inliers) / len(src), cells, True, inliers)
 
 
 def consensus(src: np.ndarray, dst: np.ndarray, k: np.ndarray,
@@ -171,8 +245,9 @@ def consensus(src: np.ndarray, dst: np.ndarray, k: np.ndarray,
     rigidly (a walker's shirt, a car) come out as separate sets, to be told apart by their spread and motion. The
     model is a rotation (two matches fix one), not a homography: a homography's eight degrees of freedom can bend
     to cover the background and a mover at once."""
-    size = 2.0 * np.array([k[0, 2], k[1, 2]])
     rays_a, rays_b = bearings(src, k), bearings(dst, k)
+    outer = (rays_b[:, :, None] * rays_a[:, None, :]).reshape(-1, 9)   # R a . b = <R, b a^T>: one product scores all
+    cell = grid_cells(dst, k)
     threshold = np.cos(np.arctan(config.ransac_px / config.scale / k[0, 0]))   # the pixel tolerance as an angle
     rng = np.random.default_rng(0)
     remaining = np.arange(len(src))
@@ -183,18 +258,16 @@ def consensus(src: np.ndarray, dst: np.ndarray, k: np.ndarray,
         n = len(remaining)
         first = rng.integers(0, n, config.ransac_iterations)
         second = (first + 1 + rng.integers(0, n - 1, config.ransac_iterations)) % n      # never the same match
-        picks = remaining[np.stack([first, second], 1)]                                   # (H, 2)
-        hypotheses = nearest_rotation(rays_b[picks].transpose(0, 2, 1) @ rays_a[picks])  # (H, 3, 3)
-        turned = rays_a[remaining] @ hypotheses.transpose(0, 2, 1)                          # (H, M, 3)
-        agree = (turned * rays_b[remaining]).sum(-1) > threshold
+        first, second = remaining[first], remaining[second]
+        hypotheses = two_ray_rotations(rays_a[first], rays_a[second], rays_b[first], rays_b[second])   # (H, 3, 3)
+        agree = hypotheses.reshape(-1, 9) @ outer[remaining].T > threshold                  # (H, M)
         best = remaining[agree[int(agree.sum(1).argmax())]]
         if len(best) < config.min_inliers:
             break
         rotation = rotation_from_rays(rays_a[best], rays_b[best])      # refit on the consensus, then take it again
-        agree = np.einsum("ij,ij->i", rays_a[remaining] @ rotation.T, rays_b[remaining]) > threshold
-        inliers = remaining[agree] if agree.sum() >= len(best) else best
-        cells = len({(int(x), int(y)) for x, y in np.clip(dst[inliers] / size * GRID, 0, GRID - 1)})
-        found.append((inliers, cells))
+        agree_refit = outer[remaining] @ rotation.reshape(9) > threshold
+        inliers = remaining[agree_refit] if agree_refit.sum() >= len(best) else best
+        found.append((inliers, len(np.unique(cell[inliers]))))
         remaining = np.setdiff1d(remaining, inliers)
     return found
 

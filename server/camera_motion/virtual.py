@@ -4,7 +4,9 @@ A static camera's frame t warped through ``H_t = K_out R_t K_in^-1`` is what a c
 ``R_t`` (``x_t = R_t x_0``), would see: exact for a pure rotation. The output is a centred crop of the input
 (``crop`` of its width and height, same focal length), so a turn of a few degrees stays inside the footage; what
 leaves it is black. What this material cannot show: parallax from a camera that walks, rolling shutter, motion
-blur, a zoom (docs/models.md).
+blur, a zoom (docs/models.md). For parallax, :func:`warp_layers` renders flat layers at known depths (a far wall, a
+near object) seen by a camera that also moves sideways (:func:`walking_positions`): synthetic scenes only, the
+clips have no depth.
 
 Camera paths (:func:`camera_path`): ``pan``, ``tilt`` and ``roll`` turn smoothly by ``degrees`` over the clip,
 ``shake`` is a hand-held sway (slow sines of 0.2-1.5 Hz on all three axes), ``whip`` a fast pan over a tenth of
@@ -14,7 +16,7 @@ the clip, ``static`` none. A turn wider than the footage's own view leaves nothi
 from __future__ import annotations
 
 import os
-from typing import Tuple
+from typing import Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -76,6 +78,50 @@ def warp_frame(frame: np.ndarray, rotation: np.ndarray, k_in: np.ndarray, k_out:
     ``size_out`` = (w_out, h_out)."""
     homography = k_out @ rotation @ np.linalg.inv(k_in)
     return cv2.warpPerspective(frame, homography, size_out, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+def textured_wall(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """(height, width, 3) a textured flat scene: blurred noise with rectangles and circles (corners for ORB)."""
+    rng = np.random.default_rng(seed)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (height, width, 3), dtype=np.uint8), (0, 0), 3)
+    for _ in range(250):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        if rng.random() < 0.5:
+            cv2.rectangle(image, (x, y), (x + int(rng.integers(5, 40)), y + int(rng.integers(5, 40))), colour, -1)
+        else:
+            cv2.circle(image, (x, y), int(rng.integers(3, 20)), colour, -1)
+    return image
+
+
+def walking_positions(frames: int, metres: float) -> np.ndarray:
+    """(frames, 3) camera centres in the first frame's camera coordinates (metres) of a camera that walks
+    ``metres`` to its right over the clip, smoothly started and stopped."""
+    ease = 0.5 - 0.5 * np.cos(np.pi * np.linspace(0.0, 1.0, frames))
+    return np.stack([metres * ease, np.zeros(frames), np.zeros(frames)], 1)
+
+
+def warp_layers(layers: Sequence[Tuple[np.ndarray, Optional[np.ndarray], float]], rotation: np.ndarray,
+                position: np.ndarray, k_in: np.ndarray, k_out: np.ndarray, size_out: Tuple[int, int]) -> np.ndarray:
+    """Flat ``layers`` ((H, W, 3) image as the first camera sees it, (H, W) mask of where the layer is (None: all
+    of it), depth in metres of its plane facing that camera), far to near, as a camera at ``position`` (3,) turned
+    by ``rotation`` (3, 3) sees them (``x_t = R_t (x_0 - c_t)``): (h_out, w_out, 3). Each plane maps through its own
+    homography ``K_out (R - R c n^T / d) K_in^-1`` (n the plane's normal), so near layers slide across far ones."""
+    normal = np.array([0.0, 0.0, 1.0])
+    out: Optional[np.ndarray] = None
+    for image, mask, depth in layers:
+        homography = k_out @ (rotation - np.outer(rotation @ position, normal) / depth) @ np.linalg.inv(k_in)
+        warped = cv2.warpPerspective(image, homography, size_out, flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_CONSTANT)
+        if out is None:
+            out = warped
+            continue
+        where = np.full(image.shape[:2], 255, np.uint8) if mask is None else mask
+        covered = cv2.warpPerspective(where, homography, size_out, flags=cv2.INTER_NEAREST) > 0
+        out[covered] = warped[covered]
+    if out is None:
+        raise ValueError("no layers to render")
+    return out
 
 
 def virtual_view(width: int, height: int, crop: float = 0.8) -> Tuple[np.ndarray, np.ndarray, Tuple[int, int]]:

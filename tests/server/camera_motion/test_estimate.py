@@ -10,24 +10,17 @@ import pytest
 
 from server.body.rotations import euler_to_rotmat, nearest_rotation
 from server.camera_motion.estimate import MotionCheck, camera_moves, estimate_rotations, sampled_frames
-from server.camera_motion.matching import MotionConfig, bearings, rotation_angle, rotation_from_rays
-from server.camera_motion.virtual import camera_path, intrinsics, virtual_view, warp_frame
+from server.camera_motion.matching import (MotionConfig, bearings, parallax_rotation, rotation_angle,
+                                           rotation_from_rays, sized, two_ray_rotations)
+from server.camera_motion.virtual import (camera_path, intrinsics, textured_wall, virtual_view, walking_positions,
+                                          warp_frame, warp_layers)
 
 WIDTH, HEIGHT = 960, 540
 
 
 def scene(seed: int = 0) -> np.ndarray:
-    """(H, W, 3) a wide textured background: blurred noise with rectangles and circles (corners for ORB)."""
-    rng = np.random.default_rng(seed)
-    image = cv2.GaussianBlur(rng.integers(0, 255, (HEIGHT, WIDTH, 3), dtype=np.uint8), (0, 0), 3)
-    for _ in range(250):
-        x, y = int(rng.integers(0, WIDTH)), int(rng.integers(0, HEIGHT))
-        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
-        if rng.random() < 0.5:
-            cv2.rectangle(image, (x, y), (x + int(rng.integers(5, 40)), y + int(rng.integers(5, 40))), colour, -1)
-        else:
-            cv2.circle(image, (x, y), int(rng.integers(3, 20)), colour, -1)
-    return image
+    """(H, W, 3) a wide textured background (corners for ORB)."""
+    return textured_wall(WIDTH, HEIGHT, seed)
 
 
 def footage(kind: str, frames: int, degrees: float, person: bool = False,
@@ -59,6 +52,83 @@ def test_rays_give_the_exact_rotation() -> None:
     noisy = truth + rng.normal(0, 0.01, (3, 3))
     nearest = nearest_rotation(noisy)
     assert np.allclose(nearest @ nearest.T, np.eye(3), atol=1e-9) and np.linalg.det(nearest) > 0
+
+
+def test_two_matches_give_the_exact_rotation_or_none() -> None:
+    """The RANSAC hypothesis from two rays (TRIAD) is exact on noise-free rays; parallel rays give no rotation."""
+    rng = np.random.default_rng(1)
+    truth = euler_to_rotmat(np.radians([[2.0, 30.0, -4.0], [-10.0, 1.0, 7.0]]), "xyz")
+    a1, a2 = rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
+    a1, a2 = a1 / np.linalg.norm(a1, axis=1, keepdims=True), a2 / np.linalg.norm(a2, axis=1, keepdims=True)
+    found = two_ray_rotations(a1, a2, np.einsum("nij,nj->ni", truth, a1), np.einsum("nij,nj->ni", truth, a2))
+    assert np.allclose(found, truth, atol=1e-9)
+    assert np.isnan(two_ray_rotations(a1[:1], a1[:1], a1[:1], a1[:1])).all()
+
+
+def walking_scene_matches(metres: float, seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(pixels in a, pixels in b, K, true R_ab): points 2-30 m away seen by a camera that turns 3 degrees and walks
+    ``metres`` sideways between a and b (half a pixel of noise)."""
+    rng = np.random.default_rng(seed)
+    k = intrinsics(WIDTH, HEIGHT, 1000.0)
+    pixels = rng.uniform([0, 0], [WIDTH, HEIGHT], (300, 2))
+    points = bearings(pixels, k) * rng.uniform(2.0, 30.0, (300, 1))
+    truth = euler_to_rotmat(np.radians([0.5, 3.0, 0.0]), "xyz")
+    seen = (points - np.array([metres, 0.0, 0.0])) @ truth.T @ k.T
+    return pixels, seen[:, :2] / seen[:, 2:] + rng.normal(0.0, 0.5, (300, 2)), k, truth
+
+
+def test_an_essential_matrix_gives_a_walking_cameras_rotation() -> None:
+    """Near and far points slide apart when the camera walks: no one rotation fits them, the essential matrix's
+    does; for a camera that only turns it is not trusted (degenerate: any translation fits)."""
+    config = sized(MotionConfig(), intrinsics(WIDTH, HEIGHT, 1000.0))
+    src, dst, k, truth = walking_scene_matches(0.3)
+    moved = parallax_rotation(src, dst, k, config, beaten=100)
+    assert moved is not None and moved.moved and rotation_angle(moved.rotation, truth) < 0.3
+    assert rotation_angle(rotation_from_rays(bearings(src, k), bearings(dst, k)), truth) > 1.0   # one turn: off
+    src, dst, k, truth = walking_scene_matches(0.0)
+    assert parallax_rotation(src, dst, k, config, beaten=100) is None
+
+
+def walking_footage(metres: float, frames: int = 64) -> Tuple[List[np.ndarray], np.ndarray, np.ndarray]:
+    """(frames, true rotations, K): a textured wall 8 m away, a near object (the lower 45% of the view) 2 m away,
+    seen by a camera that pans 10 degrees while it walks ``metres`` to its right."""
+    near = np.zeros((HEIGHT, WIDTH), np.uint8)
+    near[int(HEIGHT * 0.55):] = 255
+    k_in, k_out, size = virtual_view(WIDTH, HEIGHT, 0.8)
+    rotations = camera_path("pan", frames, 10.0)
+    positions = walking_positions(frames, metres)
+    layers = [(scene(0), None, 8.0), (scene(2), near, 2.0)]
+    return [warp_layers(layers, r, c, k_in, k_out, size) for r, c in zip(rotations, positions)], rotations, k_out
+
+
+def test_a_walking_camera_is_followed_through_the_essential_matrix() -> None:
+    """A camera that walks 0.6 m while it pans: taken for one that only turns, the walk adds degrees of turn;
+    the essential matrix, against the first frame, keeps the rotation true."""
+    frames, truth, k = walking_footage(0.6)
+    motion = estimate_rotations(enumerate(frames), len(frames), k)
+    error = rotation_angle(motion.rotations, truth)
+    turn_only = estimate_rotations(enumerate(frames), len(frames), k, config=MotionConfig(parallax_share=0.0))
+    assert error.mean() < 0.5 and error[-1] < 1.0, (error.mean(), error.max(), error[-1])
+    assert rotation_angle(turn_only.rotations, truth).mean() > 1.5
+
+
+def test_layers_seen_from_where_the_camera_stood_are_the_turned_frame() -> None:
+    """warp_layers at the first camera's place is warp_frame (a pure turn); walking, the near layer slides
+    across the far one."""
+    image = scene(0)
+    k_in, k_out, size = virtual_view(WIDTH, HEIGHT, 0.8)
+    turn = euler_to_rotmat(np.radians([0.0, 4.0, 0.0]), "xyz")
+    still = warp_layers([(image, None, 8.0)], turn, np.zeros(3), k_in, k_out, size)
+    assert np.array_equal(still, warp_frame(image, turn, k_in, k_out, size))
+    near = np.zeros((HEIGHT, WIDTH), np.uint8)
+    near[:, 300:500] = 255
+    marker = np.full((HEIGHT, WIDTH, 3), (1, 2, 3), np.uint8)     # the near layer, a colour the wall does not have
+    for metres in (0.0, 0.1):
+        walked = warp_layers([(image, None, 8.0), (marker, near, 1.0)], np.eye(3), np.array([metres, 0.0, 0.0]),
+                             k_in, k_out, size)
+        columns = np.flatnonzero((walked == (1, 2, 3)).all(-1).any(0))
+        # the layer's left edge: 300 px of the input less the crop's 96, less f * metres / depth = 96 px per 0.1 m
+        assert columns.min() == pytest.approx(300 - 96 - 960 * metres, abs=1.5)
 
 
 def test_camera_paths_start_still_and_turn_as_asked() -> None:
