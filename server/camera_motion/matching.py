@@ -1,7 +1,8 @@
 """Matching two looked-at frames of a turning camera (OpenCV + numpy): ORB features at a working scale with the
 person and black borders masked (:func:`look_at`), their consensus rotations (RANSAC on two-match rotations, refitted
-by least squares on unit rays: :func:`match`), the same from points followed by optical flow (:func:`flow_match`), and
-which consensus is the background (:func:`pick`). :mod:`.estimate` chains these into each frame's rotation.
+by least squares on unit rays: :func:`match`), the same from points followed by optical flow (:func:`flow_match`),
+an essential matrix's rotation where the camera also walked (:func:`parallax_rotation`), and which consensus is the
+background (:func:`pick`). :mod:`.estimate` chains these into each frame's rotation.
 """
 from __future__ import annotations
 
