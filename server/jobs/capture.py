@@ -170,6 +170,7 @@ def _follow_camera(arrays: Dict[str, Any], plan: "Optional[CameraPlan]", found: 
     if plan is None or plan.looks is None:
         return list(plan.notes) if plan is not None else []
     from ..camera_motion.follow import CameraLost, camera_motion, points_to_first_frame, to_first_frame
+    from ..camera_motion.matching import rotation_angle
 
     tick = time.perf_counter()
     try:
@@ -189,7 +190,7 @@ def _follow_camera(arrays: Dict[str, Any], plan: "Optional[CameraPlan]", found: 
     arrays["camera_confidence"] = motion.confidence[rows].astype(np.float32)
     timings["camera"] = timings.get("camera", 0.0) + time.perf_counter() - tick
     timings["camera_chain"] = found.camera_seconds    # the detectors' own seconds at it, all together (within detect)
-    degrees = float(np.degrees(np.arccos(np.clip((np.trace(rotations, axis1=1, axis2=2) - 1) / 2, -1, 1))).max())
+    degrees = float(rotation_angle(rotations, np.eye(3)).max())
     progress("camera", 1, 1, f"the camera turned up to {degrees:.0f} degrees")
     return list(plan.notes + notes)
 
