@@ -19,6 +19,9 @@ camera, so the results compare directly on the frames both captured. Printed per
 - then the cost (``--cost-rounds``): whole Sports2D captures with Camera Auto against Static on MPEG-4 clips
   (still, pan, shake), alternating, the median wall and processor time of each; what Auto adds per frame is the
   stage's price;
+- and (``--chunk-rounds``) the same where the stage runs: one detector's chunk job (BlazePose following the person
+  over the whole pan and shake clips, in a fresh process each) with and without the camera chain, alternating:
+  BlazePose's own time moves by a second from run to run, so what the chain adds is a mean with its standard error;
 - ``check ms``: the camera stage in the capture's own process (the cheap check, the joining of the chunks);
   ``chain ms/f``: what the detector processes spent chaining frames for the camera's turn, per frame (all of them
   together: with two detectors about half of it is wall time); ``detect s``: the detection stage (it holds the
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -200,15 +204,76 @@ def cost(path: Path, folder: Path, rounds: int) -> None:
               f"{still_cpu:>11.1f}{auto_cpu:>9.1f}{1000.0 * (auto_cpu - still_cpu) / frames:>15.1f}", flush=True)
 
 
+def timed_chunk(clip: str, count: int, camera: object, answer: multiprocessing.Queue) -> None:
+    """In a fresh process: one chunk job over the whole clip (``camera``: a CameraLooks or None) -> ``answer`` gets
+    (user s, system s, wall s, the chain's own s), the imports and the models' start-up left out."""
+    import resource
+
+    import cv2
+    from server.detection.chunk_job import detect_chunk
+    from server.detection.chunks import ChunkTask
+
+    cv2.setNumThreads(1)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    tick = time.perf_counter()
+    result = detect_chunk(ChunkTask(0, 0, clip, 0, 0, count, camera=camera), lambda done: None)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    answer.put((after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime, time.perf_counter() - tick,
+                result.camera_seconds))
+
+
+def chunk_cost(path: Path, folder: Path, rounds: int) -> None:
+    """The stage's cost inside a detector process (``--chunk-rounds``): the chunk job over the whole Sports2D pan
+    and shake (MPEG-4) without and with the camera chain, ``rounds`` times each, alternating which goes first, each in a
+    process started as the capture starts its detectors (one BLAS thread; one OpenCV thread)."""
+    import cv2
+    from server.camera_motion.follow import plan_camera
+    from server.detection.pool import single_threaded_maths
+    from server.video import iter_frames
+
+    probe = cv2.VideoCapture(str(path))
+    width, height = int(probe.get(cv2.CAP_PROP_FRAME_WIDTH)), int(probe.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    probe.release()
+    k = virtual_view(width, height, CROP)[1]
+    context = multiprocessing.get_context("spawn")
+    print(f"\n{path.name}: one detector's chunk job over the whole clip, without / with the camera chain, {rounds} "
+          f"rounds each (ms per frame; +- the standard error)")
+    print(f"{'motion':<10}{'added user':>11}{'+-':>6}{'added sys':>10}{'+-':>6}{'added wall':>11}{'+-':>6}{'chain':>7}")
+    for kind in ("pan", "shake"):
+        clip = folder / f"chunk_{kind}.mp4"
+        axis = {"shake": "roll"}.get(kind, kind)
+        degrees = min(MOTIONS[kind], round(largest_turn(width, height, axis)))
+        count = len(write_moving_clip(str(path), str(clip), kind, degrees, crop=CROP))
+        looks = plan_camera("moving", lambda i: next((f for _, f in iter_frames(str(clip), i, i + 1)), None), 0,
+                            count, k).looks
+        runs: Dict[str, list] = {"static": [], "moving": []}
+        for round_ in range(rounds):
+            order = (("static", None), ("moving", looks))
+            for mode, camera in order if round_ % 2 == 0 else order[::-1]:
+                answer = context.Queue()
+                with single_threaded_maths():
+                    process = context.Process(target=timed_chunk, args=(str(clip), count, camera, answer))
+                    process.start()
+                runs[mode].append(answer.get())
+                process.join()
+        still, moving = np.array(runs["static"]), np.array(runs["moving"])
+        added = (moving - still) * 1000.0 / count
+        spread = added.std(0) / np.sqrt(rounds)
+        print(f"{kind:<10}{added[:, 0].mean():>11.1f}{spread[0]:>6.1f}{added[:, 1].mean():>10.1f}{spread[1]:>6.1f}"
+              f"{added[:, 2].mean():>11.1f}{spread[2]:>6.1f}{1000.0 * moving[:, 3].mean() / count:>7.1f}", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sample", type=Path, required=True, help="the Sports2D clip")
     parser.add_argument("--pose2sim", type=Path, help="a Pose2Sim view (e.g. cam01.mp4)")
     parser.add_argument("--motions", nargs="+", choices=sorted(MOTIONS), default=list(MOTIONS))
     parser.add_argument("--moving", action="store_true", help="capture with Camera: Moving instead of Auto")
-    parser.add_argument("--cost-rounds", type=int, default=3, help="alternating captures per mode for the cost "
-                        "table (0: none)")
-    parser.add_argument("--no-accuracy", action="store_true", help="only the cost table")
+    parser.add_argument("--cost-rounds", type=int, default=6, help="alternating captures per mode for the cost "
+                        "table (0: none; 3 measured the same pan at +12 and at +2 ms per frame on this machine)")
+    parser.add_argument("--chunk-rounds", type=int, default=6, help="alternating chunk jobs per mode for the "
+                        "detector-process cost (0: none)")
+    parser.add_argument("--no-accuracy", action="store_true", help="only the cost tables")
     parser.add_argument("--focal-scale", type=float, default=1.0,
                         help="tell the capture this multiple of the true focal length (sensitivity)")
     args = parser.parse_args()
@@ -222,6 +287,8 @@ def main() -> int:
                 run_clip(args.pose2sim, Path(folder), motions, camera, args.focal_scale)
         if args.cost_rounds > 0:
             cost(args.sample, Path(folder), args.cost_rounds)
+        if args.chunk_rounds > 0:
+            chunk_cost(args.sample, Path(folder), args.chunk_rounds)
     return 0
 
 
