@@ -27,12 +27,11 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from ..body.rotations import quat_wxyz_slerp, quat_wxyz_to_rotmat, rotmat_to_quat_wxyz
-from .matching import (RETRACK_SHARE, Box, Look, MotionConfig, flow_match, look_at, match, pick, rotation_angle,
-                       sized, small_grey)
+from .matching import (RETRACK_SHARE, Box, Look, MotionConfig, flow_match, look_at, match, orb_for, pick,
+                       rotation_angle, sized, small_grey)
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +90,7 @@ class Chain:
         config = sized(config, k)
         self.count, self.k, self.config, self.keep = count, k, config, keep
         self.wanted = {i for i in sampled_frames(count, config.step) if i >= first}
-        self.orb = cv2.ORB.create(nfeatures=config.features)
+        self.orb = orb_for(config)
         self.anchor = anchor
         self.rotations: Dict[int, np.ndarray] = {}     # relative to the root
         self.confidence: Dict[int, float] = {}
@@ -289,7 +288,7 @@ def camera_moves(frame_at: Callable[[int], Optional[np.ndarray]], count: int, k:
     where a frame shares nothing with the first). A clip whose frames cannot be matched at all (no texture) is taken
     as still, with confidence 0."""
     config = sized(config, k)
-    orb = cv2.ORB.create(nfeatures=config.features)
+    orb = orb_for(config)
     indices = sorted({int(round(i)) for i in np.linspace(0, count - 1, max(2, looks))})
     seen = []
     for index in indices:

@@ -20,12 +20,11 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from ..body.rotations import rotmat_to_rotvec, rotvec_to_rotmat
 from .estimate import CameraMotion, Chain, MotionCheck, Piece, assemble, camera_moves
-from .matching import Box, Look, MotionConfig, look_at, rotation_angle, sized
+from .matching import Box, Look, MotionConfig, look_at, orb_for, rotation_angle, sized
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +93,7 @@ def plan_camera(mode: str, frame_at: FrameAt, origin: int, count: int, k: np.nda
     anchor = check.first if check is not None else None
     if anchor is None:
         frame = frame_at(0)
-        anchor = None if frame is None else look_at(0, frame, cv2.ORB.create(nfeatures=config.features), config, None)
+        anchor = None if frame is None else look_at(0, frame, orb_for(config), config, None)
     if anchor is not None:    # what the detectors match against: the features, not the images
         anchor = replace(anchor, small=None, mask=None)
     return CameraPlan("moving", check, CameraLooks(origin, count, np.asarray(k, np.float64), anchor, config))

@@ -101,6 +101,11 @@ def rotation_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip((trace - 1.0) / 2.0, -1.0, 1.0)))
 
 
+def orb_for(config: MotionConfig) -> "cv2.ORB":
+    """The ORB detector of ``config`` (``features`` per frame)."""
+    return cv2.ORB.create(nfeatures=config.features)
+
+
 def look_at(index: int, frame: np.ndarray, orb: "cv2.ORB", config: MotionConfig, box: Optional[Box]) -> Look:
     """ORB features of ``frame`` ((H, W, 3) BGR or (H, W) grey) at ``config.scale``, the person's ``box`` (grown by
     ``box_pad``) and black borders masked out."""
