@@ -11,7 +11,8 @@ shared machine's speed drifts by up to two times within minutes), and
 the "no stage" error: what assuming a still camera costs (the true rotation itself). ``--focal-scale 0.7 1.4``
 tells the estimate a focal length off by those factors (a 26 mm phone lens taken for the default 38 mm is 1.45).
 Last, a camera that WALKS as it turns (parallax, which the clips cannot show: synthetic flat layers at known
-depths), with the essential matrix's fallback and without it.
+depths), with the essential matrix's fallback and without it: the layouts its settings were chosen on, then held-out
+layouts (other textures, places, depths and paths) that no setting was ever chosen on.
 
     python scripts/benchmark_camera.py --sample ~/.cache/blender_scorehmr/footage/sports2d_demo.mp4 \\
         [--pose2sim ~/.cache/blender_scorehmr/footage/pose2sim/cam01.mp4]
@@ -24,7 +25,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import List, Sequence, Tuple
 
 for _name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):   # before numpy loads: as a detector runs
     os.environ[_name] = "1"
@@ -86,30 +87,45 @@ def run_clip(name: str, frames: List[np.ndarray], focal_scale: float = 1.0, repe
 
 # a camera that walks as it turns (synthetic: flat textured layers at known depths, 960 x 540, f = 960 px):
 # (name, where the near layer is, near metres, far metres, walked metres); the first layout is the one the essential
-# matrix's settings were worked out on, the others were only measured
-LAYOUTS = (("bench below", "below", 2.0, 8.0, 0.6), ("bench below", "below", 2.0, 8.0, 0.3),
-           ("wall left", "left", 1.5, 6.0, 0.4), ("wall left far", "left", 2.5, 12.0, 0.8))
+# matrix's settings were worked out on, the others were measured, then looked into (a tolerance of the first frame's
+# closure that grew with the links since the last one fixed the 0.3 m shake, lost on the held-out layouts: not kept)
+Layout = Tuple[str, str, float, float, float]
+LAYOUTS: Tuple[Layout, ...] = (("bench below", "below", 2.0, 8.0, 0.6), ("bench below", "below", 2.0, 8.0, 0.3),
+                               ("wall left", "left", 1.5, 6.0, 0.4), ("wall left far", "left", 2.5, 12.0, 0.8))
+# never looked at while the settings were chosen (other textures, places, depths and paths); measured once since
+# to drop an alternative (the growing tolerance above), which kept the settings: pick no setting on it
+HELD_OUT: Tuple[Layout, ...] = (("pillar right", "right", 1.8, 10.0, 0.5), ("step below", "below", 1.2, 6.0, 0.2),
+                                ("hedge left", "left", 3.0, 20.0, 1.0))
 WALK_MOTIONS = {"pan": 10.0, "tilt": 6.0, "roll": 6.0, "shake": 5.0}
 
 
-def run_walking(frames: int = 64) -> None:
+def near_mask(where: str, width: int, height: int) -> np.ndarray:
+    """(height, width) uint8: 255 where the near layer is ("below": the lower 45%, "left": the left 40%, "right":
+    the right 35%)."""
+    near = np.zeros((height, width), np.uint8)
+    if where == "below":
+        near[int(height * 0.55):] = 255
+    elif where == "left":
+        near[:, :int(width * 0.4)] = 255
+    else:
+        near[:, int(width * 0.65):] = 255
+    return near
+
+
+def run_walking(layouts: Sequence[Layout] = LAYOUTS, title: str = "", seed: int = 0, frames: int = 64) -> None:
     """The rotation of a camera that walks sideways while it turns, with the essential matrix's fallback and
-    without it (the camera taken to turn only): the walk's parallax read as turning."""
+    without it (the camera taken to turn only): the walk's parallax read as turning. ``seed`` picks other textures
+    and camera paths."""
     width, height = 960, 540
     k_in, k_out, size = virtual_view(width, height, 0.8)
-    print(f"\nwalking camera: synthetic layers, {frames} frames {size[0]}x{size[1]}, f = {k_out[0, 0]:.0f} px; "
-          f"mean / end rotation error, deg")
+    print(f"\nwalking camera{title}: synthetic layers, {frames} frames {size[0]}x{size[1]}, "
+          f"f = {k_out[0, 0]:.0f} px; mean / end rotation error, deg")
     print(f"{'layout':<16}{'walk m':>7}{'motion':>8}{'mean':>7}{'end':>7}{'turn only':>11}{'end':>7}")
-    for name, where, near_depth, far_depth, metres in LAYOUTS:
-        near = np.zeros((height, width), np.uint8)
-        if where == "below":
-            near[int(height * 0.55):] = 255
-        else:
-            near[:, :int(width * 0.4)] = 255
-        layers = [(textured_wall(width, height, 0), None, far_depth), (textured_wall(width, height, 2), near,
-                                                                        near_depth)]
+    for name, where, near_depth, far_depth, metres in layouts:
+        layers = [(textured_wall(width, height, seed), None, far_depth),
+                  (textured_wall(width, height, seed + 2), near_mask(where, width, height), near_depth)]
         for kind, degrees in WALK_MOTIONS.items():
-            truth = camera_path(kind, frames, degrees, seed=3)
+            truth = camera_path(kind, frames, degrees, seed=seed + 3)
             views = [warp_layers(layers, r, c, k_in, k_out, size)
                      for r, c in zip(truth, walking_positions(frames, metres))]
             row = []
@@ -140,6 +156,7 @@ def main() -> int:
         for name, frames in clips:
             run_clip(name, frames, scale, args.repeats)
     run_walking()
+    run_walking(HELD_OUT, ", held out", seed=10)
     print("\n(no stage: the mean true rotation, the error of taking the camera for still)")
     return 0
 

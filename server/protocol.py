@@ -79,7 +79,7 @@ class ErrorCode(StrEnum):
     BAD_KEYPOINTS = ("bad_keypoints", 10, "a keypoints file is missing, malformed or has no usable landmarks")
     BAD_CALIBRATION = ("bad_calibration", 11, "a camera calibration file is unreadable or does not fit the clips")
     CAMERA_LOST = ("camera_lost", 13, "the camera's turn could not be followed through the clip (a cut, a whip pan "
-                   "too fast to follow, a view with nothing to match)",
+                   "too fast to follow, a view with nothing to match: a bare wall, the person filling it)",
                    "Capture the clip in parts split at the frame named, or set Camera to Static")
     CANCELLED = ("cancelled", 130, "the job was cancelled by the user",
                  "Nothing was changed; press Capture Motion to start again")

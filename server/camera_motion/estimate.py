@@ -104,8 +104,8 @@ class Chain:
         """The next frame (``index``, (H, W, 3) BGR or (H, W) grey) with the person's ``box`` (masked out)."""
         config = self.config
         if index not in self.wanted:
-            if self.last is not None:
-                self.between.append((index, frame, box))
+            if self.last is not None and (index - self.last.index) % config.dense_step == 0:
+                self.between.append((index, frame, box))   # those a fast turn would follow (no more held)
             return
         look = look_at(index, frame, self.orb, config, box)
         if self.last is None:
@@ -122,7 +122,7 @@ class Chain:
         lost = self.confidence[index] == 0.0      # no overlap left with the last sampled frame: too fast a turn
         if (turned > config.fast_degrees or swerved > config.swerve_degrees or lost) and self.between:
             previous, earlier = last, before   # a fast turn: follow the frames between, then this one again
-            for inner, inner_frame, inner_box in self.between[config.dense_step - 1::config.dense_step]:
+            for inner, inner_frame, inner_box in self.between:
                 small, mask = small_grey(inner_frame, config, inner_box)
                 inner_look = Look(inner, np.zeros((0, 2)), None, small, mask)
                 inner_look.points = self._place(inner_look, previous, earlier, close=False, track=True)
@@ -222,8 +222,9 @@ def estimate_rotations(frames: Iterable[Tuple[int, np.ndarray]], count: int, k: 
                        config: MotionConfig = MotionConfig()) -> CameraMotion:
     """The camera's rotation on each of ``count`` frames from ``frames`` ((index, (H, W, 3) BGR) pairs in order;
     the sampled ones are looked at, and those between two sampled frames only where the camera turned fast between
-    them: the last ``step`` frames are kept for that); ``k`` (3, 3) the intrinsics at full size; ``boxes`` the
-    person's box per frame (masked out), or None. One :class:`Chain` over the whole clip."""
+    them: those the flow would follow, every ``dense_step``-th since the last sampled one, are kept for that); ``k``
+    (3, 3) the intrinsics at full size; ``boxes`` the person's box per frame (masked out), or None. One
+    :class:`Chain` over the whole clip."""
     chain = Chain(count, k, config)
     for index, frame in frames:
         chain.feed(index, frame, boxes[index] if boxes is not None else None)

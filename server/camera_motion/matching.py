@@ -38,6 +38,7 @@ class MotionConfig:
     fast_degrees: float = 4.0     # a turn larger than this between two sampled frames (or none found): the frames
     swerve_degrees: float = 3.0   # ... or one that strays this far from turning on as before (a shake): the frames
     dense_step: int = 2           # ... between are looked at too, every dense_step-th (a whip pan is followed)
+    flow_window: int = 11         # Lucas-Kanade's window (pixels at ``scale``) through the frames between
     consensus_rounds: int = 3     # RANSAC models tried per pair (the background and rigid movers)
     min_cells: int = 10           # a consensus spread over fewer of the 8 x 8 grid cells is not the background
     agree_degrees: float = 1.0    # the first frame places a frame only when it agrees with the chain this well
@@ -116,9 +117,10 @@ def look_at(index: int, frame: np.ndarray, orb: "cv2.ORB", config: MotionConfig,
 
 
 def small_grey(frame: np.ndarray, config: MotionConfig, box: Optional[Box]) -> Tuple[np.ndarray, np.ndarray]:
-    """``frame`` in grey at ``config.scale`` and the mask of where features may be: not on black borders
-    (letterboxing, a stabilised or warped frame's empty edge: their corners move with the image, not with the
-    scene), not on the person's ``box`` (grown by ``box_pad``)."""
+    """``frame`` ((H, W, 3) BGR, or (H, W) grey) in grey at ``config.scale`` and the mask of where features may be:
+    not on black borders (letterboxing, a stabilised or warped frame's empty edge: their corners move with the image,
+    not with the scene; the mask is eroded only where there are any), not on the person's ``box`` (grown by
+    ``box_pad``)."""
     grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
     height, width = grey.shape[:2]
     size = (max(1, int(round(width * config.scale))), max(1, int(round(height * config.scale))))
@@ -126,7 +128,8 @@ def small_grey(frame: np.ndarray, config: MotionConfig, box: Optional[Box]) -> T
     # of a full-HD frame, this 1
     halved = cv2.pyrDown(grey) if config.scale <= 0.5 else grey
     small = cv2.resize(halved, size, interpolation=cv2.INTER_LINEAR) if halved.shape[1] != size[0] else halved
-    mask = cv2.erode((small > BLACK).astype(np.uint8) * 255, np.ones((9, 9), np.uint8))
+    mask = np.full(small.shape, 255, np.uint8) if small.min() > BLACK else \
+        cv2.erode((small > BLACK).astype(np.uint8) * 255, np.ones((9, 9), np.uint8))
     if box is not None:
         x0, y0, x1, y1 = (v * config.scale for v in box)
         pad = (y1 - y0) * config.box_pad
@@ -153,7 +156,8 @@ def flow_match(a: Look, b: Look, k: np.ndarray, config: MotionConfig,
     guess = bearings(start / config.scale, k) @ (k @ predicted).T
     guess = guess[:, :2] / np.maximum(guess[:, 2:], 1e-6) * config.scale
     moved, status, _ = cv2.calcOpticalFlowPyrLK(a.small, b.small, start.astype(np.float32).reshape(-1, 1, 2),
-                                                guess.astype(np.float32).reshape(-1, 1, 2), winSize=(15, 15),
+                                                guess.astype(np.float32).reshape(-1, 1, 2),
+                                                winSize=(config.flow_window, config.flow_window),
                                                 maxLevel=3, flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
     moved = moved.reshape(-1, 2).astype(np.float64)
     height, width = b.small.shape[:2]

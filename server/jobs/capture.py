@@ -179,8 +179,8 @@ def _follow_camera(arrays: Dict[str, Any], plan: "Optional[CameraPlan]", found: 
         frame = start + exc.frame + 1
         raise JobError("camera_lost", f"The camera's turn could not be followed at frame {frame} of "
                        f"{os.path.basename(info.path)}: a cut, a whip pan too fast to follow, or a view with nothing "
-                       "to match.", f"Capture the clip in parts split at frame {frame}, or set Camera to "
-                       "Static.") from exc
+                       "to match (a bare wall, the person filling it).",
+                       f"Capture the clip in parts split at frame {frame}, or set Camera to Static.") from exc
     rows = np.asarray(arrays["frame_indices"]) - start
     rotations = motion.rotations[rows]
     joints_rest = np.asarray(arrays["joints_rest"], np.float64)

@@ -1,14 +1,18 @@
 """The capture's camera stage (server.camera_motion.follow): the switch, the person's boxes, a cut refused with its
-frame, and the body moved into the first frame's camera frame exactly."""
+frame, bad footage (a zoom, motion blur, a person filling the frame) followed or reported, and the body moved into
+the first frame's camera frame exactly."""
 from __future__ import annotations
 
+from typing import Optional
+
+import cv2
 import numpy as np
 import pytest
 
 from server.body.rotations import euler_to_rotmat, rotmat_to_rotvec, rotvec_to_rotmat
 from server.camera_motion.matching import rotation_angle
-from server.camera_motion.follow import (CameraLost, camera_motion, follow_frames, person_boxes, plan_camera,
-                                         points_to_first_frame, to_first_frame)
+from server.camera_motion.follow import (LOW_CONFIDENCE, CameraLost, camera_motion, follow_frames, person_boxes,
+                                         plan_camera, points_to_first_frame, to_first_frame)
 from server.camera_motion.virtual import camera_path, virtual_view, warp_frame
 
 from .test_estimate import HEIGHT, WIDTH, footage, scene
@@ -60,6 +64,54 @@ def test_a_cut_is_refused_naming_its_frame() -> None:
     with pytest.raises(CameraLost) as raised:
         _stage("moving", cut, k, [])
     assert 21 <= raised.value.frame <= 24
+
+
+def _followed(frames: list, k: np.ndarray, boxes: Optional[list] = None):
+    """The stage on a turning camera in one piece -> (motion, notes); raises CameraLost."""
+    plan = plan_camera("moving", lambda i: frames[i], 0, len(frames), k)
+    assert plan.looks is not None
+    chain = plan.looks.chain(0, 0)
+    for index, frame in enumerate(frames):
+        chain.feed(index, frame, boxes[index] if boxes is not None else None)
+    return camera_motion([chain.piece()], plan.looks)
+
+
+def _right_or_reported(motion, notes: tuple, truth: np.ndarray) -> None:
+    """Every frame's rotation within a degree of the truth, or its low confidence named in a note."""
+    wrong = rotation_angle(motion.rotations, truth) > 1.0
+    assert not (wrong & (motion.confidence >= LOW_CONFIDENCE)).any()
+    assert not (motion.confidence < LOW_CONFIDENCE).any() or "low confidence" in notes[0]
+
+
+@pytest.mark.parametrize("length", [9, 41, 81])
+def test_motion_blur_is_followed_or_reported_never_a_silent_spin(length: int) -> None:
+    """A pan whose middle third is smeared by motion blur (a ``length``-pixel streak along the pan, a hand-held
+    phone in dim light): every frame's rotation is either right or reported, by a low-confidence note or by the
+    capture refusing the clip at a frame inside the blur."""
+    frames, truth, k = footage("pan", 60, 12.0)
+    streak = np.full((1, length), 1.0 / length, np.float32)
+    blurred = [cv2.filter2D(f, -1, streak) if 20 <= i < 40 else f for i, f in enumerate(frames)]
+    try:
+        motion, notes = _followed(blurred, k)
+    except CameraLost as lost:
+        assert 20 <= lost.frame <= 40
+        return
+    _right_or_reported(motion, notes, truth)
+
+
+def test_a_person_filling_the_frame_is_reported_never_a_silent_spin() -> None:
+    """A person (a textured block, their box given as the detector would) covering 90% of the view's width and
+    all its height walks across a pan: the background left is a sliver, so every frame is either right or
+    reported (a low-confidence note, or the clip refused naming a frame)."""
+    frames, truth, k = footage("pan", 48, 12.0, person=True, share=(0.9, 1.0))
+    height, width = frames[0].shape[:2]
+    block = int(width * 0.9)
+    boxes = [(t / 48 * (width - block), 0.0, t / 48 * (width - block) + block, float(height)) for t in range(48)]
+    try:
+        motion, notes = _followed(frames, k, boxes)
+    except CameraLost:
+        return
+    _right_or_reported(motion, notes, truth)
 
 
 def test_chunks_looked_at_side_by_side_join_into_the_whole_clip() -> None:
@@ -128,11 +180,6 @@ def test_a_zoom_is_reported_not_turned_into_a_spin() -> None:
         zoomed = k_out.copy()
         zoomed[:2, :2] *= 1.0 + 0.5 * t / 63
         frames.append(warp_frame(background, np.eye(3), k_in, zoomed, size))
-    plan = plan_camera("moving", lambda i: frames[i], 0, len(frames), k_out)
-    assert plan.looks is not None
-    chain = plan.looks.chain(0, 0)
-    for index, frame in enumerate(frames):
-        chain.feed(index, frame)
-    motion, notes = camera_motion([chain.piece()], plan.looks)
+    motion, notes = _followed(frames, k_out)
     assert rotation_angle(motion.rotations, np.eye(3)).max() < 1.5
     assert notes and "low confidence" in notes[0] and "zoom" in notes[0]
