@@ -7,7 +7,7 @@ background (:func:`pick`). :mod:`.estimate` chains these into each frame's rotat
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -198,6 +198,22 @@ def match(a: Look, b: Look, k: np.ndarray, config: MotionConfig) -> List[Candida
     return candidates_of(a.points[[m.queryIdx for m in good]], b.points[[m.trainIdx for m in good]], k, config)
 
 
+class Matches(NamedTuple):
+    """M matched points seen from frame a and frame b: pixels ``src``, ``dst`` (M, 2), their unit rays ``rays_a``,
+    ``rays_b`` (M, 3) and the grid cell of each in b (M,) (:func:`grid_cells`), worked out once per pair."""
+
+    src: np.ndarray
+    dst: np.ndarray
+    rays_a: np.ndarray
+    rays_b: np.ndarray
+    cells: np.ndarray
+
+    @classmethod
+    def of(cls, src: np.ndarray, dst: np.ndarray, k: np.ndarray) -> "Matches":
+        """The matches ``src`` -> ``dst`` (M, 2 full-size pixels) of footage with intrinsics ``k``."""
+        return cls(src, dst, bearings(src, k), bearings(dst, k), grid_cells(dst, k))
+
+
 def candidates_of(src: np.ndarray, dst: np.ndarray, k: np.ndarray, config: MotionConfig) -> List[Candidate]:
     """The consensus sets between matches (M, 2) -> (M, 2) (full-size pixels), each with its rotation
     (:func:`consensus`); where the widest of them holds less than ``parallax_share`` of the matches, the rotation
@@ -205,13 +221,14 @@ def candidates_of(src: np.ndarray, dst: np.ndarray, k: np.ndarray, config: Motio
     (:func:`parallax_rotation`: the near background a walking camera slides across the far one; a mover adds
     matches in a few places only, and where no background was found none is made up) and no one homography explains
     them as well (then the scene is flat or the lens zoomed, and the essential matrix is degenerate)."""
-    found = [Candidate(rotation_from_rays(bearings(src[keep], k), bearings(dst[keep], k)), len(keep),
-                       len(keep) / len(src), cells, False, keep) for keep, cells in consensus(src, dst, k, config)]
+    pairs = Matches.of(src, dst, k)
+    found = [Candidate(rotation_from_rays(pairs.rays_a[keep], pairs.rays_b[keep]), len(keep), len(keep) / len(src),
+                       cells, False, keep) for keep, cells in consensus(pairs, k, config)]
     spread = [c for c in found if c.cells >= config.min_cells]
     widest = max(spread, key=lambda c: c.inliers, default=None)
     if widest is None or widest.share >= config.parallax_share:
         return found        # a turn explains the background (or there is none: none is made up from what is left)
-    moving = parallax_rotation(src, dst, k, config, widest.inliers)
+    moving = parallax_rotation(pairs, k, config, widest.inliers)
     if moving is None or moving.cells < config.parallax_cells * widest.cells:
         return found        # its extra matches gather in a few places: a mover, not the near background
     _, flat = cv2.findHomography(src, dst, cv2.RANSAC, config.ransac_px / config.scale)
@@ -221,8 +238,7 @@ def candidates_of(src: np.ndarray, dst: np.ndarray, k: np.ndarray, config: Motio
     return [moving] + [c for c in found if np.isin(c.indices, moving.indices).mean() < 0.5]
 
 
-def parallax_rotation(src: np.ndarray, dst: np.ndarray, k: np.ndarray, config: MotionConfig,
-                      beaten: int) -> Optional[Candidate]:
+def parallax_rotation(pairs: "Matches", k: np.ndarray, config: MotionConfig, beaten: int) -> Optional[Candidate]:
     """The camera's rotation between two frames of a camera that moves as well as turns (a walking camera: near
     things slide across far ones, so no single rotation explains the background's matches): an essential matrix
     (five-point MAGSAC, ``cv2.findEssentialMat``) decomposed by ``cv2.recoverPose``. Taken (a :class:`Candidate`)
@@ -230,6 +246,7 @@ def parallax_rotation(src: np.ndarray, dst: np.ndarray, k: np.ndarray, config: M
     ``min_cells``, most of them in front of both cameras, and its matches stray from its rotation alone by more than
     ``ransac_px`` (median): for a camera that only turns, the essential matrix is degenerate (any translation fits)
     and its rotation is not trusted."""
+    src, dst = pairs.src, pairs.dst
     if len(src) < max(8, config.min_inliers):
         return None
     threshold = config.ransac_px / config.scale       # full-size pixels
@@ -240,27 +257,25 @@ def parallax_rotation(src: np.ndarray, dst: np.ndarray, k: np.ndarray, config: M
     inliers = np.flatnonzero(mask.ravel() > 0)
     if len(inliers) < max(config.min_inliers, config.parallax_gain * beaten) or kept < len(inliers) / 2:
         return None      # too few, or most of them behind a camera: the decomposition is not to be trusted
-    cells = len(np.unique(grid_cells(dst[inliers], k)))
-    turned = bearings(src[inliers], k) @ rotation.T
-    stray = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", turned, bearings(dst[inliers], k)), -1.0, 1.0)))
+    cells = len(np.unique(pairs.cells[inliers]))
+    turned = pairs.rays_a[inliers] @ rotation.T
+    stray = np.degrees(np.arccos(np.clip(np.einsum("ij,ij->i", turned, pairs.rays_b[inliers]), -1.0, 1.0)))
     if cells < config.min_cells or np.median(stray) < np.degrees(np.arctan(threshold / k[0, 0])):
         return None
     return Candidate(np.asarray(rotation, np.float64), len(inliers), len(inliers) / len(src), cells, True, inliers)
 
 
-def consensus(src: np.ndarray, dst: np.ndarray, k: np.ndarray,
-               config: MotionConfig) -> List[Tuple[np.ndarray, int]]:
-    """(indices, grid cells covered) of up to ``consensus_rounds`` rotation consensus sets between the matches
-    (M, 2) -> (M, 2), each found by RANSAC on what the ones before left: the background and whatever else moves
+def consensus(pairs: "Matches", k: np.ndarray, config: MotionConfig) -> List[Tuple[np.ndarray, int]]:
+    """(indices, grid cells covered) of up to ``consensus_rounds`` rotation consensus sets between the M matched
+    ``pairs``, each found by RANSAC on what the ones before left: the background and whatever else moves
     rigidly (a walker's shirt, a car) come out as separate sets, to be told apart by their spread and motion. The
     model is a rotation (two matches fix one), not a homography: a homography's eight degrees of freedom can bend
     to cover the background and a mover at once."""
-    rays_a, rays_b = bearings(src, k), bearings(dst, k)
+    rays_a, rays_b, cell = pairs.rays_a, pairs.rays_b, pairs.cells
     outer = (rays_b[:, :, None] * rays_a[:, None, :]).reshape(-1, 9)   # R a . b = <R, b a^T>: one product scores all
-    cell = grid_cells(dst, k)
     threshold = np.cos(np.arctan(config.ransac_px / config.scale / k[0, 0]))   # the pixel tolerance as an angle
     rng = np.random.default_rng(0)
-    remaining = np.arange(len(src))
+    remaining = np.arange(len(rays_a))
     found: List[Tuple[np.ndarray, int]] = []
     for _ in range(config.consensus_rounds):
         if len(remaining) < config.min_inliers:

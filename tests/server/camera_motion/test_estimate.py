@@ -10,7 +10,7 @@ import pytest
 
 from server.body.rotations import euler_to_rotmat, nearest_rotation
 from server.camera_motion.estimate import MotionCheck, camera_moves, estimate_rotations, sampled_frames
-from server.camera_motion.matching import (MotionConfig, bearings, parallax_rotation, rotation_angle,
+from server.camera_motion.matching import (Matches, MotionConfig, bearings, parallax_rotation, rotation_angle,
                                            rotation_from_rays, sized, two_ray_rotations)
 from server.camera_motion.virtual import (camera_path, intrinsics, textured_wall, virtual_view, walking_positions,
                                           warp_frame, warp_layers)
@@ -82,11 +82,11 @@ def test_an_essential_matrix_gives_a_walking_cameras_rotation() -> None:
     does; for a camera that only turns it is not trusted (degenerate: any translation fits)."""
     config = sized(MotionConfig(), intrinsics(WIDTH, HEIGHT, 1000.0))
     src, dst, k, truth = walking_scene_matches(0.3)
-    moved = parallax_rotation(src, dst, k, config, beaten=100)
+    moved = parallax_rotation(Matches.of(src, dst, k), k, config, beaten=100)
     assert moved is not None and moved.moved and rotation_angle(moved.rotation, truth) < 0.3
     assert rotation_angle(rotation_from_rays(bearings(src, k), bearings(dst, k)), truth) > 1.0   # one turn: off
     src, dst, k, truth = walking_scene_matches(0.0)
-    assert parallax_rotation(src, dst, k, config, beaten=100) is None
+    assert parallax_rotation(Matches.of(src, dst, k), k, config, beaten=100) is None
 
 
 def walking_footage(metres: float, frames: int = 64) -> Tuple[List[np.ndarray], np.ndarray, np.ndarray]:
