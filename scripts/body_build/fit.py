@@ -1,4 +1,5 @@
-"""Fitting the joint regressor and the hand landmarks over many T-posed shapes."""
+"""Fitting the joint regressors (SMPL's 24 joints, SMPL-H's 30 finger joints) and the hand landmarks over many
+T-posed shapes."""
 from __future__ import annotations
 
 import logging
@@ -6,7 +7,8 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-from server.body.layout import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
+from server.body.layout import (JOINTS_PER_FINGER, NUM_JOINTS, NUM_SMPLH_BODY_JOINTS, SMPL_JOINT_NAMES,
+                                SMPL_PARENTS, SMPLH_PARENTS)
 
 from .landmarks import HAND_BONES, Sparse
 from .regress import band_candidates, dense_row, fit_point, nearest_candidates
@@ -20,6 +22,8 @@ DEFAULT_RADIUS = 0.25
 BALL_RADII = (0.15, 0.3)  # metres
 MAX_CANDIDATES = 1500
 KNUCKLE_CANDIDATES = 40
+FINGER_RING_RADIUS = 0.03  # metres: a finger joint's ring of vertices (fingers are under 2.5 cm thick)
+FINGER_NEAREST = (12, 24, 48)  # candidate counts of the nearest-vertex sets tried for a finger joint
 
 
 def joint_axis(name: str) -> np.ndarray:
@@ -59,14 +63,51 @@ def fit_joint_regressor(vertices: np.ndarray, joints: np.ndarray, template: np.n
     rows = np.zeros((NUM_JOINTS, template.shape[0]))
     for j, name in enumerate(SMPL_JOINT_NAMES):
         allowed = body_mask & (weights[:, _neighbour_joints(j)].sum(1) > 0.05)
-        best = (np.inf, None)
-        for cand in _candidate_sets(name, template, template_joints[j], allowed):
-            idx, w = fit_point(vertices, joints[:, j], cand)
-            err = float(np.mean(np.linalg.norm(np.einsum("s,nsc->nc", w, vertices[:, idx]) - joints[:, j], axis=1)))
-            if err < best[0]:
-                best = (err, dense_row(template.shape[0], idx, w))
-        rows[j] = best[1]
-        log.debug("joint %s: training error %.2f mm over %d vertices", name, 1000 * best[0], (rows[j] > 0).sum())
+        err, rows[j] = _best_row(vertices, joints[:, j], _candidate_sets(name, template, template_joints[j], allowed))
+        log.debug("joint %s: training error %.2f mm over %d vertices", name, 1000 * err, (rows[j] > 0).sum())
+    return rows
+
+
+def _best_row(vertices: np.ndarray, targets: np.ndarray,
+              candidate_sets: Sequence[np.ndarray]) -> Tuple[float, np.ndarray]:
+    """The candidate set with the lowest mean training error (metres) and its (V,) regressor row;
+    vertices (N, V, 3), targets (N, 3)."""
+    best = (np.inf, np.zeros(vertices.shape[1]))
+    for cand in candidate_sets:
+        idx, w = fit_point(vertices, targets, cand)
+        err = float(np.mean(np.linalg.norm(np.einsum("s,nsc->nc", w, vertices[:, idx]) - targets, axis=1)))
+        if err < best[0]:
+            best = (err, dense_row(vertices.shape[1], idx, w))
+    return best
+
+
+def _finger_axis(j: int, template_fingers: np.ndarray) -> np.ndarray:
+    """(3,) unit direction of finger joint ``j`` (0..29)'s bone: to the next joint, or from the previous for
+    the last joint of a finger; template_fingers (30, 3)."""
+    last = j % JOINTS_PER_FINGER == JOINTS_PER_FINGER - 1
+    step = template_fingers[j] - template_fingers[j - 1] if last else template_fingers[j + 1] - template_fingers[j]
+    return step / np.linalg.norm(step)
+
+
+def fit_finger_regressor(vertices: np.ndarray, fingers: np.ndarray, template: np.ndarray,
+                         template_fingers: np.ndarray, weights52: np.ndarray, body_mask: np.ndarray) -> np.ndarray:
+    """(30, V) sparse non-negative rows (sum 1) tracking SMPL-H's finger joints over the shapes.
+
+    vertices (N, V, 3) and fingers (N, 30, 3) of the training shapes; template (V, 3) and template_fingers
+    (30, 3) choose the candidates: the ring across the finger at the joint and the nearest vertices, among those
+    skinned (weights52 (V, 52)) to the joint, its parent or its child; body_mask (V,) excludes the eyes.
+    """
+    rows = np.zeros((len(template_fingers), template.shape[0]))
+    for j in range(len(template_fingers)):
+        joint = NUM_SMPLH_BODY_JOINTS + j
+        near = [joint, SMPLH_PARENTS[joint]] + [c for c, p in enumerate(SMPLH_PARENTS) if p == joint]
+        allowed = body_mask & (weights52[:, near].sum(1) > 0.05)
+        point = template_fingers[j]
+        sets = [band_candidates(template, point, _finger_axis(j, template_fingers), allowed, half_width=0.004,
+                                radius=FINGER_RING_RADIUS, min_count=12)]
+        sets += [nearest_candidates(template, point, allowed, count) for count in FINGER_NEAREST]
+        err, rows[j] = _best_row(vertices, fingers[:, j], [c for c in sets if len(c) >= 4])
+        log.debug("finger joint %d: training error %.2f mm over %d vertices", j, 1000 * err, (rows[j] > 0).sum())
     return rows
 
 
@@ -93,6 +134,6 @@ def error_summary(errors_m: np.ndarray, names: Sequence[str]) -> Tuple[float, fl
 
 
 def joint_targets(joint_matrix: np.ndarray, heads: np.ndarray) -> np.ndarray:
-    """(24, K) combination matrix, (N, K, 3) bone heads -> (N, 24, 3) SMPL joints."""
+    """(R, K) combination matrix (24 SMPL joints or 30 finger joints), (N, K, 3) bone heads -> (N, R, 3) joints."""
     return np.einsum("jk,nkc->njc", joint_matrix, heads)
 

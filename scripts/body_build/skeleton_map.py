@@ -6,6 +6,11 @@ pelvis / spine1 / spine2 / spine3 / neck sit at fixed fractions along Anny's fiv
 Weights: each Anny bone's weight goes to one SMPL bone (children inherit their parent's target: fingers ->
 hand, toes -> foot, face, eyes and jaw -> head); the torso bones' weight is re-split by height between
 pelvis, spine1, spine2 and spine3 at those joints' heights.
+Fingers (SMPL-H's 52-joint layout): SMPL-H's joint k of a finger is the head of Anny's finger{i}-k (thumb 1,
+index 2, middle 3, ring 4, pinky 5): thumb CMC, MCP, IP; the other fingers' MCP, PIP, DIP. Each finger bone's
+weight goes to its own joint (the thumb's base finger1-1, the wrist's in the 24-joint layout, to thumb1); the
+metacarpals stay with the wrist, as in SMPL-H. The 52-joint weights are the 24-joint ones split exactly: every
+24-joint column is the sum of the 52-joint columns its bones went to.
 """
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from server.body.layout import JOINT_INDEX, NUM_JOINTS, SMPL_JOINT_NAMES
+from server.body.layout import (FINGER_NAMES, HAND_FINGER_JOINTS, HAND_SIDES, JOINT_INDEX, JOINTS_PER_FINGER,
+                                NUM_JOINTS, NUM_SMPLH_BODY_JOINTS, NUM_SMPLH_JOINTS, SMPL_JOINT_NAMES,
+                                SMPLH_JOINT_INDEX, SMPLH_JOINT_NAMES)
 
 TORSO = "torso"  # pseudo target: the weight is split by height among the SMPL spine bones
 SPINE_SPLIT = ("pelvis", "spine1", "spine2", "spine3")
@@ -114,6 +121,99 @@ def merge_weights(weights: np.ndarray, targets: Sequence[str], heights: np.ndarr
     for i, name in enumerate(SPINE_SPLIT):
         merged[:, JOINT_INDEX[name]] += torso * (ramps[i] - ramps[i + 1])
     return merged / merged.sum(1, keepdims=True)
+
+
+ANNY_FINGER = {"thumb": 1, "index": 2, "middle": 3, "ring": 4, "pinky": 5}  # SMPL-H finger -> Anny's finger{i}
+
+
+def finger_bones() -> Dict[str, str]:
+    """SMPL-H finger joint name (e.g. 'left_thumb1') -> the Anny bone whose head it is ('finger1-1.L')."""
+    return {f"{side}_{finger}{k}": f"finger{ANNY_FINGER[finger]}-{k}.{s}"
+            for side, s in zip(HAND_SIDES, ("L", "R")) for finger in FINGER_NAMES
+            for k in range(1, JOINTS_PER_FINGER + 1)}
+
+
+def finger_joint_matrix(bone_labels: Sequence[str]) -> np.ndarray:
+    """(30, K) matrix taking Anny bone heads (K, 3) to SMPL-H's finger joints (30, 3), left hand then right."""
+    index = {label: i for i, label in enumerate(bone_labels)}
+    bones = finger_bones()
+    mat = np.zeros((NUM_SMPLH_JOINTS - NUM_SMPLH_BODY_JOINTS, len(bone_labels)))
+    for row, name in enumerate(SMPLH_JOINT_NAMES[NUM_SMPLH_BODY_JOINTS:]):
+        mat[row, index[bones[name]]] = 1.0
+    return mat
+
+
+def hand_bone_targets(bone_labels: Sequence[str], bone_parents: Sequence[int]) -> List[str]:
+    """Each Anny bone's target in SMPL-H's 52-joint layout: finger bones to their own joint, the rest as in
+    :func:`bone_targets` (SMPL's 'hand' joints are not targets any more)."""
+    own = {bone: name for name, bone in finger_bones().items()}
+    table = {bone: target for bone, target in WEIGHT_TARGETS.items() if not target.endswith("_hand")}
+    targets: List[str] = []
+    for k, label in enumerate(bone_labels):
+        targets.append(own.get(label) or table.get(label) or targets[bone_parents[k]])
+    assert not any(t.endswith("_hand") for t in targets), "every 24-joint hand bone has a finger joint"
+    return targets
+
+
+def smpl_column_of(targets24: Sequence[str], targets52: Sequence[str]) -> np.ndarray:
+    """(52,) int: the 24-joint column each 52-joint column's weight came from (the same bones' 24 target);
+    joints 0..21 keep their own (the torso's, split by height, included)."""
+    column = np.full(NUM_SMPLH_JOINTS, -1)
+    column[:NUM_SMPLH_BODY_JOINTS] = np.arange(NUM_SMPLH_BODY_JOINTS)
+    for t24, t52 in zip(targets24, targets52):
+        if t52 == TORSO:
+            continue
+        j24, j52 = JOINT_INDEX[t24], SMPLH_JOINT_INDEX[t52]
+        assert column[j52] in (-1, j24), f"{t52} takes weight from two 24-joint columns"
+        column[j52] = j24
+    assert (column >= 0).all(), "every finger joint has bones"
+    return column
+
+
+def hand_entry(column: np.ndarray) -> np.ndarray:
+    """(2, 5) per hand and finger, the finger's first joint whose weight was SMPL's hand joint's (see
+    server.body.smplh); column (52,) from :func:`smpl_column_of`."""
+    entry = np.zeros((len(HAND_SIDES), len(FINGER_NAMES)), np.int64)
+    for hand, joints in enumerate(HAND_FINGER_JOINTS):
+        hand_joint = JOINT_INDEX[f"{HAND_SIDES[hand]}_hand"]
+        for f in range(len(FINGER_NAMES)):
+            chain = joints[f * JOINTS_PER_FINGER:(f + 1) * JOINTS_PER_FINGER]
+            entry[hand, f] = next(j for j in chain if column[j] == hand_joint)
+            assert all(column[j] == hand_joint for j in chain if j > entry[hand, f]), "hand joint: a chain's tail"
+    return entry
+
+
+def split_weights(weights24: np.ndarray, anny: np.ndarray, targets52: Sequence[str],
+                  column: np.ndarray) -> np.ndarray:
+    """(V, 24) exact float32 weights (multiples of 2**-24, see export.exact_rows) -> (V, 52) float32 weights.
+
+    Each 24-joint column is shared among the 52-joint columns mapped to it (``column`` (52,)) in proportion to
+    Anny's weights (V, K) of their bones (``targets52``), in whole 2**-24 ticks: sums are exact, so the 52-joint
+    rows sum to 1 and fold back onto ``weights24`` bit for bit.
+    """
+    raw = np.zeros((anny.shape[0], NUM_SMPLH_JOINTS))
+    for k, target in enumerate(targets52):
+        if target != TORSO:
+            raw[:, SMPLH_JOINT_INDEX[target]] += anny[:, k]
+    out = np.zeros_like(raw)
+    for j24 in range(NUM_JOINTS):
+        group = np.flatnonzero(column == j24)
+        if len(group):
+            out[:, group] = _split_ticks(weights24[:, j24].astype(np.float64), raw[:, group])
+    return out.astype(np.float32)
+
+
+def _split_ticks(total: np.ndarray, parts: np.ndarray) -> np.ndarray:
+    """total (V,) multiples of 2**-24 -> (V, P) multiples of 2**-24 in proportion to ``parts`` (V, P), the
+    rounding remainder on each row's largest part (the first column where all parts are zero)."""
+    unit = float(2 ** 24)
+    ticks = np.round(total * unit)
+    share = parts / np.where(parts.sum(1, keepdims=True) > 0, parts.sum(1, keepdims=True), 1.0)
+    share[parts.sum(1) <= 0, 0] = 1.0
+    out = np.round(share * ticks[:, None])
+    out[np.arange(len(out)), np.argmax(share, axis=1)] += ticks - out.sum(1)
+    assert out.min() >= 0 and (out.sum(1) == ticks).all()
+    return out / unit
 
 
 def check_names() -> None:

@@ -1,13 +1,22 @@
 """Body model files in SMPL format: loading, checking, shaping and (reference) skinning, numpy only.
 
 One :class:`BodyModel` serves the built-in open body (``server/assets/body/open_body_neutral.npz``) and the
-official SMPL files users may bring (``.pkl`` with chumpy objects, read by :mod:`.smpl_pickle`, or ``.npz``).
+official SMPL or SMPL-H files users may bring (``.pkl`` with chumpy objects, read by :mod:`.smpl_pickle`, or
+``.npz``). The pipeline works in SMPL's 24-joint layout; a model with fingers also carries a
+:class:`~.smplh.HandRig` (``BodyModel.hands``, None for SMPL files, which have no fingers).
 
 File format (our ``.npz`` and SMPL's own): SMPL's key names, ``v_template`` (V, 3), ``shapedirs`` (V, 3, B),
 ``posedirs`` (V, 3, 207) or (207, V*3), ``J_regressor`` (24, V), ``weights`` (V, 24), ``kintree_table`` (2, 24)
 or ``parents`` (24,), ``f`` or ``faces`` (F, 3); optional ``landmark_regressor`` (33, V) in BlazePose order
 (required unless the mesh has SMPL's 6890 vertices, where it is built from known vertex ids, see
 :mod:`.smpl_landmarks`) and optional ``name`` (a string). A missing ``posedirs`` means no pose correctives.
+Optional fingers (the built-in body): ``hands_J_regressor`` (30, V), ``hands_weights`` (V, 52),
+``hands_kintree_table`` (2, 52) (or ``hands_parents`` (52,)) and ``hands_entry`` (2, 5, optional, default
+each finger's joint 1), see :class:`~.smplh.HandRig`.
+SMPL-H files (52 joints): ``J_regressor`` (52, V), ``weights`` (V, 52), ``kintree_table`` (2, 52) (or
+``parents``), ``posedirs`` (V, 3, 459) or (459, V*3) or absent; read as their 24-joint view plus the HandRig
+(:mod:`.smplh`); their ``hands_components*`` / ``hands_mean*`` (MANO's PCA hand space) are not used.
+SMPL-X files (55 joints) are refused.
 Arrays pickled inside an ``.npz`` (object dtype) are read with the same restricted unpickler as ``.pkl`` files.
 """
 from __future__ import annotations
@@ -23,14 +32,20 @@ import numpy as np
 
 from ..errors import BodyModelError
 from ..files import kind_problem
-from .layout import JOINT_LANDMARKS, NUM_JOINTS, NUM_LANDMARKS, SMPL_PARENTS
+from .layout import (FINGER_NAMES, JOINT_LANDMARKS, NUM_FINGER_JOINTS, NUM_JOINTS, NUM_LANDMARKS,
+                     NUM_SMPLH_JOINTS, SMPL_PARENTS, SMPLH_PARENTS)
 from .rotations import forward_kinematics_rotmat, rotvec_to_rotmat
 from .smpl_landmarks import SMPL_NUM_VERTICES, smpl_landmark_regressor
 from .smpl_pickle import load_smpl_pickle, loads_restricted, to_plain
+from .smplh import (NUM_SMPLH_POSE_BASIS, HandRig, check_hand_entry, default_hand_entry, smpl_view,
+                    smplh_hand_rig)
 
 log = logging.getLogger(__name__)
 
 NUM_POSE_BASIS = 9 * (NUM_JOINTS - 1)  # 207: one 3x3 (R - I) per non-root joint
+NUM_SMPLX_JOINTS = 55
+_LAYOUT_HINT = ("Pick an SMPL model file (24 joints, e.g. basicModel_neutral_lbs_10_207_0_v1.0.0.pkl) or an SMPL-H "
+                "one (52 joints, e.g. SMPLH_male.pkl), or leave empty for the built-in open body.")
 _ASSETS = Path(__file__).resolve().parent.parent / "assets" / "body"
 
 
@@ -46,7 +61,8 @@ class BodyModel:
     v_template (V, 3) rest mesh; shapedirs (V, 3, B) shape blend shapes; posedirs (V, 3, 207) pose correctives,
     multiplied by the flattened ``R_j - I`` of joints 1..23 (SMPL's order, row-major 3x3); J_regressor (24, V);
     weights (V, 24) skinning weights; parents (24,) with -1 at the root; faces (F, 3); landmark_regressor
-    (33, V) BlazePose landmarks as vertex combinations; ``name`` for logs; ``source`` the file it came from.
+    (33, V) BlazePose landmarks as vertex combinations; ``hands`` the fingers in SMPL-H's layout (None when the
+    model has none, e.g. official SMPL); ``name`` for logs; ``source`` the file it came from.
     """
 
     v_template: np.ndarray
@@ -57,6 +73,7 @@ class BodyModel:
     parents: np.ndarray
     faces: np.ndarray
     landmark_regressor: np.ndarray
+    hands: Optional[HandRig] = None
     name: str = "body"
     source: str = ""
 
@@ -74,8 +91,9 @@ class BodyModel:
         return bool(np.any(self.posedirs))
 
 
-def _fail(source: str, what: str) -> BodyModelError:
-    return BodyModelError(f"{Path(source).name or source} is not a usable SMPL body model: {what}.")
+def _fail(source: str, what: str, hint: Optional[str] = None) -> BodyModelError:
+    message = f"{Path(source).name or source} is not a usable SMPL body model: {what}."
+    return BodyModelError(message) if hint is None else BodyModelError(message, hint)
 
 
 @overload
@@ -119,35 +137,89 @@ def _expect(arr: np.ndarray, shape: Tuple[Optional[int], ...], key: str, source:
         raise _fail(source, f"'{key}' has shape {tuple(arr.shape)}, expected {want}")
 
 
-def _parents(data: Mapping[str, Any], source: str) -> np.ndarray:
-    """(24,) parents from ``parents`` or SMPL's ``kintree_table`` (2, 24); must be SMPL's kinematic tree."""
-    if "parents" in data:
-        parents = _array(data, ("parents",), source).reshape(-1).astype(np.int64)
+def _read_parents(data: Mapping[str, Any], source: str, parents_key: str, table_key: str) -> np.ndarray:
+    """(J,) parents from ``parents_key`` or from the kinematic tree ``table_key`` (2, J); the root's set to -1."""
+    if parents_key in data:
+        parents = _array(data, (parents_key,), source).reshape(-1).astype(np.int64)
     else:
-        table = _array(data, ("kintree_table",), source, np.float64)
+        table = _array(data, (table_key,), source, np.float64)
         if table.ndim != 2 or table.shape[0] != 2:
-            raise _fail(source, f"'kintree_table' has shape {tuple(table.shape)}, expected (2, joints)")
+            raise _fail(source, f"'{table_key}' has shape {tuple(table.shape)}, expected (2, joints)")
         parents = table[0].astype(np.int64)
     parents = parents.copy()
     if len(parents):
         parents[0] = -1
-    if len(parents) != NUM_JOINTS:
-        raise _fail(source, f"it has {len(parents)} joints where SMPL has {NUM_JOINTS} "
-                            "(SMPL-H and SMPL-X files are not supported)")
-    if tuple(parents) != SMPL_PARENTS:
+    return parents
+
+
+def _parents(data: Mapping[str, Any], source: str) -> np.ndarray:
+    """(24,) SMPL or (52,) SMPL-H parents from ``parents`` or ``kintree_table`` (2, J); checked against the tree."""
+    parents = _read_parents(data, source, "parents", "kintree_table")
+    if len(parents) == NUM_SMPLX_JOINTS:
+        raise _fail(source, f"it has {NUM_SMPLX_JOINTS} joints, an SMPL-X model, which is not supported: pick an "
+                            f"SMPL ({NUM_JOINTS} joints) or SMPL-H ({NUM_SMPLH_JOINTS} joints) file instead",
+                    _LAYOUT_HINT)
+    if len(parents) not in (NUM_JOINTS, NUM_SMPLH_JOINTS):
+        raise _fail(source, f"it has {len(parents)} joints where SMPL has {NUM_JOINTS} and SMPL-H "
+                            f"{NUM_SMPLH_JOINTS}", _LAYOUT_HINT)
+    if len(parents) == NUM_SMPLH_JOINTS and tuple(parents) != SMPLH_PARENTS:
+        raise _fail(source, f"it has {NUM_SMPLH_JOINTS} joints but its kinematic tree is not SMPL-H's")
+    if len(parents) == NUM_JOINTS and tuple(parents) != SMPL_PARENTS:
         raise _fail(source, "its kinematic tree is not SMPL's")
     return parents
 
 
-def _posedirs(data: Mapping[str, Any], num_vertices: int, source: str) -> np.ndarray:
-    """(V, 3, 207) pose correctives from (V, 3, 207) or smplx's (207, V*3); zeros when absent."""
+def _posedirs(data: Mapping[str, Any], num_vertices: int, source: str, basis: int = NUM_POSE_BASIS) -> np.ndarray:
+    """(V, 3, P) pose correctives from (V, 3, P) or smplx's (P, V*3); zeros when absent. P = ``basis``
+    (207 for SMPL, 459 for SMPL-H)."""
     arr = _array(data, ("posedirs",), source, required=False)
     if arr is None:
-        return np.zeros((num_vertices, 3, NUM_POSE_BASIS))
-    if arr.shape == (NUM_POSE_BASIS, num_vertices * 3):
-        return arr.T.reshape(num_vertices, 3, NUM_POSE_BASIS)
-    _expect(arr, (num_vertices, 3, NUM_POSE_BASIS), "posedirs", source)
+        return np.zeros((num_vertices, 3, basis))
+    if arr.shape == (basis, num_vertices * 3):
+        return arr.T.reshape(num_vertices, 3, basis)
+    _expect(arr, (num_vertices, 3, basis), "posedirs", source)
     return arr
+
+
+_Rig = Tuple[np.ndarray, np.ndarray, np.ndarray, Optional[HandRig]]  # J_regressor, weights, posedirs, hands
+
+
+def _smpl_rig(data: Mapping[str, Any], num_v: int, source: str) -> _Rig:
+    """A 24-joint file's J_regressor (24, V), weights (V, 24), posedirs (V, 3, 207) and optional ``hands_*``."""
+    j_regressor = _array(data, ("J_regressor",), source)
+    _expect(j_regressor, (NUM_JOINTS, num_v), "J_regressor", source)
+    weights = _array(data, ("weights",), source)
+    _expect(weights, (num_v, NUM_JOINTS), "weights", source)
+    return j_regressor, weights, _posedirs(data, num_v, source), _stored_hands(data, num_v, source)
+
+
+def _stored_hands(data: Mapping[str, Any], num_v: int, source: str) -> Optional[HandRig]:
+    """The ``hands_*`` arrays of a 24-joint file (the built-in body) as a HandRig; None when it has none."""
+    if data.get("hands_J_regressor") is None:
+        return None
+    j_regressor = _array(data, ("hands_J_regressor",), source)
+    _expect(j_regressor, (2 * NUM_FINGER_JOINTS, num_v), "hands_J_regressor", source)
+    weights = _array(data, ("hands_weights",), source)
+    _expect(weights, (num_v, NUM_SMPLH_JOINTS), "hands_weights", source)
+    parents = _read_parents(data, source, "hands_parents", "hands_kintree_table")
+    if tuple(parents) != SMPLH_PARENTS:
+        raise _fail(source, "its 'hands_kintree_table' is not SMPL-H's kinematic tree")
+    entry = _array(data, ("hands_entry",), source, np.int64, required=False)
+    entry = default_hand_entry() if entry is None else entry
+    if not check_hand_entry(entry):
+        raise _fail(source, f"its 'hands_entry' must name one joint of each of the {len(FINGER_NAMES)} fingers "
+                            "of each hand, shape (2, 5)")
+    return HandRig(J_regressor=j_regressor, weights=weights, parents=parents, hand_entry=entry)
+
+
+def _smplh_rig(data: Mapping[str, Any], num_v: int, source: str, parents: np.ndarray) -> _Rig:
+    """An SMPL-H file's 24-joint view and HandRig (see :mod:`.smplh`)."""
+    j_regressor = _array(data, ("J_regressor",), source)
+    _expect(j_regressor, (NUM_SMPLH_JOINTS, num_v), "J_regressor", source)
+    weights = _array(data, ("weights",), source)
+    _expect(weights, (num_v, NUM_SMPLH_JOINTS), "weights", source)
+    j24, w24, posedirs = smpl_view(j_regressor, weights, _posedirs(data, num_v, source, NUM_SMPLH_POSE_BASIS))
+    return j24, w24, posedirs, smplh_hand_rig(j_regressor, weights, parents)
 
 
 def _name(data: Mapping[str, Any], source: str) -> str:
@@ -166,10 +238,9 @@ def model_from_arrays(data: Mapping[str, Any], source: str = "") -> BodyModel:
     num_v = v_template.shape[0]
     shapedirs = _array(data, ("shapedirs",), source)
     _expect(shapedirs, (num_v, 3, None), "shapedirs", source)
-    j_regressor = _array(data, ("J_regressor",), source)
-    _expect(j_regressor, (NUM_JOINTS, num_v), "J_regressor", source)
-    weights = _array(data, ("weights",), source)
-    _expect(weights, (num_v, NUM_JOINTS), "weights", source)
+    parents = _parents(data, source)
+    j_regressor, weights, posedirs, hands = _smpl_rig(data, num_v, source) if len(parents) == NUM_JOINTS else \
+        _smplh_rig(data, num_v, source, parents)
     faces = _array(data, ("f", "faces"), source, np.int64)
     _expect(faces, (None, 3), "f", source)
     if faces.size and (faces.min() < 0 or faces.max() >= num_v):
@@ -181,9 +252,9 @@ def model_from_arrays(data: Mapping[str, Any], source: str = "") -> BodyModel:
                                 f"{SMPL_NUM_VERTICES}), so its landmarks are unknown")
         landmarks = smpl_landmark_regressor(j_regressor)
     _expect(landmarks, (NUM_LANDMARKS, num_v), "landmark_regressor", source)
-    model = BodyModel(v_template=v_template, shapedirs=shapedirs, posedirs=_posedirs(data, num_v, source),
-                      J_regressor=j_regressor, weights=weights, parents=_parents(data, source), faces=faces,
-                      landmark_regressor=landmarks, name=_name(data, source), source=source)
+    model = BodyModel(v_template=v_template, shapedirs=shapedirs, posedirs=posedirs, J_regressor=j_regressor,
+                      weights=weights, parents=np.array(SMPL_PARENTS, dtype=np.int64), faces=faces,
+                      landmark_regressor=landmarks, hands=hands, name=_name(data, source), source=source)
     for value in vars(model).values():
         if isinstance(value, np.ndarray):
             value.setflags(write=False)
@@ -191,7 +262,8 @@ def model_from_arrays(data: Mapping[str, Any], source: str = "") -> BodyModel:
 
 
 _NPZ_KEYS = frozenset({"v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "parents",
-                       "f", "faces", "landmark_regressor", "name"})
+                       "f", "faces", "landmark_regressor", "name", "hands_J_regressor", "hands_weights",
+                       "hands_kintree_table", "hands_parents", "hands_entry"})
 
 
 def _read_npz(path: Path) -> Dict[str, Any]:
@@ -258,7 +330,7 @@ def _kind(path: Path) -> str:
 
 
 def load_body_model(path: Union[str, Path]) -> BodyModel:
-    """Load our ``.npz``, an official SMPL ``.npz`` or an official SMPL ``.pkl``. Raises BodyModelError."""
+    """Load our ``.npz``, an official SMPL or SMPL-H ``.npz`` or ``.pkl``. Raises BodyModelError."""
     file = Path(path).expanduser()
     if not file.is_file():
         raise BodyModelError(f"The body model file {file} does not exist.")
@@ -268,8 +340,9 @@ def load_body_model(path: Union[str, Path]) -> BodyModel:
     except OSError as exc:
         raise BodyModelError(f"Cannot read the body model file {file}: {exc.strerror or exc}.") from exc
     model = model_from_arrays(data, str(file))
-    log.info("body model %s: %d vertices, %d betas, pose correctives %s (%s)", model.name, model.num_vertices,
-             model.num_betas, "yes" if model.has_pose_correctives else "no", file)
+    log.info("body model %s: %d vertices, %d betas, pose correctives %s, fingers %s (%s)", model.name,
+             model.num_vertices, model.num_betas, "yes" if model.has_pose_correctives else "no",
+             "yes" if model.hands is not None else "no", file)
     return model
 
 

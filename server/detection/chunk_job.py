@@ -5,9 +5,10 @@ This is what a detector process runs (:mod:`server.detection.pool`); it needs Me
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from typing import Callable, Generator, List, Optional, Tuple, cast
+from typing import TYPE_CHECKING, Callable, ContextManager, Generator, List, Optional, Tuple, cast
 
 import numpy as np
 
@@ -15,7 +16,11 @@ from .. import video
 from ..errors import Cancelled
 from .people_tracks import Sighting
 from .chunks import ChunkResult, ChunkTask
+from .hands import HandsFrame, HandTrack
 from .track import box_from_landmarks
+
+if TYPE_CHECKING:
+    from .hands import HandLandmarker
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +42,14 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
     frames: List[int] = []
     images: List[np.ndarray] = []
     worlds: List[np.ndarray] = []
-    waited = detected = turning = 0.0
+    hands: List[HandsFrame] = []
+    waited = detected = turning = handing = 0.0
     chain = task.camera.chain(task.start, task.keep) if task.camera is not None else None
     if chain is not None:
         import cv2
         cv2.setNumThreads(1)   # the detectors already use every core: OpenCV's own pool would only spin beside them
     box: Optional[np.ndarray] = None
-    with FollowingDetector(guide) as detector:
+    with FollowingDetector(guide) as detector, _hand_model(task.hands) as hand_model:
         stream = cast(Frames, video.read_ahead(video.iter_frames(task.path, task.start, task.stop)))
         try:
             while True:
@@ -62,6 +68,10 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
                     frames.append(index)
                     images.append(observation.image)
                     worlds.append(observation.world)
+                    if hand_model is not None:
+                        tick = time.perf_counter()
+                        hands.append(hand_model.hands(rgb, observation.image))
+                        handing += time.perf_counter() - tick
                 if chain is not None and task.camera is not None:   # the camera's turn, the person masked out
                     tick = time.perf_counter()
                     box = box_from_landmarks(observation.image) if observation is not None else box
@@ -76,7 +86,16 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
     return ChunkResult(task.view, task.index, task.keep, np.array(frames, dtype=np.int64),
                        np.array(images, dtype=np.float32).reshape(-1, 33, 3),
                        np.array(worlds, dtype=np.float32).reshape(-1, 33, 4), [], waited, detected,
-                       chain.piece() if chain is not None else None, turning)
+                       chain.piece() if chain is not None else None, turning,
+                       HandTrack.of(hands) if task.hands else None, handing)
+
+
+def _hand_model(wanted: bool) -> ContextManager[Optional["HandLandmarker"]]:
+    """The hand landmark model when the task wants hands, else nothing (as a context manager either way)."""
+    if not wanted:
+        return contextlib.nullcontext()
+    from .hands import HandLandmarker
+    return HandLandmarker()
 
 
 def _discover(task: ChunkTask, report: ReportFn, cancelled: CancelFn) -> ChunkResult:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
+from .hands import HandTrack
 from .people_tracks import Sighting
 from .track import Box, TrackConfig, box_centre, box_from_landmarks, box_height, within_gate
 
@@ -39,6 +40,7 @@ class ChunkTask:
     on these frames, for the people listing, always on those in ``always`` and on the others where something
     happens (:func:`server.detection.people_tracks.look_at_samples`); no one is followed. ``camera`` (a follow task
     of a turning camera's footage): also chain the frames for the camera's rotation (:mod:`server.camera_motion`).
+    ``hands``: also find the followed person's hands (:mod:`server.detection.hands`).
     """
 
     view: int
@@ -51,6 +53,7 @@ class ChunkTask:
     sampled: Tuple[int, ...] = ()
     always: Tuple[int, ...] = ()
     camera: Optional["CameraLooks"] = None
+    hands: bool = False
 
     @property
     def discovers(self) -> bool:
@@ -63,7 +66,8 @@ class ChunkResult:
     ``image`` (M, 33, 3) pixels + visibility; ``world`` (M, 33, 4) metres + visibility; ``sightings``: everyone
     found on each sampled frame (a discovery task's only output); seconds spent waiting for frames (``decode``) and
     in BlazePose (``detect``); ``camera`` the chunk's piece of the camera's rotation (a task with ``camera``) and
-    the seconds it took."""
+    the seconds it took; ``hands`` (a task with ``hands``) the person's hands on each of ``frames`` and the seconds
+    they took."""
 
     view: int
     index: int
@@ -76,6 +80,8 @@ class ChunkResult:
     detect: float = 0.0
     camera: Optional["Piece"] = None
     camera_seconds: float = 0.0
+    hands: Optional[HandTrack] = None
+    hands_seconds: float = 0.0
 
     def kept(self) -> np.ndarray:
         """(M,) bool: the detections on kept (not warm-up) frames."""
@@ -85,13 +91,16 @@ class ChunkResult:
 @dataclass
 class Detections:
     """Per-frame detector output gathered over the clip (only frames where a person was found); ``camera`` the
-    chunks' pieces of the camera's rotation (a turning camera's footage) and the seconds they took."""
+    chunks' pieces of the camera's rotation (a turning camera's footage) and the seconds they took; ``hands`` the
+    person's hands on those frames (a pass asked for them) and the seconds they took."""
 
     frame_indices: List[int] = field(default_factory=list)
     image: List[np.ndarray] = field(default_factory=list)
     world: List[np.ndarray] = field(default_factory=list)
     camera: List["Piece"] = field(default_factory=list)
     camera_seconds: float = 0.0
+    hands: Optional[HandTrack] = None
+    hands_seconds: float = 0.0
 
 
 def plan_chunks(start: int, stop: int, workers: int, chunk_frames: int = CHUNK_FRAMES,
@@ -114,10 +123,11 @@ def plan_chunks(start: int, stop: int, workers: int, chunk_frames: int = CHUNK_F
 
 
 def chunk_tasks(view: int, path: str, start: int, stop: int, workers: int, guide: GuideRows = (),
-                warmup: int = WARMUP_FRAMES, camera: Optional["CameraLooks"] = None) -> List[ChunkTask]:
+                warmup: int = WARMUP_FRAMES, camera: Optional["CameraLooks"] = None,
+                hands: bool = False) -> List[ChunkTask]:
     """The follow tasks of one view: :func:`plan_chunks` spans, each after the first starting ``warmup`` frames early
-    (``camera``: each also follows the camera)."""
-    return [ChunkTask(view, index, path, max(start, first - warmup), first, last, guide, camera=camera)
+    (``camera``: each also follows the camera; ``hands``: each also finds the hands)."""
+    return [ChunkTask(view, index, path, max(start, first - warmup), first, last, guide, camera=camera, hands=hands)
             for index, (first, last) in enumerate(plan_chunks(start, stop, workers, warmup=warmup))]
 
 
@@ -172,6 +182,7 @@ def seed_guide(previous: ChunkResult) -> GuideRows:
 def join_chunks(results: Sequence[ChunkResult]) -> Detections:
     """The kept detections of one view's chunks, in frame order."""
     joined = Detections()
+    hands: List[HandTrack] = []
     for result in sorted(results, key=lambda r: r.index):
         mask = result.kept()
         joined.frame_indices.extend(int(f) for f in result.frames[mask])
@@ -180,6 +191,11 @@ def join_chunks(results: Sequence[ChunkResult]) -> Detections:
         if result.camera is not None:
             joined.camera.append(result.camera)
         joined.camera_seconds += result.camera_seconds
+        if result.hands is not None:
+            hands.append(result.hands.rows(mask))
+        joined.hands_seconds += result.hands_seconds
+    if hands:
+        joined.hands = HandTrack.joined(hands)
     return joined
 
 

@@ -67,7 +67,7 @@ class ClipPass:
 
     def __init__(self, pool, infos: Sequence[video.VideoInfo], start: int, stop: int, guide: GuideRows = (),
                  choose: Optional[ChooseFn] = None, sample_step: int = CAPTURE_SAMPLE_STEP,
-                 camera: Optional["CameraLooks"] = None) -> None:
+                 camera: Optional["CameraLooks"] = None, hands: bool = False) -> None:
         from .people_tracks import always_looked
         from .listing import sample_indices
 
@@ -75,6 +75,7 @@ class ClipPass:
         self.total = (stop - start) * len(self.infos)
         self._choose = choose
         self._camera = camera
+        self._hands = hands
         self._results: List[Dict[int, ChunkResult]] = [{} for _ in self.infos]
         self._tasks: List[List[ChunkTask]] = [[] for _ in self.infos]
         self._redone: set = set()
@@ -95,7 +96,7 @@ class ClipPass:
 
     def _follow(self, view: int, guide: GuideRows) -> None:
         self._tasks[view] = chunk_tasks(view, self.infos[view].path, self.start, self.stop, self.pool.workers, guide,
-                                        camera=self._camera if view == 0 else None)
+                                        camera=self._camera if view == 0 else None, hands=self._hands)
         for task in self._tasks[view]:
             self.pool.submit(task)
 
@@ -179,21 +180,22 @@ def pool_size(workers: int, start: int, stop: int, views: int) -> int:
 @overload
 def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, person: int,
                    person_boxes: Sequence[Sequence[float]], workers: int, progress: ProgressFn, cancelled: CancelFn,
-                   timings: Dict[str, float], *, camera: Optional["CameraLooks"] = None
+                   timings: Dict[str, float], *, camera: Optional["CameraLooks"] = None, hands: bool = False
                    ) -> Tuple[List[Detections], List[str], None]: ...
 
 
 @overload
 def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, person: int,
                    person_boxes: Sequence[Sequence[float]], workers: int, progress: ProgressFn, cancelled: CancelFn,
-                   timings: Dict[str, float], meanwhile: Callable[[], T], *, camera: Optional["CameraLooks"] = None
-                   ) -> Tuple[List[Detections], List[str], T]: ...
+                   timings: Dict[str, float], meanwhile: Callable[[], T], *, camera: Optional["CameraLooks"] = None,
+                   hands: bool = False) -> Tuple[List[Detections], List[str], T]: ...
 
 
 def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, person: int,
                    person_boxes: Sequence[Sequence[float]], workers: int, progress: ProgressFn, cancelled: CancelFn,
                    timings: Dict[str, float], meanwhile: Callable[[], object] = lambda: None, *,
-                   camera: Optional["CameraLooks"] = None) -> Tuple[List[Detections], List[str], object]:
+                   camera: Optional["CameraLooks"] = None, hands: bool = False
+                   ) -> Tuple[List[Detections], List[str], object]:
     """The capture's detection: (one :class:`Detections` per view, user-facing warnings, ``meanwhile()``).
 
     The person followed on the first view: ``person_boxes`` given, those; ``person`` >= 1, that track of a people
@@ -202,7 +204,8 @@ def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, pers
     not several). ``meanwhile`` runs on a helper thread (:class:`server.background.Background`) once the detector
     processes have their work, beside the pass (the capture loads torch and its models); an error there stops the
     pass and is raised, and a cancel does not wait for it. ``camera``: the first view's chunks also follow the
-    camera (:mod:`server.camera_motion.follow`); their pieces come back in its :class:`Detections`.
+    camera (:mod:`server.camera_motion.follow`); their pieces come back in its :class:`Detections`. ``hands``:
+    every view's :class:`Detections` also holds the person's hands.
     """
     from ..background import Background
     from .listing import choose_listed, choose_person
@@ -221,7 +224,7 @@ def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, pers
 
     with open_pool(pool_size(workers, start, stop, len(infos))) as pool:
         detection = ClipPass(pool, infos, start, stop, guide_rows(guide), None if guide is not None else choose,
-                             camera=camera)
+                             camera=camera, hands=hands)
         beside = Background(meanwhile, name="scorehmr-load")
         try:
             found = detection.collect(progress, lambda: cancelled() or beside.failed, timings)

