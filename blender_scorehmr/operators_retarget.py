@@ -79,7 +79,8 @@ class SCOREHMR_OT_retarget(bpy.types.Operator):
 
 
 class SCOREHMR_OT_retarget_load_preset(bpy.types.Operator):
-    """Fill the custom bone map with a preset (one row per SMPL joint; edit the rows for your rig)"""
+    """Fill the custom bone map with a preset (one row per SMPL joint, and per finger joint when both armatures have
+    fingers; edit the rows for your rig)"""
 
     bl_idname = "scorehmr.retarget_load_preset"
     bl_label = "Load Preset into Custom Map"
@@ -93,7 +94,11 @@ class SCOREHMR_OT_retarget_load_preset(bpy.types.Operator):
         names = [b.name for b in target.data.bones] if target is not None else []
         mapping = retarget_maps.resolve(self.preset, names)
         settings.retarget_map.clear()
-        for joint in retarget_maps.SMPL_JOINTS:
+        source = retarget_source(context)
+        fingers = retarget_maps.usable({j: mapping[j] for j in retarget_maps.FINGER_JOINTS if j in mapping},
+                                       [b.name for b in source.data.bones] if source is not None else [], names)
+        joints = retarget_maps.ALL_JOINTS if fingers else retarget_maps.SMPL_JOINTS   # finger rows: both have them
+        for joint in joints:
             row = settings.retarget_map.add()
             row.joint, row.bone = joint, mapping.get(joint, "")
         settings.retarget_preset = "CUSTOM"

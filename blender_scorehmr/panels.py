@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import bridge
+from . import bridge, preferences
 from .core.panel_state import CANCELLING, chars_per_line, wrap_status
 from .server.options import CaptureOptions, CleanupOptions, Options, PeopleOptions, options_of
 
@@ -20,7 +20,7 @@ PANEL_LABEL = {"capture": "Motion Capture", "motion": "Clean up Motion", "retarg
 # The declared options each panel lays out itself (by option name); any other option of the kind is drawn under
 # the panel's Advanced section, so a newly declared option shows up without a change here.
 LAID_OUT = {CaptureOptions: ("initial", "refine", "iterations", "temporal", "hypotheses", "place", "lock_feet",
-                             "foot_strength", "camera"),
+                             "foot_strength", "camera", "hands"),
             CleanupOptions: ("strength", "keep_root", "lock_feet")}
 
 
@@ -60,6 +60,9 @@ class SCOREHMR_PT_capture(_SidebarPanel, bpy.types.Panel):
         col.prop(settings, "match_scene_fps")
         col.prop(settings, "fit_scene_range")
         col.prop(settings, "body_mesh")
+        col.prop(settings, "fingers")
+        if settings.fingers and preferences.get_prefs(context).smpl_model.strip():
+            col.label(text="An SMPL file has no fingers (SMPL-H has)", icon="INFO")
         col.prop(settings, "match_camera")
         col.prop(settings, "camera")
         col.prop(settings, "place_on_ground")

@@ -42,7 +42,6 @@ from . import action_io, keyframes
 from .core import action_math as am
 from .core import retarget_maps as maps
 from .core.panel_errors import ScoreHMRError
-from .server.body.layout import SMPL_PARENTS
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +61,8 @@ class BonePair:
 
 def _depth(joint_index: int) -> int:
     depth, j = 0, joint_index
-    while SMPL_PARENTS[j] >= 0:
-        j, depth = SMPL_PARENTS[j], depth + 1
+    while maps.ALL_PARENTS[j] >= 0:
+        j, depth = maps.ALL_PARENTS[j], depth + 1
     return depth
 
 
@@ -81,8 +80,11 @@ def check_rigs(source_obj: bpy.types.Object, target_obj: bpy.types.Object,
     if source_obj == target_obj:
         raise ScoreHMRError("The source and the target are the same armature.",
                             "Pick your own rig as the target", "same_rig")
-    src_names = action_io.smpl_bones([b.name for b in source_obj.data.bones])
+    source_bones = [b.name for b in source_obj.data.bones]
+    src_names = action_io.smpl_bones(source_bones)
     by_joint = dict(zip(maps.SMPL_JOINTS, src_names))
+    by_joint.update({joint: joint for joint in maps.FINGER_JOINTS if joint in source_bones})
+    mapping = maps.usable(mapping, source_bones, [b.name for b in target_obj.data.bones])
     unknown = maps.unknown_joints(mapping, list(by_joint))
     if unknown:
         raise ScoreHMRError(f"The bone map names joints SMPL does not have: {', '.join(unknown)}.",
@@ -99,8 +101,8 @@ def check_rigs(source_obj: bpy.types.Object, target_obj: bpy.types.Object,
         twice = sorted({t for t in targets if targets.count(t) > 1})
         raise ScoreHMRError(f"Several joints are mapped to the same bone: {', '.join(twice)}.",
                             "Map each joint to its own bone", "bad_map")
-    return [BonePair(joint, by_joint[joint], mapping[joint], _depth(maps.SMPL_JOINTS.index(joint)))
-            for joint in maps.SMPL_JOINTS if joint in mapping]
+    return [BonePair(joint, by_joint[joint], mapping[joint], _depth(maps.ALL_JOINTS.index(joint)))
+            for joint in maps.ALL_JOINTS if joint in mapping]
 
 
 def _rotation(m: np.ndarray) -> np.ndarray:
@@ -165,9 +167,9 @@ def rest_alignment(src_rest: np.ndarray, tgt_rest: np.ndarray, pairs: Sequence[B
     index = {p.joint: k for k, p in enumerate(pairs)}
     out = np.empty((len(pairs), 3, 3))
     for k, pair in enumerate(pairs):  # SMPL order: parents first
-        j = maps.SMPL_JOINTS.index(pair.joint)
-        children = [index[maps.SMPL_JOINTS[c]] for c in range(len(SMPL_PARENTS))
-                    if SMPL_PARENTS[c] == j and maps.SMPL_JOINTS[c] in index]
+        j = maps.ALL_JOINTS.index(pair.joint)
+        children = [index[maps.ALL_JOINTS[c]] for c in range(len(maps.ALL_PARENTS))
+                    if maps.ALL_PARENTS[c] == j and maps.ALL_JOINTS[c] in index]
         if children:
             child = min(children, key=lambda c: abs(src_rest[c, 0, 3] - src_rest[k, 0, 3]))
             seg_src = src_rest[child, :3, 3] - src_rest[k, :3, 3]
@@ -175,8 +177,8 @@ def rest_alignment(src_rest: np.ndarray, tgt_rest: np.ndarray, pairs: Sequence[B
             if np.linalg.norm(seg_src) > 1e-6 and np.linalg.norm(seg_tgt) > 1e-6:
                 out[k] = _turn(seg_tgt, seg_src)
                 continue
-        parent = SMPL_PARENTS[j]
-        out[k] = out[index[maps.SMPL_JOINTS[parent]]] if parent >= 0 and maps.SMPL_JOINTS[parent] in index \
+        parent = maps.ALL_PARENTS[j]
+        out[k] = out[index[maps.ALL_JOINTS[parent]]] if parent >= 0 and maps.ALL_JOINTS[parent] in index \
             else np.eye(3)
     return out
 

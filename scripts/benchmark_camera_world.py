@@ -67,7 +67,7 @@ def capture(path: Path, output: Path, camera: str, focal_mm: float,
     """Capture ``path`` (the person of ``boxes``, [frame, x0, y0, x1, y1] rows; none: the most visible one) ->
     (its result, the capture's seconds per stage)."""
     request = CaptureRequest(video=str(path), output=str(output), person_boxes=boxes,
-                             options=CaptureOptions(camera=camera, focal_mm=focal_mm))
+                             options=CaptureOptions(camera=camera, focal_mm=focal_mm, hands=False))
     summary = run_capture(request, lambda *a: None, lambda: False)
     return ResultFile.read(str(output)), summary.timings
 

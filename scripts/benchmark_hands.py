@@ -177,6 +177,34 @@ def single_view(video: Path, config: HandConfig) -> Dict[str, float]:
             "ms": 1000.0 * float(hands.seconds[hands.wrist_seen.any(-1)].mean())}
 
 
+def capture_cost(video: Path, rounds: int) -> Dict[str, float]:
+    """Whole captures of ``video`` without and with the hands, one after the other ``rounds`` times: the added wall
+    milliseconds per frame (median of the rounds' differences) and the detectors' own milliseconds per frame at the
+    hands (all detectors together)."""
+    import tempfile
+
+    from server.jobs.capture import CaptureRequest, run_capture
+    from server.options import CaptureOptions
+
+    added, own, frames = [], [], 1
+    with tempfile.TemporaryDirectory() as tmp:
+        for index in range(rounds):
+            walls = {}
+            for hands in (False, True):
+                request = CaptureRequest(video=str(video), output=str(Path(tmp) / f"{index}_{hands}.npz"),
+                                         options=CaptureOptions(hands=hands))
+                tick = time.perf_counter()
+                summary = run_capture(request, lambda *a: None, lambda: False)
+                walls[hands] = time.perf_counter() - tick
+                frames = summary.processed
+                if hands:
+                    own.append(1000.0 * summary.timings["hands"] / frames)
+            added.append(1000.0 * (walls[True] - walls[False]) / frames)
+            log.info("round %d: %.1f s without, %.1f s with the hands", index + 1, walls[False], walls[True])
+    return {"added_ms": float(np.median(added)), "added_spread": float(np.ptp(added)),
+            "detector_ms": float(np.median(own)), "frames": float(frames)}
+
+
 def _row(name: str, figures: Dict[str, float]) -> str:
     text = f"{name:<24} found {figures['found']:5.1f}% of {figures['seen']:4.0f}"
     if "error" in figures:
@@ -200,6 +228,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--multiview", type=Path, required=True, help="Pose2Sim single-person demo folder")
     parser.add_argument("--sample", type=Path, required=True, help="the Sports2D demo clip")
     parser.add_argument("--tuning", type=Path, help="Pose2Sim multi-person demo folder: print the tuning grid")
+    parser.add_argument("--cost-rounds", type=int, default=3, help="whole Sports2D captures without and with the "
+                        "hands, one after the other, this many times (0: skip)")
     args = parser.parse_args(argv)
     config = HandConfig()
     if args.tuning:
@@ -211,6 +241,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     _table("Pose2Sim single-person demo, each view alone against the other three views' hands:",
            four_views(args.multiview, config))
     print("  " + _row("Sports2D demo", single_view(args.sample, config)))
+    if args.cost_rounds > 0:
+        cost = capture_cost(args.sample, args.cost_rounds)
+        print(f"whole capture of the Sports2D demo ({cost['frames']:.0f} frames, {args.cost_rounds} rounds): the "
+              f"hands add {cost['added_ms']:.1f} ms per frame (wall, median; rounds spread {cost['added_spread']:.1f}"
+              f"), the detectors spend {cost['detector_ms']:.1f} ms per frame at them (all detectors together)")
     return 0
 
 

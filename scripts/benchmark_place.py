@@ -209,7 +209,8 @@ def main(argv: List[str]) -> int:
     results = [("capture", args.result)] if args.result is not None else []
     for person in (args.person or [-1]) if args.sample is not None else []:
         path = Path(tempfile.mkdtemp()) / f"{args.sample.stem}_person{person}.npz"
-        run_capture(CaptureRequest(video=str(args.sample), output=str(path), options=CaptureOptions(place=False),
+        run_capture(CaptureRequest(video=str(args.sample), output=str(path),
+                                   options=CaptureOptions(place=False, hands=False),
                                    person=person),
                     lambda *a: None, lambda: False)
         results.append((f"capture person {person}" if person > 0 else "capture", path))

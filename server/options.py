@@ -188,6 +188,9 @@ class CaptureOptions(Options):
                          "early refinement steps")
     motion_prior: bool = option(True, "Motion Prior", "Refine clips with the motion prior's windows of frames "
                                 "(off: the per-frame prior)")
+    hands: bool = option(True, "Fingers", "Find the performer's hands and key the finger bones (SMPL-H's 15 per hand): "
+                         "the built-in body or an SMPL-H file; an SMPL file has no fingers. Costs about 10 ms per "
+                         "frame on two cores (measured, docs/benchmarks.md)", panel="fingers")
     camera: str = option(
         "auto", "Camera", "Whether the camera turns during the clip (a hand-held phone pans, tilts and shakes): its "
         "rotation is then read off the background and the body is kept in the first frame's world, so a pan does not "

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Dict, List, Optional, Tuple, Type, Union
 
 from .options import OPTIONS_OF_KIND, JobOptions, OptionError
 
-PROTOCOL_VERSION = 7   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength, keep_root, lock_feet
+PROTOCOL_VERSION = 8   # 3: job kinds "cleanup" and "import_motion", Submit.motion, strength, keep_root, lock_feet
 #                        4: the capture's "place" stage, Submit.place and foot_strength, Result.notes;
 #                           job kind "people", Submit.person and person_boxes
 #                        5: Submit.initial "temporal" (the temporal regressor), the default; Submit.calibration
@@ -28,15 +28,18 @@ PROTOCOL_VERSION = 7   # 3: job kinds "cleanup" and "import_motion", Submit.moti
 #                        7: Submit.options, the options of the job's kind (server/options.py), replace the flat
 #                           refine, iterations, temporal, initial, hypotheses, align, strength, keep_root, lock_feet,
 #                           place and foot_strength fields
+#                        8: the capture's "fingers" stage and option (Submit.options "hands"); results may have 54
+#                           joints (SMPL's 24 and SMPL-H's 30 finger joints) with hand_confidence
 
 # Job kinds (``Submit.kind``) and the stages each reports, in order; the add-on maps stages to panel text.
 KIND_STAGES: Dict[str, Tuple[str, ...]] = {
-    "capture": ("open", "search", "detect", "regress", "refine", "place", "write"),
+    "capture": ("open", "search", "detect", "regress", "refine", "place", "fingers", "write"),
     "cleanup": ("cleanup",),
     "import_motion": ("import",),
     "people": ("open", "search", "write"),
 }
-STAGES: Tuple[str, ...] = ("open", "search", "detect", "regress", "refine", "place", "write", "cleanup", "import")
+STAGES: Tuple[str, ...] = ("open", "search", "detect", "regress", "refine", "place", "fingers", "write", "cleanup",
+                           "import")
 
 SETUP_HINT = "Open Preferences > Add-ons > ScoreHMR and press Set up worker"
 LOG_HINT = "See the system console for the worker's log"

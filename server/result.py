@@ -21,8 +21,8 @@ import numpy as np
 from .errors import JobError
 from .files import NpzUnreadable, kind_problem, load_npz, replaced_atomically
 
-RESULT_SCHEMA_VERSION = 2
-SUPPORTED_SCHEMAS = (1, 2)
+RESULT_SCHEMA_VERSION = 3   # 3: 54 joints with fingers (SMPL's 24 then SMPL-H's 30 finger joints), hand_confidence
+SUPPORTED_SCHEMAS = (1, 2, 3)
 NUM_BETAS = 10
 REQUIRED_KEYS = ("schema_version", "poses", "transl", "joints_rest", "parents", "joint_names", "fps",
                  "frame_indices")
@@ -147,6 +147,7 @@ class ResultFile:
     world_rotation: Optional[np.ndarray] = None    # (3, 3) camera -> Z-up world
     camera_rotation: Optional[np.ndarray] = None   # (N, 3, 3) a turning camera's x_t = R_t x_0 (first frame's camera)
     camera_confidence: Optional[np.ndarray] = None  # (N,) in [0, 1], with camera_rotation
+    hand_confidence: Optional[np.ndarray] = None   # (N, 2) in [0, 1] left, right hand (54 joints: with fingers)
     extra: Dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
@@ -247,7 +248,19 @@ def _shape_problem(arrays: Dict[str, np.ndarray]) -> Optional[str]:
     broken = non_finite_keys(arrays)
     if broken:
         return f"non-finite values in {', '.join(broken)}"
-    return _camera_problem(arrays, n)
+    return _camera_problem(arrays, n) or _hands_problem(arrays, n)
+
+
+def _hands_problem(arrays: Dict[str, np.ndarray], n: int) -> Optional[str]:
+    """What is wrong with the fingers' confidence (one per frame and hand, in [0, 1]), or None."""
+    confidence = arrays.get("hand_confidence")
+    if confidence is None:
+        return None
+    if kind_problem(confidence) or confidence.shape != (n, 2):
+        return f"hand_confidence {confidence.shape} is not one number per frame and hand"
+    if confidence.size and not (confidence.min() >= 0 and confidence.max() <= 1):
+        return "hand_confidence outside [0, 1]"
+    return None
 
 
 def _camera_problem(arrays: Dict[str, np.ndarray], n: int) -> Optional[str]:

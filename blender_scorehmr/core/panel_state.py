@@ -14,13 +14,15 @@ from ..server import protocol
 STAGE_TEXT: Dict[str, str] = {
     "open": "Opening the footage", "search": "Finding people", "detect": "Detecting the person",
     "regress": "First estimate", "refine": "Refining (ScoreHMR)", "place": "Finding the ground",
+    "fingers": "Fitting the fingers",
     "write": "Writing the result", "cleanup": "Cleaning up (prior)", "import": "Importing the motion",
 }
 # The stages' usual share of a job, in seconds of the sample clip's capture (230 frames, 2 CPU cores: open 2.8
 # (the detector processes start), search 7.1, detect 8.2, regress 1.0, refine 9.1, place 0.6, write 0.1); only the
 # ratios between the stages of one job kind matter.
 STAGE_WEIGHT: Dict[str, float] = {
-    "open": 3.0, "search": 7.0, "detect": 8.0, "regress": 1.0, "refine": 9.0, "place": 0.6, "write": 0.2,
+    "open": 3.0, "search": 7.0, "detect": 8.0, "regress": 1.0, "refine": 9.0, "place": 0.6, "fingers": 0.1,
+    "write": 0.2,
     "cleanup": 1.0, "import": 1.0,
 }
 KIND_STAGE_WEIGHT: Dict[str, Dict[str, float]] = {"people": {"open": 0.2}}   # Find People only probes the clip

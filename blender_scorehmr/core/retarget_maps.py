@@ -27,14 +27,23 @@ Presets:
 SMPL has three spine joints above the pelvis; Rigify and Mixamo have three spine controls, the metarig four
 (``spine.001``..``spine.003`` take them; its upper neck ``spine.005`` stays at rest and the head goes on
 ``spine.006``). The SMPL ``left_hand``/``right_hand`` joints (a rigid palm extension) are not mapped.
+
+Fingers (a capture with fingers: SMPL-H's joints ``left_index1`` .. ``right_thumb3``): every preset maps them
+(Rigify and the metarig ``f_index.01.L`` .. ``thumb.03.L``, Mixamo ``LeftHandIndex1`` .. ``LeftHandThumb3``). A finger
+joint that either armature lacks is left out of the map (:func:`usable`: a capture without fingers, a rig without
+finger bones), so one preset serves rigs and captures with and without fingers; the body's joints stay required.
 """
 from __future__ import annotations
 
 from typing import Dict, List, Mapping, Sequence, Tuple
 
-from ..server.body.layout import SMPL_JOINT_NAMES
+from ..server.body.layout import (FINGER_NAMES, FINGERED_JOINT_NAMES, FINGERED_PARENTS, JOINTS_PER_FINGER,
+                                  NUM_JOINTS, SMPL_JOINT_NAMES)
 
 SMPL_JOINTS: Tuple[str, ...] = tuple(SMPL_JOINT_NAMES)
+ALL_JOINTS: Tuple[str, ...] = tuple(FINGERED_JOINT_NAMES)   # SMPL's 24, then the 30 finger joints
+ALL_PARENTS: Tuple[int, ...] = tuple(FINGERED_PARENTS)
+FINGER_JOINTS: Tuple[str, ...] = ALL_JOINTS[NUM_JOINTS:]
 ROOT_JOINT = "pelvis"
 
 
@@ -47,6 +56,20 @@ def _sided(central: Mapping[str, str], sided: Mapping[str, str], left: str, righ
     return out
 
 
+def _fingers(pattern: Dict[str, str], left: str, right: str) -> Dict[str, str]:
+    """Every finger joint (``{side}_{finger}{k}``) -> ``pattern[finger]`` formatted with the side, the finger's name
+    as the pattern wants it and ``k``."""
+    out = {}
+    for side, name in (("left", left), ("right", right)):
+        for finger in FINGER_NAMES:
+            for k in range(1, JOINTS_PER_FINGER + 1):
+                out[f"{side}_{finger}{k}"] = pattern[finger].format(side=name, k=k, Finger=finger.capitalize())
+    return out
+
+
+_METARIG_FINGERS = {"thumb": "thumb.0{k}.{side}", **{f: f"f_{f}.0{{k}}.{{side}}"
+                                                     for f in ("index", "middle", "ring", "pinky")}}
+
 RIGIFY: Dict[str, str] = _sided(
     {"pelvis": "torso", "spine1": "spine_fk.001", "spine2": "spine_fk.002", "spine3": "spine_fk.003",
      "neck": "neck", "head": "head"},
@@ -54,12 +77,14 @@ RIGIFY: Dict[str, str] = _sided(
      "collar": "shoulder.{side}", "shoulder": "upper_arm_fk.{side}", "elbow": "forearm_fk.{side}",
      "wrist": "hand_fk.{side}"},
     "L", "R")
+RIGIFY.update(_fingers(_METARIG_FINGERS, "L", "R"))
 
 MIXAMO: Dict[str, str] = _sided(
     {"pelvis": "Hips", "spine1": "Spine", "spine2": "Spine1", "spine3": "Spine2", "neck": "Neck", "head": "Head"},
     {"hip": "{side}UpLeg", "knee": "{side}Leg", "ankle": "{side}Foot", "foot": "{side}ToeBase",
      "collar": "{side}Shoulder", "shoulder": "{side}Arm", "elbow": "{side}ForeArm", "wrist": "{side}Hand"},
     "Left", "Right")
+MIXAMO.update(_fingers({f: "{side}Hand{Finger}{k}" for f in FINGER_NAMES}, "Left", "Right"))
 
 METARIG: Dict[str, str] = _sided(
     {"pelvis": "spine", "spine1": "spine.001", "spine2": "spine.002", "spine3": "spine.003", "neck": "spine.004",
@@ -68,6 +93,7 @@ METARIG: Dict[str, str] = _sided(
      "collar": "shoulder.{side}", "shoulder": "upper_arm.{side}", "elbow": "forearm.{side}",
      "wrist": "hand.{side}"},
     "L", "R")
+METARIG.update(_fingers(_METARIG_FINGERS, "L", "R"))
 
 PRESETS: Dict[str, Dict[str, str]] = {"RIGIFY": RIGIFY, "MIXAMO": MIXAMO, "METARIG": METARIG}
 PRESET_ITEMS: Tuple[Tuple[str, str, str], ...] = (
@@ -115,13 +141,22 @@ def missing_bones(mapping: Mapping[str, str], target_bone_names: Sequence[str]) 
     """Target bones named by ``mapping`` that the target rig does not have, in SMPL joint order (unknown
     joints last), without duplicates."""
     present = set(target_bone_names)
-    order = {name: i for i, name in enumerate(SMPL_JOINTS)}
+    order = {name: i for i, name in enumerate(ALL_JOINTS)}
     out: List[str] = []
     for joint in sorted(mapping, key=lambda j: (order.get(j, len(order)), j)):
         bone = mapping[joint]
         if bone not in present and bone not in out:
             out.append(bone)
     return out
+
+
+def usable(mapping: Mapping[str, str], source_bone_names: Sequence[str],
+           target_bone_names: Sequence[str]) -> Dict[str, str]:
+    """``mapping`` without the finger joints that the source armature (bones named after the joints) or the target
+    rig (the mapped bone) lacks; body joints are kept whatever the rigs have."""
+    source, target = set(source_bone_names), set(target_bone_names)
+    return {joint: bone for joint, bone in mapping.items()
+            if joint not in FINGER_JOINTS or (joint in source and bone in target)}
 
 
 def unknown_joints(mapping: Mapping[str, str], source_bone_names: Sequence[str]) -> List[str]:

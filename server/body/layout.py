@@ -64,3 +64,11 @@ SMPLH_PARENTS: Tuple[int, ...] = SMPL_PARENTS[:NUM_SMPLH_BODY_JOINTS] + tuple(
     for wrist, joints in zip(HAND_WRIST_JOINTS, HAND_FINGER_JOINTS) for j in range(NUM_FINGER_JOINTS))
 NUM_SMPLH_JOINTS = len(SMPLH_JOINT_NAMES)  # 52
 SMPLH_JOINT_INDEX: Dict[str, int] = {name: i for i, name in enumerate(SMPLH_JOINT_NAMES)}
+
+# A capture with fingers (54 joints): SMPL's 24, then SMPL-H's 15 finger joints of the left hand and 15 of the right,
+# each finger's joint 1 hanging from SMPL's hand joint of its side (kept at rest: with it the rig is SMPL-H's).
+FINGERED_JOINT_NAMES: Tuple[str, ...] = SMPL_JOINT_NAMES + SMPLH_JOINT_NAMES[NUM_SMPLH_BODY_JOINTS:]
+FINGERED_PARENTS: Tuple[int, ...] = SMPL_PARENTS + tuple(
+    HAND_SMPL_JOINTS[hand] if k % JOINTS_PER_FINGER == 0 else NUM_JOINTS + hand * NUM_FINGER_JOINTS + k - 1
+    for hand in range(len(HAND_SIDES)) for k in range(NUM_FINGER_JOINTS))
+NUM_FINGERED_JOINTS = len(FINGERED_JOINT_NAMES)  # 54

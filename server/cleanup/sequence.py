@@ -19,7 +19,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 import numpy as np
 
-from ..body.layout import JOINT_INDEX, NUM_JOINTS
+from ..body.layout import HAND_SMPL_JOINTS, JOINT_INDEX, NUM_FINGERED_JOINTS, NUM_JOINTS
 from ..errors import JobError
 from ..files import kind_problem, read_npz
 from ..result import (REQUIRED_KEYS, RESULT_SCHEMA_VERSION, SUPPORTED_SCHEMAS, ResultFile, non_finite_keys,
@@ -151,7 +151,8 @@ def load_sequence(path: Union[str, PathLike]) -> MotionSequence:
     root = arrays.get("root_frame", np.array("camera"))
     if root.dtype.kind not in "US" or root.size != 1:
         raise _bad(f"{source}: 'root_frame' must be the text 'camera' or 'world'.")
-    return make_sequence(arrays["poses"], arrays.get("transl"), arrays["betas"], fps, arrays.get("confidence"),
+    return make_sequence(_body_poses(arrays["poses"]), arrays.get("transl"), arrays["betas"], fps,
+                         arrays.get("confidence"),
                          str(root.reshape(())), source=source)
 
 
@@ -185,7 +186,7 @@ def save_sequence(path: Union[str, PathLike], seq: MotionSequence,
     version = arrays.get("schema_version")
     if version is None or kind_problem(version) or version.size != 1 or float(version) not in SUPPORTED_SCHEMAS:
         arrays["schema_version"] = np.int32(RESULT_SCHEMA_VERSION)
-    arrays.update(poses=seq.poses.astype(np.float32), transl=seq.transl.astype(np.float32),
+    arrays.update(poses=_with_fingers(seq.poses, arrays.get("poses")), transl=seq.transl.astype(np.float32),
                   betas=seq.betas.astype(np.float32), fps=np.float32(seq.fps),
                   confidence=seq.confidence.astype(np.float32), root_frame=np.array(seq.root_frame))
     frames = arrays.get("frame_indices")
@@ -200,6 +201,23 @@ def save_sequence(path: Union[str, PathLike], seq: MotionSequence,
         ResultFile.made(arrays, str(path)).write(str(path))
     else:                                             # a cleaned bare motion stays a motion file
         write_result(str(path), arrays)
+
+
+def _body_poses(poses: np.ndarray) -> np.ndarray:
+    """A motion's poses without its fingers: (N, 54, 3) (a capture with fingers) -> its first 24 joints, SMPL's."""
+    poses = np.asarray(poses)
+    return poses[:, :NUM_JOINTS] if poses.ndim == 3 and poses.shape[1] == NUM_FINGERED_JOINTS else poses
+
+
+def _with_fingers(cleaned: np.ndarray, original: Optional[np.ndarray]) -> np.ndarray:
+    """The cleaned (N, 24, 3) poses, with the original's fingers kept as they were when it had them ((N, 54, 3):
+    SMPL's hand joints back at rest, as a capture with fingers keeps them)."""
+    cleaned = cleaned.astype(np.float32)
+    if original is None or original.ndim != 3 or original.shape[1] != NUM_FINGERED_JOINTS or \
+            len(original) != len(cleaned):
+        return cleaned
+    cleaned[:, list(HAND_SMPL_JOINTS)] = 0.0
+    return np.concatenate([cleaned, original[:, NUM_JOINTS:].astype(np.float32)], axis=1)
 
 
 def read_arrays(path: Union[str, PathLike]) -> Dict[str, np.ndarray]:

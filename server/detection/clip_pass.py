@@ -62,7 +62,8 @@ class ClipPass:
     ``guide`` (first view): [frame, x0, y0, x1, y1] rows of the person to follow; empty: the first person found.
     ``choose``: discover people first on every ``sample_step``-th frame (and the last) of the first view; ``choose``
     maps their sightings to the first view's guide (see the module docs). Progress: discovery on ``search`` (sampled
-    frames), following on ``detect`` (frames of all views).
+    frames), following on ``detect`` (frames of all views). ``hands``: the first view's follow tasks also find the
+    person's hands (:mod:`server.detection.hands`).
     """
 
     def __init__(self, pool, infos: Sequence[video.VideoInfo], start: int, stop: int, guide: GuideRows = (),
@@ -96,7 +97,7 @@ class ClipPass:
 
     def _follow(self, view: int, guide: GuideRows) -> None:
         self._tasks[view] = chunk_tasks(view, self.infos[view].path, self.start, self.stop, self.pool.workers, guide,
-                                        camera=self._camera if view == 0 else None, hands=self._hands)
+                                        camera=self._camera if view == 0 else None, hands=self._hands and view == 0)
         for task in self._tasks[view]:
             self.pool.submit(task)
 
@@ -106,6 +107,7 @@ class ClipPass:
         ``no_person`` as soon as the first view turns out to have nobody."""
         done, looked, began = 0, 0, time.perf_counter()
         workers = f"{self.pool.workers} detectors" if self.pool.workers > 1 else "1 detector"
+        workers += ", with the hands" if self._hands else ""
 
         def on_progress(key: Tuple[int, int], frames: int) -> None:
             nonlocal done, looked
@@ -205,7 +207,7 @@ def detect_footage(infos: Sequence[video.VideoInfo], start: int, stop: int, pers
     processes have their work, beside the pass (the capture loads torch and its models); an error there stops the
     pass and is raised, and a cancel does not wait for it. ``camera``: the first view's chunks also follow the
     camera (:mod:`server.camera_motion.follow`); their pieces come back in its :class:`Detections`. ``hands``:
-    every view's :class:`Detections` also holds the person's hands.
+    the first view's :class:`Detections` also holds the person's hands.
     """
     from ..background import Background
     from .listing import choose_listed, choose_person

@@ -3,7 +3,8 @@ result ``.npz``. Several synchronised clips of one performance make a multi-view
 
 Stages (reported through ``progress``): open, camera (whether the camera turns: :mod:`server.camera_motion.follow`;
 a turning camera is then followed by the detectors, frame by frame beside BlazePose), search (finding the people,
-when no person is given), detect (one unit per frame and view), regress, refine, place, write.
+when no person is given), detect (one unit per frame and view; with ``options.hands`` the first view's detectors
+find the hands too), regress, refine, place, fingers (with ``options.hands``: :mod:`server.hands.stage`), write.
 The result schema is documented in docs/cli.md ("Result file").
 """
 from __future__ import annotations
@@ -94,7 +95,8 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     plan = _plan_camera(request, info, start, stop, focal, progress, cancelled, timings)
     (found, *extra), crossing_notes, (settings, models) = detect_footage(
         [info] + others, start, stop, request.person, request.person_boxes, request.detectors or default_detectors(),
-        progress, cancelled, timings, load, camera=plan.looks if plan is not None else None)
+        progress, cancelled, timings, load, camera=plan.looks if plan is not None else None,
+        hands=request.options.hands)
     log.info("person found in %d of %d frames", len(found.frame_indices), processed)
     if cancelled():
         raise Cancelled()
@@ -107,6 +109,8 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     if request.views and request.options.camera == "moving":
         camera_notes.append("Multi-view captures take every camera as fixed; Camera: Moving was not used.")
     notes = _place(arrays, models, request, progress, cancelled, timings) if request.options.place else []
+    if request.options.hands:
+        notes += _fingers(arrays, found, models, progress, timings)
 
     tick = time.perf_counter()
     progress("write", 0, 1, "")
@@ -215,6 +219,25 @@ def _place(arrays: Dict[str, np.ndarray], models: "Models", request: CaptureRequ
         detail += f", foot sliding {report.sliding_before:.1f} -> {report.sliding_after:.1f} cm/frame"
     progress("place", 1, 1, detail)
     return [report.note] if report.note else []
+
+
+def _fingers(arrays: Dict[str, Any], found: Detections, models: "Models", progress: ProgressFn,
+             timings: Dict[str, float]) -> List[str]:
+    """The fingers stage (:func:`server.hands.stage.add_fingers`) on the result ``arrays`` (updated in place) ->
+    user-facing notes. ``timings``: ``fingers`` the fit, ``hands`` the detectors' seconds at the hands (within
+    detect, all detectors together)."""
+    from ..detection.hands import HandsFrame, HandTrack
+    from ..hands.stage import add_fingers
+
+    tick = time.perf_counter()
+    progress("fingers", 0, 1, "fitting the fingers")
+    hands = found.hands if found.hands is not None else HandTrack.of([HandsFrame.empty()] * len(arrays["poses"]))
+    notes = add_fingers(arrays, hands, models.body)
+    seen = float((hands.confidence > 0).any(axis=1).mean()) if len(hands.confidence) else 0.0
+    timings["fingers"] = time.perf_counter() - tick
+    timings["hands"] = found.hands_seconds
+    progress("fingers", 1, 1, f"a hand seen in {100 * seen:.0f}% of the frames" if not notes else "no fingers")
+    return notes
 
 
 def run_detect(videos: List[str], output: str, start: int, end: int, progress: ProgressFn,

@@ -137,3 +137,15 @@ def _action_fcurves(action: Any):
                     yield from bag.fcurves
     elif hasattr(action, "fcurves"):
         yield from action.fcurves
+
+
+def import_fingered(bl: Any, folder: Path, frames=range(0, 12), fps: float = 24.0) -> Any:
+    """A capture with fingers (tests/fakes/fake_result.py ``with_fingers``) imported by Import Capture Results at
+    scene frame 1, no camera: the armature ``ScoreHMR_hands``."""
+    import numpy as np
+    import fake_result
+
+    path = folder / "hands.npz"
+    np.savez(path, **fake_result.with_fingers(fake_result.make_result(frames, fps=fps)))
+    assert bl.bpy.ops.scorehmr.import_results(filepath=str(path), match_camera=False, scene_start=1) == {"FINISHED"}
+    return bl.bpy.data.objects["ScoreHMR_hands"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fake_result
-from blender_support import _action_fcurves, scene_snapshot
+from blender_support import _action_fcurves, import_fingered, scene_snapshot
 from test_blender_addon import bl  # noqa: F401  (the clean-scene fixture)
 
 pytestmark = [pytest.mark.slow,   # bpy
@@ -341,3 +341,17 @@ def test_motion_panel_draws(bl):
     assert ("operator", "scorehmr.cleanup") in calls and ("operator", "scorehmr.import_motion") in calls
     assert ("prop", "cleanup_strength") in calls and ("prop", "cleanup_mask_selected") in calls
     assert ("prop", "cleanup_lock_feet") in calls
+
+
+def test_cleanup_of_a_rig_with_fingers_keeps_the_finger_keys(bl, fake_pythons, clean_settings, tmp_path):
+    """Clean up Motion on a capture with fingers: the body is sent and cleaned, the 30 finger bones keep their keys."""
+    b = bl.bpy
+    obj = import_fingered(bl, tmp_path, frames=range(0, 10), fps=30.0)
+    b.context.view_layer.objects.active = obj
+    fingers = {key: keys for key, keys in action_keys(obj.animation_data.action).items() if "_index" in key[0]
+               or "_thumb" in key[0] or "_pinky" in key[0]}
+    assert len(fingers) >= 3 * 2 * 4
+    assert run_cleanup(bl, fake_pythons, cleanup_strength=0.5) == {"FINISHED"}
+    cleaned = action_keys(obj.animation_data.action)
+    assert obj.animation_data.action.name.endswith("_clean")
+    assert all(cleaned[key] == keys for key, keys in fingers.items())

@@ -169,3 +169,20 @@ def test_export_without_a_file_name_is_refused(bl, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="No file to export to"):
         b.ops.scorehmr.export_motion(filepath="", format="BVH")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["BVH", "FBX"])
+def test_export_carries_the_finger_bones(bl, rt_settings, tmp_path, fmt):
+    """A capture with fingers exported as it is: the file holds the 30 finger bones (BVH: a JOINT each, keyed over
+    the frames; FBX: a bone node each)."""
+    from blender_support import import_fingered
+
+    b = bl.bpy
+    b.context.view_layer.objects.active = import_fingered(bl, tmp_path, frames=range(0, 10))
+    path = tmp_path / f"hands.{fmt.lower()}"
+    assert b.ops.scorehmr.export_motion(filepath=str(path), format=fmt) == {"FINISHED"}
+    data = path.read_bytes()
+    for name in ("left_index1", "left_index3", "right_thumb2", "right_pinky3"):
+        assert name.encode() in data, name
+    if fmt == "BVH":
+        assert b"JOINT left_middle2" in data and b"Frames: 10" in data

@@ -13,7 +13,7 @@ import fake_result
 import numpy as np
 import pytest
 
-from blender_support import _action_fcurves, scene_snapshot
+from blender_support import _action_fcurves, import_fingered, scene_snapshot
 from test_blender_addon import bl  # noqa: F401  (the clean-scene fixture)
 from test_blender_cleanup import _call
 
@@ -162,3 +162,19 @@ def test_reachable_from_the_panel_and_file_import(bl):
     panel = b.types.SCOREHMR_PT_capture
     panel.draw(type("Panel", (), {"layout": Layout()})(), b.context)
     assert "scorehmr.import_results" in drawn and "scorehmr.capture" in drawn
+
+
+def test_a_result_with_fingers_keys_the_finger_bones_and_skins_them(bl, tmp_path):
+    """A 54-joint capture: the armature gains 30 finger bones under the hand bones, each keyed, and the body mesh
+    has a vertex group per finger bone."""
+    b = bl.bpy
+    obj = import_fingered(bl, tmp_path)
+    bones = obj.data.bones
+    assert len(bones) == 54 and bones["left_index1"].parent.name == "left_hand"
+    assert bones["right_thumb3"].parent.name == "right_thumb2"
+    paths = {f.data_path for f in _action_fcurves(obj.animation_data.action)}
+    assert 'pose.bones["left_pinky2"].rotation_quaternion' in paths
+    b.context.scene.frame_set(4)
+    assert abs(obj.pose.bones["left_index2"].rotation_quaternion[0]) < 0.9999     # bent, not at rest
+    mesh = next(o for o in b.data.objects if o.type == "MESH" and o.parent == obj)
+    assert {"left_index1", "right_thumb3"} <= {g.name for g in mesh.vertex_groups}

@@ -26,11 +26,12 @@ def test_real_capture_of_the_sample_clip(bl, worker_python, sample_video):
     obj = bl.capture(worker_python, sample_video)
     motion = bl.sub("core.capture_result")
     result = motion.load_result(Path(bl.last_report()["result_path"]))
-    assert len(obj.data.bones) == 24 and len(result.frame_indices) > 100
+    assert len(obj.data.bones) == 54 and len(result.frame_indices) > 100             # with the fingers (the default)
+    assert obj.data.bones["left_index1"].parent.name == "left_hand"
     curves = list(_action_fcurves(obj.animation_data.action))
     contact_paths = {f'["{name}"]' for name in motion.CONTACT_PROPS}
     assert result.foot_contacts is not None and result.camera_height is not None   # Place on Ground, Lock Feet
-    assert len(curves) == 24 * 4 + 3 + 4 and contact_paths <= {fc.data_path for fc in curves}
+    assert len(curves) == 54 * 4 + 3 + 4 and contact_paths <= {fc.data_path for fc in curves}
     assert all(len(fc.keyframe_points) == len(result.frame_indices) for fc in curves)
     assert b.context.scene.render.fps == round(result.fps)
     assert re.search(r"camera \d+\.\d\d m (above|below) the ground", bl.status().stage), bl.status().stage

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import fake_result
-from blender_support import _action_fcurves, scene_snapshot
+from blender_support import _action_fcurves, import_fingered, scene_snapshot
 from test_blender_addon import _Layout, bl  # noqa: F401  (the clean-scene fixture)
 from test_blender_cleanup import make_rig
 
@@ -103,7 +103,8 @@ def mixamo_setup(bl):
     source = make_rig(bl)
     target = make_mixamo(bl)
     maps = bl.sub("core.retarget_maps")
-    mapping = maps.resolve("MIXAMO", [bone.name for bone in target.data.bones])
+    names = [bone.name for bone in target.data.bones]
+    mapping = maps.usable(maps.resolve("MIXAMO", names), [bone.name for bone in source.data.bones], names)
     return source, target, target.animation_data.action, bl.sub("retarget"), mapping
 
 
@@ -179,7 +180,8 @@ def test_retarget_onto_rigify_rig(bl):
     b.context.scene.frame_set(9)
     assert bones["thigh_parent.L"]["IK_FK"] == 0.0
     rt, maps = bl.sub("retarget"), bl.sub("core.retarget_maps")
-    mapping = maps.resolve("RIGIFY", [bone.name for bone in target.data.bones])
+    names = [bone.name for bone in target.data.bones]
+    mapping = maps.usable(maps.resolve("RIGIFY", names), [bone.name for bone in source.data.bones], names)
     action = rt.retarget(b.context, source, target, mapping, FRAMES)
     assert target.animation_data.action == action and action.name == "rig_Walk_retarget"
     b.context.scene.frame_set(9)
@@ -210,7 +212,8 @@ def test_retarget_onto_metarig(bl):
     source = make_rig(bl)
     target = make_metarig(bl)
     rt, maps = bl.sub("retarget"), bl.sub("core.retarget_maps")
-    mapping = maps.resolve("METARIG", [bone.name for bone in target.data.bones])
+    names = [bone.name for bone in target.data.bones]
+    mapping = maps.usable(maps.resolve("METARIG", names), [bone.name for bone in source.data.bones], names)
     action = rt.retarget(b.context, source, target, mapping, FRAMES)
     assert target.animation_data.action == action and action.name == "metarig_Walk_retarget"
     paths = {fc.data_path for fc in _action_fcurves(action)}
@@ -322,3 +325,30 @@ def test_constrained_intermediate_bone_is_solved_exactly(bl, caplog):
     want = world_heads(bl, source, ENDS, FRAMES)
     got = world_heads(bl, target, [mapping[j] for j in ENDS], FRAMES)
     assert np.linalg.norm(want - got, axis=-1).max() < MIXAMO_TOL
+
+
+def test_fingers_are_retargeted_onto_the_metarig_s_finger_bones(bl, tmp_path):
+    """A capture with fingers onto Blender's human metarig: the METARIG preset maps the finger joints too, each
+    finger bone of the metarig is keyed and turns between two frames as its SMPL-H finger bone does; the same preset
+    on a capture without fingers leaves the metarig's fingers alone (test_retarget_onto_metarig)."""
+    b = bl.bpy
+    source = import_fingered(bl, tmp_path)
+    target = make_metarig(bl)
+    rt, maps = bl.sub("retarget"), bl.sub("core.retarget_maps")
+    names = [bone.name for bone in target.data.bones]
+    mapping = maps.usable(maps.resolve("METARIG", names), [bone.name for bone in source.data.bones], names)
+    assert {"left_index1", "right_thumb3"} <= set(mapping)
+    action = rt.retarget(b.context, source, target, mapping, FRAMES)
+    paths = {fc.data_path for fc in _action_fcurves(action)}
+    assert any(p.startswith('pose.bones["f_index.02.L"]') for p in paths)
+    src_world, tgt_world = np.array(source.matrix_world)[:3, :3], np.array(target.matrix_world)[:3, :3]
+    turns = {}
+    for frame in (1, 7):
+        b.context.scene.frame_set(frame)
+        for joint in ("left_index2", "right_middle2", "left_thumb2"):
+            src, tgt = source.pose.bones[joint], target.pose.bones[mapping[joint]]
+            turns.setdefault(joint, []).append((src_world @ np.array(src.matrix)[:3, :3],
+                                                tgt_world @ np.array(tgt.matrix)[:3, :3]))
+    for joint, ((src1, tgt1), (src7, tgt7)) in turns.items():
+        assert not np.allclose(src7 @ src1.T, np.eye(3), atol=1e-3), joint     # the finger moved
+        np.testing.assert_allclose(tgt7 @ tgt1.T, src7 @ src1.T, atol=1e-4, err_msg=joint)

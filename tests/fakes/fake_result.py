@@ -164,3 +164,36 @@ def write_result(path: Path, **kwargs) -> Path:
     """Write :func:`make_result` to ``path`` (an .npz without pickles)."""
     np.savez(str(path), **make_result(**kwargs))
     return Path(path)
+
+
+def with_fingers(arrays: Dict[str, np.ndarray], seed: int = 0) -> Dict[str, np.ndarray]:
+    """``arrays`` (a 24-joint result from :func:`make_result`) as a capture with fingers: 54 joints (SMPL's 24, then
+    SMPL-H's 30 finger joints hanging from the hand joints), the fingers curling and opening over time, SMPL's hand
+    joints at rest, a box per bone as the mesh and ``hand_confidence``."""
+    from server.body.layout import FINGERED_JOINT_NAMES, FINGERED_PARENTS
+
+    out = dict(arrays)
+    n = len(arrays["frame_indices"])
+    fingers = np.zeros((30, 3), np.float32)
+    for hand, sign in enumerate((1.0, -1.0)):
+        hand_joint = JOINTS_REST[22 + hand]
+        for finger in range(5):
+            across = 0.02 * (finger - 2) if finger < 4 else -0.035
+            for k in range(3):
+                fingers[15 * hand + 3 * finger + k] = hand_joint + [sign * (0.03 + 0.025 * k), 0.0, across]
+    joints = np.concatenate([arrays["joints_rest"], fingers]).astype(np.float32)
+    t = np.asarray(arrays["frame_indices"], np.float64) / float(arrays["fps"])
+    rng = np.random.default_rng(seed)
+    curl = rng.uniform(0.2, 1.2, size=(1, 30)) * (0.5 + 0.5 * np.sin(2.0 * t))[:, None]   # (N, 30) radians
+    finger_poses = np.zeros((n, 30, 3), np.float32)
+    finger_poses[..., 2] = curl                    # about the front axis: the fingers bend down
+    poses = np.array(arrays["poses"], np.float32)
+    poses[:, 22:24] = 0.0
+    out.update(schema_version=np.array(3, np.int32), poses=np.concatenate([poses, finger_poses], axis=1),
+               joints_rest=joints, parents=np.array(FINGERED_PARENTS, np.int32),
+               joint_names=np.array(FINGERED_JOINT_NAMES, dtype="<U16"),
+               hand_confidence=np.full((n, 2), 0.8, np.float32))
+    if "mesh_vertices" in arrays:
+        verts, faces, weights = make_body_mesh(joints, FINGERED_PARENTS, half_width=0.01)
+        out.update(mesh_vertices=verts, mesh_faces=faces, skin_weights=weights)
+    return out

@@ -52,12 +52,12 @@ def test_usage_error_exit_code() -> None:
 @pytest.mark.slow
 def test_capture_range_on_real_clip(sample_video: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.npz"
-    run = _cli("capture", str(sample_video), "-o", str(out), "--start", "100", "--end", "130")
+    run = _cli("capture", str(sample_video), "-o", str(out), "--start", "100", "--end", "130", "--no-hands")
     assert run.returncode == 0, run.stderr[-2000:]
     with np.load(out, allow_pickle=False) as data:
         frames = data["frame_indices"]
         assert frames.min() >= 100 and frames.max() <= 129 and len(frames) >= 25
-        assert data["poses"].shape == (len(frames), 24, 3)
+        assert data["poses"].shape == (len(frames), 24, 3) and "hand_confidence" not in data   # no fingers
         assert np.isfinite(data["poses"]).all() and np.isfinite(data["transl"]).all()
 
 
@@ -122,7 +122,7 @@ def test_multiview_capture_on_real_clip(sample_video: Path, tmp_path: Path) -> N
     assert run.returncode == 0, run.stderr[-2000:]
     with np.load(out, allow_pickle=False) as data:
         assert str(data["method"]) == "temporal+scorehmr(multiview, motion prior)"
-        assert data["poses"].shape == (len(data["frame_indices"]), 24, 3) and len(data["frame_indices"]) >= 6
+        assert data["poses"].shape == (len(data["frame_indices"]), 54, 3) and len(data["frame_indices"]) >= 6
 
 
 def _motion(path: Path) -> Path:

@@ -35,7 +35,7 @@ def test_round_trip(message: protocol.Message) -> None:
 
 
 def test_version_and_kinds() -> None:
-    assert protocol.PROTOCOL_VERSION == 7
+    assert protocol.PROTOCOL_VERSION == 8
     assert set(protocol.KIND_STAGES) == {"capture", "cleanup", "import_motion", "people"}
     assert {s for stages in protocol.KIND_STAGES.values() for s in stages} == set(protocol.STAGES)
     bare = from_wire('{"type":"submit","job_id":"a","kind":"capture","video":"/v","job_dir":"/j"}')

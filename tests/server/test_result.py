@@ -208,3 +208,15 @@ def test_a_turning_cameras_keys_are_checked() -> None:
         arrays = {k: v for k, v in {**good, **damage}.items() if v is not None}
         with pytest.raises(ResultFileError, match=phrase):
             ResultFile.from_arrays(arrays)
+
+
+def test_the_fingers_confidence_is_checked() -> None:
+    """hand_confidence (N, 2) in [0, 1]: one number per frame and hand."""
+    good = {**minimal_result(), "hand_confidence": np.full((5, 2), 0.5, np.float32)}
+    assert ResultFile.from_arrays(good).hand_confidence is not None
+    for damage, phrase in ((np.full((4, 2), 0.5, np.float32), "not one number per frame and hand"),
+                           (np.full((5, 3), 0.5, np.float32), "not one number per frame and hand"),
+                           (np.full((5, 2), 1.5, np.float32), r"outside \[0, 1\]"),
+                           (np.array([["a", "b"]] * 5), "not one number")):
+        with pytest.raises(ResultFileError, match=phrase):
+            ResultFile.from_arrays({**good, "hand_confidence": damage})

@@ -15,7 +15,7 @@ from server.cleanup.settings import CleanupSettings
 from server.jobs.cleanup import cleanup_settings, run_cleanup
 from server.options import CleanupOptions
 from server.errors import JobError
-from server.result import read_result
+from server.result import RESULT_SCHEMA_VERSION, read_result
 
 from ..bad_files import CONTAINER_DAMAGE, damaged_containers, with_arrays
 
@@ -99,7 +99,7 @@ def test_saved_sequence_fixes_unusable_bookkeeping_and_never_holds_nan(tmp_path:
     out = tmp_path / "out.npz"
     save_sequence(out, seq, like=like)
     arrays = read_result(str(out))
-    assert int(arrays["schema_version"]) == 2 and arrays["frame_indices"].tolist() == list(range(N))
+    assert int(arrays["schema_version"]) == RESULT_SCHEMA_VERSION and arrays["frame_indices"].tolist() == list(range(N))
     before = out.read_bytes()
     with pytest.raises(JobError) as info:
         save_sequence(out, replace(seq, transl=np.full((N, 3), np.nan, np.float32)), like=like)
@@ -114,3 +114,21 @@ def test_settings_from_options() -> None:
     assert cleanup_settings(CleanupOptions(strength=2.0, method="guided")).method == "guided"
     assert cleanup_settings(CleanupOptions()).method == CleanupSettings().method
     assert cleanup_settings(CleanupOptions(keep_root=True)).keep_root
+
+
+def test_a_motion_with_fingers_is_cleaned_on_its_body_and_keeps_its_fingers(tmp_path: Path) -> None:
+    """A 54-joint capture (SMPL's 24 then 30 finger joints): the clean-up sees the 24, the file keeps the fingers."""
+    rng = np.random.default_rng(2)
+    poses = (0.1 * rng.normal(size=(N, 54, 3))).astype(np.float32)
+    path = with_arrays(tmp_path, "fingers", **motion(poses=poses))
+    seq = load_sequence(path)
+    assert seq.poses.shape == (N, 24, 3) and np.allclose(seq.poses, poses[:, :24])
+    cleaned = replace(seq, poses=seq.poses + 0.05)
+    out = tmp_path / "cleaned.npz"
+    save_sequence(out, cleaned, like=read_arrays(path))
+    with np.load(out) as data:
+        written = data["poses"]
+    assert written.shape == (N, 54, 3)
+    assert np.array_equal(written[:, 24:], poses[:, 24:])                    # the fingers as they were
+    assert np.allclose(written[:, :22], poses[:, :22] + 0.05)               # the body cleaned
+    assert not written[:, 22:24].any()                                      # SMPL's hand joints at rest

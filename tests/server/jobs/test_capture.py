@@ -5,8 +5,9 @@ import pytest
 
 import numpy as np
 
-from server.body.layout import JOINT_INDEX, LANDMARK_INDEX, SMPL_JOINT_NAMES, SMPL_PARENTS
-from server.result import camera_intrinsics
+from server.body.layout import (FINGERED_JOINT_NAMES, FINGERED_PARENTS, JOINT_INDEX, LANDMARK_INDEX, SMPL_JOINT_NAMES,
+                                SMPL_PARENTS)
+from server.result import RESULT_SCHEMA_VERSION, camera_intrinsics
 
 pytestmark = pytest.mark.slow   # a real capture of the sample clip
 
@@ -24,21 +25,21 @@ def test_schema(captured: dict) -> None:
     data = captured["data"]
     n = len(data["frame_indices"])
     expected = {
-        "schema_version": ((), np.int32), "poses": ((n, 24, 3), np.float32), "betas": ((10,), np.float32),
-        "transl": ((n, 3), np.float32), "joints_rest": ((24, 3), np.float32), "parents": ((24,), np.int32),
+        "schema_version": ((), np.int32), "poses": ((n, 54, 3), np.float32), "betas": ((10,), np.float32),
+        "transl": ((n, 3), np.float32), "joints_rest": ((54, 3), np.float32), "parents": ((54,), np.int32),
         "fps": ((), np.float32), "frame_indices": ((n,), np.int32), "keypoints_2d": ((n, 33, 3), np.float32),
         "world_landmarks": ((n, 33, 4), np.float32), "image_size": ((2,), np.int32),
         "camera_intrinsics": ((3, 3), np.float32), "frame_count": ((), np.int32),
         "mesh_vertices": ((13492, 3), np.float32), "mesh_faces": ((26972, 3), np.int32),
-        "skin_weights": ((13492, 24), np.float32),
+        "skin_weights": ((13492, 54), np.float32), "hand_confidence": ((n, 2), np.float32),
     }
     for key, (shape, dtype) in expected.items():
         assert data[key].shape == shape and data[key].dtype == dtype, key
-    assert tuple(data["joint_names"]) == SMPL_JOINT_NAMES
-    assert tuple(data["parents"]) == SMPL_PARENTS
+    assert tuple(data["joint_names"]) == FINGERED_JOINT_NAMES and FINGERED_JOINT_NAMES[:24] == SMPL_JOINT_NAMES
+    assert tuple(data["parents"]) == FINGERED_PARENTS and FINGERED_PARENTS[:24] == SMPL_PARENTS
     assert data["image_size"].tolist() == [1768, 994] and abs(float(data["fps"]) - 30.0) < 0.01
     assert str(data["source_video"]).endswith(".mp4")
-    assert int(data["schema_version"]) == 2 and str(data["body_model"]) == "open_body_neutral"
+    assert int(data["schema_version"]) == RESULT_SCHEMA_VERSION and str(data["body_model"]) == "open_body_neutral"
     for key in ("poses", "transl", "joints_rest", "keypoints_2d", "world_landmarks"):
         assert np.isfinite(data[key]).all(), key
 
@@ -51,7 +52,7 @@ def test_person_followed_through_the_clip(captured: dict) -> None:
     detect = [done for stage, done, _ in captured["stages"] if stage == "detect"]
     assert detect == list(range(1, 231)), "one progress event per frame"
     assert set(captured["summary"].timings) == {"open", "decode", "detect", "regress", "refine", "camera", "place",
-                                                "write"}
+                                                "fingers", "hands", "write"}
 
 
 def test_ground_and_camera_height_are_found(captured: dict) -> None:
@@ -72,7 +73,7 @@ def test_ground_and_camera_height_are_found(captured: dict) -> None:
 def _posed_joints(poses: np.ndarray, rest: np.ndarray) -> np.ndarray:
     from server.body.rotations import forward_kinematics
 
-    joints, _ = forward_kinematics(poses, rest, SMPL_PARENTS)
+    joints, _ = forward_kinematics(poses[:, :24], rest[:24], SMPL_PARENTS)
     return joints
 
 
@@ -120,7 +121,9 @@ def test_body_is_shaped_from_the_clip(captured: dict) -> None:
     betas = data["betas"]
     assert np.abs(betas).max() <= 3.0 and np.abs(betas).max() > 0.05
     model = load_body_model(default_body_model_path())
-    np.testing.assert_allclose(model.J_regressor @ data["mesh_vertices"], data["joints_rest"], atol=1e-5)
+    np.testing.assert_allclose(model.J_regressor @ data["mesh_vertices"], data["joints_rest"][:24], atol=1e-5)
+    assert model.hands is not None    # the finger joints too, of the same shaped mesh
+    np.testing.assert_allclose(model.hands.J_regressor @ data["mesh_vertices"], data["joints_rest"][24:], atol=1e-5)
     stature = np.ptp(data["mesh_vertices"][:, 1])
     assert 1.4 < stature < 2.1, stature
     np.testing.assert_allclose(data["skin_weights"].sum(axis=1), 1.0, atol=1e-5)
@@ -129,3 +132,16 @@ def test_body_is_shaped_from_the_clip(captured: dict) -> None:
 def test_intrinsics_assumption() -> None:
     K = camera_intrinsics(1920, 1080)
     assert K[0, 0] == K[1, 1] == 1920 and K[0, 2] == 960 and K[1, 2] == 540
+
+
+def test_fingers_are_found_and_fitted_by_default(captured: dict) -> None:
+    """The capture's default finds the hands (Sports2D: a hand seen in most frames, measured 59% of the wrists BlazePose
+    sees) and fits the fingers: within the joints' limits, at rest (SMPL-H's rig) on SMPL's hand joints, each hand's
+    confidence 0 only where its fingers are at rest."""
+    data = captured["data"]
+    confidence, fingers = data["hand_confidence"], data["poses"][:, 24:]
+    assert (confidence > 0).any(axis=1).mean() > 0.5
+    assert not data["poses"][:, 22:24].any()
+    angles = np.degrees(np.linalg.norm(fingers, axis=-1))
+    assert angles.max() < 120.0 and angles[confidence.repeat(15, axis=1) > 0].mean() > 1.0
+    assert ("fingers", "fitting the fingers") in captured["messages"]

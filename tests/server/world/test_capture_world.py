@@ -26,7 +26,8 @@ def _pixels(arrays: dict, skinning: LandmarkSkinning) -> np.ndarray:
 
 
 def test_locking_the_feet_of_a_real_capture(captured: dict, body) -> None:
-    arrays = captured["data"]
+    """The place stage runs before the fingers are added: it sees SMPL's 24 joints."""
+    arrays = {**captured["data"], "poses": captured["data"]["poses"][:, :24]}
     out, report = place_capture(arrays, body, lock=True, settings=replace(FAST, steps=60))
     assert report.note == "" and report.placement is not None
     assert report.sliding_after < 0.5 * report.sliding_before, (report.sliding_before, report.sliding_after)
