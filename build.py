@@ -141,7 +141,7 @@ def fetch_multiview(demo: str = "Demo_SinglePerson") -> Path:
 def benchmark(extra: list) -> int:
     """The benchmarks: refinement on synthetic held-out subjects (needs the pose dataset), the real clips (and each
     Pose2Sim view alone against the four views' triangulation), the hands stage and finger fit (Pose2Sim views and
-    Sports2D), keyframe cleanup and foot locking on held-out mocap
+    Sports2D), the body's stature from each Pose2Sim view against the calibrated four-view capture, keyframe cleanup and foot locking on held-out mocap
     clips, the capture's world placement (synthetic cameras and the Sports2D clip), the camera's rotation and the body's
     world motion on the Sports2D and Pose2Sim clips seen by a turning virtual camera, the capture's speed against decoding
     and plain BlazePose (the Sports2D clip and 4x / 16x clips made from it), batch capture with 1 and 2 local Ray
@@ -160,6 +160,8 @@ def benchmark(extra: list) -> int:
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_hands.py"), "--multiview",
                                    str(multiview_dir()), "--sample", str(sample_video()), "--tuning",
                                    str(multiview_dir(TUNING_DEMO))], cwd=ROOT, env=env).returncode
+    code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_stature.py"), "--multiview",
+                                   str(multiview_dir())], cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_cleanup.py"), "--dataset",
                                    str(dataset), "--threads", "1"], cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_feet.py"), "--dataset",

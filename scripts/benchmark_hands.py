@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from pose2sim_reference import CAMERAS, consistent_keypoints, load_cameras  # noqa: E402
 from server import video as videos  # noqa: E402
-from server.detection.hands import HAND_SIDES, HandConfig, HandLandmarker, belongs_to_body, hand_roi  # noqa: E402
+from server.detection.hands import (HAND_SIDES, HandConfig, HandLandmarker, belongs_to_body, hand_roi,  # noqa: E402
+                                    hand_step)
 from server.detection.keypoints_file import load_keypoints  # noqa: E402
 from server.fitting.triangulate import triangulate  # noqa: E402
 from server.hands.angles import joint_angles  # noqa: E402
@@ -122,12 +123,16 @@ def rest_hands() -> np.ndarray:
     return np.stack([rest_hand_landmarks(model, side) for side in HAND_SIDES])
 
 
-def fitted_angles(view: ViewHands, config: HandConfig, rests: np.ndarray, fps: float) -> np.ndarray:
-    """(N, 2, 15) joint angles of the fitted fingers (:func:`server.hands.fit.fit_hands` on the kept hands)."""
+def fitted_angles(view: ViewHands, config: HandConfig, rests: np.ndarray, fps: float,
+                  frames: np.ndarray) -> np.ndarray:
+    """(N, 2, 15) joint angles of the fitted fingers as a capture makes them: :func:`server.hands.fit.fit_hands` on
+    the kept hands of the frames a capture looks at (``frames`` (N,) divisible by :func:`hand_step`), every frame
+    fitted."""
     from server.hands.fit import fit_hands, posed_hand
 
-    kept = view.kept(config)
-    poses, _ = fit_hands(view.world, np.where(kept, view.presence, 0.0), rests, fps)
+    looked = frames % hand_step(fps, config) == 0
+    kept = view.kept(config) & looked[:, None]
+    poses, _ = fit_hands(view.world, np.where(kept, view.presence, 0.0), rests, fps, looked=looked)
     return np.stack([joint_angles(posed_hand(poses[:, hand], rests[hand])) for hand in range(2)], axis=1)
 
 
@@ -136,13 +141,13 @@ def _median(values: np.ndarray) -> float:
 
 
 def score_view(view: ViewHands, reference: np.ndarray, rests: np.ndarray, config: HandConfig,
-               fps: float) -> Dict[str, float]:
+               fps: float, frames: np.ndarray) -> Dict[str, float]:
     """Hands found (%); median joint-angle error (deg) on the frames with a kept hand and a reference: the model's
     own landmarks, the fitted fingers, a rest hand; the fitted fingers on frames the view missed (filled); ms/f."""
     kept = view.kept(config)
     found = 100.0 * kept.sum() / max(int(view.wrist_seen.sum()), 1)
     raw = joint_angles(view.world)                                                           # (N, 2, 15)
-    fitted = fitted_angles(view, config, rests, fps)
+    fitted = fitted_angles(view, config, rests, fps, frames)
     rest = np.broadcast_to(joint_angles(rests)[None], reference.shape)
     both = kept[..., None] & np.isfinite(reference) & np.isfinite(raw)
     missed = ~kept[..., None] & view.wrist_seen[..., None] & np.isfinite(reference)
@@ -161,7 +166,7 @@ def four_views(folder: Path, config: HandConfig) -> List[Dict[str, float]]:
     hands = [detect_view(folder / f"{cam}.mp4", kps.frame_indices, kps.keypoints[v], config,
                          folder / f"{cam}.hands{config.crop_scale:g}.npz") for v, cam in enumerate(CAMERAS)]
     rests = rest_hands()
-    return [score_view(hands[v], reference_angles(hands, cameras, v), rests, config, kps.fps)
+    return [score_view(hands[v], reference_angles(hands, cameras, v), rests, config, kps.fps, kps.frame_indices)
             for v in range(len(CAMERAS))]
 
 

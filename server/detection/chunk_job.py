@@ -42,7 +42,7 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
     frames: List[int] = []
     images: List[np.ndarray] = []
     worlds: List[np.ndarray] = []
-    hands: List[HandsFrame] = []
+    hands: List[Optional[HandsFrame]] = []
     waited = detected = turning = handing = 0.0
     chain = task.camera.chain(task.start, task.keep) if task.camera is not None else None
     if chain is not None:
@@ -68,9 +68,10 @@ def detect_chunk(task: ChunkTask, report: ReportFn, cancelled: CancelFn = lambda
                     frames.append(index)
                     images.append(observation.image)
                     worlds.append(observation.world)
-                    if hand_model is not None:
+                    if hand_model is not None:   # not on warm-up frames (not kept), and on every k-th frame
                         tick = time.perf_counter()
-                        hands.append(hand_model.hands(rgb, observation.image))
+                        looks = index >= task.keep and index % task.hands_step == 0
+                        hands.append(hand_model.hands(rgb, observation.image) if looks else None)
                         handing += time.perf_counter() - tick
                 if chain is not None and task.camera is not None:   # the camera's turn, the person masked out
                     tick = time.perf_counter()

@@ -40,7 +40,8 @@ class ChunkTask:
     on these frames, for the people listing, always on those in ``always`` and on the others where something
     happens (:func:`server.detection.people_tracks.look_at_samples`); no one is followed. ``camera`` (a follow task
     of a turning camera's footage): also chain the frames for the camera's rotation (:mod:`server.camera_motion`).
-    ``hands``: also find the followed person's hands (:mod:`server.detection.hands`).
+    ``hands``: also find the followed person's hands (:mod:`server.detection.hands`) on every ``hands_step``-th
+    frame (frame index divisible by it).
     """
 
     view: int
@@ -54,6 +55,7 @@ class ChunkTask:
     always: Tuple[int, ...] = ()
     camera: Optional["CameraLooks"] = None
     hands: bool = False
+    hands_step: int = 1
 
     @property
     def discovers(self) -> bool:
@@ -124,10 +126,12 @@ def plan_chunks(start: int, stop: int, workers: int, chunk_frames: int = CHUNK_F
 
 def chunk_tasks(view: int, path: str, start: int, stop: int, workers: int, guide: GuideRows = (),
                 warmup: int = WARMUP_FRAMES, camera: Optional["CameraLooks"] = None,
-                hands: bool = False) -> List[ChunkTask]:
+                hands_step: int = 0) -> List[ChunkTask]:
     """The follow tasks of one view: :func:`plan_chunks` spans, each after the first starting ``warmup`` frames early
-    (``camera``: each also follows the camera; ``hands``: each also finds the hands)."""
-    return [ChunkTask(view, index, path, max(start, first - warmup), first, last, guide, camera=camera, hands=hands)
+    (``camera``: each also follows the camera; ``hands_step`` > 0: each also finds the hands on every
+    ``hands_step``-th frame)."""
+    return [ChunkTask(view, index, path, max(start, first - warmup), first, last, guide, camera=camera,
+                      hands=hands_step > 0, hands_step=max(hands_step, 1))
             for index, (first, last) in enumerate(plan_chunks(start, stop, workers, warmup=warmup))]
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tupl
 from .. import video
 from ..errors import Cancelled, JobError
 from .people_tracks import PeopleConfig, Sighting
+from .hands import hand_step
 from .track import Box
 from .chunks import (DISCOVERY_INDEX, ChunkResult, ChunkTask, Detections, GuideRows, chunk_tasks, continues, discovery_tasks,
                      join_chunks, seed_guide)
@@ -63,7 +64,7 @@ class ClipPass:
     ``choose``: discover people first on every ``sample_step``-th frame (and the last) of the first view; ``choose``
     maps their sightings to the first view's guide (see the module docs). Progress: discovery on ``search`` (sampled
     frames), following on ``detect`` (frames of all views). ``hands``: the first view's follow tasks also find the
-    person's hands (:mod:`server.detection.hands`).
+    person's hands (:mod:`server.detection.hands`, :func:`~server.detection.hands.hand_step`).
     """
 
     def __init__(self, pool, infos: Sequence[video.VideoInfo], start: int, stop: int, guide: GuideRows = (),
@@ -97,7 +98,8 @@ class ClipPass:
 
     def _follow(self, view: int, guide: GuideRows) -> None:
         self._tasks[view] = chunk_tasks(view, self.infos[view].path, self.start, self.stop, self.pool.workers, guide,
-                                        camera=self._camera if view == 0 else None, hands=self._hands and view == 0)
+                                        camera=self._camera if view == 0 else None,
+                                        hands_step=hand_step(self.infos[0].fps) if self._hands and view == 0 else 0)
         for task in self._tasks[view]:
             self.pool.submit(task)
 

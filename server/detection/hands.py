@@ -61,6 +61,12 @@ class HandConfig:
     min_presence: float = 0.2        # the hand landmark model's presence score needed to keep a hand
     max_wrist_offset: float = 0.35   # the hand's wrist within this share of the crop side from the body's wrist
     size_range: Tuple[float, float] = (0.5, 2.5)  # hand's wrist-to-middle-knuckle length / body's wrist-knuckles
+    looks_per_second: float = 15.0   # hands are looked for on every k-th frame, k = round(fps / this) (at least 1)
+
+
+def hand_step(fps: float, config: HandConfig = HandConfig()) -> int:
+    """Look for the hands on every k-th frame of footage at ``fps``: k (at least 1)."""
+    return max(1, int(round(fps / config.looks_per_second))) if fps > 0 else 1
 
 
 @dataclass(frozen=True)
@@ -105,30 +111,34 @@ class HandsFrame:
 @dataclass(frozen=True)
 class HandTrack:
     """Both hands over M frames: ``image`` (M, 2, 21, 3), ``world`` (M, 2, 21, 3), ``confidence`` (M, 2), each
-    frame as in :class:`HandsFrame`."""
+    frame as in :class:`HandsFrame`; ``looked`` (M,) bool the frames the hands were looked for on (the others are
+    empty: not missed, not looked at)."""
 
     image: np.ndarray
     world: np.ndarray
     confidence: np.ndarray
+    looked: np.ndarray
 
     @staticmethod
-    def of(frames: Sequence[HandsFrame]) -> "HandTrack":
-        """The frames' hands, stacked in order (zero frames: empty arrays of the right shapes)."""
+    def of(frames: Sequence[Optional[HandsFrame]]) -> "HandTrack":
+        """The frames' hands, stacked in order; None: a frame not looked at (zero frames: empty arrays)."""
         if not frames:
             return HandTrack(np.zeros((0, 2, NUM_HAND_LANDMARKS, 3), np.float32),
-                             np.zeros((0, 2, NUM_HAND_LANDMARKS, 3), np.float32), np.zeros((0, 2), np.float32))
-        return HandTrack(np.stack([f.image for f in frames]), np.stack([f.world for f in frames]),
-                         np.stack([f.confidence for f in frames]))
+                             np.zeros((0, 2, NUM_HAND_LANDMARKS, 3), np.float32), np.zeros((0, 2), np.float32),
+                             np.zeros(0, bool))
+        filled = [f if f is not None else HandsFrame.empty() for f in frames]
+        return HandTrack(np.stack([f.image for f in filled]), np.stack([f.world for f in filled]),
+                         np.stack([f.confidence for f in filled]), np.array([f is not None for f in frames]))
 
     def rows(self, mask: np.ndarray) -> "HandTrack":
         """The frames where ``mask`` (M,) bool is true."""
-        return HandTrack(self.image[mask], self.world[mask], self.confidence[mask])
+        return HandTrack(self.image[mask], self.world[mask], self.confidence[mask], self.looked[mask])
 
     @staticmethod
     def joined(parts: Sequence["HandTrack"]) -> "HandTrack":
         """``parts`` one after the other."""
         return HandTrack(np.concatenate([p.image for p in parts]), np.concatenate([p.world for p in parts]),
-                         np.concatenate([p.confidence for p in parts]))
+                         np.concatenate([p.confidence for p in parts]), np.concatenate([p.looked for p in parts]))
 
 
 def _body_points(body: np.ndarray, side: str) -> Tuple[np.ndarray, np.ndarray, float]:

@@ -15,7 +15,7 @@ SMPL-H's local finger rotations (axis-angle, the parent joint's frame, rest = 0)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -183,17 +183,30 @@ def smooth_hand(angles: np.ndarray, confidence: np.ndarray, fps: float,
 
 
 def fit_hands(world: np.ndarray, confidence: np.ndarray, rests: np.ndarray, fps: float,
-              config: FitConfig = FitConfig()) -> Tuple[np.ndarray, np.ndarray]:
+              config: FitConfig = FitConfig(), looked: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
     """(N, 2, 21, 3) metric hand landmarks per frame (left, right), (N, 2) confidence (0: no hand) and the (2, 21, 3)
-    rest hands -> (N, 2, 15, 3) SMPL-H local finger rotations (axis-angle) and (N, 2) their confidence."""
+    rest hands -> (N, 2, 15, 3) SMPL-H local finger rotations (axis-angle) and (N, 2) their confidence.
+
+    ``looked`` (N,) bool: the frames the hands were looked for on (None: all). The fit runs on those frames alone
+    (at their own rate) and the frames between are interpolated from them, angles and confidence alike: a frame not
+    looked at is not a frame where the hand was missed."""
     count = len(world)
+    rows = np.flatnonzero(np.ones(count, bool) if looked is None else looked)
     poses = np.zeros((count, 2, NUM_FINGER_JOINTS, 3))
     conf = np.zeros((count, 2))
+    if not len(rows):
+        return poses, conf
+    rate = fps / float(np.median(np.diff(rows))) if len(rows) > 1 else fps
+    frames = np.arange(count)
     for hand, side in enumerate(HAND_SIDES):
-        seen = confidence[:, hand] > 0
-        angles = np.zeros((count, len(FINGER_CHAINS), JOINTS_PER_FINGER, 2))
+        seen = confidence[rows, hand] > 0
+        angles = np.zeros((len(rows), len(FINGER_CHAINS), JOINTS_PER_FINGER, 2))
         if seen.any():
-            angles[seen] = clamp_angles(plausible_angles(world[seen, hand], rests[hand], side))
-        smoothed, conf[:, hand] = smooth_hand(angles, confidence[:, hand], fps, config)
-        poses[:, hand] = angles_to_rotvecs(clamp_angles(smoothed), rests[hand], side)
+            angles[seen] = clamp_angles(plausible_angles(world[rows[seen], hand], rests[hand], side))
+        smoothed, row_conf = smooth_hand(angles, confidence[rows, hand], rate, config)
+        flat = smoothed.reshape(len(rows), -1)
+        every = np.stack([np.interp(frames, rows, flat[:, d]) for d in range(flat.shape[1])], axis=1)
+        conf[:, hand] = np.interp(frames, rows, row_conf)
+        poses[:, hand] = angles_to_rotvecs(clamp_angles(every.reshape((count,) + smoothed.shape[1:])), rests[hand],
+                                           side)
     return poses, conf

@@ -31,7 +31,8 @@ NO_FINGERS_NOTE = ("The body model has no finger joints (an SMPL file): captured
 def fingered_weights(model: BodyModel) -> np.ndarray:
     """(V, 54) skinning weights of the 54-joint layout from the model's SMPL-H weights (V, 52): the 22 body joints'
     columns, zero for SMPL's two hand joints, then the 30 finger joints'."""
-    assert model.hands is not None
+    if model.hands is None:
+        raise ValueError(f"the body model {model.name} has no finger joints")
     weights = model.hands.weights
     hands = np.zeros((weights.shape[0], NUM_JOINTS - NUM_SMPLH_BODY_JOINTS))
     return np.concatenate([weights[:, :NUM_SMPLH_BODY_JOINTS], hands, weights[:, NUM_SMPLH_BODY_JOINTS:]], axis=1)
@@ -49,7 +50,7 @@ def add_fingers(arrays: Dict[str, Any], hands: HandTrack, model: BodyModel, conf
         raise ValueError(f"{len(hands.confidence)} frames of hands for {count} result frames")
     betas = np.asarray(arrays.get("betas", np.zeros(0)), np.float64)
     rests = np.stack([rest_hand_landmarks(model, side, betas) for side in HAND_SIDES])
-    fingers, confidence = fit_hands(hands.world, hands.confidence, rests, float(arrays["fps"]), config)
+    fingers, confidence = fit_hands(hands.world, hands.confidence, rests, float(arrays["fps"]), config, hands.looked)
     poses = np.array(arrays["poses"], np.float32)
     poses[:, list(HAND_SMPL_JOINTS)] = 0.0
     arrays["poses"] = np.concatenate([poses, fingers.reshape(count, -1, 3).astype(np.float32)], axis=1)
@@ -65,6 +66,7 @@ def add_fingers(arrays: Dict[str, Any], hands: HandTrack, model: BodyModel, conf
     if arrays.get("skin_weights") is not None:
         arrays["skin_weights"] = fingered_weights(model).astype(np.float32)
     arrays["hand_confidence"] = confidence.astype(np.float32)
-    seen = (hands.confidence > 0).mean(0)
-    log.info("fingers: hands found in %.0f%% (left) and %.0f%% (right) of the frames", 100 * seen[0], 100 * seen[1])
+    seen = (hands.confidence[hands.looked] > 0).mean(0) if hands.looked.any() else np.zeros(2)
+    log.info("fingers: hands found in %.0f%% (left) and %.0f%% (right) of the %d frames looked at", 100 * seen[0],
+             100 * seen[1], int(hands.looked.sum()))
     return []

@@ -233,10 +233,12 @@ def _fingers(arrays: Dict[str, Any], found: Detections, models: "Models", progre
     progress("fingers", 0, 1, "fitting the fingers")
     hands = found.hands if found.hands is not None else HandTrack.of([HandsFrame.empty()] * len(arrays["poses"]))
     notes = add_fingers(arrays, hands, models.body)
-    seen = float((hands.confidence > 0).any(axis=1).mean()) if len(hands.confidence) else 0.0
+    looked = hands.confidence[hands.looked]
+    seen = float((looked > 0).any(axis=1).mean()) if len(looked) else 0.0
     timings["fingers"] = time.perf_counter() - tick
     timings["hands"] = found.hands_seconds
-    progress("fingers", 1, 1, f"a hand seen in {100 * seen:.0f}% of the frames" if not notes else "no fingers")
+    progress("fingers", 1, 1, f"a hand seen on {100 * seen:.0f}% of the frames looked at" if not notes else
+             "no fingers")
     return notes
 
 

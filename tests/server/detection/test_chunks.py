@@ -95,3 +95,20 @@ def test_guide_rows_round_trip() -> None:
     guide = {8: np.array([1.0, 2.0, 3.0, 4.0]), 0: np.array([5.0, 6.0, 7.0, 8.0])}
     assert guide_rows(guide) == ((0.0, 5.0, 6.0, 7.0, 8.0), (8.0, 1.0, 2.0, 3.0, 4.0))
     assert guide_rows(None) == ()
+
+
+def test_join_keeps_the_hands_of_the_kept_frames_in_order() -> None:
+    from server.detection.hands import HandsFrame, HandTrack
+
+    def with_hands(chunk: ChunkResult) -> ChunkResult:
+        frames = [HandsFrame.empty() for _ in chunk.frames]
+        for frame, index in zip(frames, chunk.frames):
+            frame.confidence[:] = float(index) / 10
+        chunk.hands, chunk.hands_seconds = HandTrack.of(frames), 0.5
+        return chunk
+
+    joined = join_chunks([with_hands(result(1, 5, [3, 4, 5, 6], [10, 11, 12, 13])),
+                          with_hands(result(0, 0, [0, 1, 2, 3, 4], [0, 1, 2, 3, 4]))])
+    assert joined.hands is not None and joined.hands_seconds == 1.0
+    assert np.allclose(joined.hands.confidence[:, 0], np.array(joined.frame_indices) / 10)
+    assert join_chunks([result(0, 0, [0, 1], [0, 1])]).hands is None       # no hands asked for

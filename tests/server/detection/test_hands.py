@@ -9,7 +9,7 @@ import pytest
 
 from server.body.layout import LANDMARK_INDEX, NUM_LANDMARKS
 from server.detection.hands import (HAND_SIDES, NUM_HAND_LANDMARKS, HandConfig, HandsFrame, HandTrack,
-                                    belongs_to_body, hand_roi)
+                                    belongs_to_body, hand_roi, hand_step)
 
 SAMPLE_FRAME = 12   # the Sports2D clip's man with both arms out, hands open and sharp
 
@@ -70,10 +70,15 @@ def test_hand_tracks_keep_rows_and_join_in_order():
         frame.confidence[:] = k
     track = HandTrack.of(frames)
     assert track.image.shape == (3, 2, NUM_HAND_LANDMARKS, 3) and track.confidence.shape == (3, 2)
+    assert track.looked.all() and HandTrack.of([frames[0], None]).looked.tolist() == [True, False]
     assert HandTrack.of([]).image.shape == (0, 2, NUM_HAND_LANDMARKS, 3)
     kept = track.rows(np.array([True, False, True]))
     assert kept.confidence[:, 0].tolist() == [0, 2]
     assert HandTrack.joined([kept, track]).confidence[:, 0].tolist() == [0, 2, 0, 1, 2]
+
+
+def test_hands_are_looked_for_about_fifteen_times_a_second():
+    assert [hand_step(fps) for fps in (24.0, 25.0, 30.0, 60.0, 120.0, 10.0, 0.0)] == [2, 2, 2, 4, 8, 1, 1]
 
 
 @pytest.fixture(scope="module")
@@ -122,3 +127,20 @@ def test_no_hand_in_a_blank_crop_nor_from_beside_the_wrist(sample_frame):
     with HandLandmarker() as model:
         assert not model.hands(blank, body).confidence.any()
         assert not model.hands(rgb, moved).confidence.any()
+
+
+@pytest.mark.slow
+def test_a_chunk_finds_hands_on_its_kept_frames(sample_video):
+    """A detector's chunk asked for hands: one row per frame with the person, none looked for on warm-up frames."""
+    from server.detection.chunk_job import detect_chunk
+    from server.detection.chunks import ChunkTask
+
+    task = ChunkTask(view=0, index=1, path=str(sample_video), start=4, keep=8, stop=SAMPLE_FRAME + 2, hands=True,
+                     hands_step=2)
+    found = detect_chunk(task, lambda done: None)
+    assert found.hands is not None and len(found.hands.confidence) == len(found.frames) > 0
+    warm = found.frames < task.keep
+    assert not found.hands.confidence[warm].any() and not found.hands.looked[warm].any()
+    assert found.hands.looked[~warm].tolist() == [f % 2 == 0 for f in found.frames[~warm]]
+    assert (found.hands.confidence[~warm] >= HandConfig().min_presence).any()
+    assert found.hands_seconds > 0

@@ -78,6 +78,21 @@ def test_gaps_are_filled_short_ones_between_neighbours_and_the_ends_fade_to_rest
     assert not empty.any() and not none.any()
 
 
+def test_frames_not_looked_at_are_interpolated_not_missed(rests):
+    """Hands looked for on every 2nd frame: the frames between get the fitted fingers and the confidence of the
+    frames around them (not the lower confidence of a frame where the hand was missed)."""
+    angles = _random_angles(1, seed=9)
+    world = np.zeros((9, 2, 21, 3))
+    world[:, 0] = posed_hand(angles_to_rotvecs(angles, rests[0], "left"), rests[0])[0]
+    looked = np.arange(9) % 2 == 0
+    confidence = np.zeros((9, 2))
+    confidence[looked, 0] = 0.8
+    poses, conf = fit_hands(world, confidence, rests, fps=30.0, looked=looked)
+    assert np.allclose(conf[:, 0], 0.8) and not conf[:, 1].any()
+    refit = finger_angles(posed_hand(poses[:, 0], rests[0]), rests[0], "left")
+    assert np.abs(refit - angles).max() < 1e-6
+
+
 def test_fit_hands_gives_rotations_per_hand_and_rest_where_nothing_was_seen(rests):
     angles = _random_angles(12, seed=7)
     world = np.zeros((12, 2, 21, 3))

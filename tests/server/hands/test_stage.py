@@ -47,7 +47,8 @@ def _curled(model, betas) -> HandTrack:
         world[:, hand] = posed_hand(angles_to_rotvecs(angles, rest, side), rest)[0]
     confidence = np.full((FRAMES, 2), 0.9)
     confidence[-1] = 0.0
-    return HandTrack(world.astype(np.float32), world.astype(np.float32), confidence.astype(np.float32))
+    return HandTrack(world.astype(np.float32), world.astype(np.float32), confidence.astype(np.float32),
+                     np.ones(FRAMES, bool))
 
 
 def test_a_result_gains_fitted_fingers_in_the_54_joint_layout(model):
