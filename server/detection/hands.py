@@ -6,8 +6,9 @@ below them, and sized from the wrist-knuckle distance; the hand landmark model (
 mediapipe 0.10.21 wheel) runs on that crop alone. Left and right come from the body (the crop around the body's left
 wrist holds its left hand), never from the model's own label, which flips on mirrored crops. A hand is kept only when
 the model is confident enough and the hand belongs to the body: its wrist near the body's wrist, its size that of
-the forearm's hand (:func:`belongs_to_body`); so a neighbour's hand in the crop, a glove or a blur is dropped, not
-assigned to the captured person. The ROI maths are pure functions; :class:`HandLandmarker` wraps the graph.
+the forearm's hand (:func:`belongs_to_body`); so a neighbour's hand in the crop, or a hand found beside the wrist, is
+dropped, not assigned to the captured person. The hands are looked for about 15 times a second (:func:`hand_step`).
+The ROI maths are pure functions; :class:`HandLandmarker` wraps the graph.
 """
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ _THRESHOLD_NODE = "handlandmarkcpu__ThresholdingCalculator.threshold"
 
 @dataclass(frozen=True)
 class HandConfig:
-    """Tuning of the hands stage (chosen on Pose2Sim's multi-person demo, see docs/models.md "Hands")."""
+    """Tuning of the hands stage (chosen on Pose2Sim's multi-person demo, see docs/models.md "Hands and fingers")."""
 
     crop_scale: float = 3.4          # crop side = crop_scale * |knuckles - wrist| (BlazePose's points)
     min_wrist_visibility: float = 0.5  # BlazePose's visibility of the wrist needed to look for its hand
