@@ -86,6 +86,8 @@ def apply_result(context: bpy.types.Context, request: ApplyRequest, result_path:
             created += _key_alternatives(target, action.name, result, rest_rot, frames, root_loc, new_fcurve)
         if result.foot_contacts is not None:
             key_contacts(target, new_fcurve, frames, result.foot_contacts)
+        if result.hand_confidence is not None:
+            key_finger_confidence(target, new_fcurve, frames, result.hand_confidence)
     except Exception:  # undo our own additions, then let the operator report the error
         log.exception("applying the capture failed; removing what was added")
         _rollback(created, target if reuse else None, old_action, old_slot)
@@ -148,6 +150,17 @@ def key_contacts(target: bpy.types.Object, new_fcurve: keyframes.FCurveFactory, 
         keyframes.write_curve(fcurve, frames, np.asarray(contacts[:, k], dtype=np.float64))
         for point in fcurve.keyframe_points:
             point.interpolation = "CONSTANT"
+
+
+def key_finger_confidence(target: bpy.types.Object, new_fcurve: keyframes.FCurveFactory, frames,
+                          confidence: np.ndarray) -> None:
+    """How far each hand's fingers were seen (N, 2), 0..1, keyed on the armature's
+    :data:`capture_result.HAND_PROPS` in the action of ``new_fcurve``: the Graph editor shows where the fingers are the
+    footage's (high), filled between neighbours (low) or at rest (0)."""
+    for k, name in enumerate(capture_result.HAND_PROPS):
+        target[name] = 0.0
+        fcurve = new_fcurve(f'["{name}"]', 0, "ScoreHMR")
+        keyframes.write_curve(fcurve, frames, np.asarray(confidence[:, k], dtype=np.float64))
 
 
 def _ensure_body(context: bpy.types.Context, target: bpy.types.Object,

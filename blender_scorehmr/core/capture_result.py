@@ -28,6 +28,8 @@ from .panel_errors import ScoreHMRError
 # Custom properties keyed with the worker's foot contacts (its ``foot_contacts`` columns, in this order).
 CONTACT_PROPS: Tuple[str, ...] = ("scorehmr_contact_left_heel", "scorehmr_contact_right_heel",
                                   "scorehmr_contact_left_toe", "scorehmr_contact_right_toe")
+# Custom properties keyed with how far each hand's fingers were seen (the result's ``hand_confidence`` columns).
+HAND_PROPS: Tuple[str, ...] = ("scorehmr_fingers_left", "scorehmr_fingers_right")
 _BAD_HINT = "The worker and the add-on disagree on the result format; reinstall the extension"
 
 
@@ -65,6 +67,7 @@ class CaptureResult:
     frame_range: Optional[Tuple[int, int]] = None   # the captured source frames start, stop (exclusive), when given
     camera_rotation: Optional[np.ndarray] = None    # (N, 3, 3) a turning camera's x_t = R_t x_0: the body is in the
                                                     # first frame's camera frame, the matched camera turns with R_t
+    hand_confidence: Optional[np.ndarray] = None    # (N, 2) 0..1 left / right fingers seen (HAND_PROPS), with fingers
 
     @property
     def camera_to_world(self) -> np.ndarray:
@@ -110,7 +113,9 @@ def load_result(path: Path) -> CaptureResult:
                                camera_intrinsics=k, world_rotation=rotation, camera_height=height,
                                foot_contacts=contacts, frame_range=_load_range(arrays),
                                camera_rotation=None if file.camera_rotation is None
-                               else np.asarray(file.camera_rotation, dtype=np.float64))
+                               else np.asarray(file.camera_rotation, dtype=np.float64),
+                               hand_confidence=None if file.hand_confidence is None
+                               else np.asarray(file.hand_confidence, dtype=np.float64))
 
 
 def onto_rest(result: CaptureResult, joints_rest: np.ndarray, betas: Optional[np.ndarray] = None) -> CaptureResult:

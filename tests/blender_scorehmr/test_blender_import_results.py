@@ -165,8 +165,8 @@ def test_reachable_from_the_panel_and_file_import(bl):
 
 
 def test_a_result_with_fingers_keys_the_finger_bones_and_skins_them(bl, tmp_path):
-    """A 54-joint capture: the armature gains 30 finger bones under the hand bones, each keyed, and the body mesh
-    has a vertex group per finger bone."""
+    """A 54-joint capture: the armature gains 30 finger bones under the hand bones, each keyed, the body mesh has a
+    vertex group per finger bone, and each hand's confidence is keyed on the armature."""
     b = bl.bpy
     obj = import_fingered(bl, tmp_path)
     bones = obj.data.bones
@@ -178,3 +178,6 @@ def test_a_result_with_fingers_keys_the_finger_bones_and_skins_them(bl, tmp_path
     assert abs(obj.pose.bones["left_index2"].rotation_quaternion[0]) < 0.9999     # bent, not at rest
     mesh = next(o for o in b.data.objects if o.type == "MESH" and o.parent == obj)
     assert {"left_index1", "right_thumb3"} <= {g.name for g in mesh.vertex_groups}
+    props = bl.sub("core.capture_result").HAND_PROPS
+    assert {f'["{name}"]' for name in props} <= paths        # how far each hand was seen, keyed per frame
+    assert abs(obj[props[0]] - 0.8) < 1e-6                 # (the fake result's hand_confidence)

@@ -31,7 +31,7 @@ def test_real_capture_of_the_sample_clip(bl, worker_python, sample_video):
     curves = list(_action_fcurves(obj.animation_data.action))
     contact_paths = {f'["{name}"]' for name in motion.CONTACT_PROPS}
     assert result.foot_contacts is not None and result.camera_height is not None   # Place on Ground, Lock Feet
-    assert len(curves) == 54 * 4 + 3 + 4 and contact_paths <= {fc.data_path for fc in curves}
+    assert len(curves) == 54 * 4 + 3 + 4 + 2 and contact_paths <= {fc.data_path for fc in curves}   # + fingers seen
     assert all(len(fc.keyframe_points) == len(result.frame_indices) for fc in curves)
     assert b.context.scene.render.fps == round(result.fps)
     assert re.search(r"camera \d+\.\d\d m (above|below) the ground", bl.status().stage), bl.status().stage
