@@ -142,14 +142,16 @@ def posed_hand(rotvecs: np.ndarray, rest: np.ndarray) -> np.ndarray:
     return out
 
 
-def _gaussian_fill(values: np.ndarray, weights: np.ndarray, sigma: float) -> Tuple[np.ndarray, np.ndarray]:
-    """(N, D) values with (N,) weights -> the weighted Gaussian average at every frame and its total weight
-    (sigma in frames; a frame with no weight near it gets weight ~0)."""
-    frames = np.arange(len(values))
-    kernel = np.exp(-0.5 * ((frames[:, None] - frames[None, :]) / max(sigma, 1e-6)) ** 2) * weights[None, :]
-    total = kernel.sum(1)
-    mean = kernel @ values / np.maximum(total, 1e-12)[:, None]
-    return mean, total
+def _gaussian_average(values: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
+    """(N, D) values with (N,) weights -> (N, D) their weighted Gaussian average around every frame (sigma in
+    frames, the kernel cut at 4 sigma, so a long clip costs N x kernel, not N x N)."""
+    radius = max(1, int(np.ceil(4.0 * sigma)))
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / max(sigma, 1e-6)) ** 2)
+    total = np.convolve(weights, kernel, mode="same")
+    weighted = values * weights[:, None]
+    summed = np.stack([np.convolve(weighted[:, d], kernel, mode="same") for d in range(values.shape[1])], axis=1)
+    return summed / np.maximum(total, 1e-12)[:, None]
 
 
 def smooth_hand(angles: np.ndarray, confidence: np.ndarray, fps: float,
@@ -166,7 +168,7 @@ def smooth_hand(angles: np.ndarray, confidence: np.ndarray, fps: float,
     if not len(seen):
         return np.zeros_like(angles), np.zeros(count)
     flat = np.where(confidence[:, None] > 0, angles.reshape(count, -1), 0.0)
-    smooth, _ = _gaussian_fill(flat, np.where(confidence > 0, confidence, 0.0), config.smooth_seconds * fps)
+    smooth = _gaussian_average(flat, np.where(confidence > 0, confidence, 0.0), config.smooth_seconds * fps)
     frames = np.arange(count)
     filled = np.stack([np.interp(frames, seen, smooth[seen, d]) for d in range(flat.shape[1])], axis=1)
     slot = np.clip(np.searchsorted(seen, frames, side="right") - 1, 0, len(seen) - 1)
