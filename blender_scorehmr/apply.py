@@ -12,7 +12,7 @@ from typing import List, Optional, Tuple
 import bpy
 import numpy as np
 
-from . import body_mesh, camera_match, keyframes, rig
+from . import body_mesh, body_sliders, camera_match, keyframes, rig
 from .core import capture_result
 from .core.panel_errors import ScoreHMRError
 from .server.options import CaptureOptions
@@ -176,8 +176,11 @@ def _ensure_body(context: bpy.types.Context, target: bpy.types.Object,
     if existing is not None and body_mesh.body_matches(existing, result.mesh):
         return []
     vertices = capture_result.rest_to_armature(result.mesh.vertices, result.joints_rest)
-    return body_mesh.create_body(context, target, result.mesh, vertices, result.joint_names,
-                                 result.betas, result.body_model)
+    created = body_mesh.create_body(context, target, result.mesh, vertices, result.joint_names,
+                                    result.betas, result.body_model)
+    if result.shape is not None:   # the Body Shape sliders (built-in body): shape keys, the values on the armature
+        body_sliders.attach(target, created[0], result.shape, result.joints_rest)
+    return created
 
 
 def _match_camera(context: bpy.types.Context, request: ApplyRequest, target: bpy.types.Object,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import bridge, preferences
+from . import body_sliders, bridge, preferences
 from .core.panel_state import CANCELLING, chars_per_line, wrap_status
 from .server.options import CaptureOptions, CleanupOptions, Options, PeopleOptions, options_of
 
@@ -20,7 +20,7 @@ PANEL_LABEL = {"capture": "Motion Capture", "motion": "Clean up Motion", "retarg
 # The declared options each panel lays out itself (by option name); any other option of the kind is drawn under
 # the panel's Advanced section, so a newly declared option shows up without a change here.
 LAID_OUT = {CaptureOptions: ("initial", "refine", "iterations", "temporal", "hypotheses", "place", "lock_feet",
-                             "foot_strength", "camera", "hands"),
+                             "foot_strength", "camera", "hands", "height", "gender", "weight", "muscle"),
             CleanupOptions: ("strength", "keep_root", "lock_feet")}
 
 
@@ -81,6 +81,32 @@ class SCOREHMR_PT_capture(_SidebarPanel, bpy.types.Panel):
 
     def draw_header_preset(self, context: bpy.types.Context) -> None:
         draw_job_header(self.layout, context, "capture")
+
+
+class SCOREHMR_PT_body(_SidebarPanel, bpy.types.Panel):
+    """The captured body's gender, height, weight and muscle (live on the mesh and bones; each change undoable), and
+    the height the next capture makes the body."""
+
+    bl_idname = "SCOREHMR_PT_body"
+    bl_label = "Body Shape"
+
+    def draw(self, context: bpy.types.Context) -> None:
+        layout = self.layout
+        found = body_sliders.shaped_rig(context)
+        col = layout.column()
+        if found is None:
+            col.label(text="Select a captured armature or body", icon="INFO")
+        elif body_sliders.stored(found) is None:
+            col.label(text="This capture has no shape sliders", icon="INFO")
+            col.label(text="(the built-in body, captured with the Body Mesh, has)")
+        else:
+            col.label(text=found.name, icon="ARMATURE_DATA")
+            for name in body_sliders.stored(found)[0].names:
+                col.prop(found.scorehmr_shape, name, slider=name != "height")
+            col.operator("scorehmr.body_shape_reset", icon="LOOP_BACK")
+        settings, sub = _settings_column(layout, context)
+        sub.separator()
+        sub.prop(settings, "body_height", text="Next Capture's Height")
 
 
 class SCOREHMR_PT_motion(_SidebarPanel, bpy.types.Panel):
@@ -271,4 +297,5 @@ def _draw_error(layout: bpy.types.UILayout, st, width: int) -> None:
         _draw_lines(col, st.hint, width - BOX_CHARS, "INFO")
 
 
-PANEL_CLASSES = (SCOREHMR_UL_people, SCOREHMR_PT_capture, SCOREHMR_PT_motion, SCOREHMR_PT_retarget)
+PANEL_CLASSES = (SCOREHMR_UL_people, SCOREHMR_PT_capture, SCOREHMR_PT_body, SCOREHMR_PT_motion,
+                 SCOREHMR_PT_retarget)

@@ -5,7 +5,7 @@ import logging
 
 import bpy
 
-from . import bridge, properties
+from . import body_sliders, bridge, properties
 from .operators import OPERATOR_CLASSES
 from .operators_import import IMPORT_CLASSES, menu_import_results
 from .operators_motion import MOTION_OPERATOR_CLASSES, menu_import
@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 CLASSES = (
     *properties.PROPERTY_CLASSES,
+    *body_sliders.SHAPE_CLASSES,
     SCOREHMR_AddonPreferences,
     *OPERATOR_CLASSES,
     *MOTION_OPERATOR_CLASSES,
@@ -37,6 +38,7 @@ def _on_load_pre(*_args) -> None:
 def register() -> None:
     _register_classes()
     properties.attach()
+    body_sliders.attach_property()
     bpy.app.handlers.load_pre.append(_on_load_pre)
     bpy.types.TOPBAR_MT_file_import.append(menu_import)
     bpy.types.TOPBAR_MT_file_import.append(menu_import_results)
@@ -48,5 +50,6 @@ def unregister() -> None:
     bpy.types.TOPBAR_MT_file_import.remove(menu_import_results)
     if _on_load_pre in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_on_load_pre)
+    body_sliders.detach_property()
     properties.detach()
     _unregister_classes()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 import tempfile
 import time
@@ -131,6 +132,14 @@ def main(argv: list) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="scorehmr-demo-"))
+    try:
+        return _demo(args, out, work)
+    finally:  # the staged repository, Blender's user folder and the renders (about 56 MB a run)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _demo(args: argparse.Namespace, out: Path, work: Path) -> int:
+    """Capture, contact sheets and cleanup, with ``work`` as the scratch folder; 0."""
     bl = start_blender(work / "user", stage_repo(work / "repo"))
     bpy = bl.bpy
     _clean_scene(bpy)

@@ -156,6 +156,29 @@ class Options:
         return dataclasses.asdict(self)
 
 
+STATURE_RANGE = (1.0, 2.4)    # metres a body's height may be set to
+
+
+@dataclass(frozen=True)
+class ShapeRequest:
+    """What the user asked of the body: ``height`` metres (0: as estimated), ``gender``/``weight``/``muscle`` 0..1
+    (negative: as estimated); :func:`server.body.phenotype.shaped_as_asked` applies it."""
+
+    height: float = 0.0
+    gender: float = -1.0
+    weight: float = -1.0
+    muscle: float = -1.0
+
+    @property
+    def phenotypes(self) -> Dict[str, float]:
+        return {name: value for name, value in (("gender", self.gender), ("weight", self.weight),
+                                                ("muscle", self.muscle)) if value >= 0}
+
+    @property
+    def empty(self) -> bool:
+        return self.height <= 0 and not self.phenotypes
+
+
 @dataclass(frozen=True)
 class CaptureOptions(Options):
     """How a capture estimates, refines and places the body (footage, range and person are the job's inputs)."""
@@ -202,6 +225,26 @@ class CaptureOptions(Options):
                              "as a phone reports it (26 mm for most main cameras); 0 = from the calibration or the "
                              "video's metadata, else the default (the long side in pixels, about 38 mm for 16:9)",
                              low=0.0, high=400.0)
+    height: float = option(0.0, "Height", "The performer's height in metres (top of the head to the soles), if you "
+                           "know it: the body is made that tall, keeping its build; 0 = estimated from the footage. "
+                           "The built-in body only", low=0.0, high=STATURE_RANGE[1], panel="body_height")
+    gender: float = option(-1.0, "Gender", "The body's gender on the built-in body's scale, 0 = male to 1 = female "
+                           "(Anny's); -1 = estimated from the footage", low=-1.0, high=1.0, panel="body_gender")
+    weight: float = option(-1.0, "Weight", "The body's weight, 0 = slight to 1 = heavy (Anny's scale); -1 = "
+                           "estimated from the footage", low=-1.0, high=1.0, panel="body_weight")
+    muscle: float = option(-1.0, "Muscle", "The body's muscle, 0 = little to 1 = much (Anny's scale); -1 = "
+                           "estimated from the footage", low=-1.0, high=1.0, panel="body_muscle")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if 0 < self.height < STATURE_RANGE[0]:
+            raise OptionError(f"--height is {self.height:g}; it must be 0 (estimated) or from {STATURE_RANGE[0]:g} to "
+                              f"{STATURE_RANGE[1]:g} metres.")
+
+    @property
+    def shape(self) -> ShapeRequest:
+        """What the options ask of the body's shape (:mod:`server.body.phenotype`)."""
+        return ShapeRequest(height=self.height, gender=self.gender, weight=self.weight, muscle=self.muscle)
 
 
 @dataclass(frozen=True)

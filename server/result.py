@@ -21,12 +21,14 @@ import numpy as np
 from .errors import JobError
 from .files import NpzUnreadable, kind_problem, load_npz, replaced_atomically
 
-RESULT_SCHEMA_VERSION = 3   # 3: 54 joints with fingers (SMPL's 24 then SMPL-H's 30 finger joints), hand_confidence
-SUPPORTED_SCHEMAS = (1, 2, 3)
+RESULT_SCHEMA_VERSION = 4   # 3: 54 joints with fingers (SMPL's 24 then SMPL-H's 30 finger joints), hand_confidence;
+                            # 4: the body-shape sliders (shape_sliders, shape_values, shape_*_dirs)
+SUPPORTED_SCHEMAS = (1, 2, 3, 4)
 NUM_BETAS = 10
 REQUIRED_KEYS = ("schema_version", "poses", "transl", "joints_rest", "parents", "joint_names", "fps",
                  "frame_indices")
 MESH_KEYS = ("mesh_vertices", "mesh_faces", "skin_weights")   # optional (schema 2): all three or none
+SHAPE_KEYS = ("shape_sliders", "shape_values", "shape_vertex_dirs", "shape_joint_dirs")   # optional (4): all or none
 NUMERIC_KEYS = ("schema_version", "poses", "transl", "joints_rest", "parents", "fps", "frame_indices")
 RESULT_HINT = ("Use a result file written by a capture, a cleanup or an import (docs/cli.md, 'Result file'), "
                "or run the job again to write it anew.")
@@ -148,6 +150,10 @@ class ResultFile:
     camera_rotation: Optional[np.ndarray] = None   # (N, 3, 3) a turning camera's x_t = R_t x_0 (first frame's camera)
     camera_confidence: Optional[np.ndarray] = None  # (N,) in [0, 1], with camera_rotation
     hand_confidence: Optional[np.ndarray] = None   # (N, 2) in [0, 1] left, right hand (54 joints: with fingers)
+    shape_sliders: Optional[np.ndarray] = None     # (S,) text: gender, height, weight, muscle (with the mesh)
+    shape_values: Optional[np.ndarray] = None      # (S,) the body's values (height: stature, metres)
+    shape_vertex_dirs: Optional[np.ndarray] = None  # (S, V, 3) rest mesh change per unit of each slider
+    shape_joint_dirs: Optional[np.ndarray] = None  # (S, J, 3) rest joints' change per unit of each slider
     extra: Dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
@@ -248,7 +254,26 @@ def _shape_problem(arrays: Dict[str, np.ndarray]) -> Optional[str]:
     broken = non_finite_keys(arrays)
     if broken:
         return f"non-finite values in {', '.join(broken)}"
-    return _camera_problem(arrays, n) or _hands_problem(arrays, n)
+    return _camera_problem(arrays, n) or _hands_problem(arrays, n) or _sliders_problem(arrays, joints)
+
+
+def _sliders_problem(arrays: Dict[str, np.ndarray], joints: int) -> Optional[str]:
+    """What is wrong with the body-shape sliders (all four keys or none, with the mesh; one row per slider), or
+    None."""
+    present = [key for key in SHAPE_KEYS if key in arrays]
+    if not present:
+        return None
+    if len(present) != len(SHAPE_KEYS) or "mesh_vertices" not in arrays:
+        return f"{', '.join(SHAPE_KEYS)} come together, with mesh_vertices"
+    names, values = arrays["shape_sliders"], arrays["shape_values"]
+    count, vertices = names.shape[0] if names.ndim == 1 else -1, arrays["mesh_vertices"].shape[0]
+    if names.dtype.kind not in "US" or kind_problem(values) or values.shape != (count,):
+        return "shape_sliders is not text with one number of shape_values each"
+    if arrays["shape_vertex_dirs"].shape != (count, vertices, 3) or arrays["shape_joint_dirs"].shape != (count,
+                                                                                                          joints, 3):
+        return (f"shape_vertex_dirs {arrays['shape_vertex_dirs'].shape} or shape_joint_dirs "
+                f"{arrays['shape_joint_dirs'].shape} do not match the sliders, the mesh and the joints")
+    return None
 
 
 def _hands_problem(arrays: Dict[str, np.ndarray], n: int) -> Optional[str]:

@@ -1,4 +1,4 @@
-"""The capture result (.npz, schema 1 or 2, see docs/cli.md, "Result file") and its conversion to Blender, in numpy
+"""The capture result (.npz, schema 1 to 4, see docs/cli.md, "Result file") and its conversion to Blender, in numpy
 (no bpy). Schema 2 adds the optional shaped body mesh (``mesh_vertices``, ``mesh_faces``, ``skin_weights``) and
 ``body_model``; a schema 1 file simply has no mesh.
 
@@ -23,6 +23,7 @@ from ..server.protocol import ErrorCode
 from ..server.result import MESH_KEYS, NUM_BETAS, ResultFile, ResultFileError
 from .blender_frames import (CAMERA_TO_WORLD, SMPL_TO_ARMATURE, quat_sign_continuous, rotmat_to_quat_wxyz,
                              rotvec_to_rotmat)
+from .body_shape import ShapeSliders, load_sliders
 from .panel_errors import ScoreHMRError
 
 # Custom properties keyed with the worker's foot contacts (its ``foot_contacts`` columns, in this order).
@@ -68,6 +69,7 @@ class CaptureResult:
     camera_rotation: Optional[np.ndarray] = None    # (N, 3, 3) a turning camera's x_t = R_t x_0: the body is in the
                                                     # first frame's camera frame, the matched camera turns with R_t
     hand_confidence: Optional[np.ndarray] = None    # (N, 2) 0..1 left / right fingers seen (HAND_PROPS), with fingers
+    shape: Optional[ShapeSliders] = None            # the body-shape sliders (schema 4, built-in body, with the mesh)
 
     @property
     def camera_to_world(self) -> np.ndarray:
@@ -115,7 +117,8 @@ def load_result(path: Path) -> CaptureResult:
                                camera_rotation=None if file.camera_rotation is None
                                else np.asarray(file.camera_rotation, dtype=np.float64),
                                hand_confidence=None if file.hand_confidence is None
-                               else np.asarray(file.hand_confidence, dtype=np.float64))
+                               else np.asarray(file.hand_confidence, dtype=np.float64),
+                               shape=load_sliders(arrays) if mesh is not None else None)
 
 
 def onto_rest(result: CaptureResult, joints_rest: np.ndarray, betas: Optional[np.ndarray] = None) -> CaptureResult:
@@ -124,7 +127,8 @@ def onto_rest(result: CaptureResult, joints_rest: np.ndarray, betas: Optional[np
     ``transl + joints_rest[0]``), no mesh of its own; ``betas`` (B,) the skeleton's shape, if known."""
     rest = np.asarray(joints_rest, dtype=np.float64).reshape(result.joints_rest.shape)
     return dataclasses.replace(result, joints_rest=rest, transl=result.transl + (result.joints_rest[0] - rest[0]),
-                               mesh=None, betas=result.betas if betas is None else np.asarray(betas, np.float64))
+                               mesh=None, shape=None,
+                               betas=result.betas if betas is None else np.asarray(betas, np.float64))
 
 
 def _load_range(arrays: Dict[str, np.ndarray]) -> Optional[Tuple[int, int]]:

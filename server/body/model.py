@@ -13,6 +13,8 @@ or ``parents`` (24,), ``f`` or ``faces`` (F, 3); optional ``landmark_regressor``
 Optional fingers (the built-in body): ``hands_J_regressor`` (30, V), ``hands_weights`` (V, 52),
 ``hands_kintree_table`` (2, 52) (or ``hands_parents`` (52,)) and ``hands_entry`` (2, 5, optional, default
 each finger's joint 1), see :class:`~.smplh.HandRig`.
+Optional phenotype map (the built-in body): ``phenotype_labels`` (P,), ``shape_mean_phenotype`` (P,),
+``shape_phenotype_std`` (P,), ``phenotype_to_betas`` (B, P), see :mod:`.phenotype`.
 SMPL-H files (52 joints): ``J_regressor`` (52, V), ``weights`` (V, 52), ``kintree_table`` (2, 52) (or
 ``parents``), ``posedirs`` (V, 3, 459) or (459, V*3) or absent; read as their 24-joint view plus the HandRig
 (:mod:`.smplh`); their ``hands_components*`` / ``hands_mean*`` (MANO's PCA hand space) are not used.
@@ -32,6 +34,7 @@ import numpy as np
 
 from ..errors import BodyModelError
 from ..files import kind_problem
+from .phenotype import PHENOTYPE_KEYS, PhenotypeMap, phenotype_map_of
 from .layout import (FINGER_NAMES, JOINT_LANDMARKS, NUM_FINGER_JOINTS, NUM_JOINTS, NUM_LANDMARKS,
                      NUM_SMPLH_JOINTS, SMPL_PARENTS, SMPLH_PARENTS)
 from .rotations import forward_kinematics_rotmat, rotvec_to_rotmat
@@ -62,7 +65,8 @@ class BodyModel:
     multiplied by the flattened ``R_j - I`` of joints 1..23 (SMPL's order, row-major 3x3); J_regressor (24, V);
     weights (V, 24) skinning weights; parents (24,) with -1 at the root; faces (F, 3); landmark_regressor
     (33, V) BlazePose landmarks as vertex combinations; ``hands`` the fingers in SMPL-H's layout (None when the
-    model has none, e.g. official SMPL); ``name`` for logs; ``source`` the file it came from.
+    model has none, e.g. official SMPL); ``phenotype`` the map from
+    gender, height, weight and muscle to betas (:mod:`.phenotype`; the built-in body's, None for other files); ``name`` for logs; ``source`` the file it came from.
     """
 
     v_template: np.ndarray
@@ -74,6 +78,7 @@ class BodyModel:
     faces: np.ndarray
     landmark_regressor: np.ndarray
     hands: Optional[HandRig] = None
+    phenotype: Optional[PhenotypeMap] = None
     name: str = "body"
     source: str = ""
 
@@ -252,10 +257,15 @@ def model_from_arrays(data: Mapping[str, Any], source: str = "") -> BodyModel:
                                 f"{SMPL_NUM_VERTICES}), so its landmarks are unknown")
         landmarks = smpl_landmark_regressor(j_regressor)
     _expect(landmarks, (NUM_LANDMARKS, num_v), "landmark_regressor", source)
+    try:
+        phenotype = phenotype_map_of(data)
+    except ValueError as exc:
+        raise _fail(source, str(exc)) from exc
     model = BodyModel(v_template=v_template, shapedirs=shapedirs, posedirs=posedirs, J_regressor=j_regressor,
                       weights=weights, parents=np.array(SMPL_PARENTS, dtype=np.int64), faces=faces,
-                      landmark_regressor=landmarks, hands=hands, name=_name(data, source), source=source)
-    for value in vars(model).values():
+                      landmark_regressor=landmarks, hands=hands, phenotype=phenotype, name=_name(data, source),
+                      source=source)
+    for value in list(vars(model).values()) + ([] if phenotype is None else list(vars(phenotype).values())):
         if isinstance(value, np.ndarray):
             value.setflags(write=False)
     return model
@@ -263,7 +273,7 @@ def model_from_arrays(data: Mapping[str, Any], source: str = "") -> BodyModel:
 
 _NPZ_KEYS = frozenset({"v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "parents",
                        "f", "faces", "landmark_regressor", "name", "hands_J_regressor", "hands_weights",
-                       "hands_kintree_table", "hands_parents", "hands_entry"})
+                       "hands_kintree_table", "hands_parents", "hands_entry", *PHENOTYPE_KEYS})
 
 
 def _read_npz(path: Path) -> Dict[str, Any]:

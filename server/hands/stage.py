@@ -65,6 +65,9 @@ def add_fingers(arrays: Dict[str, Any], hands: HandTrack, model: BodyModel, conf
     arrays["joint_names"] = np.array(FINGERED_JOINT_NAMES, dtype="<U16")
     if arrays.get("skin_weights") is not None:
         arrays["skin_weights"] = fingered_weights(model).astype(np.float32)
+    if arrays.get("shape_vertex_dirs") is not None:   # the finger joints follow the body-shape sliders too
+        finger_dirs = np.einsum("jv,svc->sjc", model.hands.J_regressor, np.asarray(arrays["shape_vertex_dirs"]))
+        arrays["shape_joint_dirs"] = np.concatenate([arrays["shape_joint_dirs"], finger_dirs.astype(np.float32)], 1)
     arrays["hand_confidence"] = confidence.astype(np.float32)
     seen = (hands.confidence[hands.looked] > 0).mean(0) if hands.looked.any() else np.zeros(2)
     log.info("fingers: hands found in %.0f%% (left) and %.0f%% (right) of the %d frames looked at", 100 * seen[0],

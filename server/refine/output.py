@@ -41,6 +41,7 @@ def result_arrays(body: "BodyModel", out: "PipelineOutput", width: float, height
         "camera_intrinsics": camera_intrinsics(int(width), int(height), focal),
         "method": np.array(out.method),
     }
+    arrays.update(shape_slider_arrays(body, betas))
     if out.hypotheses is not None:
         k, n = out.hypotheses.shape[:2]
         rot = x_to_rotmats(out.hypotheses.reshape(k * n, -1).detach())
@@ -48,3 +49,17 @@ def result_arrays(body: "BodyModel", out: "PipelineOutput", width: float, height
         assert out.spread is not None   # the pipeline measures it with the hypotheses
         arrays["ambiguity"] = out.spread.detach().numpy().astype(np.float32)
     return arrays
+
+
+def shape_slider_arrays(body: "BodyModel", betas: np.ndarray) -> Dict[str, Any]:
+    """The body-shape sliders' result arrays at ``betas`` (B,) (:mod:`server.body.phenotype`; ``shape_joint_dirs``
+    for SMPL's 24 joints: the fingers stage adds its own), or none for a body without a phenotype map."""
+    pm = body.phenotype
+    if pm is None:
+        return {}
+    from ..body.phenotype import SLIDERS, slider_directions, slider_values
+    vertex_dirs = slider_directions(body, pm, betas)
+    return {"shape_sliders": np.array(SLIDERS, dtype="<U8"),
+            "shape_values": slider_values(body, pm, betas).astype(np.float32),
+            "shape_vertex_dirs": vertex_dirs.astype(np.float32),
+            "shape_joint_dirs": np.einsum("jv,svc->sjc", body.J_regressor, vertex_dirs).astype(np.float32)}

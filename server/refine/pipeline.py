@@ -20,9 +20,9 @@ from torch import Tensor
 from ..body.fast import LandmarkSkinning
 from ..body.model import BodyModel
 from ..body.rot6d import BODY_SLICE, ROOT_SLICE, poses_to_x, x_to_rotmats
-from ..errors import Cancelled, WeightsError
+from ..errors import Cancelled, JobError, WeightsError
 from ..fitting.state import Estimate, Observations
-from ..options import CaptureOptions, option_of
+from ..options import CaptureOptions, ShapeRequest, option_of
 from ..result import NUM_BETAS
 from ..torch_threads import torch_threads
 from .guidance import seen_frames
@@ -60,6 +60,7 @@ class PipelineSettings:
     motion_prior: bool = True
     undo_swaps: bool = True      # left/right swaps found and undone before the fit (:mod:`.swaps`)
     dual: bool = False           # experimental: the dual motion model as the clip start and clip prior
+    shape: ShapeRequest = ShapeRequest()   # the user's gender, height, weight, muscle (:func:`_as_asked`)
 
     def __post_init__(self) -> None:
         if self.initial not in INITIAL_METHODS:
@@ -74,7 +75,7 @@ class PipelineSettings:
         """The fit a capture's options ask for, on clips of ``mode`` with ``threads`` torch threads."""
         return cls(initial=options.initial, refine=options.refine, mode=mode, iterations=options.iterations,
                    temporal=options.temporal, align=options.align, hypotheses=options.hypotheses,
-                   motion_prior=options.motion_prior, threads=threads)
+                   motion_prior=options.motion_prior, threads=threads, shape=options.shape)
 
 
 @dataclass
@@ -206,6 +207,35 @@ def _with_betas(models: Models, estimate: Estimate, betas: Tensor) -> Estimate:
     return Estimate(estimate.x, new.clone(), estimate.transl + rest_pelvis(old) - rest_pelvis(new))
 
 
+def _as_asked(models: Models, betas: Tensor, shape: ShapeRequest) -> Tensor:
+    """The clip's betas (B,) with the gender, height, weight and muscle the user gave (:mod:`server.body.phenotype`);
+    :class:`JobError` when the body has no phenotype map (an SMPL file)."""
+    if shape.empty:
+        return betas
+    from ..body.phenotype import shaped_as_asked, stature
+    try:
+        asked = shaped_as_asked(models.body, betas.double().numpy(), shape)
+    except ValueError as exc:
+        raise JobError("bad_request", f"Cannot shape the body as asked: {exc}.",
+                       "Leave Height, Gender, Weight and Muscle as estimated, or use the built-in body") from exc
+    log.info("body shaped as asked (%s): stature %.3f -> %.3f m", shape, stature(models.body, betas.numpy()),
+             stature(models.body, asked))
+    return torch.from_numpy(asked).to(betas.dtype)
+
+
+def _scaled(models: Models, estimate: Estimate, before: Tensor, after: Tensor) -> Estimate:
+    """``estimate`` with its pelvis moved along its camera ray by the stature's ratio ``after`` / ``before`` (betas
+    (B,)): a body made taller stands as much further away, so it still covers the same pixels."""
+    if torch.equal(before, after):
+        return estimate
+    from ..body.phenotype import stature
+    ratio = stature(models.body, after.numpy()) / stature(models.body, before.numpy())
+    sk = models.skinning
+    pelvis = sk.joint_template[0] + sk.joint_shapedirs[0, :, :after.shape[0]] @ after.to(sk.joint_template.dtype)
+    transl = (estimate.transl + pelvis) * ratio - pelvis
+    return Estimate(estimate.x, estimate.betas, transl.to(estimate.transl.dtype))
+
+
 def initial_estimate(models: Models, obs: Observations, settings: PipelineSettings) -> Tuple[Estimate, str]:
     """Per-frame start of one view and its name: the temporal regressor over the clip (``temporal``, the
     default), the per-frame regressor (``regression``; also the logged fallback when the temporal model's weights
@@ -304,8 +334,9 @@ def _run(models: Models, views: Sequence[Observations], settings: PipelineSettin
         report("regress", i + 1, len(views), "")
         if stop():
             raise Cancelled()
-    betas = _shared_betas(models, starts, views)
-    starts = [_with_betas(models, e, betas) for e in starts]
+    estimated = _shared_betas(models, starts, views)
+    betas = _as_asked(models, estimated, settings.shape)
+    starts = [_scaled(models, _with_betas(models, e, betas), estimated, betas) for e in starts]
     if len(views) > 1:
         starts = _fill_unseen(starts, views)
     seconds = {"regress": time.perf_counter() - tick}

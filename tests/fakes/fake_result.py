@@ -197,3 +197,26 @@ def with_fingers(arrays: Dict[str, np.ndarray], seed: int = 0) -> Dict[str, np.n
         verts, faces, weights = make_body_mesh(joints, FINGERED_PARENTS, half_width=0.01)
         out.update(mesh_vertices=verts, mesh_faces=faces, skin_weights=weights)
     return out
+
+
+SLIDER_VALUES = (0.3, 1.75, 0.5, 0.4)   # gender, height (m), weight, muscle of :func:`with_sliders`' capture
+
+
+def with_sliders(arrays: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """``arrays`` (a result with a mesh) with body-shape sliders (schema 4): each slider a linear change of the
+    canonical rest points (``A_s p``: height stretches y about the soles, the others widen x or z), applied alike to
+    the mesh and the joints, so the slid body is the same boxes on the same skeleton made that shape."""
+    points = {"mesh": np.asarray(arrays["mesh_vertices"], np.float64),
+              "joints": np.asarray(arrays["joints_rest"], np.float64)}
+    floor = points["mesh"][:, 1].min()
+    maps = [np.diag([0.2, 0.0, 0.0]), np.diag([0.0, 1.0, 0.0]) / 1.75, np.diag([0.3, 0.0, 0.3]),
+            np.diag([0.0, 0.0, 0.4])]
+
+    def dirs(p: np.ndarray) -> np.ndarray:
+        moved = p - [0.0, floor, 0.0]
+        return np.stack([moved @ a.T for a in maps]).astype(np.float32)
+    out = dict(arrays)
+    out.update(schema_version=np.array(4, np.int32), shape_sliders=np.array(["gender", "height", "weight", "muscle"]),
+               shape_values=np.array(SLIDER_VALUES, np.float32), shape_vertex_dirs=dirs(points["mesh"]),
+               shape_joint_dirs=dirs(points["joints"]))
+    return out
