@@ -160,7 +160,7 @@ class SCOREHMR_PG_body_shape(bpy.types.PropertyGroup):
     gender: FloatProperty(name="Gender", description="0 = male, 1 = female (the built-in body's Anny scale)",
                           default=0.5, min=-1.0, max=2.0, soft_min=0.0, soft_max=1.0, update=_changed)
     height: FloatProperty(name="Height", description="Stature, top of the head to the soles; the build is kept",
-                          default=1.7, min=1.0, max=2.4, unit="LENGTH", subtype="DISTANCE", update=_changed)
+                          default=1.7, min=1.0, max=2.5, unit="LENGTH", subtype="DISTANCE", update=_changed)
     weight: FloatProperty(name="Weight", description="0 = slight, 1 = heavy (Anny's scale)", default=0.5, min=-1.0,
                           max=2.0, soft_min=0.0, soft_max=1.0, update=_changed)
     muscle: FloatProperty(name="Muscle", description="0 = little, 1 = much (Anny's scale)", default=0.5, min=-1.0,

@@ -33,7 +33,7 @@ import sys
 import time
 from unittest import mock
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -109,12 +109,14 @@ def pick_windows(val: ClipSet, names: List[str], clips: int, frames: int, g: tor
     return out
 
 
-def views_of(skinning, val: ClipSet, window: Dict[str, object], frames: int, gens: Dict[str, torch.Generator]
-             ) -> Dict[str, Tuple[SyntheticViews, Observations]]:
-    """One window, one body and camera -> per observation model (the views, the Observations); also 'clean'."""
+def views_of(skinning, val: ClipSet, window: Dict[str, object], frames: int, gens: Dict[str, torch.Generator],
+             body: Optional[torch.Tensor] = None) -> Dict[str, Tuple[SyntheticViews, Observations]]:
+    """One window, one body (``body`` betas (B,), else drawn) and camera -> per observation model (the views, the
+    Observations); also 'clean'."""
     g = gens["geometry"]
     rot, transl = read_window(val, int(window["frame"]), frames, 30.0 / float(window["fps"]), False)
-    betas = (torch.randn(1, skinning.num_betas, generator=g) * CLEAN_VIEW.beta_std).clamp(-3.0, 3.0)
+    betas = (torch.randn(1, skinning.num_betas, generator=g) * CLEAN_VIEW.beta_std).clamp(-3.0, 3.0) \
+        if body is None else body.reshape(1, -1).float()
     betas = betas.expand(frames, -1).clone()
     static = float(torch.rand(1, generator=g)) < STATIC_PROB
     camera, posed = _window_camera(skinning, rot, transl, betas, static, ViewConfig(), g)

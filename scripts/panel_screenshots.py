@@ -42,6 +42,7 @@ STATES = {
     "failed": ("capture", [("detect", 12, 230, "")], "failed"),
     "done": ("capture", [("write", 1, 1, "")], "done"),
     "cleanup": ("cleanup", [("cleanup", 12, 40, "")], ""),
+    "body": ("", [], "body"),   # --body-result imported, its Body Shape sliders moved (male, 15 cm taller)
 }
 
 SETUP = '''
@@ -103,6 +104,14 @@ def setup():
             bpy.context.scene.collection.objects.link(arm)
             job.subject = arm.name
             bridge.end_job(job, text=DONE_TEXT)
+    if AFTER == "body":
+        bpy.context.preferences.view.ui_scale = 0.8   # the Body Shape panel fits below Motion Capture
+        bpy.ops.scorehmr.import_results(filepath="/job/body.npz", match_camera=False, scene_start=1)
+        arm = next(o for o in bpy.data.objects if o.type == "ARMATURE")
+        bpy.context.view_layer.objects.active = arm
+        arm.scorehmr_shape.gender = 0.0
+        arm.scorehmr_shape.height = arm.scorehmr_shape.height + 0.15
+        bpy.context.scene.frame_set(40)
     print("SETUP_DONE", STATE, flush=True)
     return None
 
@@ -150,6 +159,8 @@ def main() -> int:
     parser.add_argument("--states", nargs="*", default=list(STATES), choices=list(STATES))
     parser.add_argument("--crop", default="1035,80,290,825", help="X,Y,W,H of the sidebar; empty: whole screen")
     parser.add_argument("--montage", default="", help="write only NAME.png: the states side by side")
+    parser.add_argument("--body-result", type=Path, default=None,
+                        help="a capture result with a body (the 'body' state imports it)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     zips = [args.zip] if args.zip else sorted((ROOT / "dist").glob("blender_scorehmr-*.zip"),
@@ -164,6 +175,11 @@ def main() -> int:
     work = args.out / ".shots"
     work.mkdir(exist_ok=True)
     for state in args.states:
+        if state == "body":
+            if args.body_result is None:
+                log.error("the body state needs --body-result (a capture's .npz)")
+                return 2
+            shutil.copy(args.body_result, args.root / "job" / "body.npz")
         full = work / f"full_{state}.png"
         subprocess.run(["bash", str(args.tools / "shot.sh"), str(zips[-1]), str(setup_script(state, work)),
                         str(full), str(args.root)], check=True)

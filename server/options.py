@@ -156,7 +156,7 @@ class Options:
         return dataclasses.asdict(self)
 
 
-STATURE_RANGE = (1.0, 2.4)    # metres a body's height may be set to
+STATURE_RANGE = (1.0, 2.5)    # metres a body's height may be set to
 
 
 @dataclass(frozen=True)

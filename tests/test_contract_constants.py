@@ -47,7 +47,7 @@ def test_the_add_on_repeats_no_worker_contract_constant() -> None:
 def test_the_check_finds_a_repeated_constant(tmp_path: Path) -> None:
     """The scan itself: a copied tuple is found, an unrelated one is not."""
     copied = tmp_path / "copied.py"
-    copied.write_text('SCHEMAS = (1, 2, 3)\nKEYS = ("mesh_vertices", "mesh_faces", "skin_weights")\nOWN = ("a", "b")\n')
+    copied.write_text('SCHEMAS = (1, 2, 3, 4)\nKEYS = ("mesh_vertices", "mesh_faces", "skin_weights")\nOWN = ("a", "b")\n')
     found = dict(_constants(copied))
     result = dict(_constants(ROOT / "server/result.py"))
     assert found["KEYS"] == result["MESH_KEYS"] and found["SCHEMAS"] == result["SUPPORTED_SCHEMAS"]

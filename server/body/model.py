@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import BodyModelError
 from ..files import kind_problem
-from .phenotype import PHENOTYPE_KEYS, PhenotypeMap, phenotype_map_of
+from .phenotype_map import PHENOTYPE_KEYS, PhenotypeMap, phenotype_map_of
 from .layout import (FINGER_NAMES, JOINT_LANDMARKS, NUM_FINGER_JOINTS, NUM_JOINTS, NUM_LANDMARKS,
                      NUM_SMPLH_JOINTS, SMPL_PARENTS, SMPLH_PARENTS)
 from .rotations import forward_kinematics_rotmat, rotvec_to_rotmat

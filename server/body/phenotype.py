@@ -3,7 +3,7 @@
 The built-in body's shape space was fitted to Anny's bodies (``scripts/build_body_model.py``), and the file keeps a
 least-squares map from Anny's standardised phenotypes to betas: ``betas = to_betas @ ((p - mean) / std)`` with
 ``p`` = (gender, age, muscle, weight, height, proportions), each 0..1 in Anny's units (gender 0 = male, 1 = female;
-Anny's height is relative to its age and gender). :class:`PhenotypeMap` reads it; :func:`phenotype_of` goes back
+Anny's height is relative to its age and gender). :mod:`.phenotype_map` holds it; :func:`phenotype_of` goes back
 (least squares: the betas' part outside the six directions is kept as a residual, untouched by every change here).
 
 A user (or a capture's option) changes a body through :data:`SLIDERS`:
@@ -18,53 +18,18 @@ live on the captured mesh without a worker.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from ..options import STATURE_RANGE, ShapeRequest
+from .phenotype_map import SLIDER_PHENOTYPES, PhenotypeMap
 
 if TYPE_CHECKING:
     from .model import BodyModel
 
-SLIDERS = ("gender", "height", "weight", "muscle")
-PHENOTYPE_KEYS = ("phenotype_labels", "shape_mean_phenotype", "shape_phenotype_std", "phenotype_to_betas")
+SLIDERS = SLIDER_PHENOTYPES   # gender, height (as a stature in metres), weight, muscle
 HEIGHT_STEP = 1.0             # standardised units of Anny's height used to measure the stature's slope
-
-
-@dataclass(frozen=True, eq=False)
-class PhenotypeMap:
-    """labels (P,) str; mean, std (P,) of the phenotypes the body was fitted on; to_betas (B, P) from standardised
-    phenotypes to betas."""
-
-    labels: Tuple[str, ...]
-    mean: np.ndarray
-    std: np.ndarray
-    to_betas: np.ndarray
-
-    def index(self, label: str) -> int:
-        return self.labels.index(label)
-
-    @property
-    def num_betas(self) -> int:
-        return int(self.to_betas.shape[0])
-
-
-def phenotype_map_of(data: Mapping[str, object]) -> Optional[PhenotypeMap]:
-    """The map stored in a body file's arrays (the :data:`PHENOTYPE_KEYS`), or None when the file has none (official
-    SMPL files) or lacks a slider's phenotype. Raises ValueError when the arrays disagree in shape."""
-    if any(data.get(key) is None for key in PHENOTYPE_KEYS):
-        return None
-    labels = tuple(str(v) for v in np.asarray(data["phenotype_labels"]).reshape(-1))
-    mean = np.asarray(data["shape_mean_phenotype"], dtype=np.float64).reshape(-1)
-    std = np.asarray(data["shape_phenotype_std"], dtype=np.float64).reshape(-1)
-    to_betas = np.asarray(data["phenotype_to_betas"], dtype=np.float64)
-    if not (len(labels) == mean.size == std.size == to_betas.shape[-1]) or to_betas.ndim != 2 or np.any(std <= 0):
-        raise ValueError("its phenotype map's arrays disagree (labels, mean, std and phenotype_to_betas columns)")
-    if any(name not in labels for name in SLIDERS if name != "height") or "height" not in labels:
-        return None
-    return PhenotypeMap(labels, mean, std, to_betas)
 
 
 def _pad(betas: np.ndarray, count: int) -> np.ndarray:
@@ -94,9 +59,9 @@ def with_phenotype(pm: PhenotypeMap, betas: np.ndarray, values: Mapping[str, flo
 
 def stature(model: "BodyModel", betas: np.ndarray) -> float:
     """Rest-mesh height (metres, top of the head to the soles; SMPL's canonical frame is y up)."""
-    from .model import shaped_vertices
-    count = min(model.num_betas, np.asarray(betas).size)
-    return float(np.ptp(shaped_vertices(model, np.asarray(betas)[:count])[:, 1]))
+    b = np.asarray(betas, dtype=np.float64).reshape(-1)
+    count = min(model.num_betas, b.size)
+    return float(np.ptp(model.v_template[:, 1] + model.shapedirs[:, 1, :count] @ b[:count]))
 
 
 def _height_direction(pm: PhenotypeMap) -> np.ndarray:

@@ -72,8 +72,9 @@ def model_lengths(base: np.ndarray, dirs: np.ndarray, betas: np.ndarray) -> Tupl
 
 
 def fit_betas(base: np.ndarray, dirs: np.ndarray, measured: BodyMeasurements,
-              sigma: float = MEASUREMENT_SIGMA, prior_std: float = PRIOR_STD) -> np.ndarray:
-    """(33, 3) mean-body rest landmarks, (33, 3, K) landmark shape directions, measured lengths -> betas (K,).
+              sigma: float = MEASUREMENT_SIGMA, prior_std: float = PRIOR_STD) -> Tuple[np.ndarray, float]:
+    """(33, 3) mean-body rest landmarks, (33, 3, K) landmark shape directions, measured lengths -> betas (K,) and
+    the mean segment error left (metres).
 
     Gauss-Newton with a Gaussian prior on beta; the result is clipped to +-MAX_ABS_BETA.
     """
@@ -90,9 +91,9 @@ def fit_betas(base: np.ndarray, dirs: np.ndarray, measured: BodyMeasurements,
         if np.linalg.norm(step) < 1e-6:
             break
     lengths, _ = model_lengths(base, dirs, betas)
-    log.info("shape fit: betas %s; segment error mean %.1f mm", np.round(betas, 2),
-             1000 * float(np.mean(np.abs(lengths - target))))
-    return betas.astype(np.float32)
+    error = float(np.mean(np.abs(lengths - target)))
+    log.info("shape fit: betas %s; segment error mean %.1f mm", np.round(betas, 2), 1000 * error)
+    return betas.astype(np.float32), error
 
 
 def fit_body_shape(model: "BodyModel", world_landmarks: np.ndarray, num_betas: int = 10) -> np.ndarray:
@@ -100,9 +101,15 @@ def fit_body_shape(model: "BodyModel", world_landmarks: np.ndarray, num_betas: i
 
     Shape directions beyond ``num_betas`` (official SMPL files may carry 300) stay at zero.
     """
+    return fit_body_shape_error(model, world_landmarks, num_betas)[0]
+
+
+def fit_body_shape_error(model: "BodyModel", world_landmarks: np.ndarray, num_betas: int = 10
+                         ) -> Tuple[np.ndarray, float]:
+    """:func:`fit_body_shape` and the mean segment error (metres) its body leaves."""
     count = min(num_betas, model.shapedirs.shape[-1])
     base = model.landmark_regressor @ model.v_template                                   # (33, 3)
     dirs = np.einsum("lv,vck->lck", model.landmark_regressor, model.shapedirs[..., :count])  # (33, 3, count)
     betas = np.zeros(num_betas, dtype=np.float32)
-    betas[:count] = fit_betas(base, dirs, measure_body(world_landmarks))
-    return betas
+    betas[:count], error = fit_betas(base, dirs, measure_body(world_landmarks))
+    return betas, error

@@ -341,17 +341,18 @@ def _estimate(found: Detections, extra: List[Detections], info: video.VideoInfo,
 
     aligned = [_align_view(found, f) for f in [found] + extra]
     views = [_observations(kp, wl[..., :3], info, found.frame_indices, focal) for kp, wl in aligned]
-    extrinsics = None
+    extrinsics, metric = None, None
     if cameras is not None:
-        from ..refine.calibrated import calibrated_observations, extrinsics_of
+        from ..refine.calibrated import calibrated_observations, extrinsics_of, triangulated_landmarks
         try:
             views = [calibrated_observations(v, c) for v, c in zip(views, cameras)]
         except ValueError as exc:
             raise JobError("bad_calibration", f"The calibration does not fit the clips: {exc}.",
                            "Use the calibration made for these cameras at this resolution.") from exc
         extrinsics, focal = [extrinsics_of(c) for c in cameras], float(views[0].focal[0])
+        metric = triangulated_landmarks([kp for kp, _ in aligned], cameras)
     views = [v.in_camera_axes() for v in views]
-    out = run_pipeline(models, views, settings, progress, cancelled, extrinsics)
+    out = run_pipeline(models, views, settings, progress, cancelled, extrinsics, metric)
     timings.update(out.seconds)
     arrays: Dict[str, Any] = result_arrays(models.body, out, info.width, info.height, info.fps, focal)
     world = aligned[0][1].copy()

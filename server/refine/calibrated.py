@@ -58,6 +58,18 @@ def calibrated_observations(obs: Observations, camera: "CameraCalibration") -> O
     return Observations(keypoints, focal, centre, obs.image_size, obs.world, obs.frames, obs.fps)
 
 
+def triangulated_landmarks(keypoints: Sequence[np.ndarray], cameras: Sequence["CameraCalibration"]) -> Tensor:
+    """Each view's detections (V of (N, 33, 3): distorted pixels, confidence) -> their triangulation (N, 33, 4):
+    world metres and 1 where at least two views agreed (else 0, the position 0): lengths in true metres, from
+    which the body's shape is measured."""
+    from ..fitting.triangulate import triangulate
+    kp = np.stack([np.asarray(k, np.float64) for k in keypoints])
+    points = triangulate(kp[..., :2], kp[..., 2], cameras).points
+    seen = np.isfinite(points).all(-1)
+    out = np.concatenate([np.where(seen[..., None], points, 0.0), seen[..., None].astype(np.float64)], -1)
+    return torch.from_numpy(out).float()
+
+
 def extrinsics_of(camera: "CameraCalibration") -> Tuple[Tensor, Tensor]:
     """(R (3, 3), t (3,)) float32 world -> camera."""
     return torch.from_numpy(camera.R.astype(np.float32)), torch.from_numpy(camera.t.astype(np.float32))

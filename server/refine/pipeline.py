@@ -3,7 +3,9 @@ refinement, for one view (frame or video mode) or several synchronised views.
 
 Shape (betas) is shared across the clip and the views, as ScoreHMR does: the median of the regressor's per-frame
 betas for the built-in body (its shape space is the one the regressor learnt), or the body-measurement fit
-(:func:`server.body.shape_fit.fit_body_shape`) for any other SMPL model. A video of one frame falls back to frame
+(:func:`server.body.shape_fit.fit_body_shape`) for any other SMPL model; with calibrated views the fit to their
+triangulated landmarks (true metres) for every body. Then the user's height, gender, weight and muscle, when
+given (:mod:`server.body.phenotype`). A video of one frame falls back to frame
 mode (logged). All functions are torch in, torch out; numpy only at the file boundaries in :mod:`server.jobs.capture`
 and :mod:`server.cli`.
 """
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 MODES = ("frame", "video", "multiview")
 INITIAL_METHODS = tuple(value for value, _, _ in option_of(CaptureOptions, "initial").choices)
 StatusFn = Callable[[str, int, int, str], None]   # (stage, done, total, message)
+ONE_BODY_ERROR = 0.05   # metres: triangulated segments a body misses by more on average (2.5 x the shape fit's
+                        # sigma) are not one person's; their shape is not used
 
 
 @dataclass(frozen=True)
@@ -184,11 +188,20 @@ def _world4(obs: Observations) -> Optional[Tensor]:
     return torch.cat([obs.world, obs.keypoints[..., 2:3]], -1)
 
 
-def _shared_betas(models: Models, estimates: Sequence[Estimate], views: Sequence[Observations]) -> Tensor:
-    """One body shape (B,) for the clip (and all views)."""
+def _shared_betas(models: Models, estimates: Sequence[Estimate], views: Sequence[Observations],
+                  metric: Optional[Tensor] = None) -> Tensor:
+    """One body shape (B,) for the clip (and all views): fitted to the segment lengths of ``metric`` landmarks
+    (N, 33, 4) when given (calibrated views' triangulation: lengths in true metres), else the regressor's median
+    (built-in body) or the fit to the detector's metric landmarks (another body)."""
+    from ..body.shape_fit import fit_body_shape, fit_body_shape_error
+    if metric is not None:
+        betas, error = fit_body_shape_error(models.body, metric.numpy(), NUM_BETAS)
+        if error <= ONE_BODY_ERROR:
+            return torch.from_numpy(betas).float()
+        log.warning("the calibrated views' triangulated segments fit no body (%.0f mm off on average: the views "
+                    "may follow different people); the shape is the regressor's", 1000 * error)
     if models.is_builtin:
         return torch.cat([e.betas for e in estimates]).median(0).values
-    from ..body.shape_fit import fit_body_shape
     world = [cast(Tensor, _world4(v)) for v in views if v.world is not None]   # not None: with world landmarks
     if not world:
         log.warning("no world landmarks: the %s body keeps its mean shape", models.body.name)
@@ -283,16 +296,18 @@ def _fill_unseen(starts: List[Estimate], views: Sequence[Observations]) -> List[
 
 def run_pipeline(models: Models, views: Sequence[Observations], settings: PipelineSettings,
                  status: Optional[StatusFn] = None, cancelled: Optional[Callable[[], bool]] = None,
-                 extrinsics: Optional[Sequence[Tuple[Tensor, Tensor]]] = None) -> PipelineOutput:
+                 extrinsics: Optional[Sequence[Tuple[Tensor, Tensor]]] = None,
+                 metric: Optional[Tensor] = None) -> PipelineOutput:
     """Observations of N frames in each of V views -> the body in view 0's camera frame (see :func:`_run`),
     with torch limited to ``settings.threads`` threads meanwhile. ``extrinsics``: each view's calibrated camera
     (R (3, 3), t (3,) world -> camera; multi-view only): the views then see one body in one world frame
-    (:func:`server.refine.calibrated.fuse_calibrated`)."""
+    (:func:`server.refine.calibrated.fuse_calibrated`); ``metric`` (N, 33, 4) their triangulated landmarks (metres,
+    visibility) from which the body's shape is measured (:func:`_shared_betas`)."""
     if extrinsics is not None and (settings.mode != "multiview" or len(extrinsics) != len(views)):
         raise ValueError(f"calibrated cameras need multi-view mode and one camera per view "
                          f"({len(extrinsics)} cameras, {len(views)} views)")
     with torch_threads(settings.threads):
-        out = _run(models, views, settings, status, cancelled)
+        out = _run(models, views, settings, status, cancelled, metric)
         if extrinsics is not None:
             from .calibrated import calibrated_fit
             per_view = cast(List[Estimate], out.views)   # _run gives the estimate in every view
@@ -302,7 +317,8 @@ def run_pipeline(models: Models, views: Sequence[Observations], settings: Pipeli
 
 
 def _run(models: Models, views: Sequence[Observations], settings: PipelineSettings,
-         status: Optional[StatusFn] = None, cancelled: Optional[Callable[[], bool]] = None) -> PipelineOutput:
+         status: Optional[StatusFn] = None, cancelled: Optional[Callable[[], bool]] = None,
+         metric: Optional[Tensor] = None) -> PipelineOutput:
     """Observations of N frames in each of V views -> the body in view 0's camera frame.
 
     ``mode`` frame/video need V = 1; multiview needs V >= 2 views of equal length (video smoothing on when N > 1).
@@ -334,7 +350,7 @@ def _run(models: Models, views: Sequence[Observations], settings: PipelineSettin
         report("regress", i + 1, len(views), "")
         if stop():
             raise Cancelled()
-    estimated = _shared_betas(models, starts, views)
+    estimated = _shared_betas(models, starts, views, metric)
     betas = _as_asked(models, estimated, settings.shape)
     starts = [_scaled(models, _with_betas(models, e, betas), estimated, betas) for e in starts]
     if len(views) > 1:

@@ -156,3 +156,11 @@ def test_text_of_each_kind_parses() -> None:
         assert spec.parse(text) == value
     with pytest.raises(OptionError, match="--refine is 'maybe'"):
         next(s for s in options_of(CaptureOptions) if s.name == "refine").parse("maybe")
+
+
+def test_a_height_is_zero_or_a_person_s() -> None:
+    assert CaptureOptions(height=1.0).shape.height == 1.0 and CaptureOptions().shape.empty
+    with pytest.raises(OptionError, match="--height is 0.5; it must be 0 .estimated. or from 1 to 2.5"):
+        CaptureOptions(height=0.5)
+    shape = CaptureOptions(gender=0.0, weight=-1.0, muscle=0.7).shape
+    assert shape.phenotypes == {"gender": 0.0, "muscle": 0.7} and not shape.empty

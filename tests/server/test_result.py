@@ -220,3 +220,38 @@ def test_the_fingers_confidence_is_checked() -> None:
                            (np.array([["a", "b"]] * 5), "not one number")):
         with pytest.raises(ResultFileError, match=phrase):
             ResultFile.from_arrays({**good, "hand_confidence": damage})
+
+
+def _with_sliders(frames: int = 5, vertices: int = 7, joints: int = 24) -> Dict[str, np.ndarray]:
+    arrays = minimal_result(frames)
+    arrays.update(mesh_vertices=np.zeros((vertices, 3), np.float32), mesh_faces=np.zeros((1, 3), np.int32),
+                  skin_weights=np.full((vertices, joints), 1.0 / joints, np.float32),
+                  shape_sliders=np.array(["gender", "height", "weight", "muscle"]),
+                  shape_values=np.array([0.2, 1.8, 0.5, 0.5], np.float32),
+                  shape_vertex_dirs=np.zeros((4, vertices, 3), np.float32),
+                  shape_joint_dirs=np.zeros((4, joints, 3), np.float32))
+    return arrays
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (None, None),
+    ("partial", "come together"),
+    ("no_mesh", "come together"),
+    ("joints", "do not match"),
+    ("values", "one number of shape_values each"),
+])
+def test_body_shape_sliders_are_checked(damage, problem) -> None:
+    from server.result import result_problem
+    arrays = _with_sliders()
+    if damage == "partial":
+        del arrays["shape_joint_dirs"]
+    elif damage == "no_mesh":
+        del arrays["mesh_vertices"]
+    elif damage == "joints":
+        arrays["shape_joint_dirs"] = np.zeros((4, 54, 3), np.float32)
+    elif damage == "values":
+        arrays["shape_values"] = np.zeros(3, np.float32)
+    got = result_problem(arrays)
+    assert (got is None) if problem is None else (problem in got)
+    if problem is None:
+        assert ResultFile.from_arrays(arrays).shape_sliders.tolist() == ["gender", "height", "weight", "muscle"]

@@ -35,7 +35,7 @@ def test_recovers_the_measured_body() -> None:
     base, dirs = _linear_body()
     truth = np.array([1.5, -1.0, 0.5, 0, 0, 0, 0, 0, 0, 0])
     measured = _measurements(model_lengths(base, dirs, truth)[0])
-    betas = fit_betas(base, dirs, measured, sigma=0.002)
+    betas, _ = fit_betas(base, dirs, measured, sigma=0.002)
     fitted = model_lengths(base, dirs, betas.astype(np.float64))[0]
     target = model_lengths(base, dirs, truth)[0]
     assert np.abs(fitted - target).max() < 0.003, "the fitted body has the measured segment lengths"
@@ -43,12 +43,12 @@ def test_recovers_the_measured_body() -> None:
 
 def test_mean_body_when_measurements_match_it() -> None:
     base, dirs = _linear_body()
-    betas = fit_betas(base, dirs, _measurements(model_lengths(base, dirs, np.zeros(10))[0]))
+    betas, _ = fit_betas(base, dirs, _measurements(model_lengths(base, dirs, np.zeros(10))[0]))
     assert np.abs(betas).max() < 1e-3
 
 
 def test_betas_stay_bounded_for_absurd_measurements() -> None:
     base, dirs = _linear_body()
     absurd = _measurements(5.0 * model_lengths(base, dirs, np.zeros(10))[0])
-    betas = fit_betas(base, dirs, absurd)
+    betas, _ = fit_betas(base, dirs, absurd)
     assert np.all(np.isfinite(betas)) and np.abs(betas).max() <= 3.0

@@ -86,3 +86,21 @@ def test_a_body_without_fingers_keeps_the_result_and_says_so(model):
     notes = add_fingers(arrays, _curled(model, arrays["betas"]), replace(model, hands=None))
     assert notes == [NO_FINGERS_NOTE]
     assert all(np.array_equal(before[k], arrays[k]) for k in before) and "hand_confidence" not in arrays
+
+
+def test_the_finger_joints_follow_the_body_shape_sliders(model):
+    """The sliders' joint directions gain the 30 finger joints: each the change of its rest joint per unit."""
+    from server.refine.output import shape_slider_arrays
+    from server.body.finger_skinning import hand_rest_joints
+    from server.body.phenotype import with_phenotype, phenotype_of
+    arrays = _result(model)
+    arrays.update(shape_slider_arrays(model, np.asarray(arrays["betas"], np.float64)))
+    assert add_fingers(arrays, _curled(model, arrays["betas"]), model) == []
+    dirs = arrays["shape_joint_dirs"]
+    assert dirs.shape == (4, NUM_FINGERED_JOINTS, 3)
+    pm, betas = model.phenotype, np.asarray(arrays["betas"], np.float64)
+    muscled = with_phenotype(pm, betas, {"muscle": phenotype_of(pm, betas)[pm.index("muscle")] + 0.5})
+    moved = np.concatenate([shaped_joints(model, muscled) - shaped_joints(model, betas),
+                            hand_rest_joints(model, muscled) - hand_rest_joints(model, betas)])
+    np.testing.assert_allclose(0.5 * dirs[3], moved, atol=1e-5)
+    assert ResultFile.from_arrays(arrays).shape_joint_dirs.shape == (4, NUM_FINGERED_JOINTS, 3)

@@ -98,3 +98,47 @@ def test_multiview_gap_in_one_view_does_not_pull_the_body(models: Models, views)
     body = lambda e: e.x[:, 6:]                           # noqa: E731
     assert torch.allclose(body(out.views[0]), body(out.views[1]), atol=1e-5)
     assert (body(out.estimate)[3] - body(single.estimate)[3]).abs().max() < 0.05   # 0.2 without the fill
+
+
+def test_the_users_height_and_gender_shape_the_start_on_the_same_pixels(models: Models, views) -> None:
+    """Height and gender asked: the shared betas have them; the taller body starts as much further away, so its
+    keypoints land where the estimated body's did."""
+    from server.body.phenotype import slider_values
+    from server.options import ShapeRequest
+    obs = as_observations(views)
+    plain = run_pipeline(models, [obs], PipelineSettings(mode="frame", refine=False, initial="learned"))
+    asked = run_pipeline(models, [obs], PipelineSettings(mode="frame", refine=False, initial="learned",
+                                                         shape=ShapeRequest(height=1.95, gender=0.0)))
+    values = slider_values(models.body, models.body.phenotype, asked.estimate.betas[0].double().numpy())
+    assert values[0] == pytest.approx(0.0, abs=1e-4) and values[1] == pytest.approx(1.95, abs=1e-3)
+    assert (asked.estimate.transl[:, 2] > plain.estimate.transl[:, 2] + 0.2).all()
+    assert _error_px(models, asked.estimate, obs) < 1.2 * _error_px(models, plain.estimate, obs) + 2.0
+
+
+def test_a_shape_asked_of_an_smpl_file_is_a_clear_error(views) -> None:
+    from server.body.model import model_from_arrays
+    from server.body.synthetic import synthetic_smpl_arrays
+    from server.errors import JobError
+    from server.options import ShapeRequest
+    smpl = Models(model_from_arrays(synthetic_smpl_arrays(num_vertices=6890, seed=1)), is_builtin=False)
+    with pytest.raises(JobError, match="phenotype map"):
+        run_pipeline(smpl, [as_observations(views)], PipelineSettings(mode="frame", refine=False, initial="learned",
+                                                                       shape=ShapeRequest(weight=0.2)))
+
+
+def test_triangulated_lengths_shape_the_body_unless_they_fit_none(models: Models, views) -> None:
+    """Metric landmarks of a known body give its stature back; lengths no body has fall back to the regressor's."""
+    from server.body.phenotype import stature, with_phenotype
+    from server.body.rot6d import x_to_rotmats
+    obs = as_observations(views)
+    truth = with_phenotype(models.body.phenotype, torch.zeros(10).numpy(), {"gender": 0.1, "height": 0.55})
+    betas = torch.from_numpy(truth).float()[None].expand(len(obs), -1)
+    _, points = models.skinning(x_to_rotmats(views.x0), betas)
+    metric = torch.cat([points.detach(), torch.ones(*points.shape[:2], 1)], -1)
+    settings = PipelineSettings(mode="frame", refine=False, initial="learned")
+    est = run_pipeline(models, [obs], settings, metric=metric)
+    assert abs(stature(models.body, est.estimate.betas[0].double().numpy()) - stature(models.body, truth)) < 0.02
+    wild = metric.clone()
+    wild[:, 11:17, :3] *= 2.0                                         # arms and shoulders no body has
+    fallback = run_pipeline(models, [obs], settings)
+    assert torch.equal(run_pipeline(models, [obs], settings, metric=wild).estimate.betas, fallback.estimate.betas)
