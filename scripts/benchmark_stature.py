@@ -7,7 +7,8 @@ Stature: the shaped rest mesh's height, top of the head to the soles (:func:`ser
 Every row decides the body's shape as the capture does (:func:`server.refine.pipeline.run_pipeline` without
 refinement: the shape is chosen before it and refinement keeps it):
 
-- ``regressor``: the temporal regressor's median betas (a single view's default);
+- ``regressor``: the temporal regressor's median betas, gender and muscle then at the mean body's (a single view's
+  default; the table under it says why: what the regressor reads of each phenotype on the held-out bodies);
 - ``detector's metric landmarks``: the body whose segments match BlazePose's metric (world) landmarks
   (:func:`server.body.shape_fit.fit_body_shape`, a user SMPL file's default);
 - ``mean body``: no estimate (betas 0).
@@ -44,12 +45,13 @@ from benchmark_heldout import DEFAULT_DATASET, pick_windows, val_clips, views_of
 from heldout_noise import SEED_BASE  # noqa: E402
 from pose2sim_reference import CAMERAS, load_reference  # noqa: E402
 from server.body.model import BodyModel, default_body_model_path, load_body_model  # noqa: E402
-from server.body.phenotype import stature  # noqa: E402
+from server.body.phenotype import phenotype_of, stature  # noqa: E402
 from server.body.shape_fit import fit_body_shape  # noqa: E402
 from server.fitting.state import Observations  # noqa: E402
 from server.refine.calibrated import calibrated_observations, extrinsics_of, triangulated_landmarks  # noqa: E402
 from server.refine.from_keypoints import observations  # noqa: E402
-from server.refine.pipeline import Models, PipelineSettings, run_pipeline  # noqa: E402
+from server.refine.pipeline import (Models, PipelineSettings, estimated_betas, initial_estimate,  # noqa: E402
+                                    run_pipeline)
 
 log = logging.getLogger("benchmark_stature")
 TARGET_M = 0.04
@@ -60,6 +62,12 @@ Row = Callable[[Models, Observations], np.ndarray]
 def regressor_betas(models: Models, obs: Observations) -> np.ndarray:
     out = run_pipeline(models, [obs], PipelineSettings(refine=False))
     return out.estimate.betas[0].double().numpy()
+
+
+def regressor_reading(models: Models, obs: Observations) -> np.ndarray:
+    """The regressor's own betas (its median), before the unread phenotypes are set to the mean body's."""
+    start, _ = initial_estimate(models, obs, PipelineSettings(refine=False))
+    return estimated_betas(models, [start], [obs]).double().numpy()
 
 
 def landmark_betas(models: Models, obs: Observations) -> np.ndarray:
@@ -107,13 +115,16 @@ def synthetic(models: Models, dataset: Path, count: int, frames: int, seed: int)
     gens = {k: torch.Generator().manual_seed(SEED_BASE + seed + i) for i, k in
             enumerate(("geometry", "training", "heldout"))}
     windows = pick_windows(val, names, count, frames, gens["geometry"])
-    truth, errors = [], {row: [] for row in ROWS}
+    truth, errors, phenotypes = [], {row: [] for row in ROWS}, []
+    pm = models.body.phenotype
     for betas, window in zip(bodies, windows):
         obs = views_of(models.skinning, val, window, frames, gens, torch.from_numpy(betas))["heldout"][1]
         truth.append(stature(models.body, betas))
         for row, fn in ROWS.items():
             errors[row].append(stature(models.body, fn(models, obs)) - truth[-1])
-    return {"truth": truth, "errors": errors}
+        phenotypes.append([phenotype_of(pm, betas), phenotype_of(pm, regressor_reading(models, obs))])
+    return {"truth": truth, "errors": errors, "phenotypes": np.array(phenotypes).tolist(), "labels": pm.labels,
+            "mean": pm.mean.tolist()}
 
 
 def print_pose2sim(fig: Dict[str, object]) -> None:
@@ -138,6 +149,13 @@ def print_synthetic(fig: Dict[str, object], count: int) -> None:
         e = np.array(values)
         print(f"  {row:<32}{100 * np.abs(e).mean():>12.1f}{100 * np.median(np.abs(e)):>8.1f}{100 * e.mean():>+8.1f}"
               f"{100 * (np.abs(e) <= TARGET_M).mean():>12.0f}%")
+    both = np.array(fig["phenotypes"])                               # (bodies, 2: truth, reading, P)
+    print("  what the regressor reads of each phenotype (Anny's 0..1): correlation with the truth, mean error, and "
+          "the mean body's error")
+    for i, label in enumerate(fig["labels"]):
+        truth, read = both[:, 0, i], both[:, 1, i]
+        print(f"    {label:<12} r {np.corrcoef(truth, read)[0, 1]:+.2f}   error {np.abs(read - truth).mean():.3f}   "
+              f"mean body's {np.abs(fig['mean'][i] - truth).mean():.3f}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -4,8 +4,9 @@ refinement, for one view (frame or video mode) or several synchronised views.
 Shape (betas) is shared across the clip and the views, as ScoreHMR does: the median of the regressor's per-frame
 betas for the built-in body (its shape space is the one the regressor learnt), or the body-measurement fit
 (:func:`server.body.shape_fit.fit_body_shape`) for any other SMPL model; with calibrated views the fit to their
-triangulated landmarks (true metres) for every body. Then the user's height, gender, weight and muscle, when
-given (:mod:`server.body.phenotype`). A video of one frame falls back to frame
+triangulated landmarks (true metres) for every body. The built-in body's gender and muscle, which keypoints do
+not tell, are then the mean body's (the stature kept), and the user's height, gender, weight and muscle are applied
+when given (:mod:`server.body.phenotype`). A video of one frame falls back to frame
 mode (logged). All functions are torch in, torch out; numpy only at the file boundaries in :mod:`server.jobs.capture`
 and :mod:`server.cli`.
 """
@@ -190,6 +191,15 @@ def _world4(obs: Observations) -> Optional[Tensor]:
 
 def _shared_betas(models: Models, estimates: Sequence[Estimate], views: Sequence[Observations],
                   metric: Optional[Tensor] = None) -> Tensor:
+    """:func:`estimated_betas` with what keypoints do not tell (gender, muscle) at the mean body's, the stature
+    kept (:func:`server.body.phenotype.with_unread_at_mean`; the built-in body)."""
+    from ..body.phenotype import with_unread_at_mean
+    betas = estimated_betas(models, estimates, views, metric)
+    return torch.from_numpy(with_unread_at_mean(models.body, betas.double().numpy())).to(betas.dtype)
+
+
+def estimated_betas(models: Models, estimates: Sequence[Estimate], views: Sequence[Observations],
+                     metric: Optional[Tensor] = None) -> Tensor:
     """One body shape (B,) for the clip (and all views): fitted to the segment lengths of ``metric`` landmarks
     (N, 33, 4) when given (calibrated views' triangulation: lengths in true metres), else the regressor's median
     (built-in body) or the fit to the detector's metric landmarks (another body)."""
