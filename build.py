@@ -161,7 +161,7 @@ def benchmark(extra: list) -> int:
                                    str(multiview_dir()), "--sample", str(sample_video()), "--tuning",
                                    str(multiview_dir(TUNING_DEMO))], cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_stature.py"), "--multiview",
-                                   str(multiview_dir())], cwd=ROOT, env=env).returncode
+                                   str(multiview_dir()), "--dataset", str(dataset)], cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_cleanup.py"), "--dataset",
                                    str(dataset), "--threads", "1"], cwd=ROOT, env=env).returncode
     code = code or subprocess.run([str(venv_python()), str(ROOT / "scripts" / "benchmark_feet.py"), "--dataset",
