@@ -10,8 +10,9 @@ that wrist), the 15 finger joint angles (:mod:`server.hands.angles`) against the
 of the view's own metric hand, of the fitted fingers (:mod:`server.hands.fit`) and of a rest-pose hand (the built-in
 body's) on the frames the view found a hand, and of the fitted (filled) fingers on the frames it missed; and
 milliseconds per frame for both hands (process time, this machine). On Sports2D (``--sample``): hands found.
-``--tuning`` (Pose2Sim's multi-person demo, the clip the crop size and presence threshold were chosen on; see
-docs/models.md "Hands") prints the same table for a grid of both; no number was chosen on the two evaluation clips.
+``--tuning`` (Pose2Sim's multi-person demo, the clip the crop size, presence threshold and second crop were chosen
+on; see docs/models.md "Hands") prints the same table for a grid of both (one crop each) and for each second crop
+(a hand not kept in the first is looked for again there); no number was chosen on the two evaluation clips.
 
 The body's landmarks come from the cached four-view detections of ``scripts/pose2sim_reference.py`` (the same person
 in every view); the hands are detected once per view and crop size and cached next to the footage (``*.hands*.npz``,
@@ -98,6 +99,32 @@ def detect_view(video: Path, frames: np.ndarray, body: np.ndarray, config: HandC
     return out
 
 
+def with_retries(looks: Sequence[ViewHands], config: HandConfig) -> ViewHands:
+    """The hands a capture keeps when it looks again in the next crop where one was not kept (``looks``: one per
+    crop of ``config.crop_scales``, in order); the seconds of a second look count for the hands it was made for."""
+    out = looks[0]
+    for later in looks[1:]:
+        kept = out.kept(config)
+        again = ~kept & later.kept(config)
+        arrays = {}
+        for key in ("image", "world", "presence", "owned"):
+            merged = np.array(getattr(out, key))
+            merged[again] = getattr(later, key)[again]
+            arrays[key] = merged
+        missed = (~kept & out.wrist_seen).sum(-1) / np.maximum(out.wrist_seen.sum(-1), 1)
+        out = ViewHands(**arrays, wrist_seen=out.wrist_seen, seconds=out.seconds + missed * later.seconds)
+    return out
+
+
+def detect_looks(video: Path, frames: np.ndarray, body: np.ndarray, config: HandConfig, folder: Path,
+                 stem: str) -> ViewHands:
+    """:func:`detect_view` in each crop of ``config`` (cached as ``folder/stem.hands<scale>.npz``), then
+    :func:`with_retries`."""
+    looks = [detect_view(video, frames, body, replace(config, crop_scale=scale), folder / f"{stem}.hands{scale:g}.npz")
+             for scale in config.crop_scales]
+    return with_retries(looks, config)
+
+
 def reference_angles(hands: Sequence[ViewHands], cameras, view: int) -> np.ndarray:
     """(N, 2, 15) joint angles of the hands triangulated from every view but ``view`` (NaN where < 2 views saw it
     at :data:`REFERENCE_PRESENCE`)."""
@@ -163,8 +190,8 @@ def four_views(folder: Path, config: HandConfig) -> List[Dict[str, float]]:
     """Each view of the four-view clip in ``folder`` scored alone (see the module docs)."""
     cameras = load_cameras(folder)
     kps = consistent_keypoints(folder, cameras)
-    hands = [detect_view(folder / f"{cam}.mp4", kps.frame_indices, kps.keypoints[v], config,
-                         folder / f"{cam}.hands{config.crop_scale:g}.npz") for v, cam in enumerate(CAMERAS)]
+    hands = [detect_looks(folder / f"{cam}.mp4", kps.frame_indices, kps.keypoints[v], config, folder, cam)
+             for v, cam in enumerate(CAMERAS)]
     rests = rest_hands()
     return [score_view(hands[v], reference_angles(hands, cameras, v), rests, config, kps.fps, kps.frame_indices)
             for v in range(len(CAMERAS))]
@@ -175,8 +202,7 @@ def single_view(video: Path, config: HandConfig) -> Dict[str, float]:
     from benchmark_real import detect_cached
 
     kps = load_keypoints(str(detect_cached([video], video.with_suffix(".keypoints.npz"))))
-    hands = detect_view(video, kps.frame_indices, kps.keypoints[0], config,
-                        video.with_suffix(f".hands{config.crop_scale:g}.npz"))
+    hands = detect_looks(video, kps.frame_indices, kps.keypoints[0], config, video.parent, video.stem)
     kept = hands.kept(config)
     return {"found": 100.0 * kept.sum() / max(int(hands.wrist_seen.sum()), 1), "seen": float(hands.wrist_seen.sum()),
             "ms": 1000.0 * float(hands.seconds[hands.wrist_seen.any(-1)].mean())}
@@ -241,8 +267,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for scale in TUNING_SCALES:
             for presence in TUNING_PRESENCE:
                 _table(f"tuning clip, crop {scale:g} x wrist-knuckles, presence >= {presence:g}",
-                       four_views(args.tuning, replace(config, crop_scale=scale, min_presence=presence)))
-    print(f"hands stage: crop {config.crop_scale:g} x wrist-knuckles, presence >= {config.min_presence:g}")
+                       four_views(args.tuning, replace(config, crop_scale=scale, min_presence=presence,
+                                                       retry_crop_scale=0.0)))
+        for retry in TUNING_SCALES:
+            if retry != config.crop_scale:
+                _table(f"tuning clip, crop {config.crop_scale:g}, a hand not kept looked for again in a crop of "
+                       f"{retry:g}", four_views(args.tuning, replace(config, retry_crop_scale=retry)))
+    print(f"hands stage: crop {config.crop_scale:g} x wrist-knuckles (again at {config.retry_crop_scale:g} for a hand "
+          f"not kept), presence >= {config.min_presence:g}")
     _table("Pose2Sim single-person demo, each view alone against the other three views' hands:",
            four_views(args.multiview, config))
     print("  " + _row("Sports2D demo", single_view(args.sample, config)))

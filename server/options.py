@@ -212,7 +212,7 @@ class CaptureOptions(Options):
     motion_prior: bool = option(True, "Motion Prior", "Refine clips with the motion prior's windows of frames "
                                 "(off: the per-frame prior)")
     hands: bool = option(True, "Fingers", "Find the performer's hands and key the finger bones (SMPL-H's 15 per hand): "
-                         "the built-in body or an SMPL-H file; an SMPL file has no fingers. Costs about 5 ms per "
+                         "the built-in body or an SMPL-H file; an SMPL file has no fingers. Costs about 9 ms per "
                          "frame on two cores (measured, docs/benchmarks.md)", panel="fingers")
     camera: str = option(
         "auto", "Camera", "Whether the camera turns during the clip (a hand-held phone pans, tilts and shakes): its "

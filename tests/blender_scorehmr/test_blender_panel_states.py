@@ -155,6 +155,20 @@ def test_idle(bl):
     assert bl.bpy.ops.scorehmr.find_people.poll() and not bl.bpy.ops.scorehmr.cancel.poll()
 
 
+def test_an_smpl_file_says_it_has_no_fingers(bl):
+    """The Fingers switch with an SMPL model file in Preferences: the panel says the capture will have none."""
+    note = "An SMPL file has no fingers (SMPL-H has)"
+    assert note not in labels(draw(bl, "capture"))
+    bl.prefs().smpl_model = "/models/basicModel_neutral_lbs_10_207_0_v1.0.0.pkl"
+    try:
+        assert note in labels(draw(bl, "capture"))
+        bl.bpy.context.scene.scorehmr.fingers = False
+        assert note not in labels(draw(bl, "capture"))
+    finally:
+        bl.prefs().smpl_model = ""
+        bl.bpy.context.scene.scorehmr.fingers = True
+
+
 def test_running_each_stage_moves_forwards(bl, job):
     bridge, shown = bl.sub("bridge"), []
     for event in _progress(bl, _capture_script()):

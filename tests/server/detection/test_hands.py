@@ -95,6 +95,45 @@ def sample_frame(sample_video):
     raise AssertionError("the sample clip is too short")
 
 
+def test_a_hand_not_kept_is_looked_for_again_in_the_larger_crop(monkeypatch):
+    """The first crop finds nothing kept: the same hand is looked for in the retry crop, which keeps it; a hand
+    kept at once is looked for once; no retry crop, one look."""
+    from dataclasses import replace
+
+    from server.detection.hands import HandLandmarker, HandSighting
+
+    body = _body((100.0, 100.0), (100.0, 70.0), (110.0, 72.0))
+    right = _body((300.0, 100.0), (300.0, 70.0), (290.0, 72.0), side="right")
+    body[[LANDMARK_INDEX[f"right_{p}"] for p in ("wrist", "index", "pinky")]] = \
+        right[[LANDMARK_INDEX[f"right_{p}"] for p in ("wrist", "index", "pinky")]]
+    wrists = body[[LANDMARK_INDEX["left_wrist"], LANDMARK_INDEX["right_wrist"]], :2]
+    looks = []
+
+    def detect(self, rgb, roi):
+        looks.append(roi.side / roi.reach)
+        if self.first_misses and looks[-1] == pytest.approx(HandConfig().crop_scale):   # the first crop: nothing
+            return None
+        hand = np.zeros((NUM_HAND_LANDMARKS, 3), np.float32)
+        hand[:, :2] = wrists[np.argmin(np.linalg.norm(wrists - roi.centre, axis=1))]   # the hand at the body's wrist
+        hand[9, 1] -= roi.reach                                                          # its middle knuckle
+        return HandSighting(image=hand, world=np.zeros((NUM_HAND_LANDMARKS, 3), np.float32), presence=0.9)
+
+    monkeypatch.setattr(HandLandmarker, "detect", detect)
+    model = object.__new__(HandLandmarker)
+    frame = np.zeros((8, 8, 3), np.uint8)
+    model.first_misses = True
+    assert (model.hands(frame, body).confidence == np.float32(0.9)).all()
+    assert looks == pytest.approx([3.4, 4.0, 3.4, 4.0])
+    looks.clear()
+    model.first_misses = False
+    model.hands(frame, body)
+    assert looks == pytest.approx([3.4, 3.4])
+    looks.clear()
+    model.first_misses = True
+    assert not model.hands(frame, body, replace(HandConfig(), retry_crop_scale=0.0)).confidence.any()
+    assert looks == pytest.approx([3.4, 3.4])
+
+
 @pytest.mark.slow
 def test_both_hands_are_found_at_the_body_s_wrists(sample_frame):
     from server.detection.hands import HandLandmarker
