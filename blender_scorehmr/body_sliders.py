@@ -112,12 +112,16 @@ def _move_bones(context: bpy.types.Context, rig_obj: bpy.types.Object, joint_nam
     mode = rig_obj.mode
     if not was_editing:
         if context.mode != "OBJECT" and context.active_object is not rig_obj:
-            log.warning("another object is being edited: the bones of %s follow the shape when it is left",
-                        rig_obj.name)
+            log.warning("another object is being edited: the bones of %s follow the shape at the next change made "
+                        "outside it", rig_obj.name)
             return
-        with context.temp_override(active_object=rig_obj, object=rig_obj, selected_objects=[rig_obj],
-                                   selected_editable_objects=[rig_obj]):
-            bpy.ops.object.mode_set(mode="EDIT")
+        try:
+            with context.temp_override(active_object=rig_obj, object=rig_obj, selected_objects=[rig_obj],
+                                       selected_editable_objects=[rig_obj]):
+                bpy.ops.object.mode_set(mode="EDIT")
+        except RuntimeError as exc:   # hidden, not in the view layer, or linked from a library
+            log.warning("the bones of %s cannot be edited (%s): only the mesh follows the shape", rig_obj.name, exc)
+            return
     try:
         bones = rig_obj.data.edit_bones
         for name, head in zip(joint_names, heads):

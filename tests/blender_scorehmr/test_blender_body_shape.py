@@ -135,3 +135,14 @@ def test_a_bone_edit_elsewhere_leaves_the_bones(bl, tmp_path):
     b.context.view_layer.objects.active = obj
     obj.scorehmr_shape.height = 1.9 + 1e-6   # any later change brings the bones along
     assert not np.allclose(_heads(obj, names), heads)
+
+
+def test_a_hidden_armature_follows_too(bl, tmp_path):
+    b = bl.bpy
+    obj = _import(bl, tmp_path, fake_result.with_sliders(fake_result.make_result(range(12))))
+    names = str(obj["scorehmr_joint_names"]).split(",")
+    heads = _heads(obj, names)
+    obj.hide_set(True)
+    obj.scorehmr_shape.weight = 0.9
+    assert bl.sub("body_mesh").find_body(obj).data.shape_keys.key_blocks["ScoreHMR Weight"].value == pytest.approx(0.4)
+    assert np.abs(_heads(obj, names) - heads).max() > 0.01 and b.context.mode == "OBJECT" and obj.hide_get()
