@@ -18,20 +18,19 @@ live on the captured mesh without a worker.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 import numpy as np
 
 from ..options import STATURE_RANGE, ShapeRequest
 from .phenotype_map import SLIDER_PHENOTYPES, PhenotypeMap
 
-if TYPE_CHECKING:
-    from .model import BodyModel
+from .model import BodyModel, shaped_vertices
 
 SLIDERS = SLIDER_PHENOTYPES   # gender, height (as a stature in metres), weight, muscle
 HEIGHT_STEP = 1.0             # standardised units of Anny's height used to measure the stature's slope
 # Phenotypes the keypoints do not tell: on held-out synthetic bodies the regressor's reading of gender correlates
-# r = 0.45 with the truth and misses it as far as the mean does, of muscle r = 0.04 (scripts/benchmark_stature.py);
+# r = 0.44 with the truth and misses it as far as the mean does, of muscle r = 0.03 (scripts/benchmark_stature.py);
 # an estimate keeps the mean body's instead of a guess (the user sets them).
 UNREAD = ("gender", "muscle")
 
@@ -61,11 +60,10 @@ def with_phenotype(pm: PhenotypeMap, betas: np.ndarray, values: Mapping[str, flo
     return b
 
 
-def stature(model: "BodyModel", betas: np.ndarray) -> float:
+def stature(model: BodyModel, betas: np.ndarray) -> float:
     """Rest-mesh height (metres, top of the head to the soles; SMPL's canonical frame is y up)."""
     b = np.asarray(betas, dtype=np.float64).reshape(-1)
-    count = min(model.num_betas, b.size)
-    return float(np.ptp(model.v_template[:, 1] + model.shapedirs[:, 1, :count] @ b[:count]))
+    return float(np.ptp(shaped_vertices(model, b[:min(model.num_betas, b.size)])[:, 1]))
 
 
 def _height_direction(pm: PhenotypeMap) -> np.ndarray:
@@ -73,14 +71,14 @@ def _height_direction(pm: PhenotypeMap) -> np.ndarray:
     return pm.to_betas[:, pm.index("height")]
 
 
-def stature_slope(model: "BodyModel", pm: PhenotypeMap, betas: np.ndarray) -> float:
+def stature_slope(model: BodyModel, pm: PhenotypeMap, betas: np.ndarray) -> float:
     """Metres of stature per standardised unit of Anny's height, at ``betas``."""
     b = _pad(betas, pm.num_betas)
     step = HEIGHT_STEP * _height_direction(pm)
     return (stature(model, b + step) - stature(model, b - step)) / (2 * HEIGHT_STEP)
 
 
-def with_stature(model: "BodyModel", pm: PhenotypeMap, betas: np.ndarray, metres: float) -> np.ndarray:
+def with_stature(model: BodyModel, pm: PhenotypeMap, betas: np.ndarray, metres: float) -> np.ndarray:
     """betas (B',) moved along Anny's height until the rest mesh is ``metres`` tall (within 0.1 mm) -> (B,).
 
     Raises ValueError outside :data:`STATURE_RANGE`."""
@@ -97,7 +95,7 @@ def with_stature(model: "BodyModel", pm: PhenotypeMap, betas: np.ndarray, metres
     return b
 
 
-def shaped_as_asked(model: "BodyModel", betas: np.ndarray, request: ShapeRequest) -> np.ndarray:
+def shaped_as_asked(model: BodyModel, betas: np.ndarray, request: ShapeRequest) -> np.ndarray:
     """The estimated betas (B',) changed as ``request`` asks (phenotypes first, then the stature) -> (B',).
 
     Raises ValueError when something is asked of a body without a phenotype map."""
@@ -114,7 +112,7 @@ def shaped_as_asked(model: "BodyModel", betas: np.ndarray, request: ShapeRequest
     return out[:b.size]
 
 
-def with_unread_at_mean(model: "BodyModel", betas: np.ndarray) -> np.ndarray:
+def with_unread_at_mean(model: BodyModel, betas: np.ndarray) -> np.ndarray:
     """An estimated body (B',) with the phenotypes keypoints do not tell (:data:`UNREAD`) set to the mean body's,
     its stature kept -> (B'). Unchanged for a body without a phenotype map."""
     pm = model.phenotype
@@ -128,13 +126,13 @@ def with_unread_at_mean(model: "BodyModel", betas: np.ndarray) -> np.ndarray:
     return out[:b.size]
 
 
-def slider_values(model: "BodyModel", pm: PhenotypeMap, betas: np.ndarray) -> np.ndarray:
+def slider_values(model: BodyModel, pm: PhenotypeMap, betas: np.ndarray) -> np.ndarray:
     """The sliders' values (4,) of a body in :data:`SLIDERS` order: gender, stature (m), weight, muscle."""
     p = phenotype_of(pm, betas)
     return np.array([p[pm.index("gender")], stature(model, betas), p[pm.index("weight")], p[pm.index("muscle")]])
 
 
-def slider_directions(model: "BodyModel", pm: PhenotypeMap, betas: np.ndarray) -> np.ndarray:
+def slider_directions(model: BodyModel, pm: PhenotypeMap, betas: np.ndarray) -> np.ndarray:
     """Per slider (:data:`SLIDERS` order) the rest mesh's change per unit of it at ``betas`` (B'): (4, V, 3) metres
     (per metre of stature for height). Any regressor of the mesh (joints, fingers) maps it to its own points."""
     b = _pad(betas, pm.num_betas)
