@@ -157,6 +157,7 @@ class Options:
 
 
 STATURE_RANGE = (1.0, 2.5)    # metres a body's height may be set to
+SHAPE_HINT = "Leave Height, Gender, Weight and Muscle as estimated, or use the built-in body"   # a body without a phenotype map
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from ..detection.chunks import Detections
 from ..detection.clip_pass import detect_footage
 from ..detection.pool import default_detectors
 from ..errors import Cancelled, JobError
-from ..options import CaptureOptions
+from ..options import SHAPE_HINT, CaptureOptions
 from ..result import CaptureSummary, ResultFile
 
 if TYPE_CHECKING:
@@ -85,6 +85,10 @@ def run_capture(request: CaptureRequest, progress: ProgressFn, cancelled: Cancel
     def load() -> "Tuple[PipelineSettings, Models]":  # beside detection: a bad model file fails it in a second
         began = time.perf_counter()
         loaded = _settings(request), _load_models(request.body_model)
+        if not request.options.shape.empty and loaded[1].body.phenotype is None:   # before the fit, not after it
+            raise JobError("bad_request", f"The body model {loaded[1].body.name} has no phenotype map, so its "
+                           "height, gender, weight and muscle cannot be set.",
+                           SHAPE_HINT)
         loaded[1].preload(loaded[0])
         log.info("settings and models loaded in %.1f s, beside detection", time.perf_counter() - began)
         return loaded

@@ -25,7 +25,7 @@ from ..body.model import BodyModel
 from ..body.rot6d import BODY_SLICE, ROOT_SLICE, poses_to_x, x_to_rotmats
 from ..errors import Cancelled, JobError, WeightsError
 from ..fitting.state import Estimate, Observations
-from ..options import CaptureOptions, ShapeRequest, option_of
+from ..options import SHAPE_HINT, CaptureOptions, ShapeRequest, option_of
 from ..result import NUM_BETAS
 from ..torch_threads import torch_threads
 from .guidance import seen_frames
@@ -240,7 +240,7 @@ def _as_asked(models: Models, betas: Tensor, shape: ShapeRequest) -> Tensor:
         asked = shaped_as_asked(models.body, betas.double().numpy(), shape)
     except ValueError as exc:
         raise JobError("bad_request", f"Cannot shape the body as asked: {exc}.",
-                       "Leave Height, Gender, Weight and Muscle as estimated, or use the built-in body") from exc
+                       SHAPE_HINT) from exc
     log.info("body shaped as asked (%s): stature %.3f -> %.3f m", shape, stature(models.body, betas.numpy()),
              stature(models.body, asked))
     return torch.from_numpy(asked).to(betas.dtype)

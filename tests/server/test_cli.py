@@ -71,6 +71,16 @@ def test_bad_body_model_exit_code(sample_video: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_shape_asked_of_an_smpl_file_is_refused(sample_video: Path, tmp_path: Path) -> None:
+    from server.body.synthetic import synthetic_smpl_arrays
+    smpl = tmp_path / "SMPL_NEUTRAL.npz"
+    np.savez(smpl, **synthetic_smpl_arrays(num_vertices=6890, seed=1))
+    run = _cli("capture", str(sample_video), "-o", str(tmp_path / "out.npz"), "--body", str(smpl), "--gender", "0")
+    assert run.returncode == EXIT_CODES["bad_request"] == 2, run.stderr[-1000:]
+    assert "no phenotype map" in run.stderr and "hint:" in run.stderr and not (tmp_path / "out.npz").exists()
+
+
+@pytest.mark.slow
 def test_refine_bad_keypoints_exit_code(tmp_path: Path) -> None:
     bad = tmp_path / "kp.npz"
     np.savez(bad, keypoints=np.zeros((4, 17, 3)), image_size=np.array([640, 480]))
